@@ -1,0 +1,62 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Shared settings: Swift 6 language mode everywhere.
+let swiftSettings: [SwiftSetting] = []
+
+let package = Package(
+  name: "berth",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "berth", targets: ["berth"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+  ],
+  targets: [
+    // System library: ncursesw through a module map and a shim header.
+    .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
+
+    // Pure: the control-mode protocol (framing, parsing, reply matching, encoding).
+    .target(name: "TmuxControl", swiftSettings: swiftSettings),
+    // Pure: berth's model, target resolution, sanitising, config parsing, JSON shapes.
+    .target(name: "BerthCore", dependencies: ["TmuxControl"], swiftSettings: swiftSettings),
+    // Pure: the panel's state, update and render.
+    .target(name: "BerthPanel", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
+
+    // I/O: the tmux control connection and tmux facts.
+    .target(name: "BerthTmux", dependencies: ["TmuxControl", "BerthCore"], swiftSettings: swiftSettings),
+    // I/O: the SQLite metadata store.
+    .target(
+      name: "BerthStore",
+      dependencies: ["BerthCore", .product(name: "GRDB", package: "GRDB.swift")],
+      swiftSettings: swiftSettings),
+    // I/O glue: the session manager (tmux + store).
+    .target(
+      name: "BerthKit", dependencies: ["BerthCore", "BerthTmux", "BerthStore"],
+      swiftSettings: swiftSettings),
+    // I/O: the ncurses driver that blits screen buffers and reads keys.
+    .target(
+      name: "BerthTerminal", dependencies: ["CNcursesw", "BerthPanel"], swiftSettings: swiftSettings),
+    // Thin executable: argument parsing and wiring.
+    .executableTarget(
+      name: "berth",
+      dependencies: [
+        "BerthKit", "BerthTerminal", "BerthPanel",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: swiftSettings),
+
+    // Test support: private tmux servers for tests.
+    .target(name: "TmuxTestSupport", dependencies: ["BerthTmux"], swiftSettings: swiftSettings),
+
+    .testTarget(name: "TmuxControlTests", dependencies: ["TmuxControl"]),
+    .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
+    .testTarget(name: "BerthPanelTests", dependencies: ["BerthPanel"], exclude: ["__Snapshots__"]),
+    .testTarget(name: "BerthTmuxTests", dependencies: ["BerthTmux", "TmuxTestSupport", "CNcursesw"]),
+    .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
+    .testTarget(name: "BerthKitTests", dependencies: ["BerthKit", "TmuxTestSupport"]),
+    .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
+  ]
+)
