@@ -48,6 +48,11 @@ let package = Package(
       ],
       swiftSettings: swiftSettings),
 
+    // Test helper executable: writes the store from a second process (lock and kill -9 tests).
+    .executableTarget(
+      name: "berth-store-stress", dependencies: ["BerthStore"], path: "Sources/BerthStoreStress",
+      swiftSettings: swiftSettings),
+
     // Test support: private tmux servers for tests.
     .target(name: "TmuxTestSupport", dependencies: ["BerthTmux"], swiftSettings: swiftSettings),
 
