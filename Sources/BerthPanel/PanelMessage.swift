@@ -1,0 +1,88 @@
+import BerthCore
+import Foundation
+
+/// Everything that can happen to the panel: user input and results the I/O side reports.
+/// The panel never reads a clock or a file itself, so `now` always arrives in a message.
+public enum PanelMessage: Equatable, Sendable {
+  /// A key, a mouse event, a resize or a hangup from the terminal driver.
+  case input(InputEvent)
+  /// A fresh list of every session (tracked alive and dead, orphans, foreign).
+  case sessionsLoaded([SessionView], now: Date)
+  /// The last lines of a session's active pane (raw: the panel sanitises what it shows).
+  case previewLoaded(sessionId: String, lines: [String])
+  /// A pane printed something: its session is marked unseen unless it is selected.
+  case output(paneId: String)
+  /// Time passed (durations on screen are computed from it).
+  case tick(Date)
+  /// The tmux control connection changed state.
+  case connection(ConnectionState)
+  /// Which server the panel talks to (shown in the header).
+  case serverInfo(socket: String, tmuxVersion: String)
+  /// CPU and memory per session id, measured by the I/O side.
+  case resourcesLoaded([String: ResourceUsage])
+  /// An operation asked through an effect finished; the text is shown on the notice line.
+  case operationFinished(OperationOutcome)
+  /// At startup: sessions that died without being killed on purpose (offer to restore).
+  case startupRestoreCandidates([SessionView])
+
+  /// Shorthand for a key press.
+  public static func key(_ key: Key) -> PanelMessage { .input(.key(key)) }
+  /// Shorthand for typing a character.
+  public static func char(_ c: Character) -> PanelMessage { .input(.key(.char(c))) }
+}
+
+/// What the I/O side must do after an update. Plain data: the panel only asks.
+public enum PanelEffect: Equatable, Sendable {
+  /// Attach to the session. The caller recreates a dead session in its cwd first and
+  /// adopts an orphan first.
+  case attach(SessionView)
+  /// Create a session (nil name: let berth choose the id) in a directory.
+  case create(name: String?, cwd: String)
+  /// Set a session's custom name (nil clears it).
+  case rename(id: String, name: String?)
+  /// Kill these sessions (for dead ones: forget their records).
+  case kill([String])
+  /// Kill these orphan sessions and delete these stale dead records.
+  case cleanup(orphans: [String], dead: [String])
+  /// Recreate these dead sessions.
+  case restore([String])
+  /// The user declined restoring these sessions at startup: do not offer them again.
+  case dismissRestore([String])
+  /// Keep this pane's preview live (nil pane: nothing live to watch, e.g. a dead session
+  /// or the preview is hidden; nil session: nothing selected).
+  case watchPreview(paneId: String?, sessionId: String?)
+  /// Reload the session list.
+  case refresh
+  /// Repaint the whole terminal (Ctrl-L).
+  case redraw
+  /// Leave the panel; sessions keep running.
+  case quit
+  /// Open the settings screen (not built yet).
+  case openSettings
+}
+
+/// The tmux control connection, as the header shows it.
+public enum ConnectionState: Equatable, Sendable {
+  case connected
+  /// Lost, trying again.
+  case reconnecting
+  /// The server exited: every session it had is gone.
+  case serverGone
+}
+
+/// CPU and memory of a session's processes.
+public struct ResourceUsage: Equatable, Sendable {
+  public var cpuPercent: Double
+  public var rssBytes: Int
+
+  public init(cpuPercent: Double, rssBytes: Int) {
+    self.cpuPercent = cpuPercent
+    self.rssBytes = rssBytes
+  }
+}
+
+/// How an operation ended, in words for the notice line.
+public enum OperationOutcome: Equatable, Sendable {
+  case succeeded(String)
+  case failed(String)
+}

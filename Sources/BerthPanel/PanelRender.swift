@@ -1,0 +1,738 @@
+import BerthCore
+import Foundation
+
+/// Draws the panel for a state at a size. Pure: the same state and size always give the
+/// same buffer. Every string that came from tmux, a pane or the store is sanitised here,
+/// and every width is measured with `DisplayWidth`.
+public func render(_ state: PanelState, width: Int, height: Int) -> ScreenBuffer {
+  var painter = Painter(state: state, width: width, height: height)
+  painter.paint()
+  return painter.screen
+}
+
+extension PanelState {
+  /// The same as `render(self, width:height:)`.
+  public func render(width: Int, height: Int) -> ScreenBuffer {
+    BerthPanel.render(self, width: width, height: height)
+  }
+}
+
+/// A run of text in one role, for lines built from parts.
+struct Span {
+  var text: String
+  var role: ColorRole
+  var attributes: CellAttributes
+
+  init(_ text: String, _ role: ColorRole = .normal, _ attributes: CellAttributes = []) {
+    self.text = text
+    self.role = role
+    self.attributes = attributes
+  }
+}
+
+extension [Span] {
+  var width: Int { reduce(0) { $0 + DisplayWidth.of($1.text) } }
+}
+
+extension ScreenBuffer {
+  /// Writes spans from a column, cutting the one that overflows with `…`; returns the
+  /// columns used.
+  @discardableResult
+  mutating func draw(_ spans: [Span], row: Int, column: Int, maxWidth: Int) -> Int {
+    var used = 0
+    for span in spans {
+      let room = maxWidth - used
+      if room <= 0 { break }
+      let text = TextFormat.truncate(span.text, to: room)
+      used += put(
+        text, row: row, column: column + used, maxWidth: room, role: span.role,
+        attributes: span.attributes)
+      if text != span.text { break }
+    }
+    return used
+  }
+}
+
+// MARK: - Columns
+
+/// The list's columns for the current rows and width: least useful columns are dropped
+/// first when narrow, and widths follow the content.
+struct RowColumns {
+  enum Kind: CaseIterable {
+    case name, status, uptime, idle, workspace, cwd, command
+
+    var heading: String {
+      switch self {
+      case .name: "NAME"
+      case .status: "STATUS"
+      case .uptime: "UP"
+      case .idle: "IDLE"
+      case .workspace: "WORKSPACE"
+      case .cwd: "CWD"
+      case .command: "COMMAND"
+      }
+    }
+
+    var alignRight: Bool { self == .uptime || self == .idle }
+  }
+
+  struct Column {
+    var kind: Kind
+    var width: Int
+  }
+
+  /// Mark, unseen marker, status symbol and a space.
+  static let prefixWidth = 4
+  var columns: [Column]
+  var gap: Int
+
+  init(rows: [SessionView], state: PanelState, width: Int) {
+    let gap = width >= 100 ? 2 : 1
+    self.gap = gap
+    func contentWidth(_ kind: Kind) -> Int {
+      rows.map { DisplayWidth.of(state.cellText(kind, $0, width: 1000)) }.max() ?? 0
+    }
+    var candidates: [(kind: Kind, min: Int, preferred: Int)] = []
+    for kind in Kind.allCases {
+      let content = contentWidth(kind)
+      let heading = kind.heading.count
+      switch kind {
+      case .name:
+        candidates.append((kind, max(heading, min(content, 10)), max(heading, min(content, 28))))
+      case .status:
+        candidates.append((kind, max(heading, content), max(heading, content)))
+      case .uptime, .idle:
+        candidates.append((kind, 4, 4))
+      case .workspace:
+        if content > 0 { candidates.append((kind, max(6, min(content, 9)), min(max(content, 9), 16))) }
+      case .cwd:
+        if content > 0 { candidates.append((kind, max(3, min(content, 8)), min(max(content, 3), 40))) }
+      case .command:
+        if content > 0 { candidates.append((kind, max(7, min(content, 7)), min(max(content, 7), 16))) }
+      }
+    }
+    let available = width - Self.prefixWidth
+    func total(_ c: [(kind: Kind, min: Int, preferred: Int)]) -> Int {
+      c.reduce(0) { $0 + $1.min } + gap * max(0, c.count - 1)
+    }
+    for dropped in [Kind.workspace, .command, .idle, .uptime, .cwd] where total(candidates) > available {
+      candidates.removeAll { $0.kind == dropped }
+    }
+    var widths = candidates.map(\.min)
+    var extra = available - total(candidates)
+    for grow in [Kind.name, .cwd, .command, .workspace] {
+      guard extra > 0, let i = candidates.firstIndex(where: { $0.kind == grow }) else { continue }
+      let add = min(extra, candidates[i].preferred - widths[i])
+      if add > 0 {
+        widths[i] += add
+        extra -= add
+      }
+    }
+    // The name absorbs a cut that still overflows (only at the smallest sizes).
+    if extra < 0, let i = candidates.firstIndex(where: { $0.kind == .name }) {
+      widths[i] = max(1, widths[i] + extra)
+    }
+    columns = zip(candidates, widths).map { Column(kind: $0.kind, width: $1) }
+  }
+}
+
+// MARK: - Cell text
+
+extension PanelState {
+  func statusWord(_ view: SessionView) -> String {
+    if view.orphan { return "orphan" }
+    if view.foreign { return "foreign" }
+    switch view.status {
+    case .attached: return "attached"
+    case .detached: return "detached"
+    case .dead: return view.endReason.map { "dead (\($0.rawValue))" } ?? "dead"
+    }
+  }
+
+  func statusSymbol(_ view: SessionView) -> String {
+    if view.orphan { return "?" }
+    if view.foreign { return "◇" }
+    switch view.status {
+    case .attached: return "●"
+    case .detached: return "○"
+    case .dead: return "✕"
+    }
+  }
+
+  func statusRole(_ view: SessionView) -> ColorRole {
+    if view.orphan { return .orphan }
+    if view.foreign { return .foreign }
+    switch view.status {
+    case .attached: return .attached
+    case .detached: return .detached
+    case .dead: return .dead
+    }
+  }
+
+  func ago(_ date: Date?) -> String? {
+    date.map { TextFormat.duration(now.timeIntervalSince($0)) + " ago" }
+  }
+
+  func uptimeSeconds(_ view: SessionView) -> TimeInterval? {
+    guard view.isAlive else { return nil }
+    if let created = view.createdAt { return now.timeIntervalSince(created) }
+    return view.uptimeSeconds.map(TimeInterval.init)
+  }
+
+  /// Idle time; for a dead session, the time since it ended.
+  func idleSeconds(_ view: SessionView) -> TimeInterval? {
+    if !view.isAlive { return view.endedAt.map { now.timeIntervalSince($0) } }
+    if let activity = view.activityAt { return now.timeIntervalSince(activity) }
+    return view.idleSeconds.map(TimeInterval.init)
+  }
+
+  /// A column's text for a row, already sanitised (the cwd shortened to `width`).
+  func cellText(_ kind: RowColumns.Kind, _ view: SessionView, width: Int) -> String {
+    switch kind {
+    case .name: TerminalText.sanitize(view.displayName)
+    case .status: statusWord(view)
+    case .uptime: uptimeSeconds(view).map(TextFormat.duration) ?? "-"
+    case .idle: idleSeconds(view).map(TextFormat.duration) ?? "-"
+    case .workspace: TerminalText.sanitize(view.workspace ?? "")
+    case .cwd: TextFormat.shortenPath(view.cwd ?? "", home: homeDirectory, to: width)
+    case .command: TerminalText.sanitize(view.command ?? "")
+    }
+  }
+}
+
+// MARK: - Painter
+
+/// Draws one frame; a struct so each part is a small method over the same buffer.
+struct Painter {
+  let state: PanelState
+  let layout: PanelLayout
+  let listRows: [SessionView]
+  let orphanRows: [SessionView]
+  let selected: SessionView?
+  var screen: ScreenBuffer
+
+  init(state: PanelState, width: Int, height: Int) {
+    self.state = state
+    self.layout = PanelLayout(state, width: width, height: height)
+    self.listRows = state.listRows
+    self.orphanRows = state.orphanRows
+    self.selected = state.selectedSession
+    self.screen = ScreenBuffer(width: width, height: height)
+  }
+
+  var width: Int { screen.width }
+  var height: Int { screen.height }
+
+  mutating func paint() {
+    if layout.isTooSmall {
+      paintTooSmall()
+      return
+    }
+    let columns = RowColumns(rows: listRows + orphanRows, state: state, width: width)
+    paintHeader()
+    paintHeadings(columns)
+    paintList(columns)
+    paintOrphans(columns)
+    paintDetail()
+    paintPreview()
+    paintFooter()
+    paintModal()
+  }
+
+  // MARK: Too small
+
+  mutating func paintTooSmall() {
+    let lines = [
+      "Terminal too small",
+      "\(width)x\(height), needs \(PanelLayout.minimumWidth)x\(PanelLayout.minimumHeight)",
+    ]
+    let top = max(0, (height - lines.count) / 2)
+    for (offset, line) in lines.enumerated() {
+      let text = TextFormat.truncate(line, to: width)
+      let column = max(0, (width - DisplayWidth.of(text)) / 2)
+      screen.put(
+        text, row: top + offset, column: column, role: offset == 0 ? .warning : .dim,
+        attributes: offset == 0 ? .bold : [])
+    }
+  }
+
+  // MARK: Header
+
+  mutating func paintHeader() {
+    let row = layout.headerRow
+    screen.fill(row: row, role: .header)
+    let counts = state.counts
+    var long: [String] = []
+    var short: [String] = []
+    func add(_ n: Int, _ word: String, _ symbol: String, always: Bool = false) {
+      guard n > 0 || always else { return }
+      long.append("\(symbol) \(n) \(word)")
+      short.append("\(symbol)\(n)")
+    }
+    add(counts.attached, "attached", "●", always: true)
+    add(counts.detached, "detached", "○", always: true)
+    add(counts.dead, "dead", "✕")
+    add(counts.orphans, counts.orphans == 1 ? "orphan" : "orphans", "?")
+    if state.showAll { add(counts.foreign, "foreign", "◇") }
+
+    let connection: Span =
+      switch state.connection {
+      case .connected: Span("connected ", .header)
+      case .reconnecting: Span("Reconnecting… ", .warning, [.bold, .reverse])
+      case .serverGone: Span("server gone ", .error, [.bold, .reverse])
+      }
+    let socket = TerminalText.sanitize(state.socketName)
+    let version = TerminalText.sanitize(state.tmuxVersion)
+    let tmux = version.isEmpty ? "tmux" : "tmux \(version)"
+    let right = DisplayWidth.of(connection.text)
+    let candidates: [String] = [
+      " berth · \(socket) · \(tmux) · " + long.joined(separator: "  "),
+      " berth · \(socket) · \(tmux) · " + short.joined(separator: " "),
+      " berth · \(tmux) · " + short.joined(separator: " "),
+      " berth · " + short.joined(separator: " "),
+      " berth",
+    ]
+    let left = candidates.first { DisplayWidth.of($0) + right + 1 <= width } ?? " berth"
+    screen.draw([Span(left, .header, .bold)], row: row, column: 0, maxWidth: width)
+    screen.draw(
+      [connection], row: row, column: max(0, width - right), maxWidth: min(width, right))
+  }
+
+  // MARK: List
+
+  mutating func paintHeadings(_ columns: RowColumns) {
+    var column = RowColumns.prefixWidth
+    for (i, col) in columns.columns.enumerated() {
+      let text = TextFormat.fit(col.kind.heading, to: col.width, alignRight: col.kind.alignRight)
+      screen.put(text, row: layout.headingsRow, column: column, role: .dim, attributes: .bold)
+      column += col.width + (i < columns.columns.count - 1 ? columns.gap : 0)
+    }
+  }
+
+  mutating func paintList(_ columns: RowColumns) {
+    guard !listRows.isEmpty else {
+      paintEmptyList()
+      return
+    }
+    paintRows(
+      listRows, cursor: state.listCursor, top: layout.listTop, visible: layout.listHeight,
+      focused: state.focus == .list, columns: columns)
+  }
+
+  mutating func paintRows(
+    _ rows: [SessionView], cursor: SectionCursor, top: Int, visible: Int, focused: Bool,
+    columns: RowColumns
+  ) {
+    let selectedIndex = PanelState.resolve(cursor, in: rows) ?? 0
+    let first = PanelLayout.scroll(
+      previous: cursor.scroll, selected: selectedIndex, visible: visible, count: rows.count)
+    for offset in 0..<visible {
+      let index = first + offset
+      guard index < rows.count else { break }
+      paintRow(rows[index], row: top + offset, selected: focused && index == selectedIndex, columns)
+    }
+    // Scroll hints on the right edge when rows are hidden above or below.
+    if first > 0 { screen.put("↑", row: top, column: width - 1, role: .dim) }
+    if first + visible < rows.count {
+      screen.put("↓", row: top + visible - 1, column: width - 1, role: .dim)
+    }
+  }
+
+  mutating func paintRow(_ view: SessionView, row: Int, selected: Bool, _ columns: RowColumns) {
+    let marked = state.marked.contains(view.rowKey)
+    let unseen = state.unseen.contains(view.rowKey)
+    var spans: [Span] = [
+      marked ? Span("*", .marked, .bold) : Span(" "),
+      unseen ? Span("•", .activity, .bold) : Span(" "),
+      Span(state.statusSymbol(view), state.statusRole(view), .bold),
+      Span(" "),
+    ]
+    for (i, col) in columns.columns.enumerated() {
+      let text = state.cellText(col.kind, view, width: col.width)
+      let role: ColorRole =
+        switch col.kind {
+        case .status: state.statusRole(view)
+        case .name: view.foreign ? .foreign : .normal
+        case .workspace: .accent
+        case .cwd, .idle: .dim
+        default: .normal
+        }
+      spans.append(Span(TextFormat.fit(text, to: col.width, alignRight: col.kind.alignRight), role))
+      if i < columns.columns.count - 1 { spans.append(Span(String(repeating: " ", count: columns.gap))) }
+    }
+    if selected {
+      screen.fill(row: row, role: .selected, attributes: .reverse)
+      spans = spans.map { Span($0.text, .selected, $0.role == .normal ? .reverse : [.reverse, .bold]) }
+    }
+    screen.draw(spans, row: row, column: 0, maxWidth: width)
+  }
+
+  mutating func paintEmptyList() {
+    let lines: [Span]
+    let counts = state.counts
+    if !state.loaded {
+      lines = [Span("Loading sessions…", .dim)]
+    } else if !state.filter.isEmpty {
+      let shown = TextFormat.truncate(TerminalText.sanitize(state.filter), to: 20)
+      lines = [
+        Span("No session matches “\(shown)”.", .normal, .bold),
+        Span("Esc clears the filter.", .dim),
+      ]
+    } else if state.connection == .serverGone {
+      lines = [
+        Span("The tmux server is gone.", .error, .bold),
+        Span("berth knew no sessions on it. Press n to start one.", .dim),
+      ]
+    } else {
+      var text = [
+        Span("No sessions yet.", .normal, .bold),
+        Span("Press n to create one: it keeps running when you disconnect.", .normal),
+      ]
+      if counts.foreign > 0 && !state.showAll {
+        text.append(Span("Press a to also show \(counts.foreign) other tmux sessions.", .dim))
+      }
+      text.append(Span("Press ? for every key.", .dim))
+      lines = text
+    }
+    let visible = min(lines.count, layout.listHeight)
+    let top = layout.listTop + max(0, (layout.listHeight - visible) / 2)
+    for (offset, line) in lines.prefix(visible).enumerated() {
+      let text = TextFormat.truncate(line.text, to: width - 2)
+      let column = max(0, (width - DisplayWidth.of(text)) / 2)
+      screen.put(text, row: top + offset, column: column, role: line.role, attributes: line.attributes)
+    }
+  }
+
+  // MARK: Orphans
+
+  mutating func paintOrphans(_ columns: RowColumns) {
+    guard let titleRow = layout.orphanTitleRow else { return }
+    let focused = state.focus == .orphans
+    let title =
+      "Orphans and stale records (\(orphanRows.count)) · c cleans up"
+      + (focused ? "" : " · Tab selects")
+    paintRule(row: titleRow, title: [Span(title, .orphan, focused ? .bold : [])])
+    paintRows(
+      orphanRows, cursor: state.orphanCursor, top: layout.orphanTop, visible: layout.orphanHeight,
+      focused: focused, columns: columns)
+  }
+
+  /// A horizontal rule with a title: `─ title ─────`.
+  mutating func paintRule(row: Int, title: [Span]) {
+    screen.fill(row: row, with: "─", role: .border)
+    screen.put("─ ", row: row, column: 0, role: .border)
+    let used = screen.draw(title, row: row, column: 2, maxWidth: max(0, width - 4))
+    screen.put(" ", row: row, column: 2 + used, role: .border)
+  }
+
+  // MARK: Detail
+
+  mutating func paintDetail() {
+    guard let row = layout.detailRow, let view = selected else { return }
+    var parts: [[Span]] = []
+    if view.orphan {
+      parts.append([Span("orphan: in tmux, not in berth's records", .orphan)])
+      parts.append([Span("Enter adopts it · c cleans up", .dim)])
+    } else if view.foreign {
+      parts.append([Span("tmux session outside berth", .foreign)])
+    }
+    if view.status == .dead {
+      let reason = view.endReason.map { " (\($0.rawValue))" } ?? ""
+      parts.append([Span("ended \(state.ago(view.endedAt) ?? "at an unknown time")\(reason)", .dead)])
+    } else if let usage = state.resources[view.id] {
+      parts.append([Span("cpu ", .dim), Span(TextFormat.percent(usage.cpuPercent))])
+      parts.append([Span("mem ", .dim), Span(TextFormat.bytes(usage.rssBytes))])
+    }
+    if !view.tags.isEmpty {
+      let tags = view.tags.map(TerminalText.sanitize).joined(separator: ", ")
+      parts.append([Span("tags ", .dim), Span(tags, .accent)])
+    }
+    if let created = state.ago(view.createdAt) {
+      parts.append([Span("created ", .dim), Span(created)])
+    }
+    if !view.orphan && !view.foreign {
+      parts.append([Span("attached ", .dim), Span(state.ago(view.lastAttachedAt) ?? "never")])
+      if let detached = state.ago(view.lastDetachedAt) {
+        parts.append([Span("detached ", .dim), Span(detached)])
+      }
+    }
+    var spans: [Span] = [Span(" ")]
+    for (i, part) in parts.enumerated() {
+      if i > 0 { spans.append(Span(" · ", .dim)) }
+      spans += part
+    }
+    screen.draw(spans, row: row, column: 0, maxWidth: width)
+  }
+
+  // MARK: Preview
+
+  mutating func paintPreview() {
+    guard let titleRow = layout.previewTitleRow else { return }
+    guard let view = selected else {
+      paintRule(row: titleRow, title: [Span("Preview", .dim)])
+      return
+    }
+    let name = TerminalText.sanitize(view.displayName)
+    var lines: [String]
+    var placeholder: String?
+    if view.status == .dead {
+      let reason = view.endReason.map { ", \($0.rawValue)" } ?? ""
+      let ended = state.ago(view.endedAt).map { "ended \($0)" } ?? "ended"
+      paintRule(
+        row: titleRow,
+        title: [Span("Last output · ", .dim), Span(name, .accent, .bold), Span(" · \(ended)\(reason)", .dead)])
+      lines = TerminalText.sanitizeLines(view.preview ?? [])
+      placeholder = "No output was saved."
+    } else {
+      let pane = view.activePaneId.map { " · pane \(TerminalText.sanitize($0))" } ?? ""
+      paintRule(row: titleRow, title: [Span("Preview · ", .dim), Span(name, .accent, .bold), Span(pane, .dim)])
+      if let preview = state.preview, preview.sessionId == view.id {
+        lines = TerminalText.sanitizeLines(preview.lines)
+        placeholder = "No output yet."
+      } else {
+        lines = []
+        placeholder = "Waiting for output…"
+      }
+    }
+    while let last = lines.last, last.allSatisfy({ $0 == " " }) { lines.removeLast() }
+    if lines.isEmpty, let placeholder {
+      screen.put(placeholder, row: layout.previewTop, column: 1, maxWidth: width - 2, role: .dim)
+      return
+    }
+    for (offset, line) in lines.suffix(layout.previewHeight).enumerated() {
+      screen.put(
+        TextFormat.truncate(line, to: width - 2), row: layout.previewTop + offset, column: 1,
+        maxWidth: width - 2)
+    }
+  }
+
+  // MARK: Footer
+
+  mutating func paintFooter() {
+    let row = layout.footerRow
+    screen.fill(row: row, role: .footer)
+    if state.isEditingFilter {
+      let hint = [Span("Enter keeps · Esc clears ", .footer)]
+      let room = width - hint.width - 3
+      let text = TextFormat.truncateLeft(state.filter, to: room)
+      screen.draw([Span(" /", .prompt, .bold), Span(text, .prompt)], row: row, column: 0, maxWidth: width)
+      screen.cursor = (row, 2 + DisplayWidth.of(text))
+      screen.draw(hint, row: row, column: width - hint.width, maxWidth: hint.width)
+      return
+    }
+    if let notice = state.notice {
+      let role: ColorRole = notice.isError ? .error : .accent
+      screen.draw([Span(" " + TerminalText.sanitize(notice.text), role, .bold)], row: row, column: 0, maxWidth: width)
+      return
+    }
+    var right: [Span] = []
+    if !state.marked.isEmpty { right.append(Span("\(state.marked.count) marked  ", .marked, .bold)) }
+    if !state.filter.isEmpty {
+      right.append(Span("filter ", .footer))
+      right.append(Span(TextFormat.truncate(TerminalText.sanitize(state.filter), to: 16) + "  ", .prompt, .bold))
+    }
+    right.append(Span("sort ", .footer))
+    right.append(Span(state.sortOrder.rawValue + " ", .footer, .bold))
+    let rightWidth = right.width
+    var column = 1
+    for action in PanelAction.footerActions {
+      let hint = [Span(action.keys[0].label, .key, .bold), Span(" \(action.hint)  ", .footer)]
+      if column + hint.width > width - rightWidth { break }
+      column += screen.draw(hint, row: row, column: column, maxWidth: hint.width)
+    }
+    if rightWidth <= width - column {
+      screen.draw(right, row: row, column: width - rightWidth, maxWidth: rightWidth)
+    }
+  }
+
+  // MARK: Dialogs
+
+  mutating func paintModal() {
+    guard let modal = state.modal else { return }
+    switch modal {
+    case .help(let scroll): paintHelp(scroll: scroll)
+    case .confirmKill(let ids, let names):
+      let what = ids.count == 1 ? "this session" : "these \(ids.count) sessions"
+      paintDialog(
+        title: "Kill sessions",
+        intro: [[Span("Kill \(what)?", .warning, .bold)]],
+        names: names, symbol: "✕",
+        outro: [[Span("y", .key, .bold), Span(" kill   "), Span("N", .key, .bold), Span(" or "),
+                 Span("Esc", .key, .bold), Span(" keep them")]])
+    case .confirmCleanup(let orphans, let dead):
+      paintDialog(
+        title: "Clean up",
+        intro: [
+          [Span("Clean up?", .warning, .bold)],
+          [Span("\(orphans.count) orphan \(orphans.count == 1 ? "session" : "sessions"): killed in tmux")],
+          [Span("\(dead.count) stale dead \(dead.count == 1 ? "record" : "records"): deleted")],
+        ],
+        names: [], symbol: "",
+        outro: [[Span("y", .key, .bold), Span(" clean up   "), Span("N", .key, .bold), Span(" or "),
+                 Span("Esc", .key, .bold), Span(" cancel")]])
+    case .restorePrompt(let ids, let names):
+      let noun = ids.count == 1 ? "session" : "sessions"
+      paintDialog(
+        title: "Restore sessions",
+        intro: [[Span("\(ids.count) \(noun) from your previous session:", .normal, .bold)]],
+        names: names, symbol: "✕",
+        outro: [[Span("Restore all (", .prompt), Span("a", .key, .bold), Span(") / Select (", .prompt),
+                 Span("s", .key, .bold), Span(") / Ignore (", .prompt), Span("i", .key, .bold),
+                 Span(" or ", .prompt), Span("Esc", .key, .bold), Span(")", .prompt)]])
+    case .newSession(let form):
+      paintForm(
+        title: "New session",
+        fields: [
+          ("Name", form.name, "generated", form.field == .name),
+          ("Directory", form.directory, TextFormat.shortenPath(form.defaultDirectory, home: nil, to: 30),
+           form.field == .directory),
+        ],
+        hint: [Span("Tab", .key, .bold), Span(" next field · "), Span("Enter", .key, .bold),
+               Span(" create · "), Span("Esc", .key, .bold), Span(" cancel")])
+    case .rename(let form):
+      paintForm(
+        title: "Rename " + TerminalText.sanitize(form.currentName),
+        fields: [("Name", form.name, TerminalText.sanitize(form.id), true)],
+        hint: [Span("Enter", .key, .bold), Span(" save (empty: use the id) · "), Span("Esc", .key, .bold),
+               Span(" cancel")])
+    }
+  }
+
+  /// A centred box with a border and a title; returns its interior (top, left, width,
+  /// height), already cleared.
+  mutating func paintBox(title: String, contentWidth: Int, contentHeight: Int) -> (Int, Int, Int, Int) {
+    let boxWidth = min(width - 2, max(contentWidth + 4, DisplayWidth.of(title) + 6, 30))
+    let boxHeight = min(height - 2, contentHeight + 2)
+    let left = max(0, (width - boxWidth) / 2)
+    let top = max(0, (height - boxHeight) / 2)
+    for row in top..<(top + boxHeight) {
+      screen.fill(row: row, from: left, width: boxWidth, role: .normal)
+      screen.put("│", row: row, column: left, role: .border)
+      screen.put("│", row: row, column: left + boxWidth - 1, role: .border)
+    }
+    let bottom = top + boxHeight - 1
+    screen.fill(row: top, from: left + 1, width: boxWidth - 2, with: "─", role: .border)
+    screen.fill(row: bottom, from: left + 1, width: boxWidth - 2, with: "─", role: .border)
+    screen.put("┌", row: top, column: left, role: .border)
+    screen.put("┐", row: top, column: left + boxWidth - 1, role: .border)
+    screen.put("└", row: bottom, column: left, role: .border)
+    screen.put("┘", row: bottom, column: left + boxWidth - 1, role: .border)
+    screen.draw([Span(" " + title + " ", .accent, .bold)], row: top, column: left + 2, maxWidth: boxWidth - 4)
+    return (top + 1, left + 2, boxWidth - 4, boxHeight - 2)
+  }
+
+  /// A question with a list of names (as many as fit, then "and N more").
+  mutating func paintDialog(
+    title: String, intro: [[Span]], names: [String], symbol: String, outro: [[Span]]
+  ) {
+    let shownNames = names.map { TerminalText.sanitize($0) }
+    let nameLines = shownNames.map { [Span("  \(symbol) ", .dead), Span($0, .normal, .bold)] }
+    let fixed = intro.count + outro.count + 1 + (names.isEmpty ? 0 : 1)
+    let contentWidth = (intro + nameLines + outro).map(\.width).max() ?? 0
+    let wanted = fixed + nameLines.count
+    let (top, left, innerWidth, innerHeight) = paintBox(
+      title: title, contentWidth: contentWidth, contentHeight: wanted)
+    var lines = intro
+    if !names.isEmpty {
+      lines.append([])
+      let room = max(1, innerHeight - fixed)
+      if nameLines.count <= room {
+        lines += nameLines
+      } else {
+        lines += nameLines.prefix(room - 1)
+        lines.append([Span("  … and \(nameLines.count - (room - 1)) more", .dim)])
+      }
+    }
+    lines.append([])
+    lines += outro
+    for (offset, line) in lines.prefix(innerHeight).enumerated() {
+      screen.draw(line, row: top + offset, column: left, maxWidth: innerWidth)
+    }
+  }
+
+  /// Labelled text fields; the terminal cursor goes to the active one.
+  mutating func paintForm(
+    title: String, fields: [(label: String, field: TextField, placeholder: String, active: Bool)],
+    hint: [Span]
+  ) {
+    let labelWidth = (fields.map { DisplayWidth.of($0.label) }.max() ?? 0) + 2
+    let contentWidth = max(hint.width, labelWidth + 40)
+    let (top, left, innerWidth, innerHeight) = paintBox(
+      title: title, contentWidth: contentWidth, contentHeight: fields.count * 2 + 1)
+    let fieldWidth = max(1, innerWidth - labelWidth)
+    for (i, entry) in fields.enumerated() where i * 2 < innerHeight {
+      let row = top + i * 2
+      screen.put(entry.label, row: row, column: left, role: entry.active ? .prompt : .dim, attributes: entry.active ? .bold : [])
+      let column = left + labelWidth
+      screen.fill(row: row, from: column, width: fieldWidth, role: .prompt, attributes: .underline)
+      let (visible, cursorColumn) = Self.window(entry.field, width: fieldWidth)
+      if entry.field.text.isEmpty {
+        screen.put(entry.placeholder, row: row, column: column, maxWidth: fieldWidth, role: .dim, attributes: .underline)
+      } else {
+        screen.put(visible, row: row, column: column, maxWidth: fieldWidth, role: .prompt, attributes: .underline)
+      }
+      if entry.active { screen.cursor = (row, column + cursorColumn) }
+    }
+    let hintRow = top + fields.count * 2
+    if hintRow < top + innerHeight { screen.draw(hint, row: hintRow, column: left, maxWidth: innerWidth) }
+  }
+
+  /// The part of a field's text to show so the cursor stays inside `width` columns, and
+  /// the cursor's column within it.
+  static func window(_ field: TextField, width: Int) -> (String, Int) {
+    let characters = Array(field.text)
+    var start = 0
+    func columns(_ from: Int, _ to: Int) -> Int {
+      characters[from..<to].reduce(0) { $0 + DisplayWidth.of(grapheme: $1) }
+    }
+    while start < field.cursor && columns(start, field.cursor) > width - 1 { start += 1 }
+    var shown = ""
+    var used = 0
+    for c in characters[start...] {
+      let w = DisplayWidth.of(grapheme: c)
+      if used + w > width { break }
+      shown.append(c)
+      used += w
+    }
+    return (shown, columns(start, field.cursor))
+  }
+
+  /// The key table, in one or two columns, scrollable when it does not fit.
+  mutating func paintHelp(scroll: Int) {
+    let actions = PanelAction.allCases
+    let keyWidth = actions.map { DisplayWidth.of($0.keyLabels) }.max() ?? 0
+    let summaryWidth = actions.map { DisplayWidth.of($0.summary) }.max() ?? 0
+    let entryWidth = keyWidth + 2 + summaryWidth
+    let twoColumns = 2 * entryWidth + 3 + 6 <= width
+    let entries = actions.map { [Span(TextFormat.fit($0.keyLabels, to: keyWidth), .key, .bold), Span("  " + $0.summary)] }
+    var lines: [[Span]] = []
+    if twoColumns {
+      let half = (entries.count + 1) / 2
+      for i in 0..<half {
+        var line = entries[i]
+        if i + half < entries.count {
+          line.append(Span(String(repeating: " ", count: entryWidth - entries[i].width + 3)))
+          line += entries[i + half]
+        }
+        lines.append(line)
+      }
+    } else {
+      lines = entries
+    }
+    lines.append([])
+    lines.append([Span("Mouse: ", .dim), Span("click selects · double-click attaches · wheel scrolls")])
+    lines.append([Span("Sessions keep running in tmux after you quit or detach.", .dim)])
+    let contentWidth = lines.map(\.width).max() ?? 0
+    let (top, left, innerWidth, innerHeight) = paintBox(
+      title: "Keys · Esc closes", contentWidth: contentWidth, contentHeight: lines.count)
+    let maxScroll = max(0, lines.count - innerHeight)
+    let first = min(scroll, maxScroll)
+    for (offset, line) in lines.dropFirst(first).prefix(innerHeight).enumerated() {
+      screen.draw(line, row: top + offset, column: left, maxWidth: innerWidth)
+    }
+    if first > 0 { screen.put("↑", row: top, column: left + innerWidth + 1, role: .border) }
+    if first < maxScroll {
+      screen.put("↓", row: top + innerHeight - 1, column: left + innerWidth + 1, role: .border)
+    }
+  }
+}

@@ -1,0 +1,479 @@
+import BerthCore
+import Foundation
+
+extension PanelState {
+  /// Applies one message and returns what the I/O side must do. Pure: no clock, no I/O.
+  public mutating func update(_ message: PanelMessage) -> [PanelEffect] {
+    var effects: [PanelEffect] = []
+    switch message {
+    case .input(let event):
+      handle(event, &effects)
+    case .sessionsLoaded(let views, let now):
+      self.now = now
+      sessions = views
+      loaded = true
+      let keys = Set(views.map(\.rowKey))
+      marked.formIntersection(keys)
+      unseen.formIntersection(keys)
+      if let preview, !views.contains(where: { $0.id == preview.sessionId }) { self.preview = nil }
+    case .previewLoaded(let sessionId, let lines):
+      preview = PanelPreview(sessionId: sessionId, lines: lines)
+    case .output(let paneId):
+      if let view = sessions.first(where: { $0.isAlive && $0.activePaneId == paneId }),
+        view.rowKey != selectedSession?.rowKey
+      {
+        unseen.insert(view.rowKey)
+      }
+    case .tick(let now):
+      self.now = now
+    case .connection(let state):
+      let wasConnected = connection == .connected
+      connection = state
+      switch state {
+      case .serverGone: markServerGone()
+      case .connected: if !wasConnected { effects.append(.refresh) }
+      case .reconnecting: break
+      }
+    case .serverInfo(let socket, let version):
+      socketName = socket
+      tmuxVersion = version
+    case .resourcesLoaded(let usage):
+      resources = usage
+    case .operationFinished(let outcome):
+      switch outcome {
+      case .succeeded(let text): notice = PanelNotice(text)
+      case .failed(let text): notice = PanelNotice(text, isError: true)
+      }
+      effects.append(.refresh)
+    case .startupRestoreCandidates(let views):
+      let candidates = views.filter(\.isRestorable)
+      if !candidates.isEmpty && modal == nil {
+        modal = .restorePrompt(ids: candidates.map(\.id), names: candidates.map(\.displayName))
+      }
+    }
+    normalize()
+    let watch = currentWatch
+    if watch != watchedPreview {
+      watchedPreview = watch
+      effects.append(.watchPreview(paneId: watch.paneId, sessionId: watch.sessionId))
+    }
+    return effects
+  }
+
+  // MARK: - Input
+
+  private mutating func handle(_ event: InputEvent, _ effects: inout [PanelEffect]) {
+    switch event {
+    case .resize(let width, let height):
+      screenWidth = max(0, width)
+      screenHeight = max(0, height)
+    case .hangup:
+      effects.append(.quit)
+    case .key(let key):
+      if modal != nil {
+        handleModalKey(key, &effects)
+        return
+      }
+      notice = nil
+      if isEditingFilter, handleFilterKey(key) { return }
+      if let action = PanelAction.action(for: key) { perform(action, &effects) }
+    case .mouse(let mouse):
+      handle(mouse, &effects)
+    }
+  }
+
+  /// Keys while typing a filter: text edits it, Enter keeps it, Esc clears it; anything
+  /// else (arrows, Ctrl-L) falls through to the action table.
+  private mutating func handleFilterKey(_ key: Key) -> Bool {
+    switch key {
+    case .enter:
+      isEditingFilter = false
+    case .escape:
+      filter = ""
+      isEditingFilter = false
+    case .backspace:
+      if !filter.isEmpty { filter.removeLast() }
+    case .ctrl("u"):
+      filter = ""
+    case .char(let c):
+      if DisplayWidth.isPrintable(c) { filter.append(c) }
+    default:
+      return false
+    }
+    return true
+  }
+
+  /// Runs one action from the key table.
+  mutating func perform(_ action: PanelAction, _ effects: inout [PanelEffect]) {
+    switch action {
+    case .moveUp: move(by: -1)
+    case .moveDown: move(by: 1)
+    case .pageUp: move(by: -max(1, pageSize - 1))
+    case .pageDown: move(by: max(1, pageSize - 1))
+    case .first: move(by: -Int(Int32.max))
+    case .last: move(by: Int(Int32.max))
+    case .attach: attachOrRestoreMarked(&effects)
+    case .newSession: modal = .newSession(NewSessionForm(defaultDirectory: defaultDirectory))
+    case .rename: askRename()
+    case .kill: askKill()
+    case .mark: toggleMark()
+    case .restore: restoreMarkedOrSelected(&effects)
+    case .cleanup: askCleanup()
+    case .filter: isEditingFilter = true
+    case .clear:
+      if !filter.isEmpty {
+        filter = ""
+      } else if !marked.isEmpty {
+        marked = []
+      }
+    case .sort:
+      sortOrder = sortOrder.next
+      notice = PanelNotice("Sorted by \(sortOrder.rawValue)")
+    case .showAll:
+      showAll.toggle()
+      let count = counts.foreign
+      notice = PanelNotice(
+        showAll
+          ? "Showing \(count) other tmux \(count == 1 ? "session" : "sessions")"
+          : "Hiding other tmux sessions")
+    case .switchFocus:
+      if focus == .list && !orphanRows.isEmpty {
+        focus = .orphans
+      } else {
+        focus = .list
+      }
+    case .togglePreview: previewVisible.toggle()
+    case .help: modal = .help(scroll: 0)
+    case .redraw: effects.append(.redraw)
+    case .settings: effects.append(.openSettings)
+    case .quit: effects.append(.quit)
+    }
+  }
+
+  // MARK: - Actions
+
+  /// Rows one page moves by: the focused section's visible height.
+  private var pageSize: Int {
+    let layout = PanelLayout(self, width: screenWidth, height: screenHeight)
+    return max(1, focus == .list ? layout.listHeight : layout.orphanHeight)
+  }
+
+  private mutating func move(by delta: Int) {
+    let rows = focusedRows
+    guard let current = Self.resolve(focus == .list ? listCursor : orphanCursor, in: rows) else {
+      return
+    }
+    let target = min(max(0, current + delta), rows.count - 1)
+    select(index: target, in: focus)
+  }
+
+  private mutating func select(index: Int, in section: PanelFocus) {
+    let rows = section == .list ? listRows : orphanRows
+    guard rows.indices.contains(index) else { return }
+    let key = rows[index].rowKey
+    if section == .list {
+      listCursor.index = index
+      listCursor.key = key
+    } else {
+      orphanCursor.index = index
+      orphanCursor.key = key
+    }
+  }
+
+  /// Enter: restores the marked dead sessions when there are any (after "Select" in the
+  /// startup prompt), else attaches to the selected session.
+  private mutating func attachOrRestoreMarked(_ effects: inout [PanelEffect]) {
+    let markedDead = sessions.filter { marked.contains($0.rowKey) && $0.isRestorable }
+    if !markedDead.isEmpty {
+      effects.append(.restore(markedDead.map(\.id)))
+      marked.subtract(markedDead.map(\.rowKey))
+      return
+    }
+    guard let view = selectedSession else {
+      notice = PanelNotice("No session selected: press n to create one")
+      return
+    }
+    unseen.remove(view.rowKey)
+    effects.append(.attach(view))
+  }
+
+  private mutating func askRename() {
+    guard let view = selectedSession else { return }
+    guard view.tracked && !view.foreign else {
+      notice = PanelNotice("Only sessions berth tracks can be renamed (Enter adopts an orphan)")
+      return
+    }
+    modal = .rename(RenameForm(id: view.id, currentName: view.displayName, customName: view.name))
+  }
+
+  /// The sessions an action applies to: the marked ones if any, else the selected one.
+  private var targets: [SessionView] {
+    let markedViews = sorted(sessions.filter { marked.contains($0.rowKey) })
+    if !markedViews.isEmpty { return markedViews }
+    return selectedSession.map { [$0] } ?? []
+  }
+
+  private mutating func askKill() {
+    let chosen = targets
+    let killable = chosen.filter { !$0.foreign }
+    guard !killable.isEmpty else {
+      notice = PanelNotice(
+        chosen.isEmpty ? "No session selected" : "berth does not kill tmux sessions it does not manage")
+      return
+    }
+    modal = .confirmKill(ids: killable.map(\.id), names: killable.map(\.displayName))
+  }
+
+  private mutating func toggleMark() {
+    guard let view = selectedSession else { return }
+    if marked.contains(view.rowKey) {
+      marked.remove(view.rowKey)
+    } else {
+      marked.insert(view.rowKey)
+    }
+    move(by: 1)
+  }
+
+  private mutating func restoreMarkedOrSelected(_ effects: inout [PanelEffect]) {
+    let chosen = targets
+    let restorable = chosen.filter(\.isRestorable)
+    guard !restorable.isEmpty else {
+      if chosen.count == 1, chosen[0].status == .dead {
+        notice = PanelNotice("It was killed on purpose: Enter recreates it")
+      } else {
+        notice = PanelNotice("Nothing to restore: select or mark a dead session")
+      }
+      return
+    }
+    marked.subtract(restorable.map(\.rowKey))
+    effects.append(.restore(restorable.map(\.id)))
+  }
+
+  private mutating func askCleanup() {
+    let orphans = sessions.filter { $0.orphan }.map(\.id)
+    let dead = sessions.filter { !$0.orphan && isStale($0) }.map(\.id)
+    guard !orphans.isEmpty || !dead.isEmpty else {
+      notice = PanelNotice("Nothing to clean up")
+      return
+    }
+    modal = .confirmCleanup(orphans: orphans, dead: dead)
+  }
+
+  // MARK: - Dialogs
+
+  private mutating func handleModalKey(_ key: Key, _ effects: inout [PanelEffect]) {
+    guard let modal else { return }
+    if key == .ctrl("l") || key == .ctrl("L") {
+      effects.append(.redraw)
+      return
+    }
+    switch modal {
+    case .help(let scroll):
+      switch key {
+      case .up, .char("k"): self.modal = .help(scroll: max(0, scroll - 1))
+      case .down, .char("j"): self.modal = .help(scroll: scroll + 1)
+      case .pageUp: self.modal = .help(scroll: max(0, scroll - 10))
+      case .pageDown: self.modal = .help(scroll: scroll + 10)
+      default: self.modal = nil
+      }
+
+    case .confirmKill(let ids, let names):
+      self.modal = nil
+      if key == .char("y") || key == .char("Y") {
+        marked.subtract(sessions.filter { ids.contains($0.id) && !$0.foreign }.map(\.rowKey))
+        notice = PanelNotice("Killing \(Self.describe(names))…")
+        effects.append(.kill(ids))
+      } else {
+        notice = PanelNotice("Nothing killed")
+      }
+
+    case .confirmCleanup(let orphans, let dead):
+      self.modal = nil
+      if key == .char("y") || key == .char("Y") {
+        notice = PanelNotice("Cleaning up…")
+        effects.append(.cleanup(orphans: orphans, dead: dead))
+      } else {
+        notice = PanelNotice("Nothing cleaned up")
+      }
+
+    case .newSession(var form):
+      switch key {
+      case .escape:
+        self.modal = nil
+      case .enter:
+        self.modal = nil
+        let name = form.name.trimmed
+        let directory = form.directory.trimmed
+        effects.append(
+          .create(
+            name: name.isEmpty ? nil : name,
+            cwd: directory.isEmpty ? form.defaultDirectory : directory))
+      case .tab, .backTab, .up, .down:
+        form.field = form.field == .name ? .directory : .name
+        self.modal = .newSession(form)
+      default:
+        if form.field == .name {
+          _ = form.name.handle(key)
+        } else {
+          _ = form.directory.handle(key)
+        }
+        self.modal = .newSession(form)
+      }
+
+    case .rename(var form):
+      switch key {
+      case .escape:
+        self.modal = nil
+      case .enter:
+        self.modal = nil
+        let name = form.name.trimmed
+        effects.append(.rename(id: form.id, name: name.isEmpty ? nil : name))
+      default:
+        _ = form.name.handle(key)
+        self.modal = .rename(form)
+      }
+
+    case .restorePrompt(let ids, _):
+      switch key {
+      case .char("a"), .char("A"):
+        self.modal = nil
+        effects.append(.restore(ids))
+      case .char("s"), .char("S"):
+        self.modal = nil
+        selectCandidates(ids)
+      case .char("i"), .char("I"), .escape:
+        self.modal = nil
+        effects.append(.dismissRestore(ids))
+      default:
+        break
+      }
+    }
+  }
+
+  /// "Select" in the startup prompt: mark the candidates and put the selection on the
+  /// first of them, so Enter or R restores the marked ones.
+  private mutating func selectCandidates(_ ids: [String]) {
+    let keys = sessions.filter { ids.contains($0.id) }.map(\.rowKey)
+    marked.formUnion(keys.isEmpty ? ids : keys)
+    for section in [PanelFocus.list, .orphans] {
+      let rows = section == .list ? listRows : orphanRows
+      if let index = rows.firstIndex(where: { ids.contains($0.id) }) {
+        focus = section
+        select(index: index, in: section)
+        break
+      }
+    }
+    notice = PanelNotice("Marked \(ids.count): Enter or R restores them, Space unmarks, Esc clears")
+  }
+
+  /// "a, b and 3 more" for notices.
+  static func describe(_ names: [String], limit: Int = 3) -> String {
+    let shown = names.prefix(limit).map { TerminalText.sanitize($0) }.joined(separator: ", ")
+    return names.count > limit ? "\(shown) and \(names.count - limit) more" : shown
+  }
+
+  // MARK: - Mouse
+
+  private mutating func handle(_ mouse: MouseEvent, _ effects: inout [PanelEffect]) {
+    if case .help(let scroll) = modal {
+      switch mouse {
+      case .wheelUp: modal = .help(scroll: max(0, scroll - 3))
+      case .wheelDown: modal = .help(scroll: scroll + 3)
+      case .click, .doubleClick: modal = nil
+      }
+      return
+    }
+    guard modal == nil else { return }
+    let layout = PanelLayout(self, width: screenWidth, height: screenHeight)
+    guard !layout.isTooSmall else { return }
+    switch mouse {
+    case .click(let row, _), .doubleClick(let row, _):
+      guard let (section, index) = rowHit(row, layout) else { return }
+      focus = section
+      select(index: index, in: section)
+      if case .doubleClick = mouse { attachOrRestoreMarked(&effects) }
+    case .wheelUp(let row, _), .wheelDown(let row, _):
+      let delta: Int = if case .wheelUp = mouse { -3 } else { 3 }
+      let section: PanelFocus =
+        layout.orphanTitleRow.map { row >= $0 && row < layout.orphanTop + layout.orphanHeight }
+          == true ? .orphans : .list
+      scroll(section, by: delta, layout)
+    }
+  }
+
+  /// The section and row index drawn at a screen row, if any.
+  private func rowHit(_ row: Int, _ layout: PanelLayout) -> (PanelFocus, Int)? {
+    if row >= layout.listTop && row < layout.listTop + layout.listHeight {
+      let index = listCursor.scroll + row - layout.listTop
+      return index < listRows.count ? (.list, index) : nil
+    }
+    if row >= layout.orphanTop && row < layout.orphanTop + layout.orphanHeight {
+      let index = orphanCursor.scroll + row - layout.orphanTop
+      return index < orphanRows.count ? (.orphans, index) : nil
+    }
+    return nil
+  }
+
+  /// The wheel scrolls the view; the selection moves only as far as needed to stay in it.
+  private mutating func scroll(_ section: PanelFocus, by delta: Int, _ layout: PanelLayout) {
+    let rows = section == .list ? listRows : orphanRows
+    let visible = section == .list ? layout.listHeight : layout.orphanHeight
+    var cursor = section == .list ? listCursor : orphanCursor
+    guard let selected = Self.resolve(cursor, in: rows), visible > 0 else { return }
+    let top = min(max(0, cursor.scroll + delta), max(0, rows.count - visible))
+    cursor.scroll = top
+    if section == .list { listCursor = cursor } else { orphanCursor = cursor }
+    let clamped = min(max(selected, top), top + visible - 1)
+    focus = section
+    select(index: min(clamped, rows.count - 1), in: section)
+  }
+
+  // MARK: - Consistency
+
+  /// The server exited: every session it had is gone. Tracked sessions stay, shown dead
+  /// (restorable, with the last preview as their last output); orphans and foreign
+  /// sessions existed only in tmux and disappear.
+  private mutating func markServerGone() {
+    sessions = sessions.compactMap { view in
+      guard view.tracked && !view.foreign else { return nil }
+      guard view.isAlive else { return view }
+      var dead = view
+      dead.status = .dead
+      dead.endReason = .vanished
+      dead.endedAt = now
+      dead.clients = 0
+      dead.activePaneId = nil
+      if dead.preview == nil, let preview, preview.sessionId == view.id {
+        dead.preview = preview.lines
+      }
+      return dead
+    }
+    notice = PanelNotice("The tmux server is gone: sessions are shown dead; R restores them", isError: true)
+  }
+
+  /// Keeps cursors, focus, scroll and unseen markers consistent with the rows.
+  mutating func normalize() {
+    if focus == .orphans && orphanRows.isEmpty { focus = .list }
+    let layout = PanelLayout(self, width: screenWidth, height: screenHeight)
+    Self.normalize(&listCursor, rows: listRows, visible: layout.listHeight)
+    Self.normalize(&orphanCursor, rows: orphanRows, visible: layout.orphanHeight)
+    if let selected = selectedSession { unseen.remove(selected.rowKey) }
+  }
+
+  private static func normalize(_ cursor: inout SectionCursor, rows: [SessionView], visible: Int) {
+    guard let index = resolve(cursor, in: rows) else {
+      cursor = SectionCursor(key: nil, index: 0, scroll: 0)
+      return
+    }
+    cursor.index = index
+    cursor.key = rows[index].rowKey
+    cursor.scroll = PanelLayout.scroll(
+      previous: cursor.scroll, selected: index, visible: visible, count: rows.count)
+  }
+
+  /// The pane the preview needs live right now.
+  private var currentWatch: WatchedPreview {
+    guard previewVisible, let view = selectedSession else { return WatchedPreview() }
+    return WatchedPreview(paneId: view.isAlive ? view.activePaneId : nil, sessionId: view.id)
+  }
+}

@@ -1,0 +1,100 @@
+import BerthCore
+import Foundation
+
+/// Compact, column-aware text for the panel: durations, sizes, and truncation by display
+/// width that never splits a double-width character.
+public enum TextFormat {
+  /// The mark shown where text was cut.
+  public static let ellipsis = "…"
+
+  /// A compact duration: `42s`, `5m`, `3h`, `2d` (rounded down; negative counts as 0).
+  public static func duration(_ seconds: TimeInterval) -> String {
+    let s = seconds.isFinite ? max(0, Int(seconds)) : 0
+    if s < 60 { return "\(s)s" }
+    if s < 3600 { return "\(s / 60)m" }
+    if s < 86_400 { return "\(s / 3600)h" }
+    return "\(s / 86_400)d"
+  }
+
+  /// A compact size: `512B`, `640K`, `12.5M`, `1.2G` (powers of 1024).
+  public static func bytes(_ count: Int) -> String {
+    let units = ["B", "K", "M", "G", "T"]
+    var value = Double(max(0, count))
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+      value /= 1024
+      unit += 1
+    }
+    if unit == 0 { return "\(Int(value))B" }
+    if value >= 100 { return "\(Int(value.rounded()))\(units[unit])" }
+    return String(format: "%.1f", value) + units[unit]
+  }
+
+  /// A CPU share: `3.2%`, `142%`.
+  public static func percent(_ value: Double) -> String {
+    guard value.isFinite else { return "?%" }
+    return value >= 100 ? "\(Int(value.rounded()))%" : String(format: "%.1f%%", max(0, value))
+  }
+
+  /// Cuts text to at most `width` columns, ending in `…` when cut. A double-width
+  /// character that would straddle the limit is left out whole.
+  public static func truncate(_ text: String, to width: Int) -> String {
+    guard width > 0 else { return "" }
+    if DisplayWidth.of(text) <= width { return text }
+    var result = ""
+    var used = 0
+    for grapheme in text {
+      let w = DisplayWidth.of(grapheme: grapheme)
+      if used + w > width - 1 { break }
+      result.append(grapheme)
+      used += w
+    }
+    return result + ellipsis
+  }
+
+  /// Cuts text from the left to at most `width` columns, starting with `…` when cut.
+  public static func truncateLeft(_ text: String, to width: Int) -> String {
+    guard width > 0 else { return "" }
+    if DisplayWidth.of(text) <= width { return text }
+    var kept: [Character] = []
+    var used = 0
+    for grapheme in text.reversed() {
+      let w = DisplayWidth.of(grapheme: grapheme)
+      if used + w > width - 1 { break }
+      kept.append(grapheme)
+      used += w
+    }
+    return ellipsis + String(kept.reversed())
+  }
+
+  /// A directory shortened to fit: the home directory becomes `~`, then leading
+  /// components are dropped (`…/src/berth`), then the last one is cut from the left.
+  public static func shortenPath(_ path: String, home: String?, to width: Int) -> String {
+    guard width > 0 else { return "" }
+    var shown = TerminalText.sanitize(path)
+    if let home = home.map(TerminalText.sanitize), !home.isEmpty, home != "/" {
+      let trimmedHome = home.hasSuffix("/") ? String(home.dropLast()) : home
+      if shown == trimmedHome {
+        shown = "~"
+      } else if shown.hasPrefix(trimmedHome + "/") {
+        shown = "~" + shown.dropFirst(trimmedHome.count)
+      }
+    }
+    if DisplayWidth.of(shown) <= width { return shown }
+    let components = shown.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    if components.count > 1 {
+      for keep in stride(from: components.count - 1, through: 1, by: -1) {
+        let candidate = ellipsis + "/" + components.suffix(keep).joined(separator: "/")
+        if DisplayWidth.of(candidate) <= width { return candidate }
+      }
+    }
+    return truncateLeft(components.last ?? shown, to: width)
+  }
+
+  /// Pads (or cuts, with `…`) text to exactly `width` columns.
+  public static func fit(_ text: String, to width: Int, alignRight: Bool = false) -> String {
+    let cut = truncate(text, to: width)
+    let padding = String(repeating: " ", count: max(0, width - DisplayWidth.of(cut)))
+    return alignRight ? padding + cut : cut + padding
+  }
+}
