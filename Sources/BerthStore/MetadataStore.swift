@@ -1,0 +1,425 @@
+import BerthCore
+import Foundation
+import GRDB
+
+/// berth's SQLite metadata database: what it knows about each session beyond what tmux keeps.
+///
+/// One file shared by every berth process of the user. Opening it creates or migrates
+/// the schema, moves a damaged file aside (the caller then rebuilds from tmux), and picks
+/// WAL or, where WAL cannot work, a rollback journal. Every write is one `BEGIN IMMEDIATE`
+/// transaction with a busy timeout, so concurrent berth processes wait for each other
+/// instead of failing with "database is locked" or losing an update.
+///
+/// Operations are synchronous and thread-safe; call them off the cooperative pool when
+/// latency matters (a write may wait up to the busy timeout).
+public final class MetadataStore: Sendable {
+  /// How the database journals its writes.
+  public enum JournalMode: String, Sendable, Equatable {
+    /// Write-ahead log: readers never block the writer (the normal case).
+    case wal
+    /// Rollback journal: used where WAL's shared memory is unavailable (network filesystems).
+    case rollback
+  }
+
+  /// Choices a caller (or a test) can make about how the database is opened.
+  public struct Options: Sendable {
+    /// Try WAL first; when false, always use a rollback journal (for a filesystem berth
+    /// cannot recognise as networked but where WAL misbehaves).
+    public var allowWAL: Bool
+    /// How long a write waits for another process's transaction before failing.
+    public var busyTimeout: TimeInterval
+
+    public init(allowWAL: Bool = true, busyTimeout: TimeInterval = 5) {
+      self.allowWAL = allowWAL
+      self.busyTimeout = busyTimeout
+    }
+  }
+
+  /// The database file.
+  public let path: String
+  /// True when this open started a new, empty database (there was no file, or a damaged
+  /// one was moved aside): the caller should adopt the sessions tmux still has.
+  public let openedFresh: Bool
+  /// Where a damaged database was moved, when this open moved one aside.
+  public let recoveredFrom: String?
+  /// The journal mode in use.
+  public let journalMode: JournalMode
+
+  let writer: any DatabaseWriter
+
+  /// The default location: `$XDG_STATE_HOME/berth/berth.sqlite3`, with `XDG_STATE_HOME`
+  /// falling back to `~/.local/state` as the XDG spec says (relative values are ignored).
+  public static func defaultPath(environment: [String: String]) -> String {
+    let stateHome: String
+    if let xdg = environment["XDG_STATE_HOME"], xdg.hasPrefix("/") {
+      stateHome = xdg
+    } else {
+      let home =
+        environment["HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? FileManager.default.homeDirectoryForCurrentUser.path
+      stateHome = (home as NSString).appendingPathComponent(".local/state")
+    }
+    return (stateHome as NSString).appendingPathComponent("berth/berth.sqlite3")
+  }
+
+  /// Opens (creating or migrating as needed) the database at `path`.
+  ///
+  /// - Parameter messages: receives one line for each thing the user should know about
+  ///   (a damaged file moved aside, WAL unavailable). Nothing is printed otherwise.
+  /// - Throws: `StoreError` when the database cannot be used at all.
+  public init(
+    path: String, options: Options = Options(),
+    messages: @escaping @Sendable (String) -> Void = { _ in }
+  ) throws {
+    let file = DatabaseFile(path: path)
+    try file.createDirectory()
+    let lock = try OpenLock.acquire(path: path + ".lock", timeout: max(10, options.busyTimeout * 2))
+    defer { lock?.release() }
+
+    var fresh = false
+    var movedTo: String?
+    switch file.state() {
+    case .missing:
+      fresh = true
+    case .empty:
+      let target = try file.moveAside()
+      messages(Self.movedAsideMessage(path: path, reason: "was empty (zero bytes)", target: target))
+      movedTo = target
+      fresh = true
+    case .present:
+      break
+    }
+    if fresh { try file.createPrivate() }
+
+    var opened: (writer: any DatabaseWriter, mode: JournalMode)
+    do {
+      opened = try Self.openChecked(file: file, options: options, messages: messages)
+    } catch let damage as DamagedDatabase {
+      let target = try file.moveAside()
+      messages(Self.movedAsideMessage(path: path, reason: damage.reason, target: target))
+      movedTo = target
+      fresh = true
+      try file.createPrivate()
+      do {
+        opened = try Self.openChecked(file: file, options: options, messages: messages)
+      } catch let damage as DamagedDatabase {
+        throw StoreError.cannotOpen(path: path, reason: damage.reason)
+      }
+    }
+
+    try Self.migrate(opened.writer, path: path)
+    file.restrictPermissions()
+
+    self.path = path
+    self.writer = opened.writer
+    self.journalMode = opened.mode
+    self.openedFresh = fresh
+    self.recoveredFrom = movedTo
+  }
+
+  // MARK: - Sessions
+
+  /// Stores a new session.
+  ///
+  /// - Throws: `StoreError.duplicateId` when the id or the tmux session name is taken.
+  public func insert(_ record: SessionRecord) throws {
+    try writeImmediate("saving session \(record.id)") { db in
+      let taken = try Bool.fetchOne(
+        db, sql: "SELECT 1 FROM terminal_sessions WHERE id = ? OR tmux_session_name = ?",
+        arguments: [record.id, record.tmuxSessionName]) ?? false
+      if taken { throw StoreError.duplicateId(id: record.id, tmuxSessionName: record.tmuxSessionName) }
+      try db.execute(sql: SessionRow.insert, arguments: SessionRow.arguments(for: record))
+    }
+  }
+
+  /// The session stored under this berth id.
+  public func record(id: String) throws -> SessionRecord? {
+    try read("reading session \(id)") { db in
+      try Self.fetchOne(db, where: "id = ?", [id])
+    }
+  }
+
+  /// The session stored under this tmux session name.
+  public func record(tmuxSessionName: String) throws -> SessionRecord? {
+    try read("reading session \(tmuxSessionName)") { db in
+      try Self.fetchOne(db, where: "tmux_session_name = ?", [tmuxSessionName])
+    }
+  }
+
+  /// Every stored session, oldest first.
+  public func allRecords() throws -> [SessionRecord] {
+    try read("listing sessions") { db in
+      try Row.fetchAll(db, sql: SessionRow.selectAll + " ORDER BY created_at, id")
+        .map(SessionRow.record(from:))
+    }
+  }
+
+  /// The sessions of one workspace, oldest first.
+  public func records(workspace: String) throws -> [SessionRecord] {
+    try read("listing sessions of workspace \(workspace)") { db in
+      try Row.fetchAll(
+        db, sql: SessionRow.selectAll + " WHERE workspace_id = ? ORDER BY created_at, id",
+        arguments: [workspace]
+      ).map(SessionRow.record(from:))
+    }
+  }
+
+  /// Changes one session in a single immediate transaction: the record is read, changed
+  /// by `mutate` and written back while no other process can write, so no update is lost.
+  ///
+  /// - Returns: the record as stored, or nil when no session has this id.
+  /// - Throws: what `mutate` throws (nothing is written then), or `StoreError`.
+  @discardableResult
+  public func update(id: String, _ mutate: (inout SessionRecord) throws -> Void) throws
+    -> SessionRecord?
+  {
+    try writeImmediate("updating session \(id)") { db in
+      try Self.update(db, id: id, mutate)
+    }
+  }
+
+  /// Applies several changes in one transaction: all of them are stored, or none
+  /// (when a mutation throws). Ids with no stored session are skipped.
+  ///
+  /// - Returns: the changed records as stored, in the order given.
+  @discardableResult
+  public func updateMany(
+    _ mutations: [(id: String, mutate: (inout SessionRecord) throws -> Void)]
+  ) throws -> [SessionRecord] {
+    if mutations.isEmpty { return [] }
+    return try writeImmediate("updating \(mutations.count) sessions") { db in
+      try mutations.compactMap { item in try Self.update(db, id: item.id, item.mutate) }
+    }
+  }
+
+  /// Removes a session's record (and its snapshot).
+  ///
+  /// - Returns: whether a record was removed.
+  @discardableResult
+  public func delete(id: String) throws -> Bool {
+    try writeImmediate("deleting session \(id)") { db in
+      try db.execute(sql: "DELETE FROM terminal_sessions WHERE id = ?", arguments: [id])
+      return db.changesCount > 0
+    }
+  }
+
+  /// Stale cleanup: removes dead sessions that ended before `cutoff`; live ones are never
+  /// touched. A dead record without an end time is aged by when it was last seen, else
+  /// by its creation.
+  ///
+  /// - Returns: the records removed.
+  @discardableResult
+  public func deleteDeadRecords(endedBefore cutoff: Date) throws -> [SessionRecord] {
+    try writeImmediate("removing old dead sessions") { db in
+      let condition =
+        "status = 'dead' AND COALESCE(ended_at, last_seen_at, created_at) < ?"
+      let cutoffMs = StoredTime.milliseconds(cutoff)
+      let doomed = try Row.fetchAll(
+        db, sql: SessionRow.selectAll + " WHERE \(condition) ORDER BY created_at, id",
+        arguments: [cutoffMs]
+      ).map(SessionRow.record(from:))
+      try db.execute(sql: "DELETE FROM terminal_sessions WHERE \(condition)", arguments: [cutoffMs])
+      return doomed
+    }
+  }
+
+  /// How many stored sessions are not dead, in one workspace or (nil) overall.
+  public func countAlive(workspace: String? = nil) throws -> Int {
+    try read("counting sessions") { db in
+      if let workspace {
+        return try Int.fetchOne(
+          db,
+          sql: "SELECT COUNT(*) FROM terminal_sessions WHERE status != 'dead' AND workspace_id = ?",
+          arguments: [workspace]) ?? 0
+      }
+      return try Int.fetchOne(
+        db, sql: "SELECT COUNT(*) FROM terminal_sessions WHERE status != 'dead'") ?? 0
+    }
+  }
+
+  /// SQLite's full integrity check: `"ok"` when the file is sound, else its findings,
+  /// one per line.
+  public func integrityCheck() throws -> String {
+    try read("checking integrity") { db in
+      try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "\n")
+    }
+  }
+
+  // MARK: - Internals
+
+  static func fetchOne(_ db: Database, where condition: String, _ arguments: StatementArguments)
+    throws -> SessionRecord?
+  {
+    try Row.fetchOne(db, sql: SessionRow.selectAll + " WHERE \(condition)", arguments: arguments)
+      .map(SessionRow.record(from:))
+  }
+
+  static func update(_ db: Database, id: String, _ mutate: (inout SessionRecord) throws -> Void)
+    throws -> SessionRecord?
+  {
+    guard let original = try fetchOne(db, where: "id = ?", [id]) else { return nil }
+    var changed = original
+    try mutate(&changed)
+    if changed == original { return changed }
+    do {
+      var arguments = SessionRow.arguments(for: changed)
+      arguments += [id]
+      try db.execute(sql: SessionRow.updateAll, arguments: arguments)
+    } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+      throw StoreError.duplicateId(id: changed.id, tmuxSessionName: changed.tmuxSessionName)
+    }
+    return changed
+  }
+
+  /// Runs `body` in a `BEGIN IMMEDIATE` transaction: the write lock is taken before the
+  /// first read, so a read-modify-write never races another process's write.
+  func writeImmediate<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+    do {
+      return try writer.writeWithoutTransaction { db in
+        var result: Result<T, any Error>?
+        try db.inTransaction(.immediate) {
+          do {
+            result = .success(try body(db))
+            return .commit
+          } catch {
+            result = .failure(error)
+            return .rollback
+          }
+        }
+        guard let result else {
+          throw StoreError.database(path: path, operation: operation, reason: "transaction did not run")
+        }
+        return try result.get()
+      }
+    } catch let error as DatabaseError {
+      throw StoreError.wrapping(error, path: path, operation: operation)
+    }
+  }
+
+  func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+    do {
+      return try writer.read(body)
+    } catch let error as DatabaseError {
+      throw StoreError.wrapping(error, path: path, operation: operation)
+    }
+  }
+
+  private static func movedAsideMessage(path: String, reason: String, target: String) -> String {
+    "berth: the session database \(path) \(reason); moved it to \(target) and started a new one (sessions still running in tmux are picked up again)"
+  }
+}
+
+// MARK: - Opening
+
+/// The file is not a usable SQLite database (not one at all, or failing its check).
+struct DamagedDatabase: Error {
+  let reason: String
+}
+
+extension MetadataStore {
+  static func configuration(options: Options) -> Configuration {
+    var configuration = Configuration()
+    configuration.label = "berth"
+    configuration.busyMode = .timeout(options.busyTimeout)
+    configuration.maximumReaderCount = 2
+    configuration.foreignKeysEnabled = true
+    return configuration
+  }
+
+  /// Opens the file with the best journal mode available and checks it is a sound
+  /// SQLite database.
+  ///
+  /// - Throws: `DamagedDatabase` when the file is not one (the caller moves it aside),
+  ///   `StoreError.cannotOpen` for anything else.
+  static func openChecked(
+    file: DatabaseFile, options: Options, messages: @Sendable (String) -> Void
+  ) throws -> (writer: any DatabaseWriter, mode: JournalMode) {
+    let configuration = configuration(options: options)
+    try checkReadOnly(file: file, configuration: configuration)
+    if options.allowWAL {
+      if let network = file.networkFilesystemName() {
+        messages(
+          "berth: \(file.path) is on a network filesystem (\(network)); using a rollback journal instead of WAL"
+        )
+      } else {
+        do {
+          let pool = try DatabasePool(path: file.path, configuration: configuration)
+          return (pool, .wal)
+        } catch let error as DatabaseError where error.meansCorruption {
+          throw DamagedDatabase(reason: "is not a usable SQLite database (\(error.oneLine))")
+        } catch let error as DatabaseError
+          where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+        {
+          throw StoreError.busy(path: file.path, operation: "opening")
+        } catch let damage as DamagedDatabase {
+          throw damage
+        } catch {
+          // WAL needs shared memory next to the file; when it cannot be had, a rollback
+          // journal still gives correct (if less concurrent) access.
+          messages(
+            "berth: WAL is unavailable for \(file.path) (\(describe(error))); using a rollback journal"
+          )
+        }
+      }
+    }
+    do {
+      let queue = try DatabaseQueue(path: file.path, configuration: configuration)
+      // A file last used in WAL mode would otherwise keep trying WAL on this connection.
+      try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+      return (queue, .rollback)
+    } catch let error as DatabaseError where error.meansCorruption {
+      throw DamagedDatabase(reason: "is not a usable SQLite database (\(error.oneLine))")
+    } catch let damage as DamagedDatabase {
+      throw damage
+    } catch {
+      throw StoreError.cannotOpen(path: file.path, reason: describe(error))
+    }
+  }
+
+  /// Checks the file is a sound SQLite database before anything writes to it, so a
+  /// damaged file is moved aside exactly as it was found.
+  ///
+  /// `PRAGMA quick_check` reads every page once, enough to catch a file that has a valid
+  /// header but damaged content; berth's database is small, so this costs milliseconds.
+  /// Failures that say nothing about the content (say, a read-only connection cannot be
+  /// had) are left for the real open to report.
+  static func checkReadOnly(file: DatabaseFile, configuration: Configuration) throws {
+    guard file.state() == .present else { return }
+    var readOnly = configuration
+    readOnly.readonly = true
+    let findings: [String]
+    do {
+      let queue = try DatabaseQueue(path: file.path, configuration: readOnly)
+      findings = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+      try? queue.close()
+    } catch let error as DatabaseError where error.meansCorruption {
+      throw DamagedDatabase(reason: "is not a usable SQLite database (\(error.oneLine))")
+    } catch let error as DatabaseError
+      where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+    {
+      throw StoreError.busy(path: file.path, operation: "checking")
+    } catch {
+      return
+    }
+    if findings != ["ok"] {
+      let summary = findings.prefix(3).joined(separator: "; ")
+      throw DamagedDatabase(reason: "failed SQLite's check (\(summary))")
+    }
+  }
+
+  static func migrate(_ writer: any DatabaseWriter, path: String) throws {
+    let migrator = Schema.migrator
+    do {
+      try migrator.migrate(writer)
+    } catch let error as DatabaseError {
+      throw StoreError.migrationFailed(path: path, migration: "pending", reason: error.oneLine)
+    } catch {
+      throw StoreError.migrationFailed(path: path, migration: "pending", reason: describe(error))
+    }
+  }
+
+  static func describe(_ error: any Error) -> String {
+    if let databaseError = error as? DatabaseError { return databaseError.oneLine }
+    return String(describing: error)
+  }
+}
