@@ -1,0 +1,70 @@
+// Smoke tests for the ncursesw binding (CNcursesw): the module links and its shim
+// helpers work without a terminal. The driver itself (BerthTerminal) needs a real
+// terminal and is exercised by hand in a private tmux server (see the driver's notes).
+#if canImport(Glibc)
+  import Glibc
+#endif
+import CNcursesw
+import Testing
+
+@Suite("ncursesw binding")
+struct NcursesSmokeTests {
+  @Test("the library links and reports an ncurses 6 version")
+  func version() throws {
+    let version = try #require(curses_version())
+    #expect(String(cString: version).hasPrefix("ncurses 6."))
+  }
+
+  @Test("KEY_F(n) through the shim matches KEY_F0 + n")
+  func functionKeys() {
+    #expect(berth_key_f(1) == KEY_F0 + 1)
+    #expect(berth_key_f(12) == KEY_F0 + 12)
+    #expect(berth_key_f(1) != KEY_UP)
+  }
+
+  @Test("attribute and mouse masks from the shim are distinct bits")
+  func masks() {
+    let attributes = [berth_a_bold(), berth_a_reverse(), berth_a_dim(), berth_a_underline()]
+    #expect(Set(attributes).count == attributes.count)
+    #expect(attributes.allSatisfy { $0 != berth_a_normal() })
+    let buttons = [
+      berth_button1_pressed(), berth_button1_clicked(), berth_button1_double_clicked(),
+      berth_button4_pressed(), berth_button5_pressed(),
+    ]
+    #expect(Set(buttons).count == buttons.count)
+    #expect(buttons.allSatisfy { $0 & berth_all_mouse_events() == $0 })
+  }
+
+  @Test("terminfo probing tells a usable, a dumb and an unknown terminal apart, without exiting")
+  func terminfoProbe() {
+    #expect(berth_probe_terminfo("xterm-256color", STDOUT_FILENO) == Int32(BERTH_TERMINFO_OK))
+    #expect(
+      berth_probe_terminfo("dumb", STDOUT_FILENO) == Int32(BERTH_TERMINFO_NO_CURSOR_ADDRESSING))
+    #expect(
+      berth_probe_terminfo("berth-no-such-terminal", STDOUT_FILENO)
+        == Int32(BERTH_TERMINFO_UNKNOWN))
+    // Probing twice in a row works: the first probe left no terminal behind.
+    #expect(berth_probe_terminfo("xterm", STDOUT_FILENO) == Int32(BERTH_TERMINFO_OK))
+  }
+
+  @Test("alternate character set codes are readable before curses starts")
+  func alternateCharacters() {
+    // acs_map is filled by initscr/newterm; before that the entries exist and are 0.
+    #expect(berth_acs(CChar(UInt8(ascii: "q"))) == 0)
+  }
+
+  @Test("wcwidth through the shim: ASCII 1, CJK 2, combining 0 in a UTF-8 locale")
+  func characterWidths() throws {
+    // A thread-local UTF-8 locale, so the process locale other tests see is untouched.
+    let utf8 = try #require(newlocale(LC_CTYPE_MASK, "C.UTF-8", nil))
+    let previous = uselocale(utf8)
+    defer {
+      uselocale(previous)
+      freelocale(utf8)
+    }
+    #expect(berth_wcwidth(0x61) == 1)
+    #expect(berth_wcwidth(0x4E2D) == 2)
+    #expect(berth_wcwidth(0x0301) == 0)
+    #expect(berth_wcwidth(0x07) == -1)
+  }
+}
