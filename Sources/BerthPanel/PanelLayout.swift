@@ -74,7 +74,8 @@ struct PanelLayout: Equatable {
   init(_ state: PanelState, width: Int, height: Int) {
     self.init(
       width: width, height: height, listCount: state.listRows.count,
-      orphanCount: state.orphanRows.count, previewVisible: state.previewVisible)
+      orphanCount: state.orphanRows.count,
+      previewVisible: state.previewVisible && state.selectedSession != nil)
   }
 
   /// The first row to show so that the selected row is visible, keeping the previous

@@ -120,12 +120,22 @@ struct RowColumns {
     }
     var widths = candidates.map(\.min)
     var extra = available - total(candidates)
-    for grow in [Kind.name, .cwd, .command, .workspace] {
-      guard extra > 0, let i = candidates.firstIndex(where: { $0.kind == grow }) else { continue }
-      let add = min(extra, candidates[i].preferred - widths[i])
-      if add > 0 {
-        widths[i] += add
-        extra -= add
+    // The name grows first (it is how people find a session), then the others share
+    // what is left one column at a time, so a long path cannot starve the command.
+    func grow(_ kind: Kind, by amount: Int) -> Int {
+      guard let i = candidates.firstIndex(where: { $0.kind == kind }) else { return 0 }
+      let add = max(0, min(amount, candidates[i].preferred - widths[i]))
+      widths[i] += add
+      return add
+    }
+    extra -= grow(.name, by: max(0, extra))
+    var growing = true
+    while extra > 0 && growing {
+      growing = false
+      for kind in [Kind.cwd, .command, .workspace] where extra > 0 {
+        let added = grow(kind, by: 1)
+        extra -= added
+        if added > 0 { growing = true }
       }
     }
     // The name absorbs a cut that still overflows (only at the smallest sizes).
@@ -228,7 +238,11 @@ struct Painter {
       paintTooSmall()
       return
     }
-    let columns = RowColumns(rows: listRows + orphanRows, state: state, width: width)
+    // Scroll marks take the last column when a section has hidden rows, so they never
+    // land on top of (half of) a character.
+    let scrolls = listRows.count > layout.listHeight || orphanRows.count > layout.orphanHeight
+    let columns = RowColumns(
+      rows: listRows + orphanRows, state: state, width: scrolls ? width - 1 : width)
     paintHeader()
     paintHeadings(columns)
     paintList(columns)
@@ -266,7 +280,7 @@ struct Painter {
     var short: [String] = []
     func add(_ n: Int, _ word: String, _ symbol: String, always: Bool = false) {
       guard n > 0 || always else { return }
-      long.append("\(symbol) \(n) \(word)")
+      long.append("\(symbol)\(n) \(word)")
       short.append("\(symbol)\(n)")
     }
     add(counts.attached, "attached", "●", always: true)
@@ -286,13 +300,15 @@ struct Painter {
     let tmux = version.isEmpty ? "tmux" : "tmux \(version)"
     let right = DisplayWidth.of(connection.text)
     let candidates: [String] = [
-      " berth · \(socket) · \(tmux) · " + long.joined(separator: "  "),
+      " berth · \(socket) · \(tmux) · " + long.joined(separator: " "),
+      " berth · \(tmux) · " + long.joined(separator: " "),
+      " berth · " + long.joined(separator: " "),
       " berth · \(socket) · \(tmux) · " + short.joined(separator: " "),
       " berth · \(tmux) · " + short.joined(separator: " "),
       " berth · " + short.joined(separator: " "),
       " berth",
     ]
-    let left = candidates.first { DisplayWidth.of($0) + right + 1 <= width } ?? " berth"
+    let left = candidates.first { DisplayWidth.of($0) + right + 2 <= width } ?? " berth"
     screen.draw([Span(left, .header, .bold)], row: row, column: 0, maxWidth: width)
     screen.draw(
       [connection], row: row, column: max(0, width - right), maxWidth: min(width, right))
@@ -301,6 +317,7 @@ struct Painter {
   // MARK: List
 
   mutating func paintHeadings(_ columns: RowColumns) {
+    guard !listRows.isEmpty || !orphanRows.isEmpty else { return }
     var column = RowColumns.prefixWidth
     for (i, col) in columns.columns.enumerated() {
       let text = TextFormat.fit(col.kind.heading, to: col.width, alignRight: col.kind.alignRight)
@@ -408,9 +425,14 @@ struct Painter {
   mutating func paintOrphans(_ columns: RowColumns) {
     guard let titleRow = layout.orphanTitleRow else { return }
     let focused = state.focus == .orphans
-    let title =
-      "Orphans and stale records (\(orphanRows.count)) · c cleans up"
-      + (focused ? "" : " · Tab selects")
+    let count = orphanRows.count
+    let titles = [
+      "Orphans and stale records (\(count)) · c cleans up" + (focused ? "" : " · Tab selects"),
+      "Orphans and stale records (\(count)) · c cleans up",
+      "Orphans and stale (\(count)) · c cleans up",
+      "Orphans and stale (\(count))",
+    ]
+    let title = titles.first { DisplayWidth.of($0) <= width - 4 } ?? titles[titles.count - 1]
     paintRule(row: titleRow, title: [Span(title, .orphan, focused ? .bold : [])])
     paintRows(
       orphanRows, cursor: state.orphanCursor, top: layout.orphanTop, visible: layout.orphanHeight,
@@ -468,10 +490,7 @@ struct Painter {
 
   mutating func paintPreview() {
     guard let titleRow = layout.previewTitleRow else { return }
-    guard let view = selected else {
-      paintRule(row: titleRow, title: [Span("Preview", .dim)])
-      return
-    }
+    guard let view = selected else { return }
     let name = TerminalText.sanitize(view.displayName)
     var lines: [String]
     var placeholder: String?

@@ -88,7 +88,7 @@ public enum TextFormat {
         if DisplayWidth.of(candidate) <= width { return candidate }
       }
     }
-    return truncateLeft(components.last ?? shown, to: width)
+    return truncateLeft(shown, to: width)
   }
 
   /// Pads (or cuts, with `…`) text to exactly `width` columns.
