@@ -64,8 +64,9 @@ public final class MetadataStore: Sendable {
 
   /// Opens (creating or migrating as needed) the database at `path`.
   ///
-  /// - Parameter messages: receives one line for each thing the user should know about
-  ///   (a damaged file moved aside, WAL unavailable). Nothing is printed otherwise.
+  /// - Parameter messages: receives one line (without a program-name prefix) for each
+  ///   thing the user should know about: a damaged file moved aside, WAL unavailable.
+  ///   The store itself never prints.
   /// - Throws: `StoreError` when the database cannot be used at all.
   public init(
     path: String, options: Options = Options(),
@@ -166,6 +167,8 @@ public final class MetadataStore: Sendable {
 
   /// Changes one session in a single immediate transaction: the record is read, changed
   /// by `mutate` and written back while no other process can write, so no update is lost.
+  ///
+  /// `mutate` runs inside the transaction: keep it short and never call the store from it.
   ///
   /// - Returns: the record as stored, or nil when no session has this id.
   /// - Throws: what `mutate` throws (nothing is written then), or `StoreError`.
@@ -305,7 +308,7 @@ public final class MetadataStore: Sendable {
   }
 
   private static func movedAsideMessage(path: String, reason: String, target: String) -> String {
-    "berth: the session database \(path) \(reason); moved it to \(target) and started a new one (sessions still running in tmux are picked up again)"
+    "the session database \(path) \(reason); moved it to \(target) and started a new one (sessions still running in tmux are picked up again)"
   }
 }
 
@@ -339,7 +342,7 @@ extension MetadataStore {
     if options.allowWAL {
       if let network = file.networkFilesystemName() {
         messages(
-          "berth: \(file.path) is on a network filesystem (\(network)); using a rollback journal instead of WAL"
+          "\(file.path) is on a network filesystem (\(network)); using a rollback journal instead of WAL"
         )
       } else {
         do {
@@ -351,26 +354,30 @@ extension MetadataStore {
           where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
         {
           throw StoreError.busy(path: file.path, operation: "opening")
-        } catch let damage as DamagedDatabase {
-          throw damage
         } catch {
           // WAL needs shared memory next to the file; when it cannot be had, a rollback
           // journal still gives correct (if less concurrent) access.
           messages(
-            "berth: WAL is unavailable for \(file.path) (\(describe(error))); using a rollback journal"
+            "WAL is unavailable for \(file.path) (\(describe(error))); using a rollback journal"
           )
         }
       }
     }
+    var rollbackConfiguration = configuration
+    rollbackConfiguration.prepareDatabase { db in
+      // A file whose header still says WAL would make SQLite reach for the shared memory
+      // that is unavailable; in exclusive locking mode it never does, which is long
+      // enough to switch the file to a rollback journal. Back to normal locking after,
+      // so other processes can still use the file.
+      try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE")
+      defer { try? db.execute(sql: "PRAGMA locking_mode = NORMAL") }
+      try db.execute(sql: "PRAGMA journal_mode = DELETE")
+    }
     do {
-      let queue = try DatabaseQueue(path: file.path, configuration: configuration)
-      // A file last used in WAL mode would otherwise keep trying WAL on this connection.
-      try? queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+      let queue = try DatabaseQueue(path: file.path, configuration: rollbackConfiguration)
       return (queue, .rollback)
     } catch let error as DatabaseError where error.meansCorruption {
       throw DamagedDatabase(reason: "is not a usable SQLite database (\(error.oneLine))")
-    } catch let damage as DamagedDatabase {
-      throw damage
     } catch {
       throw StoreError.cannotOpen(path: file.path, reason: describe(error))
     }
@@ -411,10 +418,11 @@ extension MetadataStore {
     let migrator = Schema.migrator
     do {
       try migrator.migrate(writer)
-    } catch let error as DatabaseError {
-      throw StoreError.migrationFailed(path: path, migration: "pending", reason: error.oneLine)
     } catch {
-      throw StoreError.migrationFailed(path: path, migration: "pending", reason: describe(error))
+      // Each migration commits on its own: the first one not recorded is the one that failed.
+      let applied = (try? writer.read { db in try migrator.appliedIdentifiers(db) }) ?? []
+      let failed = migrator.migrations.first { !applied.contains($0) } ?? "unknown"
+      throw StoreError.migrationFailed(path: path, migration: failed, reason: describe(error))
     }
   }
 

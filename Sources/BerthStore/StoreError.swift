@@ -34,7 +34,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         "berth's database \(path) is damaged and could not be moved aside (\(reason)); move or delete it by hand"
     case .migrationFailed(let path, let migration, let reason):
       return
-        "cannot update the schema of berth's database \(path) (migration \(migration): \(reason)); a newer berth may have written it"
+        "cannot update the schema of berth's database \(path) (migration \(migration): \(reason)); check free disk space and the file's permissions"
     case .duplicateId(let id, let tmuxSessionName):
       return
         "a session with id \(id) or tmux name \(tmuxSessionName) is already stored; pick another id"

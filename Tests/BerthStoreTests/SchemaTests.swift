@@ -95,8 +95,16 @@ struct SchemaTests {
     #expect(permissions(path + "-wal") == 0o600)
     #expect(permissions(path + "-shm") == 0o600)
     #expect(permissions(path + ".lock") == 0o600)
-    // An existing directory chosen by the user is not changed.
-    #expect(permissions(directory.path) == 0o700)  // mkdtemp's own mode
+  }
+
+  @Test func anExistingDirectoryIsLeftAsItIs() throws {
+    let directory = try TemporaryDirectory()
+    let shared = directory.file("shared")
+    try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: false)
+    chmod(shared, 0o755)
+    let store = try MetadataStore(path: shared + "/berth.sqlite3")
+    #expect(permissions(shared) == 0o755)
+    #expect(permissions(store.path) == 0o600)
   }
 
   @Test func laxPermissionsOnAnExistingFileAreTightened() throws {
@@ -140,6 +148,27 @@ struct SchemaTests {
     #expect(mode == "delete")
     #expect(try store.record(id: "journal") != nil)
     #expect(try store.integrityCheck() == "ok")
+  }
+
+  @Test func fallsBackToARollbackJournalWhenWALCannotWork() throws {
+    let directory = try TemporaryDirectory()
+    let path = directory.file("berth.sqlite3")
+    // WAL needs `<path>-shm`; a directory in its place makes WAL fail the way a
+    // filesystem without shared memory does.
+    try FileManager.default.createDirectory(atPath: path + "-shm", withIntermediateDirectories: false)
+
+    for _ in 0..<2 {  // creating the file, then reopening it
+      let log = MessageLog()
+      let store = try MetadataStore(path: path) { log.append($0) }
+      #expect(store.journalMode == .rollback)
+      #expect(log.all.count == 1)
+      #expect(log.all.first?.contains("rollback journal") == true)
+      #expect(log.all.first?.contains(path) == true)
+      try store.insert(sampleRecord("r\(log.all.count)-\(try store.allRecords().count)"))
+      #expect(try store.integrityCheck() == "ok")
+    }
+    let reopened = try MetadataStore(path: path, options: .init(allowWAL: false))
+    #expect(try reopened.allRecords().count == 2)
   }
 
   @Test func mountinfoParsingFindsTheLongestMount() {
