@@ -103,8 +103,10 @@ public struct ScreenBuffer: Sendable, Equatable {
       let w = DisplayWidth.of(grapheme: Character(shown))
       if w == 0 { continue }
       if col + w > limit { break }
-      self[row, col] = Cell(text: shown, role: role, attributes: attributes)
+      place(Cell(text: shown, role: role, attributes: attributes), row: row, column: col)
       if w == 2 {
+        place(Cell(text: shown, role: role, attributes: attributes), row: row, column: col + 1)
+        self[row, col] = Cell(text: shown, role: role, attributes: attributes)
         self[row, col + 1] = Cell(text: "", role: role, attributes: attributes, isContinuation: true)
       }
       col += w
@@ -121,9 +123,28 @@ public struct ScreenBuffer: Sendable, Equatable {
     let end = min(width, column + (count ?? width))
     var col = max(0, column)
     while col < end {
-      self[row, col] = Cell(text: text, role: role, attributes: attributes)
+      place(Cell(text: text, role: role, attributes: attributes), row: row, column: col)
       col += 1
     }
+  }
+
+  /// Writes one single-width cell. Overwriting half of a double-width character blanks
+  /// its other half, so the buffer never holds a wide character without its
+  /// continuation cell (or a continuation without its character).
+  private mutating func place(_ cell: Cell, row: Int, column: Int) {
+    let old = self[row, column]
+    if old.isContinuation, column > 0, !self[row, column - 1].isContinuation {
+      var left = self[row, column - 1]
+      left.text = " "
+      self[row, column - 1] = left
+    }
+    if !old.isContinuation, column + 1 < width, self[row, column + 1].isContinuation {
+      var right = self[row, column + 1]
+      right.text = " "
+      right.isContinuation = false
+      self[row, column + 1] = right
+    }
+    self[row, column] = cell
   }
 
   /// The rows as plain text (continuation cells dropped, trailing spaces kept), for tests.

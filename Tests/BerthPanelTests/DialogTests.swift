@@ -1,0 +1,234 @@
+import BerthCore
+import Foundation
+import Testing
+
+@testable import BerthPanel
+
+/// Attach, kill, clean up, new, rename, restore and the other one-key actions.
+@Suite struct DialogTests {
+  @Test func enterAttachesTheSelectedSessionWhateverItsState() {
+    var state = Fixture.state()
+    #expect(state.update(.key(.enter)) == [.attach(Fixture.deploy)])
+    _ = state.update(.char("G"))
+    // Dead: the caller recreates it in its cwd, then attaches.
+    #expect(state.update(.key(.enter)).contains(.attach(Fixture.notes)))
+    _ = state.update(.key(.tab))
+    // Orphan: the caller adopts it, then attaches.
+    #expect(state.update(.key(.enter)).contains(.attach(Fixture.orphan)))
+    // Nothing to attach to in an empty list: a hint, no effect.
+    var empty = Fixture.state(sessions: [])
+    #expect(empty.update(.key(.enter)).isEmpty)
+    #expect(empty.notice?.text.contains("n") == true)
+  }
+
+  @Test func killAsksNamingTheSessionsAndYKills() {
+    var state = Fixture.state()
+    _ = state.update(.char("x"))
+    #expect(state.modal == .confirmKill(ids: ["deploy"], names: ["🚀 deploy"]))
+    let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
+    #expect(text.contains("Kill this session?"))
+    #expect(text.contains("🚀 deploy"))
+    #expect(state.update(.char("y")) == [.kill(["deploy"])])
+    #expect(state.modal == nil)
+  }
+
+  @Test func killAppliesToMarkedSessions() {
+    var state = Fixture.state()
+    _ = state.send(.char(" "), .char("j"), .char(" "), .char("x"))
+    #expect(state.modal == .confirmKill(ids: ["deploy", "evil"], names: ["🚀 deploy", Fixture.hostile.displayName]))
+    // The hostile name is shown sanitised in the dialog.
+    let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
+    #expect(text.contains("evilname"))
+    #expect(state.update(.char("Y")) == [.kill(["deploy", "evil"])])
+    #expect(state.marked.isEmpty)
+  }
+
+  @Test func killDefaultsToNoOnNOrEscapeOrAnyOtherKey() {
+    for key in [Key.char("n"), .char("N"), .escape, .enter, .char("q")] {
+      var state = Fixture.state()
+      _ = state.update(.char("x"))
+      #expect(state.update(.key(key)).isEmpty, "key \(key)")
+      #expect(state.modal == nil)
+      #expect(state.notice?.text == "Nothing killed")
+    }
+  }
+
+  @Test func killRefusesForeignSessions() {
+    var state = Fixture.state()
+    _ = state.update(.char("a"))
+    while state.selectedSession?.id != "main" { _ = state.update(.char("j")) }
+    _ = state.update(.char("x"))
+    #expect(state.modal == nil)
+    #expect(state.notice != nil)
+  }
+
+  @Test func cleanupAsksWithCountsAndYCleansUp() {
+    var state = Fixture.state()
+    _ = state.update(.char("c"))
+    #expect(state.modal == .confirmCleanup(orphans: ["7f3a9c"], dead: ["scratch"]))
+    let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
+    #expect(text.contains("1 orphan session"))
+    #expect(text.contains("1 stale dead record"))
+    #expect(state.update(.char("y")) == [.cleanup(orphans: ["7f3a9c"], dead: ["scratch"])])
+  }
+
+  @Test func cleanupCancelsOnNAndSaysWhenThereIsNothing() {
+    var state = Fixture.state()
+    _ = state.update(.char("c"))
+    #expect(state.update(.char("n")).isEmpty)
+    #expect(state.modal == nil)
+    var clean = Fixture.state(sessions: [Fixture.api, Fixture.build])
+    _ = clean.update(.char("c"))
+    #expect(clean.modal == nil)
+    #expect(clean.notice?.text == "Nothing to clean up")
+  }
+
+  @Test func oldDeadRecordsCountAsStale() {
+    var old = Fixture.notes
+    old.endedAt = Fixture.ago(30 * 86_400)
+    let state = Fixture.state(sessions: [old, Fixture.build])
+    #expect(state.orphanRows.map(\.id) == ["notes"])
+    #expect(state.listIds == ["build"])
+  }
+
+  @Test func newSessionAcceptsDefaults() {
+    var state = Fixture.state()
+    _ = state.update(.char("n"))
+    guard case .newSession(let form) = state.modal else {
+      Issue.record("no new-session dialog")
+      return
+    }
+    #expect(form.directory.text == "/home/dev/src")
+    #expect(form.name.text.isEmpty)
+    #expect(state.update(.key(.enter)) == [.create(name: nil, cwd: "/home/dev/src")])
+    #expect(state.modal == nil)
+  }
+
+  @Test func newSessionTypesANameAndADirectory() {
+    var state = Fixture.state()
+    _ = state.update(.char("n"))
+    for c in "web api" { _ = state.update(.char(c)) }
+    _ = state.update(.key(.tab))
+    _ = state.update(.key(.ctrl("u")))
+    for c in "/tmp/x" { _ = state.update(.char(c)) }
+    // Typing keys that are actions elsewhere (q, x) is just text here.
+    #expect(state.update(.char("q")).isEmpty)
+    _ = state.update(.key(.backspace))
+    let screen = render(state, width: 80, height: 24)
+    #expect(screen.cursor != nil)
+    #expect(state.update(.key(.enter)) == [.create(name: "web api", cwd: "/tmp/x")])
+  }
+
+  @Test func newSessionEmptyDirectoryFallsBackToTheDefaultAndEscCancels() {
+    var state = Fixture.state()
+    _ = state.send(.char("n"), .key(.down), .key(.ctrl("u")))
+    #expect(state.update(.key(.enter)) == [.create(name: nil, cwd: "/home/dev/src")])
+    _ = state.send(.char("n"), .char("z"))
+    #expect(state.update(.key(.escape)).isEmpty)
+    #expect(state.modal == nil)
+  }
+
+  @Test func renamePrefillsAndSavesOrClears() {
+    var state = Fixture.state()
+    _ = state.update(.char("r"))
+    guard case .rename(let form) = state.modal else {
+      Issue.record("no rename dialog")
+      return
+    }
+    #expect(form.name.text == "🚀 deploy")
+    _ = state.update(.key(.ctrl("u")))
+    for c in "ship" { _ = state.update(.char(c)) }
+    #expect(state.update(.key(.enter)) == [.rename(id: "deploy", name: "ship")])
+    _ = state.send(.char("r"), .key(.ctrl("u")))
+    #expect(state.update(.key(.enter)) == [.rename(id: "deploy", name: nil)])
+    _ = state.send(.char("r"), .char("!"))
+    #expect(state.update(.key(.escape)).isEmpty)
+  }
+
+  @Test func renameIsRefusedForOrphans() {
+    var state = Fixture.state()
+    _ = state.send(.key(.tab), .char("r"))
+    #expect(state.modal == nil)
+    #expect(state.notice != nil)
+  }
+
+  @Test func startupPromptRestoreAll() {
+    var state = Fixture.state()
+    _ = state.update(.startupRestoreCandidates([Fixture.build, Fixture.notes, Fixture.scratch]))
+    // A session killed on purpose is never offered.
+    #expect(state.modal == .restorePrompt(ids: ["build", "notes"], names: ["build", "notes"]))
+    let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
+    #expect(text.contains("2 sessions from your previous session:"))
+    #expect(text.contains("Restore all (a) / Select (s) / Ignore (i or Esc)"))
+    // Other keys do not dismiss it by accident.
+    #expect(state.update(.char("x")).isEmpty)
+    #expect(state.modal != nil)
+    #expect(state.update(.char("a")) == [.restore(["build", "notes"])])
+    #expect(state.modal == nil)
+  }
+
+  @Test func startupPromptSelectMarksThemAndEnterRestoresTheMarked() {
+    var state = Fixture.state()
+    _ = state.update(.startupRestoreCandidates([Fixture.build, Fixture.notes]))
+    #expect(state.update(.char("s")).contains(.watchPreview(paneId: nil, sessionId: "build")))
+    #expect(state.modal == nil)
+    #expect(state.marked == ["build", "notes"])
+    #expect(state.selectedSession?.id == "build")
+    _ = state.update(.char(" "))  // unmark build, move to notes
+    #expect(state.update(.key(.enter)) == [.restore(["notes"])])
+    #expect(state.marked.isEmpty)
+  }
+
+  @Test func startupPromptIgnoreDismissesWithIOrEscape() {
+    for key in [Key.char("i"), .escape] {
+      var state = Fixture.state()
+      _ = state.update(.startupRestoreCandidates([Fixture.build]))
+      #expect(state.update(.key(key)) == [.dismissRestore(["build"])])
+      #expect(state.modal == nil)
+    }
+    var state = Fixture.state()
+    _ = state.update(.startupRestoreCandidates([Fixture.api, Fixture.scratch]))
+    #expect(state.modal == nil)
+  }
+
+  @Test func restoreKeyRestoresMarkedOrSelectedDeadSessions() {
+    var state = Fixture.state()
+    _ = state.update(.char("R"))
+    #expect(state.notice?.text.hasPrefix("Nothing to restore") == true)
+    _ = state.update(.char("G"))
+    #expect(state.update(.char("R")) == [.restore(["notes"])])
+    _ = state.send(.char("k"), .char(" "), .char(" "))
+    #expect(state.update(.char("R")) == [.restore(["build", "notes"])])
+    // Killed on purpose: never restored, but Enter can still recreate it.
+    _ = state.send(.key(.tab), .char("j"))
+    #expect(state.selectedSession?.id == "scratch")
+    #expect(state.update(.char("R")).isEmpty)
+    #expect(state.notice?.text.contains("Enter") == true)
+  }
+
+  @Test func helpOpensScrollsAndClosesOnAnyOtherKey() {
+    var state = Fixture.state()
+    _ = state.update(.char("?"))
+    #expect(state.modal == .help(scroll: 0))
+    _ = state.update(.char("j"))
+    #expect(state.modal == .help(scroll: 1))
+    _ = state.update(.input(.mouse(.wheelDown(row: 5, column: 5))))
+    #expect(state.modal == .help(scroll: 4))
+    #expect(state.update(.char("q")).isEmpty)  // closes help, does not quit
+    #expect(state.modal == nil)
+  }
+
+  @Test func quitRedrawAndSettings() {
+    var state = Fixture.state()
+    #expect(state.update(.char("q")) == [.quit])
+    #expect(state.update(.key(.ctrl("c"))) == [.quit])
+    #expect(state.update(.input(.hangup)) == [.quit])
+    #expect(state.update(.key(.ctrl("l"))) == [.redraw])
+    #expect(state.update(.key(.ctrl("L"))) == [.redraw])
+    #expect(state.update(.char(",")) == [.openSettings])
+    // Ctrl-L works inside a dialog without closing it.
+    _ = state.update(.char("n"))
+    #expect(state.update(.key(.ctrl("l"))) == [.redraw])
+    #expect(state.modal != nil)
+  }
+}
