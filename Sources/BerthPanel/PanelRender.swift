@@ -716,8 +716,32 @@ struct Painter {
     return (shown, columns(start, field.cursor))
   }
 
+  /// How far the help can scroll at a size (so `update` can stop at the end).
+  static func helpMaxScroll(width: Int, height: Int) -> Int {
+    let count = helpLines(width: width).count
+    let inner = min(height - 2, count + 2) - 2
+    return max(0, count - inner)
+  }
+
   /// The key table, in one or two columns, scrollable when it does not fit.
   mutating func paintHelp(scroll: Int) {
+    let lines = Self.helpLines(width: width)
+    let contentWidth = lines.map(\.width).max() ?? 0
+    let (top, left, innerWidth, innerHeight) = paintBox(
+      title: "Keys · Esc closes", contentWidth: contentWidth, contentHeight: lines.count)
+    let maxScroll = max(0, lines.count - innerHeight)
+    let first = min(scroll, maxScroll)
+    for (offset, line) in lines.dropFirst(first).prefix(innerHeight).enumerated() {
+      screen.draw(line, row: top + offset, column: left, maxWidth: innerWidth)
+    }
+    if first > 0 { screen.put("↑", row: top, column: left + innerWidth + 1, role: .border) }
+    if first < maxScroll {
+      screen.put("↓", row: top + innerHeight - 1, column: left + innerWidth + 1, role: .border)
+    }
+  }
+
+  /// The help's lines, generated from the action table: two columns when they fit.
+  static func helpLines(width: Int) -> [[Span]] {
     let actions = PanelAction.allCases
     let keyWidth = actions.map { DisplayWidth.of($0.keyLabels) }.max() ?? 0
     let summaryWidth = actions.map { DisplayWidth.of($0.summary) }.max() ?? 0
@@ -741,17 +765,6 @@ struct Painter {
     lines.append([])
     lines.append([Span("Mouse: ", .dim), Span("click selects · double-click attaches · wheel scrolls")])
     lines.append([Span("Sessions keep running in tmux after you quit or detach.", .dim)])
-    let contentWidth = lines.map(\.width).max() ?? 0
-    let (top, left, innerWidth, innerHeight) = paintBox(
-      title: "Keys · Esc closes", contentWidth: contentWidth, contentHeight: lines.count)
-    let maxScroll = max(0, lines.count - innerHeight)
-    let first = min(scroll, maxScroll)
-    for (offset, line) in lines.dropFirst(first).prefix(innerHeight).enumerated() {
-      screen.draw(line, row: top + offset, column: left, maxWidth: innerWidth)
-    }
-    if first > 0 { screen.put("↑", row: top, column: left + innerWidth + 1, role: .border) }
-    if first < maxScroll {
-      screen.put("↓", row: top + innerHeight - 1, column: left + innerWidth + 1, role: .border)
-    }
+    return lines
   }
 }

@@ -119,29 +119,42 @@ public struct PanelState: Equatable, Sendable {
   /// The current time, as last reported (the panel never reads a clock).
   public var now: Date
 
+  /// The tmux server's socket name, for the header (which server am I looking at).
   public var socketName: String
+  /// The tmux version, for the header.
   public var tmuxVersion: String
+  /// The control connection's state; the header warns when it is not connected.
   public var connection: ConnectionState = .connected
 
+  /// The section the keys act on.
   public var focus: PanelFocus = .list
+  /// The selection in the session list.
   public var listCursor = SectionCursor()
+  /// The selection in the orphans section.
   public var orphanCursor = SectionCursor()
   /// Marked sessions, by row key (see `SessionView.rowKey`).
   public var marked: Set<String> = []
   /// Sessions that printed output since they were last selected, by row key.
   public var unseen: Set<String> = []
 
+  /// Rows shown must contain this text (case-insensitive) in a name, cwd, command,
+  /// workspace or tag.
   public var filter = ""
+  /// Typing goes into the filter (after `/`, until Enter or Esc).
   public var isEditingFilter = false
   public var sortOrder: SortOrder = .activity
   /// Also list tmux sessions outside berth's prefix.
   public var showAll = false
+  /// Whether the preview pane is shown (`p`); hidden, no pane is watched.
   public var previewVisible = true
+  /// The last capture of the selected session's pane.
   public var preview: PanelPreview?
   /// CPU and memory per session id.
   public var resources: [String: ResourceUsage] = [:]
 
+  /// The open dialog, which takes every key until it closes.
   public var modal: PanelModal?
+  /// The footer message; the next key clears it.
   public var notice: PanelNotice?
 
   /// The terminal size the driver last reported: mouse rows and page sizes use it.

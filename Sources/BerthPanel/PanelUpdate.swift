@@ -269,13 +269,17 @@ extension PanelState {
     }
     switch modal {
     case .help(let scroll):
+      let delta: Int
       switch key {
-      case .up, .char("k"): self.modal = .help(scroll: max(0, scroll - 1))
-      case .down, .char("j"): self.modal = .help(scroll: scroll + 1)
-      case .pageUp: self.modal = .help(scroll: max(0, scroll - 10))
-      case .pageDown: self.modal = .help(scroll: scroll + 10)
-      default: self.modal = nil
+      case .up, .char("k"): delta = -1
+      case .down, .char("j"): delta = 1
+      case .pageUp: delta = -10
+      case .pageDown: delta = 10
+      default:
+        self.modal = nil
+        return
       }
+      scrollHelp(from: scroll, by: delta)
 
     case .confirmKill(let ids, let names):
       self.modal = nil
@@ -350,6 +354,12 @@ extension PanelState {
     }
   }
 
+  /// Scrolls the help, stopping at its last line for the current screen size.
+  private mutating func scrollHelp(from scroll: Int, by delta: Int) {
+    let limit = Painter.helpMaxScroll(width: screenWidth, height: screenHeight)
+    modal = .help(scroll: min(max(0, scroll + delta), limit))
+  }
+
   /// "Select" in the startup prompt: mark the candidates and put the selection on the
   /// first of them, so Enter or R restores the marked ones.
   private mutating func selectCandidates(_ ids: [String]) {
@@ -377,8 +387,8 @@ extension PanelState {
   private mutating func handle(_ mouse: MouseEvent, _ effects: inout [PanelEffect]) {
     if case .help(let scroll) = modal {
       switch mouse {
-      case .wheelUp: modal = .help(scroll: max(0, scroll - 3))
-      case .wheelDown: modal = .help(scroll: scroll + 3)
+      case .wheelUp: scrollHelp(from: scroll, by: -3)
+      case .wheelDown: scrollHelp(from: scroll, by: 3)
       case .click, .doubleClick: modal = nil
       }
       return

@@ -218,6 +218,23 @@ import Testing
     #expect(state.modal == nil)
   }
 
+  @Test func helpScrollStopsAtItsLastLine() {
+    var state = Fixture.state()
+    _ = state.update(.char("?"))
+    for _ in 0..<50 { _ = state.update(.char("j")) }
+    let limit = Painter.helpMaxScroll(width: 80, height: 24)
+    #expect(limit > 0)
+    #expect(state.modal == .help(scroll: limit))
+    let lines = render(state, width: 80, height: 24).lines.joined(separator: "\n")
+    #expect(lines.contains("Sessions keep running in tmux"))
+    _ = state.update(.char("k"))
+    #expect(state.modal == .help(scroll: limit - 1))
+    // Everything fits at 120x40: no scrolling at all.
+    var wide = Fixture.state(width: 120, height: 40)
+    _ = wide.send(.char("?"), .char("j"))
+    #expect(wide.modal == .help(scroll: 0))
+  }
+
   @Test func quitRedrawAndSettings() {
     var state = Fixture.state()
     #expect(state.update(.char("q")) == [.quit])
