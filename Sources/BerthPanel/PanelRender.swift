@@ -104,18 +104,25 @@ struct RowColumns {
       case .uptime, .idle:
         candidates.append((kind, 4, 4))
       case .workspace:
-        if content > 0 { candidates.append((kind, max(6, min(content, 9)), min(max(content, 9), 16))) }
+        if content > 0 {
+          candidates.append((kind, max(6, min(content, 9)), min(max(content, 9), 16)))
+        }
       case .cwd:
-        if content > 0 { candidates.append((kind, max(3, min(content, 8)), min(max(content, 3), 40))) }
+        if content > 0 {
+          candidates.append((kind, max(3, min(content, 8)), min(max(content, 3), 40)))
+        }
       case .command:
-        if content > 0 { candidates.append((kind, max(7, min(content, 7)), min(max(content, 7), 16))) }
+        if content > 0 {
+          candidates.append((kind, max(7, min(content, 7)), min(max(content, 7), 16)))
+        }
       }
     }
     let available = width - Self.prefixWidth
     func total(_ c: [(kind: Kind, min: Int, preferred: Int)]) -> Int {
       c.reduce(0) { $0 + $1.min } + gap * max(0, c.count - 1)
     }
-    for dropped in [Kind.workspace, .command, .idle, .uptime, .cwd] where total(candidates) > available {
+    for dropped in [Kind.workspace, .command, .idle, .uptime, .cwd]
+    where total(candidates) > available {
       candidates.removeAll { $0.kind == dropped }
     }
     var widths = candidates.map(\.min)
@@ -375,11 +382,15 @@ struct Painter {
         default: .normal
         }
       spans.append(Span(TextFormat.fit(text, to: col.width, alignRight: col.kind.alignRight), role))
-      if i < columns.columns.count - 1 { spans.append(Span(String(repeating: " ", count: columns.gap))) }
+      if i < columns.columns.count - 1 {
+        spans.append(Span(String(repeating: " ", count: columns.gap)))
+      }
     }
     if selected {
       screen.fill(row: row, role: .selected, attributes: .reverse)
-      spans = spans.map { Span($0.text, .selected, $0.role == .normal ? .reverse : [.reverse, .bold]) }
+      spans = spans.map {
+        Span($0.text, .selected, $0.role == .normal ? .reverse : [.reverse, .bold])
+      }
     }
     screen.draw(spans, row: row, column: 0, maxWidth: width)
   }
@@ -416,7 +427,8 @@ struct Painter {
     for (offset, line) in lines.prefix(visible).enumerated() {
       let text = TextFormat.truncate(line.text, to: width - 2)
       let column = max(0, (width - DisplayWidth.of(text)) / 2)
-      screen.put(text, row: top + offset, column: column, role: line.role, attributes: line.attributes)
+      screen.put(
+        text, row: top + offset, column: column, role: line.role, attributes: line.attributes)
     }
   }
 
@@ -460,7 +472,9 @@ struct Painter {
     }
     if view.status == .dead {
       let reason = view.endReason.map { " (\($0.rawValue))" } ?? ""
-      parts.append([Span("ended \(state.ago(view.endedAt) ?? "at an unknown time")\(reason)", .dead)])
+      parts.append([
+        Span("ended \(state.ago(view.endedAt) ?? "at an unknown time")\(reason)", .dead)
+      ])
     } else if let usage = state.resources[view.id] {
       parts.append([Span("cpu ", .dim), Span(TextFormat.percent(usage.cpuPercent))])
       parts.append([Span("mem ", .dim), Span(TextFormat.bytes(usage.rssBytes))])
@@ -499,12 +513,17 @@ struct Painter {
       let ended = state.ago(view.endedAt).map { "ended \($0)" } ?? "ended"
       paintRule(
         row: titleRow,
-        title: [Span("Last output · ", .dim), Span(name, .accent, .bold), Span(" · \(ended)\(reason)", .dead)])
+        title: [
+          Span("Last output · ", .dim), Span(name, .accent, .bold),
+          Span(" · \(ended)\(reason)", .dead),
+        ])
       lines = TerminalText.sanitizeLines(view.preview ?? [])
       placeholder = "No output was saved."
     } else {
       let pane = view.activePaneId.map { " · pane \(TerminalText.sanitize($0))" } ?? ""
-      paintRule(row: titleRow, title: [Span("Preview · ", .dim), Span(name, .accent, .bold), Span(pane, .dim)])
+      paintRule(
+        row: titleRow,
+        title: [Span("Preview · ", .dim), Span(name, .accent, .bold), Span(pane, .dim)])
       if let preview = state.preview, preview.sessionId == view.id {
         lines = TerminalText.sanitizeLines(preview.lines)
         placeholder = "No output yet."
@@ -534,21 +553,28 @@ struct Painter {
       let hint = [Span("Enter keeps · Esc clears ", .footer)]
       let room = width - hint.width - 3
       let text = TextFormat.truncateLeft(state.filter, to: room)
-      screen.draw([Span(" /", .prompt, .bold), Span(text, .prompt)], row: row, column: 0, maxWidth: width)
+      screen.draw(
+        [Span(" /", .prompt, .bold), Span(text, .prompt)], row: row, column: 0, maxWidth: width)
       screen.cursor = (row, 2 + DisplayWidth.of(text))
       screen.draw(hint, row: row, column: width - hint.width, maxWidth: hint.width)
       return
     }
     if let notice = state.notice {
       let role: ColorRole = notice.isError ? .error : .accent
-      screen.draw([Span(" " + TerminalText.sanitize(notice.text), role, .bold)], row: row, column: 0, maxWidth: width)
+      screen.draw(
+        [Span(" " + TerminalText.sanitize(notice.text), role, .bold)], row: row, column: 0,
+        maxWidth: width)
       return
     }
     var right: [Span] = []
-    if !state.marked.isEmpty { right.append(Span("\(state.marked.count) marked  ", .marked, .bold)) }
+    if !state.marked.isEmpty {
+      right.append(Span("\(state.marked.count) marked  ", .marked, .bold))
+    }
     if !state.filter.isEmpty {
       right.append(Span("filter ", .footer))
-      right.append(Span(TextFormat.truncate(TerminalText.sanitize(state.filter), to: 16) + "  ", .prompt, .bold))
+      right.append(
+        Span(
+          TextFormat.truncate(TerminalText.sanitize(state.filter), to: 16) + "  ", .prompt, .bold))
     }
     right.append(Span("sort ", .footer))
     right.append(Span(state.sortOrder.rawValue + " ", .footer, .bold))
@@ -576,50 +602,76 @@ struct Painter {
         title: "Kill sessions",
         intro: [[Span("Kill \(what)?", .warning, .bold)]],
         names: names, symbol: "✕",
-        outro: [[Span("y", .key, .bold), Span(" kill   "), Span("N", .key, .bold), Span(" or "),
-                 Span("Esc", .key, .bold), Span(" keep them")]])
+        outro: [
+          [
+            Span("y", .key, .bold), Span(" kill   "), Span("N", .key, .bold), Span(" or "),
+            Span("Esc", .key, .bold), Span(" keep them"),
+          ]
+        ])
     case .confirmCleanup(let orphans, let dead):
       paintDialog(
         title: "Clean up",
         intro: [
           [Span("Clean up?", .warning, .bold)],
-          [Span("\(orphans.count) orphan \(orphans.count == 1 ? "session" : "sessions"): killed in tmux")],
+          [
+            Span(
+              "\(orphans.count) orphan \(orphans.count == 1 ? "session" : "sessions"): killed in tmux"
+            )
+          ],
           [Span("\(dead.count) stale dead \(dead.count == 1 ? "record" : "records"): deleted")],
         ],
         names: [], symbol: "",
-        outro: [[Span("y", .key, .bold), Span(" clean up   "), Span("N", .key, .bold), Span(" or "),
-                 Span("Esc", .key, .bold), Span(" cancel")]])
+        outro: [
+          [
+            Span("y", .key, .bold), Span(" clean up   "), Span("N", .key, .bold), Span(" or "),
+            Span("Esc", .key, .bold), Span(" cancel"),
+          ]
+        ])
     case .restorePrompt(let ids, let names):
       let noun = ids.count == 1 ? "session" : "sessions"
       paintDialog(
         title: "Restore sessions",
         intro: [[Span("\(ids.count) \(noun) from your previous session:", .normal, .bold)]],
         names: names, symbol: "✕",
-        outro: [[Span("Restore all (", .prompt), Span("a", .key, .bold), Span(") / Select (", .prompt),
-                 Span("s", .key, .bold), Span(") / Ignore (", .prompt), Span("i", .key, .bold),
-                 Span(" or ", .prompt), Span("Esc", .key, .bold), Span(")", .prompt)]])
+        outro: [
+          [
+            Span("Restore all (", .prompt), Span("a", .key, .bold), Span(") / Select (", .prompt),
+            Span("s", .key, .bold), Span(") / Ignore (", .prompt), Span("i", .key, .bold),
+            Span(" or ", .prompt), Span("Esc", .key, .bold), Span(")", .prompt),
+          ]
+        ])
     case .newSession(let form):
       paintForm(
         title: "New session",
         fields: [
           ("Name", form.name, "generated", form.field == .name),
-          ("Directory", form.directory, TextFormat.shortenPath(form.defaultDirectory, home: nil, to: 30),
-           form.field == .directory),
+          (
+            "Directory", form.directory,
+            TextFormat.shortenPath(form.defaultDirectory, home: nil, to: 30),
+            form.field == .directory
+          ),
         ],
-        hint: [Span("Tab", .key, .bold), Span(" next field · "), Span("Enter", .key, .bold),
-               Span(" create · "), Span("Esc", .key, .bold), Span(" cancel")])
+        hint: [
+          Span("Tab", .key, .bold), Span(" next field · "), Span("Enter", .key, .bold),
+          Span(" create · "), Span("Esc", .key, .bold), Span(" cancel"),
+        ])
     case .rename(let form):
       paintForm(
         title: "Rename " + TerminalText.sanitize(form.currentName),
         fields: [("Name", form.name, TerminalText.sanitize(form.id), true)],
-        hint: [Span("Enter", .key, .bold), Span(" save (empty: use the id) · "), Span("Esc", .key, .bold),
-               Span(" cancel")])
+        hint: [
+          Span("Enter", .key, .bold), Span(" save (empty: use the id) · "),
+          Span("Esc", .key, .bold),
+          Span(" cancel"),
+        ])
     }
   }
 
   /// A centred box with a border and a title; returns its interior (top, left, width,
   /// height), already cleared.
-  mutating func paintBox(title: String, contentWidth: Int, contentHeight: Int) -> (Int, Int, Int, Int) {
+  mutating func paintBox(title: String, contentWidth: Int, contentHeight: Int) -> (
+    Int, Int, Int, Int
+  ) {
     let boxWidth = min(width - 2, max(contentWidth + 4, DisplayWidth.of(title) + 6, 30))
     let boxHeight = min(height - 2, contentHeight + 2)
     let left = max(0, (width - boxWidth) / 2)
@@ -636,7 +688,8 @@ struct Painter {
     screen.put("┐", row: top, column: left + boxWidth - 1, role: .border)
     screen.put("└", row: bottom, column: left, role: .border)
     screen.put("┘", row: bottom, column: left + boxWidth - 1, role: .border)
-    screen.draw([Span(" " + title + " ", .accent, .bold)], row: top, column: left + 2, maxWidth: boxWidth - 4)
+    screen.draw(
+      [Span(" " + title + " ", .accent, .bold)], row: top, column: left + 2, maxWidth: boxWidth - 4)
     return (top + 1, left + 2, boxWidth - 4, boxHeight - 2)
   }
 
@@ -681,19 +734,27 @@ struct Painter {
     let fieldWidth = max(1, innerWidth - labelWidth)
     for (i, entry) in fields.enumerated() where i * 2 < innerHeight {
       let row = top + i * 2
-      screen.put(entry.label, row: row, column: left, role: entry.active ? .prompt : .dim, attributes: entry.active ? .bold : [])
+      screen.put(
+        entry.label, row: row, column: left, role: entry.active ? .prompt : .dim,
+        attributes: entry.active ? .bold : [])
       let column = left + labelWidth
       screen.fill(row: row, from: column, width: fieldWidth, role: .prompt, attributes: .underline)
       let (visible, cursorColumn) = Self.window(entry.field, width: fieldWidth)
       if entry.field.text.isEmpty {
-        screen.put(entry.placeholder, row: row, column: column, maxWidth: fieldWidth, role: .dim, attributes: .underline)
+        screen.put(
+          entry.placeholder, row: row, column: column, maxWidth: fieldWidth, role: .dim,
+          attributes: .underline)
       } else {
-        screen.put(visible, row: row, column: column, maxWidth: fieldWidth, role: .prompt, attributes: .underline)
+        screen.put(
+          visible, row: row, column: column, maxWidth: fieldWidth, role: .prompt,
+          attributes: .underline)
       }
       if entry.active { screen.cursor = (row, column + cursorColumn) }
     }
     let hintRow = top + fields.count * 2
-    if hintRow < top + innerHeight { screen.draw(hint, row: hintRow, column: left, maxWidth: innerWidth) }
+    if hintRow < top + innerHeight {
+      screen.draw(hint, row: hintRow, column: left, maxWidth: innerWidth)
+    }
   }
 
   /// The part of a field's text to show so the cursor stays inside `width` columns, and
@@ -747,7 +808,9 @@ struct Painter {
     let summaryWidth = actions.map { DisplayWidth.of($0.summary) }.max() ?? 0
     let entryWidth = keyWidth + 2 + summaryWidth
     let twoColumns = 2 * entryWidth + 3 + 6 <= width
-    let entries = actions.map { [Span(TextFormat.fit($0.keyLabels, to: keyWidth), .key, .bold), Span("  " + $0.summary)] }
+    let entries = actions.map {
+      [Span(TextFormat.fit($0.keyLabels, to: keyWidth), .key, .bold), Span("  " + $0.summary)]
+    }
     var lines: [[Span]] = []
     if twoColumns {
       let half = (entries.count + 1) / 2
@@ -763,7 +826,9 @@ struct Painter {
       lines = entries
     }
     lines.append([])
-    lines.append([Span("Mouse: ", .dim), Span("click selects · double-click attaches · wheel scrolls")])
+    lines.append([
+      Span("Mouse: ", .dim), Span("click selects · double-click attaches · wheel scrolls"),
+    ])
     lines.append([Span("Sessions keep running in tmux after you quit or detach.", .dim)])
     return lines
   }

@@ -248,7 +248,8 @@ extension PanelState {
   func matchesFilter(_ view: SessionView) -> Bool {
     let needle = filter.trimmingCharacters(in: .whitespaces).lowercased()
     if needle.isEmpty { return true }
-    let haystack = [view.displayName, view.id, view.cwd, view.command, view.workspace]
+    let haystack =
+      [view.displayName, view.id, view.cwd, view.command, view.workspace]
       .compactMap { $0 } + view.tags
     return haystack.contains { TerminalText.sanitize($0).lowercased().contains(needle) }
   }

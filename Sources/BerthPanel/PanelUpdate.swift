@@ -218,7 +218,8 @@ extension PanelState {
     let killable = chosen.filter { !$0.foreign }
     guard !killable.isEmpty else {
       notice = PanelNotice(
-        chosen.isEmpty ? "No session selected" : "berth does not kill tmux sessions it does not manage")
+        chosen.isEmpty
+          ? "No session selected" : "berth does not kill tmux sessions it does not manage")
       return
     }
     modal = .confirmKill(ids: killable.map(\.id), names: killable.map(\.displayName))
@@ -458,7 +459,8 @@ extension PanelState {
       }
       return dead
     }
-    notice = PanelNotice("The tmux server is gone: sessions are shown dead; R restores them", isError: true)
+    notice = PanelNotice(
+      "The tmux server is gone: sessions are shown dead; R restores them", isError: true)
   }
 
   /// Keeps cursors, focus, scroll and unseen markers consistent with the rows.

@@ -107,7 +107,8 @@ public struct ScreenBuffer: Sendable, Equatable {
       if w == 2 {
         place(Cell(text: shown, role: role, attributes: attributes), row: row, column: col + 1)
         self[row, col] = Cell(text: shown, role: role, attributes: attributes)
-        self[row, col + 1] = Cell(text: "", role: role, attributes: attributes, isContinuation: true)
+        self[row, col + 1] = Cell(
+          text: "", role: role, attributes: attributes, isContinuation: true)
       }
       col += w
     }

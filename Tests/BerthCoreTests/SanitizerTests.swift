@@ -56,7 +56,9 @@ import Testing
   }
 
   @Test func windowReportsAndDeviceQueriesAreRemoved() {
-    for query in ["[21t", "[14t", "[18t", "[c", "[>c", "[=c", "[5n", "[6n", "[?6n", "[>0q", "[?2026$p"] {
+    for query in [
+      "[21t", "[14t", "[18t", "[c", "[>c", "[=c", "[5n", "[6n", "[?6n", "[>0q", "[?2026$p",
+    ] {
       let out = clean("a\u{1B}\(query)b")
       #expect(out == "ab", "ESC\(query) left \(out.debugDescription)")
     }
@@ -95,7 +97,8 @@ import Testing
 
   @Test func c0ControlsAndDeleteAreRemovedAndTabsBecomeSpaces() {
     var input: [UInt8] = [0x61]
-    for byte in UInt8(0x00)...UInt8(0x1F) where byte != 0x09 && byte != 0x1B && byte != 0x18
+    for byte in UInt8(0x00)...UInt8(0x1F)
+    where byte != 0x09 && byte != 0x1B && byte != 0x18
       && byte != 0x1A
     {
       input.append(byte)
@@ -113,7 +116,8 @@ import Testing
   }
 
   @Test func bidiControlsAreRemoved() {
-    let hostile = "invoice\u{202E}fdp.exe\u{202A}\u{202B}\u{202C}\u{202D}\u{2066}\u{2067}\u{2068}\u{2069}\u{200E}\u{200F}\u{061C}!"
+    let hostile =
+      "invoice\u{202E}fdp.exe\u{202A}\u{202B}\u{202C}\u{202D}\u{2066}\u{2067}\u{2068}\u{2069}\u{200E}\u{200F}\u{061C}!"
     #expect(TerminalText.sanitize(hostile) == "invoicefdp.exe!")
   }
 
@@ -170,12 +174,16 @@ import Testing
   @Test func randomBytesNeverLeaveAControlCharacter() {
     var rng = SplitMix64(seed: 0xBE27)
     // Bias towards the interesting bytes so sequences actually start and end.
-    let interesting: [UInt8] = [0x1B, 0x5B, 0x5D, 0x50, 0x07, 0x5C, 0x9B, 0x9C, 0x9D, 0xC2, 0xE2, 0x80, 0xAE, 0x81, 0x8F, 0xF0, 0x9F, 0x09, 0x0A, 0x0D, 0x7F, 0x18]
+    let interesting: [UInt8] = [
+      0x1B, 0x5B, 0x5D, 0x50, 0x07, 0x5C, 0x9B, 0x9C, 0x9D, 0xC2, 0xE2, 0x80, 0xAE, 0x81, 0x8F,
+      0xF0, 0x9F, 0x09, 0x0A, 0x0D, 0x7F, 0x18,
+    ]
     for _ in 0..<2_000 {
       let length = Int(rng.next() % 64)
       let bytes: [UInt8] = (0..<length).map { _ in
         rng.next() % 2 == 0
-          ? interesting[Int(rng.next() % UInt64(interesting.count))] : UInt8(truncatingIfNeeded: rng.next())
+          ? interesting[Int(rng.next() % UInt64(interesting.count))]
+          : UInt8(truncatingIfNeeded: rng.next())
       }
       let out = TerminalText.sanitize(bytes)
       #expect(isPrintableOnly(out), "bytes \(bytes) gave \(out.debugDescription)")
@@ -187,11 +195,16 @@ import Testing
 
   @Test func randomScalarsNeverLeaveAControlCharacter() {
     var rng = SplitMix64(seed: 42)
-    let pool: [UInt32] = [0x1B, 0x5B, 0x5D, 0x07, 0x9B, 0x9C, 0x9D, 0x85, 0x202E, 0x2066, 0x200F, 0x061C, 0x41, 0x3B, 0x09, 0x7F, 0x00, 0x65E5, 0x1F44D]
+    let pool: [UInt32] = [
+      0x1B, 0x5B, 0x5D, 0x07, 0x9B, 0x9C, 0x9D, 0x85, 0x202E, 0x2066, 0x200F, 0x061C, 0x41, 0x3B,
+      0x09, 0x7F, 0x00, 0x65E5, 0x1F44D,
+    ]
     for _ in 0..<2_000 {
       var s = String.UnicodeScalarView()
       for _ in 0..<Int(rng.next() % 48) {
-        let v = rng.next() % 3 == 0 ? UInt32(rng.next() % 0x3000) : pool[Int(rng.next() % UInt64(pool.count))]
+        let v =
+          rng.next() % 3 == 0
+          ? UInt32(rng.next() % 0x3000) : pool[Int(rng.next() % UInt64(pool.count))]
         s.append(Unicode.Scalar(v) ?? "?")
       }
       #expect(isPrintableOnly(TerminalText.sanitize(String(s))))

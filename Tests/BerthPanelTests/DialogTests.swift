@@ -35,7 +35,9 @@ import Testing
   @Test func killAppliesToMarkedSessions() {
     var state = Fixture.state()
     _ = state.send(.char(" "), .char("j"), .char(" "), .char("x"))
-    #expect(state.modal == .confirmKill(ids: ["deploy", "evil"], names: ["🚀 deploy", Fixture.hostile.displayName]))
+    #expect(
+      state.modal
+        == .confirmKill(ids: ["deploy", "evil"], names: ["🚀 deploy", Fixture.hostile.displayName]))
     // The hostile name is shown sanitised in the dialog.
     let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
     #expect(text.contains("evilname"))

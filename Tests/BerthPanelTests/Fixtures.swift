@@ -25,7 +25,8 @@ enum Fixture {
     lastDetachedAt: ago(3 * 3600 - 60), activityAt: ago(310), activePaneId: "%1")
 
   static let hostile = SessionView(
-    id: "evil", name: "evil\u{1B}]0;pwned\u{07}\u{1B}[31m\u{202E}name\u{9B}6n", tmuxSession: "berth-evil",
+    id: "evil", name: "evil\u{1B}]0;pwned\u{07}\u{1B}[31m\u{202E}name\u{9B}6n",
+    tmuxSession: "berth-evil",
     tmuxId: "$5", status: .detached, tracked: true, tags: ["x\u{1B}[2Jy"],
     cwd: "/tmp/\u{1B}[2Jx\u{85}", command: "tail\u{1B}P$q\u{1B}\\", createdAt: ago(7200),
     activityAt: ago(3000), activePaneId: "%5")
@@ -46,7 +47,10 @@ enum Fixture {
     id: "build", tmuxSession: "berth-build", status: .dead, endReason: .exited, tracked: true,
     workspace: "backend", cwd: "/home/dev/src/berth", command: "make", createdAt: ago(5 * 3600),
     lastAttachedAt: ago(4 * 3600), endedAt: ago(3600),
-    preview: ["$ make", "cc -o berth main.o", "ld: error: undefined symbol: \u{1B}[1mmain\u{1B}[0m", "make: *** [all] Error 1"])
+    preview: [
+      "$ make", "cc -o berth main.o", "ld: error: undefined symbol: \u{1B}[1mmain\u{1B}[0m",
+      "make: *** [all] Error 1",
+    ])
 
   static let notes = SessionView(
     id: "notes", tmuxSession: "berth-notes", status: .dead, endReason: .reboot, tracked: true,
@@ -78,15 +82,17 @@ enum Fixture {
   ]
 
   /// A loaded panel at a size, with resources, a preview, a mark and an unseen marker.
-  static func state(width: Int = 80, height: Int = 24, sessions: [SessionView] = all) -> PanelState {
+  static func state(width: Int = 80, height: Int = 24, sessions: [SessionView] = all) -> PanelState
+  {
     var state = PanelState(
       now: now, socketName: "default", tmuxVersion: "3.3a", defaultDirectory: "/home/dev/src",
       homeDirectory: "/home/dev", screenWidth: width, screenHeight: height)
     _ = state.update(.sessionsLoaded(sessions, now: now))
-    _ = state.update(.resourcesLoaded([
-      "deploy": ResourceUsage(cpuPercent: 3.25, rssBytes: 13_107_200),
-      "api": ResourceUsage(cpuPercent: 41.0, rssBytes: 734_003_200),
-    ]))
+    _ = state.update(
+      .resourcesLoaded([
+        "deploy": ResourceUsage(cpuPercent: 3.25, rssBytes: 13_107_200),
+        "api": ResourceUsage(cpuPercent: 41.0, rssBytes: 734_003_200),
+      ]))
     _ = state.update(.previewLoaded(sessionId: "deploy", lines: previewLines))
     return state
   }

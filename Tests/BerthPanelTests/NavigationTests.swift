@@ -43,7 +43,8 @@ import Testing
   @Test func pageKeysMoveByTheVisibleHeightAndScroll() {
     let many = (0..<30).map { i in
       SessionView(
-        id: String(format: "s%02d", i), tmuxSession: "berth-s\(i)", status: .detached, tracked: true,
+        id: String(format: "s%02d", i), tmuxSession: "berth-s\(i)", status: .detached,
+        tracked: true,
         createdAt: Fixture.ago(Double(1000 + i)), activityAt: Fixture.ago(Double(10 + i)))
     }
     var state = Fixture.state(sessions: many)
@@ -142,10 +143,11 @@ import Testing
     #expect(state.listIds == ["deploy", "evil", "api", "logs", "jp", "build", "notes"])
     _ = state.update(.char("s"))
     #expect(state.sortOrder == .name)
-    #expect(state.listIds == ["deploy", "api", "evil", "logs", "jp", "build", "notes"].sorted {
-      let names = ["deploy": "🚀 deploy", "api": "api-server", "evil": "evil", "logs": "logs"]
-      return (names[$0] ?? $0) < (names[$1] ?? $1)
-    }.filter { ["deploy", "api", "evil", "logs"].contains($0) } + ["jp", "build", "notes"])
+    #expect(
+      state.listIds == ["deploy", "api", "evil", "logs", "jp", "build", "notes"].sorted {
+        let names = ["deploy": "🚀 deploy", "api": "api-server", "evil": "evil", "logs": "logs"]
+        return (names[$0] ?? $0) < (names[$1] ?? $1)
+      }.filter { ["deploy", "api", "evil", "logs"].contains($0) } + ["jp", "build", "notes"])
     _ = state.update(.char("s"))
     #expect(state.sortOrder == .activity)
   }
@@ -185,8 +187,9 @@ import Testing
 
   @Test func movingTheSelectionWatchesTheNewPane() {
     var state = PanelState(now: Fixture.now, defaultDirectory: "/")
-    #expect(state.update(.sessionsLoaded(Fixture.all, now: Fixture.now))
-      == [.watchPreview(paneId: "%3", sessionId: "deploy")])
+    #expect(
+      state.update(.sessionsLoaded(Fixture.all, now: Fixture.now))
+        == [.watchPreview(paneId: "%3", sessionId: "deploy")])
     #expect(state.update(.char("j")) == [.watchPreview(paneId: "%1", sessionId: "api")])
     #expect(state.update(.char("G")) == [.watchPreview(paneId: nil, sessionId: "notes")])
     // A reload that changes nothing for the selection asks for nothing.
@@ -214,7 +217,8 @@ import Testing
   @Test func wheelScrollsTheViewAndKeepsTheSelectionInIt() {
     let many = (0..<30).map { i in
       SessionView(
-        id: String(format: "s%02d", i), tmuxSession: "berth-s\(i)", status: .detached, tracked: true,
+        id: String(format: "s%02d", i), tmuxSession: "berth-s\(i)", status: .detached,
+        tracked: true,
         activityAt: Fixture.ago(Double(10 + i)))
     }
     var state = Fixture.state(sessions: many)
@@ -230,9 +234,10 @@ import Testing
   }
 
   @Test func resizeChangesWhatAPageIs() {
-    var state = Fixture.state(sessions: (0..<30).map {
-      SessionView(id: "s\($0)", tmuxSession: "berth-s\($0)", status: .detached, tracked: true)
-    })
+    var state = Fixture.state(
+      sessions: (0..<30).map {
+        SessionView(id: "s\($0)", tmuxSession: "berth-s\($0)", status: .detached, tracked: true)
+      })
     _ = state.update(.input(.resize(width: 40, height: 10)))
     #expect(state.screenWidth == 40 && state.screenHeight == 10)
     _ = state.update(.key(.pageDown))

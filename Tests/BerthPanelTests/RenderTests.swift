@@ -12,8 +12,10 @@ import Testing
     var base = Fixture.state()
     base.screenWidth = 200
     result.append(base)
-    for keys in [[PanelMessage.char("?")], [.char("x")], [.char("c")], [.char("n")], [.char("r")],
-                 [.char("/"), .char("日")], [.key(.tab)], [.char("a")], [.char("G")]] {
+    for keys in [
+      [PanelMessage.char("?")], [.char("x")], [.char("c")], [.char("n")], [.char("r")],
+      [.char("/"), .char("日")], [.key(.tab)], [.char("a")], [.char("G")],
+    ] {
       var state = base
       _ = state.send(contentsOf: keys)
       result.append(state)
@@ -42,7 +44,8 @@ import Testing
         let w = cell.text.first.map { DisplayWidth.of(grapheme: $0) } ?? 1
         #expect(cell.text.count == 1, "cell holds \(cell.text.debugDescription) \(context)")
         if w == 2 {
-          #expect(column + 1 < screen.width && screen[row, column + 1].isContinuation,
+          #expect(
+            column + 1 < screen.width && screen[row, column + 1].isContinuation,
             "wide char without continuation at \(row),\(column) \(context)")
           column += 2
         } else {
@@ -53,8 +56,10 @@ import Testing
   }
 
   @Test func everyScreenAtEverySizeIsWellFormed() {
-    let sizes = [(0, 0), (1, 1), (20, 5), (39, 9), (39, 10), (40, 9), (40, 10), (41, 11), (50, 15),
-                 (60, 16), (80, 24), (100, 30), (120, 40), (200, 60)]
+    let sizes = [
+      (0, 0), (1, 1), (20, 5), (39, 9), (39, 10), (40, 9), (40, 10), (41, 11), (50, 15),
+      (60, 16), (80, 24), (100, 30), (120, 40), (200, 60),
+    ]
     for state in Self.variants() {
       for (w, h) in sizes {
         var sized = state
@@ -109,7 +114,10 @@ import Testing
   @Test func hostileTextNeverReachesTheScreen() {
     var state = Fixture.state()
     while state.selectedSession?.id != "evil" { _ = state.update(.char("j")) }
-    _ = state.update(.previewLoaded(sessionId: "evil", lines: ["\u{1B}]52;c;?\u{07}\u{1B}P$q m\u{1B}\\ok\u{9D}0;x\u{9C}\u{202E}"]))
+    _ = state.update(
+      .previewLoaded(
+        sessionId: "evil",
+        lines: ["\u{1B}]52;c;?\u{07}\u{1B}P$q m\u{1B}\\ok\u{9D}0;x\u{9C}\u{202E}"]))
     for (w, h) in [(80, 24), (40, 10), (120, 40)] {
       let screen = render(state, width: w, height: h)
       Self.checkCells(screen, "hostile at \(w)x\(h)")
@@ -123,14 +131,16 @@ import Testing
   }
 
   @Test func emptyStateTellsANewUserToPressN() {
-    let text = render(Fixture.state(sessions: []), width: 80, height: 24).lines.joined(separator: "\n")
+    let text = render(Fixture.state(sessions: []), width: 80, height: 24).lines.joined(
+      separator: "\n")
     #expect(text.contains("No sessions yet."))
     #expect(text.contains("Press n to create one"))
     let loading = render(PanelState(now: Fixture.now, defaultDirectory: "/"), width: 80, height: 24)
     #expect(loading.lines.joined().contains("Loading sessions…"))
     var filtered = Fixture.state()
     filtered.filter = "nothing-matches"
-    #expect(render(filtered, width: 80, height: 24).lines.joined().contains("Esc clears the filter"))
+    #expect(
+      render(filtered, width: 80, height: 24).lines.joined().contains("Esc clears the filter"))
   }
 
   @Test func deadSessionPreviewShowsItsLastOutputAndWhenItEnded() {

@@ -45,12 +45,14 @@ enum Snapshot {
 
   static var legend: String {
     let roles = ColorRole.allCases.map { "\(roleCharacter($0))=\($0)" }.joined(separator: " ")
-    return "roles: \(roles)\nattributes: .=none b=bold r=reverse R=reverse+bold u=underline U=underline+bold d=dim +=other\n"
+    return
+      "roles: \(roles)\nattributes: .=none b=bold r=reverse R=reverse+bold u=underline U=underline+bold d=dim +=other\n"
   }
 
   static func text(_ screen: ScreenBuffer) -> String {
     var out = "size \(screen.width)x\(screen.height)\n"
-    out += "cursor " + (screen.cursor.map { "row \($0.row) column \($0.column)" } ?? "hidden") + "\n"
+    out +=
+      "cursor " + (screen.cursor.map { "row \($0.row) column \($0.column)" } ?? "hidden") + "\n"
     out += "--- text ---\n"
     for line in screen.lines { out += "|\(line)|\n" }
     out += "--- roles ---\n"
@@ -59,14 +61,17 @@ enum Snapshot {
     }
     out += "--- attributes ---\n"
     for row in 0..<screen.height {
-      out += "|" + String((0..<screen.width).map { attributeCharacter(screen[row, $0].attributes) }) + "|\n"
+      out +=
+        "|" + String((0..<screen.width).map { attributeCharacter(screen[row, $0].attributes) })
+        + "|\n"
     }
     out += "--- legend ---\n" + legend
     return out
   }
 
   static func directory(_ filePath: String) -> URL {
-    URL(fileURLWithPath: filePath).deletingLastPathComponent().appendingPathComponent("__Snapshots__")
+    URL(fileURLWithPath: filePath).deletingLastPathComponent().appendingPathComponent(
+      "__Snapshots__")
   }
 
   /// Compares a screen with its stored snapshot (or records it).
@@ -91,9 +96,13 @@ enum Snapshot {
     if expected != actual {
       let expectedLines = expected.split(separator: "\n", omittingEmptySubsequences: false)
       let actualLines = actual.split(separator: "\n", omittingEmptySubsequences: false)
-      let firstDifference = Array(zip(expectedLines, actualLines)).firstIndex { $0 != $1 } ?? min(expectedLines.count, actualLines.count)
-      let expectedLine = firstDifference < expectedLines.count ? String(expectedLines[firstDifference]) : "<end>"
-      let actualLine = firstDifference < actualLines.count ? String(actualLines[firstDifference]) : "<end>"
+      let firstDifference =
+        Array(zip(expectedLines, actualLines)).firstIndex { $0 != $1 }
+        ?? min(expectedLines.count, actualLines.count)
+      let expectedLine =
+        firstDifference < expectedLines.count ? String(expectedLines[firstDifference]) : "<end>"
+      let actualLine =
+        firstDifference < actualLines.count ? String(actualLines[firstDifference]) : "<end>"
       Issue.record(
         "Snapshot \(name) differs at line \(firstDifference + 1):\n expected \(expectedLine)\n actual   \(actualLine)",
         sourceLocation: sourceLocation)

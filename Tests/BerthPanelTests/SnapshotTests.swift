@@ -19,7 +19,8 @@ import Testing
   }
 
   @Test func main80x24() throws {
-    try Snapshot.assert(render(busyState(width: 80, height: 24), width: 80, height: 24), named: "main-80x24")
+    try Snapshot.assert(
+      render(busyState(width: 80, height: 24), width: 80, height: 24), named: "main-80x24")
   }
 
   @Test func main120x40ShowingForeignSessions() throws {
@@ -29,11 +30,13 @@ import Testing
   }
 
   @Test func main40x10() throws {
-    try Snapshot.assert(render(busyState(width: 40, height: 10), width: 40, height: 10), named: "main-40x10")
+    try Snapshot.assert(
+      render(busyState(width: 40, height: 10), width: 40, height: 10), named: "main-40x10")
   }
 
   @Test func tooSmall30x8() throws {
-    try Snapshot.assert(render(Fixture.state(width: 30, height: 8), width: 30, height: 8), named: "too-small-30x8")
+    try Snapshot.assert(
+      render(Fixture.state(width: 30, height: 8), width: 30, height: 8), named: "too-small-30x8")
   }
 
   @Test func deadSessionSelectedShowsLastOutput() throws {

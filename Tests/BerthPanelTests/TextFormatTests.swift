@@ -38,11 +38,16 @@ import Testing
   }
 
   @Test func pathsAreShortenedFromTheLeft() {
-    #expect(TextFormat.shortenPath("/home/dev/src/berth", home: "/home/dev", to: 40) == "~/src/berth")
+    #expect(
+      TextFormat.shortenPath("/home/dev/src/berth", home: "/home/dev", to: 40) == "~/src/berth")
     #expect(TextFormat.shortenPath("/home/dev", home: "/home/dev/", to: 40) == "~")
-    #expect(TextFormat.shortenPath("/home/developer", home: "/home/dev", to: 40) == "/home/developer")
-    #expect(TextFormat.shortenPath("/home/dev/work/acme/src/berth", home: "/home/dev", to: 11) == "…/src/berth")
-    #expect(TextFormat.shortenPath("/srv/a-very-long-directory-name", home: nil, to: 10) == "…tory-name")
+    #expect(
+      TextFormat.shortenPath("/home/developer", home: "/home/dev", to: 40) == "/home/developer")
+    #expect(
+      TextFormat.shortenPath("/home/dev/work/acme/src/berth", home: "/home/dev", to: 11)
+        == "…/src/berth")
+    #expect(
+      TextFormat.shortenPath("/srv/a-very-long-directory-name", home: nil, to: 10) == "…tory-name")
     #expect(TextFormat.shortenPath("/home/dev/プロジェクト", home: "/home/dev", to: 12) == "…ロジェクト")
     #expect(TextFormat.shortenPath("/tmp/\u{1B}[2Jx", home: nil, to: 20) == "/tmp/x")
   }
@@ -72,7 +77,8 @@ import Testing
       #expect(!action.keys.isEmpty)
       #expect(!action.summary.isEmpty)
       for key in action.keys {
-        #expect(seen[key] == nil, "\(key.label) bound to \(action) and \(String(describing: seen[key]))")
+        #expect(
+          seen[key] == nil, "\(key.label) bound to \(action) and \(String(describing: seen[key]))")
         seen[key] = action
         #expect(PanelAction.action(for: key) == action)
       }
@@ -89,7 +95,9 @@ import Testing
       (.tab, .switchFocus), (.char("p"), .togglePreview), (.char("?"), .help),
       (.ctrl("l"), .redraw), (.char("q"), .quit), (.char(","), .settings), (.char("R"), .restore),
     ]
-    for (key, action) in expected { #expect(PanelAction.action(for: key) == action, "\(key.label)") }
+    for (key, action) in expected {
+      #expect(PanelAction.action(for: key) == action, "\(key.label)")
+    }
   }
 
   @Test func helpScreenListsEveryActionFromTheTable() {
