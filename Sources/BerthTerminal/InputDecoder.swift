@@ -37,25 +37,43 @@ enum DecodedInput: Equatable, Sendable {
 /// mapped so no stray `[1;5A` ever reaches a text field, and ESC only means Escape
 /// when nothing follows it.
 enum InputDecoder {
-  /// Longest escape sequence read before giving up on it (bounds hostile input).
+  /// Longest escape sequence kept for interpretation; longer ones are dropped.
   static let maximumSequenceLength = 32
   /// Most scalars merged into one typed grapheme (emoji sequences, combining marks).
   static let maximumGraphemeScalars = 16
 
-  static func decode<Source: RawInputSource>(_ first: RawInput, from source: inout Source)
-    -> DecodedInput
-  {
+  /// `extendedKeys` maps the codes curses makes up for terminfo's extended key names
+  /// (Ctrl/Shift/Alt arrows such as `kRIT5`) to the plain key; see `extendedKey(named:)`.
+  static func decode<Source: RawInputSource>(
+    _ first: RawInput, from source: inout Source, extendedKeys: [Int32: Key] = [:]
+  ) -> DecodedInput {
     switch first {
-    case .keyCode(let code): return decodeKeyCode(code)
-    case .character(let value): return decodeCharacter(value, from: &source)
+    case .keyCode(let code): return decodeKeyCode(code, extendedKeys: extendedKeys)
+    case .character(let value):
+      return decodeCharacter(value, from: &source, extendedKeys: extendedKeys)
     }
   }
 
+  /// The plain key behind a terminfo extended key name: modifiers are dropped, so
+  /// Ctrl-Right (`kRIT5`) moves like Right instead of doing nothing.
+  static func extendedKey(named name: String) -> Key? {
+    let prefixes: [(String, Key)] = [
+      ("kUP", .up), ("kDN", .down), ("kLFT", .left), ("kRIT", .right), ("kHOM", .home),
+      ("kEND", .end), ("kPRV", .pageUp), ("kNXT", .pageDown), ("kDC", .delete),
+    ]
+    for (prefix, key) in prefixes where name.hasPrefix(prefix) {
+      let modifier = name.dropFirst(prefix.count)
+      if modifier.allSatisfy(\.isNumber) { return key }
+    }
+    return nil
+  }
+
   /// Curses key codes (keypad mode).
-  static func decodeKeyCode(_ code: Int32) -> DecodedInput {
+  static func decodeKeyCode(_ code: Int32, extendedKeys: [Int32: Key] = [:]) -> DecodedInput {
+    if let key = extendedKeys[code] { return .event(.key(key)) }
     switch code {
-    case KEY_UP: return .event(.key(.up))
-    case KEY_DOWN: return .event(.key(.down))
+    case KEY_UP, KEY_SR: return .event(.key(.up))  // KEY_SR/KEY_SF: Shift-Up/Down in xterm-likes
+    case KEY_DOWN, KEY_SF: return .event(.key(.down))
     case KEY_LEFT, KEY_SLEFT: return .event(.key(.left))
     case KEY_RIGHT, KEY_SRIGHT: return .event(.key(.right))
     case KEY_PPAGE, KEY_SPREVIOUS: return .event(.key(.pageUp))
@@ -75,13 +93,13 @@ enum InputDecoder {
 
   /// Characters: control codes, ESC sequences and printable text.
   static func decodeCharacter<Source: RawInputSource>(
-    _ value: UInt32, from source: inout Source
+    _ value: UInt32, from source: inout Source, extendedKeys: [Int32: Key] = [:]
   ) -> DecodedInput {
     switch value {
     case 0x0D, 0x0A: return .event(.key(.enter))
     case 0x09: return .event(.key(.tab))
     case 0x08, 0x7F: return .event(.key(.backspace))
-    case 0x1B: return decodeEscape(from: &source)
+    case 0x1B: return decodeEscape(from: &source, extendedKeys: extendedKeys)
     case 0x01...0x1A:
       // Ctrl-A is 1 ... Ctrl-Z is 26 (tab, enter and backspace are handled above).
       let letter = Character(Unicode.Scalar(UInt8(0x60 + value)))
@@ -127,12 +145,14 @@ enum InputDecoder {
 
   /// ESC: alone it is the Escape key. Curses has already waited ESCDELAY for a known
   /// sequence, so whatever follows at once is an unlisted sequence or an Alt combination.
-  static func decodeEscape<Source: RawInputSource>(from source: inout Source) -> DecodedInput {
+  static func decodeEscape<Source: RawInputSource>(
+    from source: inout Source, extendedKeys: [Int32: Key] = [:]
+  ) -> DecodedInput {
     guard let next = source.nextRaw() else { return .event(.key(.escape)) }
     switch next {
     case .keyCode(let code):
       // Alt plus a special key: the key.
-      return decodeKeyCode(code)
+      return decodeKeyCode(code, extendedKeys: extendedKeys)
     case .character(0x1B):
       // Escape pressed twice: this one is Escape, the next is decoded on its own.
       source.pushBack(next)
@@ -175,7 +195,8 @@ enum InputDecoder {
     -> DecodedInput
   {
     var body: [UInt8] = []
-    while body.count < maximumSequenceLength {
+    var overlong = false
+    while true {
       guard let next = source.nextRaw() else { return .ignored }
       guard case .character(let value) = next, value < 0x80 else {
         // Not part of a sequence (a key, or text): the sequence was cut short.
@@ -184,15 +205,16 @@ enum InputDecoder {
       }
       let byte = UInt8(value)
       if (0x40...0x7E).contains(byte) {
-        return interpretControlSequence(parameters: body, final: byte)
+        return overlong ? .ignored : interpretControlSequence(parameters: body, final: byte)
       }
       guard (0x20...0x3F).contains(byte) else {
         source.pushBack(next)
         return .ignored
       }
-      body.append(byte)
+      // Past the limit the rest is read and dropped, not stored: memory stays bounded
+      // and the text after a huge sequence is still text.
+      if body.count < maximumSequenceLength { body.append(byte) } else { overlong = true }
     }
-    return .ignored
   }
 
   /// Meaning of a complete CSI sequence.

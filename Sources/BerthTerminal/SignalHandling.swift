@@ -133,7 +133,7 @@ enum SignalHandling {
     }
     for signalNumber in crashSignals {
       setHandler(
-        signalNumber, crashSignalHandler, flags: Int32(SA_RESETHAND) | Int32(SA_ONSTACK))
+        signalNumber, crashSignalHandler, flags: Int32(truncatingIfNeeded: SA_RESETHAND) | Int32(truncatingIfNeeded: SA_ONSTACK))
     }
   }
 
@@ -155,6 +155,13 @@ enum SignalHandling {
     if writeEnd >= 0 { close(writeEnd) }
     // The saved modes, bytes and table stay allocated: a handler on another thread may
     // still be reading them, and they are a few hundred bytes for the whole process.
+  }
+
+  /// Whether the self-pipe holds unread signal numbers (a zero-timeout poll).
+  static var hasPendingSignals: Bool {
+    guard pipeReadEnd >= 0 else { return false }
+    var probe = pollfd(fd: pipeReadEnd, events: Int16(POLLIN), revents: 0)
+    return poll(&probe, 1, 0) > 0
   }
 
   /// Reads every signal number waiting in the self-pipe, oldest first.

@@ -67,6 +67,8 @@ public final class TerminalDriver {
   private var rolePairs: [Int16] = []
 
   private var input = CursesInputSource()
+  /// Curses' codes for terminfo's extended keys (modified arrows), found at start.
+  private var extendedKeys: [Int32: Key] = [:]
   private var clicks = ClickTracker()
   /// A resize noticed outside `nextEvent` (in `resume`), reported by the next call.
   private var pendingResize = false
@@ -85,7 +87,7 @@ public final class TerminalDriver {
   /// Checks, before curses starts, that the panel can run here: `TERM` is set, is not
   /// `dumb`, is known to terminfo with cursor addressing, and standard input and output
   /// are terminals. Throws a `TerminalError` whose description is one line.
-  public static func checkTerminal(environment: [String: String]) throws {
+  public nonisolated static func checkTerminal(environment: [String: String]) throws {
     try TerminalError.checkTerminalType(environment["TERM"])
     try TerminalError.checkStreams()
   }
@@ -152,8 +154,20 @@ public final class TerminalDriver {
     _ = mousemask(berth_button1_pressed() | berth_button4_pressed() | berth_button5_pressed(), nil)
 
     setUpColors(colorMode)
+    extendedKeys = Self.findExtendedKeys()
     lastKnownSize = (Int(getmaxx(window)), Int(getmaxy(window)))
     needsFullRedraw = true
+  }
+
+  /// Curses numbers terminfo's extended keys (kRIT5 and friends) above KEY_MAX, in the
+  /// order it found them; `keyname` tells which is which.
+  private static func findExtendedKeys() -> [Int32: Key] {
+    var keys: [Int32: Key] = [:]
+    for code in (KEY_MAX + 1)...(KEY_MAX + 1024) {
+      guard let name = keyname(code) else { continue }
+      if let key = InputDecoder.extendedKey(named: String(cString: name)) { keys[code] = key }
+    }
+    return keys
   }
 
   /// Ctrl-S / Ctrl-Q would otherwise freeze and unfreeze output (cbreak keeps IXON);
@@ -407,7 +421,11 @@ public final class TerminalDriver {
       if ready < 0 {
         let failure = errno
         if failure == EINTR {
+          let hadSignals = SignalHandling.hasPendingSignals
           if let event = handleSignals() { return event }
+          // Our own signals were handled (e.g. SIGWINCH with no size change): wait
+          // again. Someone else's signal: let the caller look.
+          if hadSignals { continue }
           return .interrupted
         }
         if failure == EAGAIN || failure == ENOMEM { continue }
@@ -469,13 +487,14 @@ public final class TerminalDriver {
   /// none (or it was all ignorable).
   private func readAvailableInput() -> DriverEvent? {
     while let raw = input.nextRaw() {
-      switch InputDecoder.decode(raw, from: &input) {
+      switch InputDecoder.decode(raw, from: &input, extendedKeys: extendedKeys) {
       case .event(let event):
         return .input(event)
       case .ignored:
         continue
       case .resize:
-        previousBuffer = nil
+        // resizeterm (called on SIGWINCH) also queues a KEY_RESIZE: report a size once.
+        if size == lastKnownSize { continue }
         return resizeEvent()
       case .buttonPress(let row, let column):
         return .input(.mouse(clicks.press(row: row, column: column, atMilliseconds: Self.now())))
