@@ -17,7 +17,7 @@ public enum ColorDepth: Sendable, Equatable {
 
 /// How one colour role looks at each colour depth: one row of the palette table.
 ///
-/// Bars (header, footer, selection, key hints) are drawn as reverse video of
+/// Bars (header, selection, key caps) are drawn as reverse video of
 /// "bar colour on text colour": a panel that also asks for `.reverse` on such a cell
 /// gets the same result instead of swapped colours, and without colour the bar is
 /// still a reverse-video bar.
@@ -93,16 +93,17 @@ public enum ColorPalette {
         foreground256: 24, background256: 231, foreground8: blue, background8: white,
         attributes: [.reverse, .bold])
     case .footer:
-      return RoleStyle(
-        foreground256: 238, background256: 252, foreground8: white, background8: black,
-        attributes: [.reverse])
+      // Not a bar: the panel puts prompt, marked and notice spans (colour roles without
+      // a background) into the footer row, which would punch holes in one.
+      return RoleStyle(foreground256: 250, background256: d, foreground8: d, background8: d)
     case .selected:
       return RoleStyle(
         foreground256: 31, background256: 231, foreground8: cyan, background8: black,
         attributes: [.reverse])
     case .key:
+      // A key cap: dark text on a light block, in the footer and in dialogs.
       return RoleStyle(
-        foreground256: 238, background256: 117, foreground8: white, background8: blue,
+        foreground256: 110, background256: 16, foreground8: cyan, background8: black,
         attributes: [.reverse, .bold])
     case .attached:
       return RoleStyle(

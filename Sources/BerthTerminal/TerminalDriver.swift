@@ -144,6 +144,9 @@ public final class TerminalDriver {
     _ = meta(window, true)
     _ = nodelay(window, true)  // reads never block: poll() does the waiting
     _ = set_escdelay(25)
+    // No typeahead check: curses would otherwise cut a refresh short when a key is
+    // waiting, and a following draw with nothing new would leave the screen half done.
+    _ = typeahead(-1)
     _ = curs_set(0)
     cursorVisible = false
     disableFlowControl()

@@ -47,10 +47,49 @@ struct NcursesSmokeTests {
     #expect(berth_probe_terminfo("xterm", STDOUT_FILENO) == Int32(BERTH_TERMINFO_OK))
   }
 
-  @Test("alternate character set codes are readable before curses starts")
-  func alternateCharacters() {
-    // acs_map is filled by initscr/newterm; before that the entries exist and are 0.
-    #expect(berth_acs(CChar(UInt8(ascii: "q"))) == 0)
+  @Test("the UTF-8 check follows the locale")
+  func localeCheck() throws {
+    // Thread-local locales, so the process locale other tests see is untouched.
+    let utf8 = try #require(newlocale(LC_CTYPE_MASK, "C.UTF-8", nil))
+    let plain = try #require(newlocale(LC_CTYPE_MASK, "C", nil))
+    let previous = uselocale(utf8)
+    defer {
+      uselocale(previous)
+      freelocale(utf8)
+      freelocale(plain)
+    }
+    #expect(berth_locale_is_utf8() == 1)
+    uselocale(plain)
+    #expect(berth_locale_is_utf8() == 0)
+  }
+
+  @Test("bytes waiting on a pipe: counted, zero at end-of-file (the driver's hang-up test)")
+  func bytesAvailable() throws {
+    var ends: [Int32] = [-1, -1]
+    try #require(pipe(&ends) == 0)
+    defer { close(ends[0]) }
+    #expect(berth_bytes_available(ends[0]) == 0)
+    #expect(write(ends[1], "abc", 3) == 3)
+    #expect(berth_bytes_available(ends[0]) == 3)
+    close(ends[1])
+    var buffer = [UInt8](repeating: 0, count: 8)
+    #expect(read(ends[0], &buffer, 8) == 3)
+    #expect(berth_bytes_available(ends[0]) == 0)
+    #expect(berth_bytes_available(-1) == -1)
+  }
+
+  @Test("the terminal size query fails cleanly on something that is not a terminal")
+  func terminalSizeOnPipe() throws {
+    var ends: [Int32] = [-1, -1]
+    try #require(pipe(&ends) == 0)
+    defer {
+      close(ends[0])
+      close(ends[1])
+    }
+    var rows: Int32 = 7
+    var columns: Int32 = 7
+    #expect(berth_terminal_size(ends[0], &rows, &columns) == -1)
+    #expect(rows == 7 && columns == 7)
   }
 
   @Test("wcwidth through the shim: ASCII 1, CJK 2, combining 0 in a UTF-8 locale")
