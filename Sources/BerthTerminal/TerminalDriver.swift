@@ -19,6 +19,23 @@ public enum DriverEvent: Equatable, Sendable {
 
 /// The ncurses edge of the panel: it blits `ScreenBuffer`s and reads input, nothing else.
 ///
+/// Typical loop (on the main actor):
+///
+///     try TerminalDriver.checkTerminal(environment: env)   // before anything else
+///     let driver = try TerminalDriver.start(colorMode: noColor ? .none : .auto)
+///     while true {
+///       driver.draw(render(state, width: driver.size.width, height: driver.size.height))
+///       switch driver.nextEvent(wakeDescriptor: notificationPipe) {
+///       case .input(.hangup): cleanUp(); driver.stop(); exit(1)
+///       case .input(let event): state.update(.input(event))
+///       case .wake: applyTmuxNotifications()
+///       case .interrupted:
+///         if driver.terminationSignal != nil { cleanUp(); driver.stopAndExitForTerminationSignal() }
+///       }
+///     }
+///
+/// For `tmux attach`: `suspend()`, run the child with inherited descriptors, `resume()`.
+///
 /// All curses calls happen on the main actor (curses is not thread-safe). Signals are
 /// turned into bytes on a self-pipe, so whichever thread a signal lands on, the main
 /// thread's `poll` wakes up and handles it; the driver never wakes up on its own
@@ -475,7 +492,8 @@ public final class TerminalDriver {
   /// it); at end-of-file the descriptor is dropped from later polls.
   private func drainWake(_ descriptor: Int32, revents: Int16) {
     var buffer = [UInt8](repeating: 0, count: 512)
-    while true {
+    // Bounded: a writer that never pauses must not keep us here forever.
+    for _ in 0..<64 {
       var probe = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
       guard poll(&probe, 1, 0) > 0 else { return }
       let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
