@@ -61,6 +61,7 @@ let package = Package(
     .testTarget(name: "BerthPanelTests", dependencies: ["BerthPanel"], exclude: ["__Snapshots__"]),
     .testTarget(name: "BerthTmuxTests", dependencies: ["BerthTmux", "TmuxTestSupport", "CNcursesw"]),
     .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
+    .testTarget(name: "BerthTerminalTests", dependencies: ["BerthTerminal", "BerthPanel"]),
     .testTarget(name: "BerthKitTests", dependencies: ["BerthKit", "TmuxTestSupport"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
   ]

@@ -1,0 +1,391 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+import Foundation
+import Synchronization
+import TmuxControl
+
+/// How a control connection ended.
+public enum ConnectionEnd: Equatable, Sendable {
+  /// tmux wrote `%exit` (with its reason, e.g. `server exited unexpectedly`).
+  case exit(reason: String?)
+  /// The stream ended without `%exit`.
+  case endOfFile
+}
+
+/// What the connection reports besides replies.
+public enum ConnectionEvent: Equatable, Sendable {
+  case notification(ControlNotification)
+  case closed(ConnectionEnd)
+}
+
+/// The one control-mode connection berth keeps to a tmux server (`tmux -u -C` over pipes).
+///
+/// It attaches to a hidden session of its own (destroyed when the client goes, with
+/// `ignore-size` and `no-output`), so it disturbs nothing it observes and is never counted
+/// as a user's attach. Replies are matched to commands in FIFO order; a reader thread owns
+/// the pipe, so nothing blocks the cooperative pool.
+public final class ControlConnection: @unchecked Sendable {
+  /// Sessions berth's own control connections create start with this.
+  public static let hiddenSessionPrefix = "_berth-control-"
+
+  public let install: TmuxInstall
+  public let socket: TmuxSocket
+  /// Our hidden session's id (`$N`), once tmux has said it (listings also leave out every
+  /// session named with `hiddenSessionPrefix`, other berth processes' included).
+  public var hiddenSessionId: TargetID? { state.withLock { $0.hiddenId } }
+  public let hiddenSessionName: String
+  /// The child's pid (`tmux -C`).
+  public let pid: pid_t
+  /// Notifications and the end of the connection.
+  public let events: AsyncStream<ConnectionEvent>
+  /// The timeout every call gets unless it says otherwise.
+  public var defaultTimeout: Double
+
+  private let child: Spawn.Child
+  private let state = Mutex(State())
+  private let writeLock = NSLock()
+  private let eventSink: AsyncStream<ConnectionEvent>.Continuation
+  private let ready = OneShotSignal()
+  private let finished = OneShotSignal()
+
+  private struct State {
+    var parser = ControlParser()
+    var matcher = ReplyMatcher<Slot>()
+    var end: ConnectionEnd?
+    var closing = false
+    var sawFirstBlock = false
+    var stderr: [UInt8] = []
+    var hiddenId: TargetID?
+    var firstError: String?
+  }
+
+  /// Where a reply goes: a batch and its position.
+  private struct Slot: Sendable {
+    let batch: Batch
+    let index: Int
+  }
+
+  /// Collects the replies of one batch; resumes its waiter once, when all arrived, on timeout,
+  /// or when the connection closes.
+  private final class Batch: @unchecked Sendable {
+    let lock = NSLock()
+    var replies: [ControlReply?]
+    var remaining: Int
+    var continuation: CheckedContinuation<[ControlReply], any Error>?
+    var done = false
+
+    init(count: Int) {
+      replies = Array(repeating: nil, count: count)
+      remaining = count
+    }
+
+    func deliver(_ reply: ControlReply, at index: Int) {
+      lock.lock()
+      guard !done else { return lock.unlock() }
+      replies[index] = reply
+      remaining -= 1
+      guard remaining == 0 else { return lock.unlock() }
+      done = true
+      let c = continuation
+      continuation = nil
+      let result = replies.map { $0! }
+      lock.unlock()
+      c?.resume(returning: result)
+    }
+
+    func fail(_ error: TmuxError) {
+      lock.lock()
+      guard !done else { return lock.unlock() }
+      done = true
+      let c = continuation
+      continuation = nil
+      lock.unlock()
+      c?.resume(throwing: error)
+    }
+
+    func attach(_ c: CheckedContinuation<[ControlReply], any Error>) {
+      lock.lock()
+      if done {
+        lock.unlock()
+        // Already failed or delivered before the waiter attached.
+        let all = replies.allSatisfy { $0 != nil }
+        if all { c.resume(returning: replies.map { $0! }) } else { c.resume(throwing: TmuxError.connectionClosed(reason: nil)) }
+        return
+      }
+      continuation = c
+      lock.unlock()
+    }
+  }
+
+  /// Starts `tmux -u [-L|-S] -C new-session ...` and waits for its first reply block.
+  /// With `startServer: false` (listing, doctor) no server is started: no server is
+  /// `TmuxError.noServer`.
+  public static func open(
+    install: TmuxInstall, socket: TmuxSocket, environment: [String: String],
+    startServer: Bool, receiveOutput: Bool = false, timeout: Double = 10
+  ) async throws -> ControlConnection {
+    let socketFile = socket.filePath(environment: environment)
+    switch ServerProbe.check(socketPath: socketFile) {
+    case .running: break
+    case .notRunning:
+      if !startServer { throw TmuxError.noServer(socket: socketFile) }
+      if case .path(let p) = socket { try ensureParentDirectory(of: p) }
+    case .permissionDenied(let detail):
+      throw TmuxError.socketPermission(socket: socketFile, detail: detail)
+    }
+    let connection = try ControlConnection(
+      install: install, socket: socket, environment: environment, receiveOutput: receiveOutput,
+      timeout: timeout)
+    try await connection.waitUntilReady(timeout: timeout, socketFile: socketFile)
+    return connection
+  }
+
+  private init(
+    install: TmuxInstall, socket: TmuxSocket, environment: [String: String], receiveOutput: Bool,
+    timeout: Double
+  ) throws {
+    self.install = install
+    self.socket = socket
+    self.defaultTimeout = timeout
+    let name = "\(Self.hiddenSessionPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    hiddenSessionName = name
+    var env = environment
+    // Never let a parent tmux decide which server a control client talks to.
+    env["TMUX"] = nil
+    let argv =
+      [install.path, "-u"] + socket.arguments + [
+        "-C", "new-session", "-A", "-s", name, "-f", receiveOutput ? "ignore-size" : "ignore-size,no-output",
+        "-x", "80", "-y", "24",
+        "cat", "-", ";", "set-option", "destroy-unattached", "on",
+      ]
+    child = try Spawn.withPipes(argv, environment: env)
+    pid = child.pid
+    (events, eventSink) = AsyncStream.makeStream(of: ConnectionEvent.self, bufferingPolicy: .bufferingNewest(8192))
+    let reader = Thread { [self] in readLoop() }
+    reader.name = "berth-tmux-reader"
+    reader.start()
+    let errReader = Thread { [self] in stderrLoop() }
+    errReader.name = "berth-tmux-stderr"
+    errReader.start()
+  }
+
+  deinit {
+    closeStdin()
+  }
+
+  private var stdinClosed = false
+
+  /// Closes the client's stdin once (a second close could hit a reused descriptor).
+  private func closeStdin() {
+    writeLock.withLock {
+      guard !stdinClosed else { return }
+      stdinClosed = true
+      _ = Glibc.close(child.stdin)
+    }
+  }
+
+  private func waitUntilReady(timeout: Double, socketFile: String) async throws {
+    let ok = await ready.wait(timeout: timeout)
+    let (end, stderrText, firstError) = state.withLock {
+      ($0.end, String(decoding: $0.stderr, as: UTF8.self), $0.firstError)
+    }
+    if ok, end == nil { return }
+    if !ok { kill(pid, SIGKILL) }
+    // The client failed: say why in one line.
+    _ = await finished.wait(timeout: 2)
+    let detail = (firstError ?? stderrText).trimmingCharacters(in: .whitespacesAndNewlines)
+    throw Self.classify(detail: detail, end: end, timedOut: !ok, install: install, socketFile: socketFile, timeout: timeout)
+  }
+
+  static func classify(
+    detail: String, end: ConnectionEnd?, timedOut: Bool, install: TmuxInstall, socketFile: String,
+    timeout: Double
+  ) -> TmuxError {
+    let lower = detail.lowercased()
+    if lower.contains("protocol version mismatch") || lower.contains("server version is too old") {
+      return .versionMismatch(client: install.version.text, detail: detail)
+    }
+    if lower.contains("access not allowed") || end == .exit(reason: "access not allowed") {
+      return .accessNotAllowed(socket: socketFile)
+    }
+    if lower.contains("permission denied") {
+      return .socketPermission(socket: socketFile, detail: "permission denied")
+    }
+    if lower.contains("no server running") || lower.contains("error connecting") {
+      return .noServer(socket: socketFile)
+    }
+    if timedOut { return .timeout(what: "the control connection", seconds: timeout) }
+    if detail.isEmpty {
+      if case .exit(let reason) = end, let reason { return .startFailed(reason) }
+      return .startFailed("the control client exited at once")
+    }
+    return .startFailed(detail.split(separator: "\n").first.map(String.init) ?? detail)
+  }
+
+  // MARK: Sending
+
+  /// Sends one command and returns its reply; `%error` throws `TmuxError.commandFailed`
+  /// carrying tmux's message.
+  @discardableResult
+  public func send(_ command: TmuxCommand, timeout: Double? = nil) async throws -> ControlReply {
+    let reply = try await sendBatch([command], timeout: timeout)[0]
+    if reply.isError {
+      throw TmuxError.commandFailed(command: Self.describe(command), message: reply.text)
+    }
+    return reply
+  }
+
+  /// Sends many commands in one write and waits for all replies (one round trip). Replies
+  /// come back in order; a `%error` reply is returned, not thrown, so one failure does not
+  /// hide the rest. Nothing is sent if any command fails to encode.
+  public func sendBatch(_ commands: [TmuxCommand], timeout: Double? = nil) async throws -> [ControlReply] {
+    guard !commands.isEmpty else { return [] }
+    var text = ""
+    for c in commands {
+      do {
+        text += try c.encoded()
+      } catch {
+        throw TmuxError.encoding(error)
+      }
+      text += "\n"
+    }
+    let batch = Batch(count: commands.count)
+    try register(batch: batch, count: commands.count, line: text)
+    let seconds = timeout ?? defaultTimeout
+    let what = commands.count == 1 ? "'\(Self.describe(commands[0]))'" : "a batch of \(commands.count) commands"
+    let timer = Task { [weak batch] in
+      try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+      if !Task.isCancelled { batch?.fail(.timeout(what: what, seconds: seconds)) }
+    }
+    defer { timer.cancel() }
+    return try await withCheckedThrowingContinuation { c in batch.attach(c) }
+  }
+
+  private func register(batch: Batch, count: Int, line: String) throws {
+    writeLock.lock()
+    defer { writeLock.unlock() }
+    let refused: TmuxError? = state.withLock { s in
+      if stdinClosed { return .connectionClosed(reason: "closed") }
+      if let end = s.end { return .connectionClosed(reason: Self.reason(end)) }
+      if s.closing { return .connectionClosed(reason: "closing") }
+      for i in 0..<count { s.matcher.expect(Slot(batch: batch, index: i)) }
+      return nil
+    }
+    if let refused { throw refused }
+    var bytes = Array(line.utf8)
+    var offset = 0
+    while offset < bytes.count {
+      let n = bytes.withUnsafeMutableBytes { write(child.stdin, $0.baseAddress! + offset, $0.count - offset) }
+      if n < 0 {
+        if errno == EINTR { continue }
+        let e = TmuxError.connectionClosed(reason: String(cString: strerror(errno)))
+        batch.fail(e)
+        throw e
+      }
+      offset += n
+    }
+    bytes.removeAll()
+  }
+
+  /// Closes the connection: EOF on the client's stdin detaches it (its hidden session goes
+  /// with it). Waits briefly for the child, then kills it, so no `tmux -C` outlives berth.
+  public func close() async {
+    let already = state.withLock { s -> Bool in
+      defer { s.closing = true }
+      return s.closing
+    }
+    if !already { closeStdin() }
+    if await !finished.wait(timeout: 3) {
+      kill(pid, SIGKILL)
+      _ = await finished.wait(timeout: 2)
+    }
+  }
+
+  /// How the connection ended, if it has.
+  public var end: ConnectionEnd? { state.withLock { $0.end } }
+
+  // MARK: Reading
+
+  private func readLoop() {
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+      let n = buffer.withUnsafeMutableBytes { read(child.stdout, $0.baseAddress, $0.count) }
+      if n < 0 && errno == EINTR { continue }
+      if n <= 0 { break }
+      let (events, deliveries, becameReady) = buffer.withUnsafeBytes { raw in
+        state.withLock { s -> ([ConnectionEvent], [(Slot, ControlReply)], Bool) in
+          var out: [ConnectionEvent] = []
+          var deliveries: [(Slot, ControlReply)] = []
+          var becameReady = false
+          for event in s.parser.feed(buffer: UnsafeRawBufferPointer(rebasing: raw[0..<n])) {
+            switch event {
+            case .reply(let reply):
+              if !s.sawFirstBlock {
+                s.sawFirstBlock = true
+                becameReady = true
+                if reply.isError { s.firstError = reply.text }
+              }
+              if let slot = s.matcher.match(reply) { deliveries.append((slot, reply)) }
+            case .notification(let n):
+              if case .sessionChanged(let id, let name) = n, name == hiddenSessionName { s.hiddenId = id }
+              if case .exit(let reason) = n { s.end = .exit(reason: reason) }
+              out.append(.notification(n))
+            }
+          }
+          return (out, deliveries, becameReady)
+        }
+      }
+      for (slot, reply) in deliveries { slot.batch.deliver(reply, at: slot.index) }
+      for e in events { eventSink.yield(e) }
+      if becameReady { ready.fire() }
+    }
+    Glibc.close(child.stdout)
+    Spawn.waitFor(pid)
+    let (pending, end) = state.withLock { s -> ([Slot], ConnectionEnd) in
+      if s.end == nil { s.end = .endOfFile }
+      return (s.matcher.drain(), s.end!)
+    }
+    for slot in pending { slot.batch.fail(.connectionClosed(reason: Self.reason(end))) }
+    eventSink.yield(.closed(end))
+    eventSink.finish()
+    ready.fire()
+    finished.fire()
+  }
+
+  private func stderrLoop() {
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let n = buffer.withUnsafeMutableBytes { read(child.stderr, $0.baseAddress, $0.count) }
+      if n < 0 && errno == EINTR { continue }
+      if n <= 0 { break }
+      state.withLock { s in
+        if s.stderr.count < 65536 { s.stderr.append(contentsOf: buffer[0..<n]) }
+      }
+    }
+    Glibc.close(child.stderr)
+  }
+
+  private static func reason(_ end: ConnectionEnd) -> String? {
+    switch end {
+    case .exit(let r): return r ?? "detached"
+    case .endOfFile: return "end of stream"
+    }
+  }
+
+  static func describe(_ command: TmuxCommand) -> String {
+    if case .word(let w) = command.words.first { return w }
+    return "command"
+  }
+
+  private static func ensureParentDirectory(of path: String) throws {
+    let parent = (path as NSString).deletingLastPathComponent
+    guard !parent.isEmpty, !FileManager.default.fileExists(atPath: parent) else { return }
+    do {
+      try FileManager.default.createDirectory(
+        atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    } catch {
+      throw TmuxError.startFailed("cannot create the socket directory \(parent): \(error.localizedDescription)")
+    }
+  }
+}

@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+import Foundation
+
+/// Starting child processes with posix_spawn (never Foundation's `Process`, which hangs
+/// when the child starts a tmux server that keeps a descriptor open).
+///
+/// Children inherit only descriptors 0, 1 and 2, a clear signal mask and default signal
+/// dispositions (berth ignores SIGPIPE; its children must not).
+public enum Spawn {
+  public struct Failure: Error, CustomStringConvertible {
+    public let program: String
+    public let errno: Int32
+    public var description: String {
+      "cannot start \(program): \(String(cString: strerror(errno)))"
+    }
+  }
+
+  /// A running child with pipes to its stdin, stdout and stderr.
+  public struct Child: Sendable {
+    public let pid: pid_t
+    public let stdin: Int32
+    public let stdout: Int32
+    public let stderr: Int32
+  }
+
+  /// Starts `argv` with pipes on 0, 1 and 2.
+  public static func withPipes(
+    _ argv: [String], environment: [String: String]? = nil
+  ) throws -> Child {
+    var inPipe: [Int32] = [-1, -1]
+    var outPipe: [Int32] = [-1, -1]
+    var errPipe: [Int32] = [-1, -1]
+    guard pipe(&inPipe) == 0 else { throw Failure(program: argv[0], errno: errno) }
+    guard pipe(&outPipe) == 0 else {
+      closeAll(inPipe)
+      throw Failure(program: argv[0], errno: errno)
+    }
+    guard pipe(&errPipe) == 0 else {
+      closeAll(inPipe + outPipe)
+      throw Failure(program: argv[0], errno: errno)
+    }
+    for fd in inPipe + outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    let pid: pid_t
+    do {
+      pid = try spawn(
+        argv, environment: environment,
+        redirect: [(inPipe[0], 0), (outPipe[1], 1), (errPipe[1], 2)])
+    } catch {
+      closeAll(inPipe + outPipe + errPipe)
+      throw error
+    }
+    close(inPipe[0])
+    close(outPipe[1])
+    close(errPipe[1])
+    return Child(pid: pid, stdin: inPipe[1], stdout: outPipe[0], stderr: errPipe[0])
+  }
+
+  /// Starts `argv` sharing this process's 0, 1 and 2 (the real terminal), for hand-off.
+  public static func inheriting(_ argv: [String], environment: [String: String]? = nil) throws -> pid_t {
+    try spawn(argv, environment: environment, redirect: [])
+  }
+
+  /// What a finished command printed and how it ended.
+  public struct Output: Sendable {
+    public var status: Int32
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+    public var timedOut: Bool
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+  }
+
+  /// Runs a command to completion (stdin closed at once), killing it after `timeout` seconds.
+  /// Blocking: call it from a thread that may block, not from a UI loop.
+  public static func run(
+    _ argv: [String], environment: [String: String]? = nil, timeout: Double = 10
+  ) throws -> Output {
+    let child = try withPipes(argv, environment: environment)
+    close(child.stdin)
+    var out: [UInt8] = []
+    var err: [UInt8] = []
+    var fds = [
+      pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
+      pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0),
+    ]
+    let deadline = Date().addingTimeInterval(timeout)
+    var open = 2
+    var timedOut = false
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while open > 0 {
+      let remaining = deadline.timeIntervalSinceNow
+      if remaining <= 0 {
+        timedOut = true
+        kill(child.pid, SIGKILL)
+        break
+      }
+      let r = poll(&fds, nfds_t(fds.count), Int32(min(remaining * 1000, 1000)))
+      if r < 0 {
+        if errno == EINTR { continue }
+        break
+      }
+      for i in 0..<fds.count where fds[i].fd >= 0 && fds[i].revents != 0 {
+        let n = buffer.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
+        if n > 0 {
+          if i == 0 { out.append(contentsOf: buffer[0..<n]) } else { err.append(contentsOf: buffer[0..<n]) }
+        } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+          close(fds[i].fd)
+          fds[i].fd = -1
+          open -= 1
+        }
+      }
+    }
+    for f in fds where f.fd >= 0 { close(f.fd) }
+    let status = waitFor(child.pid)
+    return Output(status: status, stdout: out, stderr: err, timedOut: timedOut)
+  }
+
+  /// Waits for a child and returns its exit status (128+signal when killed by a signal).
+  @discardableResult
+  public static func waitFor(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 {
+      if errno != EINTR { return -1 }
+    }
+    if status & 0x7F == 0 { return (status >> 8) & 0xFF }
+    return 128 + (status & 0x7F)
+  }
+
+  /// Non-blocking reap: the exit status if the child has ended.
+  public static func reapIfExited(_ pid: pid_t) -> Int32? {
+    var status: Int32 = 0
+    let r = waitpid(pid, &status, WNOHANG)
+    guard r == pid else { return nil }
+    if status & 0x7F == 0 { return (status >> 8) & 0xFF }
+    return 128 + (status & 0x7F)
+  }
+
+  /// Finds an executable on PATH (or returns the name if it holds a slash and is executable).
+  public static func which(_ name: String, path: String?) -> String? {
+    if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+    for dir in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+      let candidate = "\(dir)/\(name)"
+      var st = stat()
+      if stat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
+        return candidate
+      }
+    }
+    return nil
+  }
+
+  private typealias AddCloseFrom =
+    @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+  /// glibc 2.34+ has posix_spawn_file_actions_addclosefrom_np, but Swift cannot see it
+  /// without _GNU_SOURCE; look it up at run time.
+  private static let addCloseFrom: AddCloseFrom? = {
+    guard let handle = dlopen(nil, RTLD_NOW),
+      let sym = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np")
+    else { return nil }
+    return unsafeBitCast(sym, to: AddCloseFrom.self)
+  }()
+
+  private static func spawn(
+    _ argv: [String], environment: [String: String]?, redirect: [(Int32, Int32)]
+  ) throws -> pid_t {
+    precondition(!argv.isEmpty)
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for (from, to) in redirect { posix_spawn_file_actions_adddup2(&actions, from, to) }
+    if let addCloseFrom {
+      _ = addCloseFrom(&actions, 3)
+    } else {
+      // Fallback: close every descriptor above 2 that is open now.
+      for fd in openDescriptors() where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+    }
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigmask(&attr, &noSignals)
+    var defaults = sigset_t()
+    sigemptyset(&defaults)
+    for s in [SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGWINCH, SIGTSTP] { sigaddset(&defaults, s) }
+    posix_spawnattr_setsigdefault(&attr, &defaults)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+    let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+    var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    var cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+    defer {
+      for p in cArgs { free(p) }
+      for p in cEnv { free(p) }
+    }
+    var pid: pid_t = 0
+    let rc = posix_spawnp(&pid, argv[0], &actions, &attr, &cArgs, &cEnv)
+    guard rc == 0 else { throw Failure(program: argv[0], errno: rc) }
+    return pid
+  }
+
+  private static func openDescriptors() -> [Int32] {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else {
+      return Array(3..<256)
+    }
+    return names.compactMap { Int32($0) }
+  }
+
+  private static func closeAll(_ fds: [Int32]) { for fd in fds where fd >= 0 { close(fd) } }
+}

@@ -1,0 +1,94 @@
+/// Why a command could not be encoded. Nothing is sent when encoding fails.
+public enum CommandEncodingError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// A raw newline (or NUL) would end the command line and run the rest as a new command.
+  case forbiddenCharacter(argument: String, character: String)
+  /// A flag or command word that is not plain (`-x`, `new-session`).
+  case invalidWord(String)
+
+  public var description: String {
+    switch self {
+    case .forbiddenCharacter(let argument, let character):
+      return
+        "cannot pass \(character) to tmux inside an argument (\(argument.debugDescription.prefix(60))): remove it"
+    case .invalidWord(let w):
+      return "internal error: '\(w)' is not a valid tmux command word"
+    }
+  }
+}
+
+/// One word of a tmux command line.
+public enum CommandWord: Equatable, Sendable {
+  /// A command name or flag, written as is (must match `[A-Za-z0-9-]+`).
+  case word(String)
+  /// A value, single-quoted; tmux does not expand it.
+  case value(String)
+  /// A value of an argument tmux expands as a format after parsing (`new-session -s/-c`,
+  /// `rename-session`, `new-window -n/-c`, ...): single-quoted with every `#` doubled so
+  /// `#(cmd)` can never run.
+  case formatExpanded(String)
+  /// A target, by id only.
+  case target(TargetID)
+}
+
+/// A tmux command as words; encoding quotes every argument.
+public struct TmuxCommand: Equatable, Sendable {
+  public var words: [CommandWord]
+
+  public init(_ words: [CommandWord]) { self.words = words }
+
+  /// The command line to write (without the LF).
+  public func encoded() throws(CommandEncodingError) -> String {
+    var parts: [String] = []
+    parts.reserveCapacity(words.count)
+    for w in words {
+      switch w {
+      case .word(let s):
+        guard !s.isEmpty, s.utf8.allSatisfy({ Self.isPlain($0) }) else {
+          throw .invalidWord(s)
+        }
+        parts.append(s)
+      case .value(let s):
+        parts.append(try Self.quote(s))
+      case .formatExpanded(let s):
+        parts.append(try Self.quote(Self.escapeFormat(s)))
+      case .target(let t):
+        parts.append("'\(t)'")
+      }
+    }
+    return parts.joined(separator: " ")
+  }
+
+  /// Single-quotes a value for tmux's parser: nothing expands inside single quotes, and an
+  /// embedded `'` is written `'\''`. A newline or NUL cannot be carried and is refused.
+  public static func quote(_ s: String) throws(CommandEncodingError) -> String {
+    var out = "'"
+    out.reserveCapacity(s.utf8.count + 2)
+    for ch in s.unicodeScalars {
+      switch ch {
+      case "\n": throw .forbiddenCharacter(argument: s, character: "a newline")
+      case "\0": throw .forbiddenCharacter(argument: s, character: "a NUL byte")
+      case "\r": throw .forbiddenCharacter(argument: s, character: "a carriage return")
+      case "'": out += "'\\''"
+      default: out.unicodeScalars.append(ch)
+      }
+    }
+    out += "'"
+    return out
+  }
+
+  /// Doubles every `#` so format expansion gives the text back literally.
+  public static func escapeFormat(_ s: String) -> String {
+    s.replacingOccurrences(of: "#", with: "##")
+  }
+
+  static func isPlain(_ b: UInt8) -> Bool {
+    (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D
+  }
+}
+
+extension String {
+  fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
+    guard contains(target) else { return self }
+    return split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+  }
+}
