@@ -56,7 +56,7 @@ let package = Package(
     // Test support: private tmux servers for tests.
     .target(name: "TmuxTestSupport", dependencies: ["BerthTmux"], swiftSettings: swiftSettings),
 
-    .testTarget(name: "TmuxControlTests", dependencies: ["TmuxControl"]),
+    .testTarget(name: "TmuxControlTests", dependencies: ["TmuxControl"], exclude: ["Transcripts"]),
     .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
     .testTarget(name: "BerthPanelTests", dependencies: ["BerthPanel"], exclude: ["__Snapshots__"]),
     .testTarget(name: "BerthTmuxTests", dependencies: ["BerthTmux", "TmuxTestSupport", "CNcursesw"]),
