@@ -43,7 +43,7 @@ let package = Package(
     .executableTarget(
       name: "berth",
       dependencies: [
-        "BerthKit", "BerthTerminal", "BerthPanel",
+        "BerthKit", "BerthTerminal", "BerthPanel", "BerthCore", "BerthStore", "BerthTmux",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),

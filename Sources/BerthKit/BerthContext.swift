@@ -1,0 +1,89 @@
+import BerthCore
+import BerthTmux
+import Foundation
+
+/// Everything a berth command needs to know about where it runs: environment, which tmux
+/// server, which database, settings, and the clocks (injectable for tests).
+public struct BerthContext: Sendable {
+  public var environment: [String: String]
+  public var socket: TmuxSocket
+  public var databasePath: String
+  public var settings: BerthSettings
+  public var bootClock: any BootClock
+  public var now: @Sendable () -> Date
+  /// Where one-line warnings go (stderr in the CLI, the notice line in the panel).
+  public var warn: @Sendable (String) -> Void
+
+  public init(
+    environment: [String: String], socket: TmuxSocket, databasePath: String,
+    settings: BerthSettings = BerthSettings(), bootClock: any BootClock = SystemBootClock(),
+    now: @escaping @Sendable () -> Date = { Date() }, warn: @escaping @Sendable (String) -> Void = { _ in }
+  ) {
+    self.environment = environment
+    self.socket = socket
+    self.databasePath = databasePath
+    self.settings = settings
+    self.bootClock = bootClock
+    self.now = now
+    self.warn = warn
+  }
+
+  /// The socket file this context talks to.
+  public var socketPath: String { socket.filePath(environment: environment) }
+
+  public var homeDirectory: String {
+    environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+  }
+}
+
+/// What `create` needs.
+public struct CreateRequest: Sendable {
+  public var id: String?
+  public var name: String?
+  public var cwd: String?
+  public var workspace: String?
+  public var tags: [String]
+  public var shell: String?
+  public var size: (cols: Int, rows: Int)?
+  public var command: [String]
+
+  public init(
+    id: String? = nil, name: String? = nil, cwd: String? = nil, workspace: String? = nil,
+    tags: [String] = [], shell: String? = nil, size: (cols: Int, rows: Int)? = nil, command: [String] = []
+  ) {
+    self.id = id
+    self.name = name
+    self.cwd = cwd
+    self.workspace = workspace
+    self.tags = tags
+    self.shell = shell
+    self.size = size
+    self.command = command
+  }
+}
+
+/// How to hand the terminal to tmux.
+public struct AttachPlan: Sendable, Equatable {
+  /// The tmux argv to exec (`attach-session` or, inside tmux on the same server, `switch-client`).
+  public var argv: [String]
+  public var session: SessionView
+  /// True when we are inside tmux on this server: `switch-client` returns at once.
+  public var switchesClient: Bool
+  /// Said before handing over (e.g. "recreated from its last state").
+  public var notice: String?
+}
+
+/// The result of a cleanup, for printing.
+public struct CleanupReport: Sendable, Equatable {
+  public var killedOrphans: [String] = []
+  public var forgottenRecords: [String] = []
+  public var dryRun: Bool
+}
+
+/// One line of `berth doctor`.
+public struct DoctorCheck: Sendable, Equatable {
+  public enum Level: String, Sendable { case ok, warning, error }
+  public var level: Level
+  public var subject: String
+  public var detail: String
+}

@@ -1,0 +1,561 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+import BerthCore
+import BerthStore
+import BerthTmux
+import Foundation
+import TmuxControl
+
+/// The session lifecycle: tmux through one control connection, metadata in SQLite.
+///
+/// Every operation targets tmux sessions by id (`$N`), never by a prefix-matchable name, and
+/// every list is one batched round trip on one connection.
+public actor SessionManager {
+  public let context: BerthContext
+  public let store: MetadataStore
+  private var install: TmuxInstall?
+  private var connection: ControlConnection?
+
+  public init(context: BerthContext) throws(BerthError) {
+    self.context = context
+    do {
+      store = try MetadataStore(path: context.databasePath, messages: context.warn)
+    } catch {
+      throw .database("\(error)")
+    }
+  }
+
+  /// The tmux found for this context (cached), or why berth cannot use it.
+  public func tmux() throws(BerthError) -> TmuxInstall {
+    if let install { return install }
+    do {
+      let found = try TmuxInstall.locate(environment: context.environment)
+      install = found
+      return found
+    } catch {
+      throw Self.map(error)
+    }
+  }
+
+  /// The control connection (opened on first use). With `startServer: false` and no server
+  /// running, nil: nothing is started just to look.
+  public func connection(startServer: Bool) async throws(BerthError) -> ControlConnection? {
+    if let c = connection, c.end == nil { return c }
+    let install = try tmux()
+    do {
+      let c = try await ControlConnection.open(
+        install: install, socket: context.socket, environment: context.environment, startServer: startServer)
+      connection = c
+      return c
+    } catch TmuxError.noServer where !startServer {
+      return nil
+    } catch let e as TmuxError {
+      throw Self.map(e)
+    } catch {
+      throw .failed("\(error)")
+    }
+  }
+
+  /// Closes the control connection (its hidden session goes with it).
+  public func close() async {
+    if let c = connection { await c.close() }
+    connection = nil
+  }
+
+  // MARK: Listing
+
+  public struct Listing: Sendable {
+    public var views: [SessionView]
+    public var serverRunning: Bool
+    public var serverVersion: String?
+  }
+
+  /// Every tracked session with its live status, plus orphans (and foreign sessions when
+  /// asked), with the last `preview` lines of each live session's active pane. Two batched
+  /// round trips at most (the list, then the captures); records that changed are saved in
+  /// one transaction.
+  public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
+    let c = try await connection(startServer: false)
+    var live: [LiveSession] = []
+    if let c {
+      let replies = try await send(
+        c, [.listAllPanes(format: TmuxListing.paneFormat), .listClients(format: TmuxListing.clientFormat)])
+      let clients = TmuxListing.parseClients(replies[1].lines)
+      live = TmuxListing.sessions(
+        paneLines: replies[0].lines, clients: clients, hiddenPrefix: ControlConnection.hiddenSessionPrefix)
+    }
+    let records = try storeCall { try $0.allRecords() }.filter { self.isOnThisServer($0) }
+    let reconciler = Reconciler(
+      prefix: context.settings.prefix, now: context.now(), bootTime: context.bootClock.bootTime(),
+      serverRunning: c != nil, includeForeign: includeForeign)
+    var result = reconciler.reconcile(records: records, live: live)
+    if !result.changedRecords.isEmpty {
+      let changed = result.changedRecords
+      try storeCall { store in
+        try store.updateMany(changed.map { r in (id: r.id, mutate: { $0 = r }) })
+      }
+    }
+    if let lines = preview, lines > 0, let c {
+      let targets = result.views.enumerated().compactMap { (i, v) -> (Int, TargetID)? in
+        guard v.isAlive, let p = v.activePaneId.flatMap({ TargetID($0) }) else { return nil }
+        return (i, p)
+      }
+      if !targets.isEmpty {
+        let replies = try await send(c, targets.map { .capturePane($0.1, historyLines: max(lines, 50)) })
+        for ((i, _), reply) in zip(targets, replies) where !reply.isError {
+          result.views[i].preview = TmuxListing.previewLines(reply.lines, count: lines)
+        }
+      }
+    }
+    if preview != nil {
+      for i in result.views.indices where result.views[i].preview == nil { result.views[i].preview = [] }
+    }
+    return Listing(views: result.views, serverRunning: c != nil, serverVersion: nil)
+  }
+
+  /// Resolves a TARGET (see `TargetResolver`) against a fresh listing.
+  public func resolve(_ target: String, includeForeign: Bool = true) async throws(BerthError) -> SessionView {
+    let listing = try await list(includeForeign: includeForeign)
+    return try TargetResolver.resolve(target, in: listing.views)
+  }
+
+  // MARK: Creating
+
+  /// Creates a managed session (record first, then tmux; the record is removed again if tmux
+  /// refuses). An existing id is an error that suggests `attach`.
+  public func create(_ request: CreateRequest) async throws(BerthError) -> SessionView {
+    let id = request.id ?? SessionIDs.newUUID()
+    try SessionIDs.validate(id)
+    if let name = request.name { try Self.validateLabel(name, what: "name") }
+    if let w = request.workspace { try Self.validateLabel(w, what: "workspace") }
+    for t in request.tags { try Self.validateLabel(t, what: "tag") }
+    let cwd = try resolveDirectory(request.cwd)
+    let tmuxName = context.settings.prefix + id
+    if try storeCall({ try $0.record(id: id) }) != nil {
+      throw .exists("a session with id '\(id)' already exists: use 'berth attach \(id)'")
+    }
+    if let name = request.name, try storeCall({ try $0.allRecords() }).contains(where: { $0.metadata.customName == name }) {
+      throw .exists("another session is already named '\(TerminalText.sanitize(name))': choose another name")
+    }
+    if let w = request.workspace {
+      let alive = try storeCall { try $0.countAlive(workspace: w) }
+      if alive >= context.settings.workspaceLimit {
+        throw .limit(
+          "workspace '\(TerminalText.sanitize(w))' already has \(alive) live sessions (limit \(context.settings.workspaceLimit)): kill some or raise workspaceLimit")
+      }
+      if alive + 1 > context.settings.workspaceWarnAt {
+        context.warn("workspace '\(TerminalText.sanitize(w))' now has \(alive + 1) live sessions (warning past \(context.settings.workspaceWarnAt))")
+      }
+    }
+    guard let c = try await connection(startServer: true) else {
+      throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
+    }
+    let has = try await send(c, [.listSessions(format: "#{session_name}")])[0]
+    if has.textLines.contains(tmuxName) {
+      throw .exists("tmux already has a session named '\(tmuxName)' that berth does not track: 'berth adopt \(id)' or 'berth attach \(id)'")
+    }
+    let shell = request.shell ?? context.environment["SHELL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+    let now = context.now()
+    let size = request.size ?? (80, 24)
+    let record = SessionRecord(
+      id: id, tmuxSessionName: tmuxName, workspaceId: request.workspace, createdAt: now, cwd: cwd,
+      status: .detached, cols: size.cols, rows: size.rows, shell: shell,
+      metadata: SessionMetadata(customName: request.name, tags: Self.uniqueTags(request.tags)),
+      tmuxSocket: context.socketPath, lastSeenAt: now,
+      command: request.command.isEmpty ? nil : request.command)
+    do {
+      try store.insert(record)
+    } catch StoreError.duplicateId {
+      throw .exists("a session with id '\(id)' already exists: use 'berth attach \(id)'")
+    } catch {
+      throw .database("\(error)")
+    }
+    do {
+      let created = try await startTmuxSession(c, record: record, shell: request.shell, command: request.command)
+      _ = try? store.update(id: id) { $0.tmuxSessionId = created.description }
+    } catch {
+      _ = try? store.delete(id: id)
+      throw error
+    }
+    return try await view(id: id)
+  }
+
+  /// Starts the tmux side of a record; returns the new session's id.
+  func startTmuxSession(
+    _ c: ControlConnection, record: SessionRecord, shell: String?, command: [String],
+    environment: [(String, String)] = []
+  ) async throws(BerthError) -> TargetID {
+    var argv = command
+    if argv.isEmpty, let shell { argv = [shell, "-l"] }
+    let env = [("BERTH_SESSION_ID", record.id)] + environment
+    let reply = try await send(
+      c,
+      [
+        .newSession(
+          name: record.tmuxSessionName, directory: record.cwd, width: record.cols, height: record.rows,
+          environment: env, command: argv, printFormat: "#{session_id}")
+      ])[0]
+    guard !reply.isError, let id = TargetID(reply.text.trimmingCharacters(in: .whitespaces)) else {
+      throw .failed("tmux could not create the session: \(TerminalText.sanitize(reply.text))")
+    }
+    // Scrollback applies to panes created after it is set; set it for the session's later
+    // windows too. A failure here is not worth failing the create.
+    _ = try? await send(c, [.setOption("history-limit", value: String(context.settings.historyLimit), target: id)])
+    return id
+  }
+
+  /// The current view of one tracked session.
+  public func view(id: String) async throws(BerthError) -> SessionView {
+    let listing = try await list()
+    guard let v = listing.views.first(where: { $0.id == id && !$0.foreign }) else {
+      throw .notFound("session '\(id)' vanished right after it was created: see 'berth list'")
+    }
+    return v
+  }
+
+  // MARK: Attaching
+
+  /// Prepares the hand-off to tmux for a target: resolves it; recreates a dead session in
+  /// its cwd; adopts an orphan; with `create`, makes a missing session with the target as id.
+  public func prepareAttach(target: String, create: CreateRequest?) async throws(BerthError) -> AttachPlan {
+    var notice: String?
+    var view: SessionView
+    do {
+      view = try await resolve(target)
+    } catch .notFound(let message) {
+      guard var request = create else { throw .notFound(message) }
+      request.id = target
+      view = try await self.create(request)
+    }
+    if view.orphan {
+      view = try await adopt(view)
+      notice = "adopted \(view.tmuxSession)"
+    } else if view.status == .dead {
+      view = try await recreate(view)
+      notice = "recreated \(view.displayName) in \(view.cwd ?? "~")"
+    }
+    guard let tmuxId = view.tmuxId else { throw .failed("session \(view.id) has no tmux id") }
+    let install = try tmux()
+    if view.tracked {
+      _ = try? store.update(id: view.id) { $0.lastAttachedAt = self.context.now() }
+    }
+    let inside = Self.insideSameServer(environment: context.environment, socketPath: context.socketPath)
+    let argv: [String]
+    if inside {
+      argv = [install.path] + context.socket.arguments + ["switch-client", "-t", tmuxId]
+    } else {
+      argv = [install.path, "-u"] + context.socket.arguments + ["attach-session", "-t", tmuxId]
+    }
+    return AttachPlan(argv: argv, session: view, switchesClient: inside, notice: notice)
+  }
+
+  /// Whether berth runs inside a tmux client of the server it manages.
+  public static func insideSameServer(environment: [String: String], socketPath: String) -> Bool {
+    guard let tmux = environment["TMUX"], let first = tmux.split(separator: ",").first else { return false }
+    return String(first) == socketPath
+  }
+
+  /// Recreates a dead tracked session with the same id in its last cwd (or $HOME).
+  public func recreate(_ view: SessionView) async throws(BerthError) -> SessionView {
+    guard let record = try storeCall({ try $0.record(id: view.id) }) else {
+      throw .notFound("no record for '\(view.id)'")
+    }
+    guard let c = try await connection(startServer: true) else {
+      throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
+    }
+    var r = record
+    if !Self.isDirectory(r.cwd) {
+      context.warn("the directory \(TerminalText.sanitize(r.cwd)) no longer exists: starting in \(context.homeDirectory)")
+      r.cwd = context.homeDirectory
+    }
+    let id = try await startTmuxSession(c, record: r, shell: nil, command: r.command ?? [])
+    let now = context.now()
+    _ = try storeCall { store in
+      try store.update(id: r.id) {
+        $0.status = .detached
+        $0.endReason = nil
+        $0.endedAt = nil
+        $0.tmuxSessionId = id.description
+        $0.tmuxSocket = self.context.socketPath
+        $0.lastSeenAt = now
+        $0.cwd = r.cwd
+      }
+    }
+    return try await self.view(id: r.id)
+  }
+
+  // MARK: Other operations
+
+  /// Detaches every client of a session.
+  public func detach(target: String) async throws(BerthError) -> SessionView {
+    let v = try await resolve(target)
+    guard let id = v.tmuxId.flatMap({ TargetID($0) }), v.isAlive else {
+      throw .failed("\(TerminalText.sanitize(v.displayName)) is not running: nothing to detach")
+    }
+    guard let c = try await connection(startServer: false) else { throw .tmuxUnavailable("no tmux server") }
+    if v.clients > 0 { try await sendChecked(c, .detachClients(of: id)) }
+    if v.tracked { _ = try? store.update(id: v.id) { $0.lastDetachedAt = self.context.now(); $0.status = .detached } }
+    return v
+  }
+
+  /// Detaches every client of every managed session (the seed's "detach all" on app close).
+  public func detachAll() async throws(BerthError) -> [SessionView] {
+    let listing = try await list()
+    guard let c = try await connection(startServer: false) else { return [] }
+    let attached = listing.views.filter { $0.tracked && $0.status == .attached }
+    let commands = attached.compactMap { $0.tmuxId.flatMap(TargetID.init).map(TmuxCommand.detachClients(of:)) }
+    _ = try await send(c, commands)
+    let now = context.now()
+    _ = try storeCall { store in
+      try store.updateMany(attached.map { v in (id: v.id, mutate: { $0.status = .detached; $0.lastDetachedAt = now }) })
+    }
+    return attached
+  }
+
+  /// Kills sessions (one batch). Tracked sessions become dead with reason `killed`, so no
+  /// restore brings them back; foreign sessions are refused.
+  public func kill(_ views: [SessionView]) async throws(BerthError) -> [SessionView] {
+    if let foreign = views.first(where: { $0.foreign }) {
+      throw .usage(
+        "'\(TerminalText.sanitize(foreign.tmuxSession))' is not managed by berth: kill it with tmux itself if you mean it")
+    }
+    let alive = views.filter { $0.isAlive }
+    if !alive.isEmpty, let c = try await connection(startServer: false) {
+      let commands = alive.compactMap { $0.tmuxId.flatMap(TargetID.init).map(TmuxCommand.killSession) }
+      _ = try await send(c, commands)
+    }
+    let now = context.now()
+    let tracked = views.filter(\.tracked)
+    _ = try storeCall { store in
+      try store.updateMany(
+        tracked.map { v in
+          (
+            id: v.id,
+            mutate: {
+              if $0.status != .dead || $0.endReason != .killed { $0.endedAt = now }
+              $0.status = .dead
+              $0.endReason = .killed
+              $0.tmuxSessionId = nil
+            }
+          )
+        })
+    }
+    return views
+  }
+
+  /// Sets or clears (nil) a session's custom name.
+  public func rename(target: String, to name: String?) async throws(BerthError) -> SessionView {
+    var v = try await resolve(target, includeForeign: false)
+    if let name {
+      try Self.validateLabel(name, what: "name")
+      let listing = try await list()
+      if listing.views.contains(where: { $0.name == name && $0.id != v.id }) {
+        throw .exists("another session is already named '\(TerminalText.sanitize(name))': choose another name")
+      }
+    }
+    if v.orphan { v = try await adopt(v) }
+    _ = try storeCall { try $0.update(id: v.id) { $0.metadata.customName = name } }
+    return try await view(id: v.id)
+  }
+
+  /// Adds (`+tag` or `tag`) and removes (`-tag`) tags.
+  public func tag(target: String, changes: [String]) async throws(BerthError) -> SessionView {
+    var v = try await resolve(target, includeForeign: false)
+    var add: [String] = []
+    var remove: [String] = []
+    for change in changes {
+      if change.hasPrefix("-") {
+        remove.append(String(change.dropFirst()))
+      } else {
+        add.append(change.hasPrefix("+") ? String(change.dropFirst()) : change)
+      }
+    }
+    for t in add + remove { try Self.validateLabel(t, what: "tag") }
+    if v.orphan { v = try await adopt(v) }
+    _ = try storeCall { store in
+      try store.update(id: v.id) { r in
+        r.metadata.tags = Self.uniqueTags(r.metadata.tags.filter { !remove.contains($0) } + add)
+      }
+    }
+    return try await view(id: v.id)
+  }
+
+  /// Types literal text into the session's active pane (never a bracketed-paste end).
+  public func send(target: String, text: String, enter: Bool) async throws(BerthError) -> SessionView {
+    if text.contains("\u{1B}[201~") {
+      throw .usage("the text contains ESC[201~ (the end of a bracketed paste), which berth never sends")
+    }
+    let v = try await resolve(target)
+    guard v.isAlive, let pane = v.activePaneId.flatMap({ TargetID($0) }) else {
+      throw .failed("\(TerminalText.sanitize(v.displayName)) is not running: restore it first ('berth attach')")
+    }
+    guard let c = try await connection(startServer: false) else { throw .tmuxUnavailable("no tmux server") }
+    var commands: [TmuxCommand] = []
+    if !text.isEmpty {
+      let plain = text.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F }
+      if plain {
+        commands.append(.sendLiteral(pane, text: text))
+      } else {
+        // Control characters (a newline, a tab) cannot travel on a command line: send bytes.
+        let bytes = Array(text.utf8)
+        for chunk in stride(from: 0, to: bytes.count, by: 256) {
+          commands.append(.sendBytes(pane, bytes: Array(bytes[chunk..<min(chunk + 256, bytes.count)])))
+        }
+      }
+    }
+    if enter { commands.append(TmuxCommand([.word("send-keys"), .word("-t"), .target(pane), .value("Enter")])) }
+    for reply in try await send(c, commands) where reply.isError {
+      throw .failed("tmux refused the keys: \(TerminalText.sanitize(reply.text))")
+    }
+    return v
+  }
+
+  /// Makes a record for an orphan (a live prefixed session nobody tracks).
+  public func adopt(_ v: SessionView) async throws(BerthError) -> SessionView {
+    guard v.orphan else {
+      if v.tracked { throw .exists("\(TerminalText.sanitize(v.displayName)) is already tracked") }
+      throw .usage("'\(TerminalText.sanitize(v.tmuxSession))' does not start with the prefix '\(context.settings.prefix)': berth adopts only its own sessions")
+    }
+    let now = context.now()
+    let record = SessionRecord(
+      id: v.id, tmuxSessionName: v.tmuxSession, createdAt: v.createdAt ?? now,
+      lastAttachedAt: v.lastAttachedAt, cwd: v.cwd ?? context.homeDirectory,
+      status: v.status, cols: v.cols ?? 80, rows: v.rows ?? 24,
+      shell: context.environment["SHELL"] ?? "/bin/sh", tmuxSocket: context.socketPath,
+      tmuxSessionId: v.tmuxId, lastSeenAt: now)
+    do {
+      try store.insert(record)
+    } catch StoreError.duplicateId {
+      throw .exists("a record with id '\(v.id)' already exists")
+    } catch {
+      throw .database("\(error)")
+    }
+    return try await view(id: v.id)
+  }
+
+  /// Adopts by target.
+  public func adopt(target: String) async throws(BerthError) -> SessionView {
+    try await adopt(try await resolve(target))
+  }
+
+  /// Deletes the record of a dead session (a live one must be killed first).
+  public func forget(target: String) async throws(BerthError) -> SessionView {
+    let v = try await resolve(target, includeForeign: false)
+    guard v.tracked else { throw .usage("\(TerminalText.sanitize(v.displayName)) has no record to forget") }
+    guard v.status == .dead else {
+      throw .usage("\(TerminalText.sanitize(v.displayName)) is still running: 'berth kill' it first")
+    }
+    _ = try storeCall { try $0.delete(id: v.id) }
+    return v
+  }
+
+  /// Kills orphans (only when asked) and forgets dead records (all of them, or those that
+  /// ended more than `olderThanDays` ago).
+  public func cleanup(orphans: Bool, dead: Bool, olderThanDays: Int?, dryRun: Bool) async throws(BerthError)
+    -> CleanupReport
+  {
+    let listing = try await list()
+    var report = CleanupReport(dryRun: dryRun)
+    if orphans {
+      let targets = listing.views.filter(\.orphan)
+      report.killedOrphans = targets.map(\.tmuxSession)
+      if !dryRun, !targets.isEmpty { _ = try await kill(targets) }
+    }
+    if dead {
+      let now = context.now()
+      let cutoff = olderThanDays.map { now.addingTimeInterval(-Double($0) * 86_400) }
+      let targets = listing.views.filter { v in
+        guard v.tracked, v.status == .dead else { return false }
+        guard let cutoff else { return true }
+        return (v.endedAt ?? v.lastDetachedAt ?? v.createdAt ?? now) < cutoff
+      }
+      report.forgottenRecords = targets.map(\.id)
+      if !dryRun {
+        for v in targets { _ = try storeCall { try $0.delete(id: v.id) } }
+      }
+    }
+    return report
+  }
+
+  /// Kills every session of a workspace (as when an app deletes a workspace).
+  public func closeWorkspace(_ workspace: String) async throws(BerthError) -> [SessionView] {
+    let listing = try await list()
+    let members = listing.views.filter { $0.tracked && $0.workspace == workspace }
+    guard !members.isEmpty else {
+      throw .notFound("no session belongs to workspace '\(TerminalText.sanitize(workspace))'")
+    }
+    return try await kill(members)
+  }
+
+  // MARK: Helpers
+
+  func isOnThisServer(_ r: SessionRecord) -> Bool {
+    r.tmuxSocket == nil || r.tmuxSocket == context.socketPath
+  }
+
+  func resolveDirectory(_ requested: String?) throws(BerthError) -> String {
+    let raw = requested ?? FileManager.default.currentDirectoryPath
+    if raw.contains("\n") || raw.contains("\r") || raw.contains("\0") {
+      throw .usage("the directory name contains a line break: choose another directory")
+    }
+    var path = raw
+    if path == "~" || path.hasPrefix("~/") { path = context.homeDirectory + path.dropFirst() }
+    if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
+    path = (path as NSString).standardizingPath
+    guard Self.isDirectory(path) else {
+      throw .usage("the directory '\(TerminalText.sanitize(raw))' does not exist: create it or pass another --cwd")
+    }
+    return path
+  }
+
+  static func isDirectory(_ path: String) -> Bool {
+    var isDir: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+  }
+
+  static func validateLabel(_ s: String, what: String) throws(BerthError) {
+    guard !s.isEmpty, s.count <= 200 else { throw .usage("the \(what) must be 1 to 200 characters long") }
+    guard TerminalText.sanitize(s) == s else {
+      throw .usage("the \(what) '\(TerminalText.sanitize(s))' contains control characters: remove them")
+    }
+  }
+
+  static func uniqueTags(_ tags: [String]) -> [String] {
+    var seen = Set<String>()
+    return tags.filter { seen.insert($0).inserted }
+  }
+
+  func storeCall<T>(_ body: (MetadataStore) throws -> T) throws(BerthError) -> T {
+    do {
+      return try body(store)
+    } catch let e as BerthError {
+      throw e
+    } catch {
+      throw .database("\(error)")
+    }
+  }
+
+  func send(_ c: ControlConnection, _ commands: [TmuxCommand]) async throws(BerthError) -> [ControlReply] {
+    do {
+      return try await c.sendBatch(commands)
+    } catch let e as TmuxError {
+      throw Self.map(e)
+    } catch {
+      throw .failed("\(error)")
+    }
+  }
+
+  func sendChecked(_ c: ControlConnection, _ command: TmuxCommand) async throws(BerthError) {
+    let reply = try await send(c, [command])[0]
+    if reply.isError { throw .failed("tmux: \(TerminalText.sanitize(reply.text))") }
+  }
+
+  static func map(_ e: TmuxError) -> BerthError {
+    switch e {
+    case .notInstalled, .tooOld, .versionMismatch: return .tmuxUnavailable(e.description)
+    case .encoding: return .usage(e.description)
+    default: return .failed(e.description)
+    }
+  }
+}

@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+import ArgumentParser
+import BerthCore
+import BerthKit
+import BerthStore
+import BerthTmux
+import Foundation
+
+/// `berth`: with no subcommand, the panel; otherwise a scriptable subcommand.
+@main
+struct Berth: AsyncParsableCommand {
+  static let version = "0.1.0"
+
+  static let configuration = CommandConfiguration(
+    commandName: "berth",
+    abstract: "Keep terminal sessions alive across restarts, SSH drops and reboots (on tmux).",
+    discussion: """
+      With no subcommand, berth opens its panel: every session as attached, detached or dead, \
+      with a live preview; a keystroke restores, kills, cleans up or attaches.
+      Exit statuses: 0 success, 1 failure, 2 usage error, 3 target not found or ambiguous, \
+      4 tmux missing or too old, 5 already exists, 6 limit reached, 7 database error.
+      """,
+    version: version,
+    subcommands: [
+      ListCommand.self, NewCommand.self, AttachCommand.self, DetachCommand.self, KillCommand.self,
+      RenameCommand.self, TagCommand.self, SendCommand.self, OrphansCommand.self, AdoptCommand.self,
+      ForgetCommand.self, CleanupCommand.self, DoctorCommand.self,
+    ])
+
+  @OptionGroup var global: GlobalOptions
+
+  @Flag(name: .customLong("exec"), help: "Replace berth with 'tmux attach' when a session is chosen (for login shells).")
+  var execAttach = false
+
+  @Flag(name: .customLong("no-color"), help: "Draw the panel without colours (also when NO_COLOR is set).")
+  var noColor = false
+
+  mutating func run() async throws {
+    try await PanelRunner.run(global: global, execAttach: execAttach, noColor: noColor)
+  }
+
+  static func main() async {
+    signal(SIGPIPE, SIG_IGN)
+    do {
+      var command = try parseAsRoot()
+      if var asyncCommand = command as? AsyncParsableCommand {
+        try await asyncCommand.run()
+      } else {
+        try command.run()
+      }
+    } catch let error as BerthError {
+      printError(error.description)
+      Glibc.exit(error.exitStatus)
+    } catch {
+      let code = exitCode(for: error)
+      if code == .success {
+        print(fullMessage(for: error))
+        Glibc.exit(0)
+      }
+      let message = fullMessage(for: error)
+      if code == .validationFailure {
+        // Usage errors: the parser's message, then where to look.
+        printError(message.split(separator: "\n").first.map(String.init) ?? message)
+        printError("see 'berth --help'")
+        Glibc.exit(2)
+      }
+      if !message.isEmpty { printError(message) }
+      Glibc.exit(code.rawValue)
+    }
+  }
+}
+
+/// Options every subcommand takes.
+struct GlobalOptions: ParsableArguments {
+  @Option(name: [.customShort("L"), .customLong("socket-name")], help: "tmux server socket name (as tmux -L).")
+  var socketName: String?
+
+  @Option(name: [.customShort("S"), .customLong("socket-path")], help: "tmux server socket path (as tmux -S).")
+  var socketPath: String?
+
+  @Option(name: .customLong("db"), help: "The metadata database (default $XDG_STATE_HOME/berth/berth.sqlite3).")
+  var database: String?
+
+  @Option(name: .customLong("prefix"), help: "Prefix of managed tmux session names (default berth-).")
+  var prefix: String?
+
+  func validate() throws {
+    if socketName != nil && socketPath != nil {
+      throw ValidationError("give -L/--socket-name or -S/--socket-path, not both")
+    }
+    if let socketName, socketName.isEmpty || socketName.contains("/") {
+      throw ValidationError("the socket name '\(TerminalText.sanitize(socketName))' must be non-empty and without '/'")
+    }
+    if let prefix {
+      do { try SessionIDs.validatePrefix(prefix) } catch { throw ValidationError(error.description) }
+    }
+  }
+
+  /// The context for this run: environment, socket, database, settings, clocks.
+  func context() throws -> BerthContext {
+    let env = ProcessInfo.processInfo.environment
+    var settings = BerthSettings()
+    if let prefix {
+      try SessionIDs.validatePrefix(prefix)
+      settings.prefix = prefix
+    }
+    var boot: any BootClock = SystemBootClock()
+    if let fake = env["BERTH_FAKE_BOOT_TIME"], let seconds = Double(fake) {
+      boot = FixedBootClock(Date(timeIntervalSince1970: seconds))
+    }
+    return BerthContext(
+      environment: env,
+      socket: TmuxSocket.resolve(name: socketName, path: socketPath, environment: env),
+      databasePath: database ?? MetadataStore.defaultPath(environment: env),
+      settings: settings, bootClock: boot,
+      warn: { printError("warning: \($0)") })
+  }
+
+  func manager() throws -> SessionManager {
+    try SessionManager(context: try context())
+  }
+}
+
+func printError(_ message: String) {
+  FileHandle.standardError.write(Data("berth: \(message)\n".utf8))
+}
+
+/// Writes to stdout and flushes (scripts read it through pipes).
+func emit(_ text: String) {
+  FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}

@@ -1,0 +1,392 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+import ArgumentParser
+import BerthCore
+import BerthKit
+import BerthTmux
+import Foundation
+
+/// Runs a manager operation and always closes the tmux connection afterwards.
+func withManager<T>(_ global: GlobalOptions, _ body: (SessionManager) async throws -> T) async throws -> T {
+  let manager = try global.manager()
+  do {
+    let result = try await body(manager)
+    await manager.close()
+    return result
+  } catch {
+    await manager.close()
+    throw error
+  }
+}
+
+/// A plain-text table row for a session; every field sanitised (names come from tmux).
+func textRow(_ v: SessionView) -> [String] {
+  let status: String
+  switch v.status {
+  case .dead: status = "dead" + (v.endReason.map { " (\($0.rawValue))" } ?? "")
+  default: status = v.status.rawValue
+  }
+  let kind = v.orphan ? " orphan" : v.foreign ? " foreign" : ""
+  return [
+    TerminalText.sanitize(v.displayName), status + kind,
+    v.uptimeSeconds.map { TextDuration.compact($0) } ?? "-",
+    v.idleSeconds.map { TextDuration.compact($0) } ?? "-",
+    TerminalText.sanitize(v.workspace ?? "-"), TerminalText.sanitize(v.cwd ?? "-"),
+    TerminalText.sanitize(v.command ?? "-"),
+  ]
+}
+
+func printTable(_ rows: [[String]]) {
+  guard let first = rows.first else { return }
+  var widths = Array(repeating: 0, count: first.count)
+  for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], DisplayWidth.of(c)) } }
+  for r in rows {
+    var line = ""
+    for (i, c) in r.enumerated() {
+      line += c
+      if i < r.count - 1 { line += String(repeating: " ", count: widths[i] - DisplayWidth.of(c) + 2) }
+    }
+    emit(line)
+  }
+}
+
+enum TextDuration {
+  static func compact(_ s: Int) -> String {
+    if s < 60 { return "\(s)s" }
+    if s < 3600 { return "\(s / 60)m" }
+    if s < 86_400 { return "\(s / 3600)h" }
+    return "\(s / 86_400)d"
+  }
+}
+
+func printViews(_ views: [SessionView], json: Bool, preview: Bool) {
+  if json {
+    emit(JSONValue.array(views.map { $0.json(includePreview: preview) }).serialized(pretty: true))
+    return
+  }
+  if views.isEmpty {
+    emit("no sessions: create one with 'berth new' or open the panel with 'berth'")
+    return
+  }
+  printTable([["NAME", "STATUS", "UPTIME", "IDLE", "WORKSPACE", "CWD", "COMMAND"]] + views.map(textRow))
+  if preview {
+    for v in views where !(v.preview ?? []).isEmpty {
+      emit("")
+      emit("── \(TerminalText.sanitize(v.displayName))")
+      for line in TerminalText.sanitizeLines(v.preview ?? []) { emit("   " + line) }
+    }
+  }
+}
+
+struct ListCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "list", abstract: "List managed and dead sessions and orphans.")
+
+  @OptionGroup var global: GlobalOptions
+  @Flag(help: "Print one JSON array of session objects.") var json = false
+  @Flag(help: "Also list tmux sessions outside the prefix (marked foreign).") var all = false
+  @Option(help: "Include the last N lines of each session's active pane.") var preview: Int?
+
+  func validate() throws {
+    if let preview, preview < 0 || preview > 1000 { throw ValidationError("--preview takes 0 to 1000 lines") }
+  }
+
+  func run() async throws {
+    let listing = try await withManager(global) { try await $0.list(preview: preview, includeForeign: all) }
+    printViews(listing.views, json: json, preview: preview != nil)
+  }
+}
+
+struct NewCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "new", abstract: "Create a managed session and print its id.")
+
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "The id ([A-Za-z0-9_-], 1 to 64 characters; default a UUID).") var id: String?
+  @Option(help: "A custom name.") var name: String?
+  @Option(help: "The starting directory (default the current one).") var cwd: String?
+  @Option(help: "The workspace the session belongs to.") var workspace: String?
+  @Option(help: "A tag (repeatable).") var tag: [String] = []
+  @Option(help: "The shell to run (as a login shell).") var shell: String?
+  @Option(help: "The initial size, COLSxROWS.") var size: String?
+  @Flag(help: "Attach to it at once.") var attach = false
+  @Flag(help: "Print the session as a JSON object.") var json = false
+  @Argument(parsing: .postTerminator, help: "A command to run instead of the shell (after --).")
+  var command: [String] = []
+
+  func validate() throws {
+    if let size, parseSize(size) == nil { throw ValidationError("--size takes COLSxROWS, e.g. 120x40 (got '\(TerminalText.sanitize(size))')") }
+  }
+
+  func run() async throws {
+    let request = CreateRequest(
+      id: id, name: name, cwd: cwd, workspace: workspace, tags: tag, shell: shell,
+      size: size.flatMap(parseSize) ?? terminalSize(), command: command)
+    let manager = try global.manager()
+    do {
+      let view = try await manager.create(request)
+      if json { emit(view.json(includePreview: false).serialized(pretty: true)) } else { emit(view.id) }
+      if attach {
+        let plan = try await manager.prepareAttach(target: view.id, create: nil)
+        await manager.close()
+        try handOff(plan)
+      }
+      await manager.close()
+    } catch {
+      await manager.close()
+      throw error
+    }
+  }
+}
+
+func parseSize(_ s: String) -> (cols: Int, rows: Int)? {
+  let parts = s.lowercased().split(separator: "x")
+  guard parts.count == 2, let c = Int(parts[0]), let r = Int(parts[1]), (1...10000).contains(c), (1...10000).contains(r)
+  else { return nil }
+  return (c, r)
+}
+
+/// The size of the terminal berth runs in, if any.
+func terminalSize() -> (cols: Int, rows: Int)? {
+  var ws = winsize()
+  guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0, ws.ws_row > 0 else { return nil }
+  return (Int(ws.ws_col), Int(ws.ws_row))
+}
+
+/// Replaces berth with tmux on the real terminal (or switches the client inside tmux).
+func handOff(_ plan: AttachPlan) throws -> Never {
+  if let notice = plan.notice { printError(notice) }
+  if !plan.switchesClient && isatty(STDIN_FILENO) == 0 {
+    throw BerthError.usage(
+      "attaching needs a terminal (stdin is not one): run it from a terminal, or use 'berth send' and 'berth list --preview'")
+  }
+  var args: [UnsafeMutablePointer<CChar>?] = plan.argv.map { strdup($0) } + [nil]
+  var env = ProcessInfo.processInfo.environment
+  if !plan.switchesClient { env["TMUX"] = nil }
+  var envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+  execve(plan.argv[0], &args, &envp)
+  throw BerthError.failed("cannot run \(plan.argv[0]): \(String(cString: strerror(errno)))")
+}
+
+struct AttachCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "attach",
+    abstract: "Hand the terminal to 'tmux attach' for a session (inside tmux: switch-client).",
+    discussion: """
+      TARGET is an exact id, an exact custom name, an exact tmux session name, or a unique id \
+      prefix. A dead session is recreated in its directory; an orphan is adopted.
+      """)
+
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "The session.") var target: String
+  @Flag(help: "Create the session (with TARGET as its id) when it does not exist.") var create = false
+  @Option(help: "The directory for a session made by --create.") var cwd: String?
+
+  func run() async throws {
+    let manager: SessionManager
+    do {
+      manager = try global.manager()
+      _ = try await manager.tmux()
+    } catch let e as BerthError where create && e.exitStatus == 4 {
+      try runPlainShell(reason: e.description)
+    }
+    do {
+      let plan = try await manager.prepareAttach(
+        target: target, create: create ? CreateRequest(cwd: cwd, size: terminalSize()) : nil)
+      await manager.close()
+      try handOff(plan)
+    } catch {
+      await manager.close()
+      throw error
+    }
+  }
+
+  /// Both seeds' fallback: without tmux, run the user's shell directly after a notice.
+  func runPlainShell(reason: String) throws -> Never {
+    printError("\(reason)")
+    printError("starting a plain shell instead: it will not persist when this terminal closes")
+    let shell = ProcessInfo.processInfo.environment["SHELL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+    if let cwd { _ = chdir(cwd) }
+    var args: [UnsafeMutablePointer<CChar>?] = [strdup(shell), nil]
+    execv(shell, &args)
+    throw BerthError.failed("cannot run \(shell): \(String(cString: strerror(errno)))")
+  }
+}
+
+struct DetachCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "detach", abstract: "Detach every client of a session (it keeps running).")
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "The session.") var target: String
+
+  func run() async throws {
+    let v = try await withManager(global) { try await $0.detach(target: target) }
+    emit("detached \(TerminalText.sanitize(v.displayName))")
+  }
+}
+
+struct KillCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "kill", abstract: "Kill sessions (never restored automatically).")
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "The sessions.") var targets: [String] = []
+  @Option(help: "Kill every session of this workspace.") var workspace: String?
+
+  func validate() throws {
+    if targets.isEmpty == (workspace == nil) { throw ValidationError("give sessions to kill or --workspace W (not both)") }
+  }
+
+  func run() async throws {
+    let killed = try await withManager(global) { m -> [SessionView] in
+      if let workspace { return try await m.closeWorkspace(workspace) }
+      let listing = try await m.list(includeForeign: true)
+      let views = try targets.map { try TargetResolver.resolve($0, in: listing.views) }
+      return try await m.kill(views)
+    }
+    for v in killed { emit("killed \(TerminalText.sanitize(v.displayName))") }
+  }
+}
+
+struct RenameCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "rename", abstract: "Set a session's custom name (an empty NAME clears it).")
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "The session.") var target: String
+  @Argument(help: "The new name.") var name: String
+
+  func run() async throws {
+    let v = try await withManager(global) { try await $0.rename(target: target, to: name.isEmpty ? nil : name) }
+    emit("\(v.id) is now \(TerminalText.sanitize(v.name ?? v.id))")
+  }
+}
+
+struct TagCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "tag", abstract: "Add (+TAG or TAG) or remove (-TAG) tags; with none, print them.")
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "The session.") var target: String
+  @Argument(parsing: .allUnrecognized, help: "+TAG or -TAG, repeatable.") var changes: [String] = []
+
+  func run() async throws {
+    let v = try await withManager(global) { try await $0.tag(target: target, changes: changes) }
+    emit(v.tags.map(TerminalText.sanitize).joined(separator: " "))
+  }
+}
+
+struct SendCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "send", abstract: "Type literal text into a session's active pane.")
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "The session.") var target: String
+  @Flag(help: "Press Enter after the text.") var enter = false
+  @Argument(parsing: .postTerminator, help: "The text (after --).") var text: [String] = []
+
+  func validate() throws {
+    if text.isEmpty && !enter { throw ValidationError("nothing to send: give text after -- or --enter") }
+  }
+
+  func run() async throws {
+    _ = try await withManager(global) { try await $0.send(target: target, text: text.joined(separator: " "), enter: enter) }
+  }
+}
+
+struct OrphansCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "orphans", abstract: "List tmux sessions with the prefix that berth does not track.")
+  @OptionGroup var global: GlobalOptions
+  @Flag(help: "Print JSON.") var json = false
+
+  func run() async throws {
+    let listing = try await withManager(global) { try await $0.list() }
+    let orphans = listing.views.filter(\.orphan)
+    if json || !orphans.isEmpty {
+      printViews(orphans, json: json, preview: false)
+    } else {
+      emit("no orphans")
+    }
+  }
+}
+
+struct AdoptCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "adopt", abstract: "Start tracking an orphan (make a record for it).")
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "The orphan.") var target: String
+
+  func run() async throws {
+    let v = try await withManager(global) { try await $0.adopt(target: target) }
+    emit("adopted \(TerminalText.sanitize(v.tmuxSession)) as \(v.id)")
+  }
+}
+
+struct ForgetCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "forget", abstract: "Delete a dead session's record.")
+  @OptionGroup var global: GlobalOptions
+  @Argument(help: "The dead session.") var target: String
+
+  func run() async throws {
+    let v = try await withManager(global) { try await $0.forget(target: target) }
+    emit("forgot \(TerminalText.sanitize(v.displayName))")
+  }
+}
+
+struct CleanupCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "cleanup",
+    abstract: "Forget stale dead records; kill orphans with --orphans.",
+    discussion: """
+      With no flags: forget dead records that ended more than sessionTTLDays (7) days ago. \
+      --dead forgets dead records (all, or those older than --older-than DAYS). Orphans are \
+      killed only with --orphans.
+      """)
+  @OptionGroup var global: GlobalOptions
+  @Flag(help: "Kill orphan sessions.") var orphans = false
+  @Flag(help: "Forget dead records.") var dead = false
+  @Option(name: .customLong("older-than"), help: "Only records that ended more than DAYS days ago.") var olderThan: Int?
+  @Flag(name: .customLong("dry-run"), help: "Print what would be done, change nothing.") var dryRun = false
+
+  func validate() throws {
+    if let olderThan, olderThan < 0 { throw ValidationError("--older-than takes a number of days, 0 or more") }
+  }
+
+  func run() async throws {
+    let report = try await withManager(global) { m -> CleanupReport in
+      let ttl = await m.context.settings.sessionTTLDays
+      let forgetDead = dead || !orphans
+      let age = olderThan ?? (dead ? nil : ttl)
+      return try await m.cleanup(orphans: orphans, dead: forgetDead, olderThanDays: age, dryRun: dryRun)
+    }
+    let verb = dryRun ? "would " : ""
+    for o in report.killedOrphans { emit("\(verb)kill orphan \(TerminalText.sanitize(o))") }
+    for r in report.forgottenRecords { emit("\(verb)forget dead record \(r)") }
+    if report.killedOrphans.isEmpty && report.forgottenRecords.isEmpty { emit("nothing to clean up") }
+  }
+}
+
+struct DoctorCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "doctor", abstract: "Check tmux, the socket, the database and the config; exit 0 only when all is well.")
+  @OptionGroup var global: GlobalOptions
+
+  func run() async throws {
+    let checks = try await withManager(global) { m in
+      await m.doctor(configPath: ConfigLocation.path(environment: ProcessInfo.processInfo.environment))
+    }
+    for c in checks {
+      let mark = c.level == .ok ? "ok  " : c.level == .warning ? "warn" : "FAIL"
+      emit("\(mark)  \(c.subject): \(TerminalText.sanitize(c.detail))")
+    }
+    if checks.contains(where: { $0.level != .ok }) { throw ExitCode(1) }
+  }
+}
+
+/// Where the config file lives (`$XDG_CONFIG_HOME/berth/config.toml`).
+enum ConfigLocation {
+  static func path(environment: [String: String]) -> String {
+    let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+      ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.config")
+    return base + "/berth/config.toml"
+  }
+}
