@@ -1,0 +1,48 @@
+# berth: the documented way to build, run, test and check everything.
+SWIFT ?= swift
+PREFIX ?= /usr/local
+BUILD_FLAGS ?=
+BIN := .build/debug/berth
+# System packages berth needs to build and run (Debian names).
+APT_PACKAGES := tmux libncurses-dev libsqlite3-dev
+
+.PHONY: all build release run test lint format clean deps install man bench bench-quick fuzz screenshots
+
+all: build
+
+## deps: install missing system packages (apt-get, as root or with sudo), else print how.
+deps:
+	@./scripts/install-deps.sh $(APT_PACKAGES)
+
+build:
+	$(SWIFT) build $(BUILD_FLAGS) --product berth
+
+release:
+	$(SWIFT) build -c release --product berth
+
+## run: install what is missing, build, and open the panel.
+run: deps build
+	@$(BIN) $(ARGS)
+
+## test: the whole suite (unit, real tmux, real SQLite, end to end).
+test:
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	$(SWIFT) test --skip-build $(TEST_FLAGS)
+
+lint:
+	$(SWIFT) format lint --strict --recursive --configuration .swift-format Sources Tests Package.swift
+
+format:
+	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests Package.swift
+
+clean:
+	rm -rf .build .build-*
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 .build/release/berth $(DESTDIR)$(PREFIX)/bin/berth
+	install -m 644 man/berth.1 $(DESTDIR)$(PREFIX)/share/man/man1/berth.1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	.build/release/berth --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/berth
+	.build/release/berth --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_berth
+	.build/release/berth --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/berth.fish
