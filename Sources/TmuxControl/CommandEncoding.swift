@@ -76,19 +76,21 @@ public struct TmuxCommand: Equatable, Sendable {
     return out
   }
 
-  /// Doubles every `#` so format expansion gives the text back literally.
+  /// Doubles every `#` byte so format expansion gives the text back literally. Works on
+  /// bytes, not Characters: a `#` that Swift groups with a neighbouring scalar (U+0600, a
+  /// combining mark, a keycap) is still a `#` to tmux.
   public static func escapeFormat(_ s: String) -> String {
-    s.replacingOccurrences(of: "#", with: "##")
+    guard s.utf8.contains(0x23) else { return s }
+    var out: [UInt8] = []
+    out.reserveCapacity(s.utf8.count + 8)
+    for b in s.utf8 {
+      out.append(b)
+      if b == 0x23 { out.append(0x23) }
+    }
+    return String(decoding: out, as: UTF8.self)
   }
 
   static func isPlain(_ b: UInt8) -> Bool {
     (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D
-  }
-}
-
-extension String {
-  fileprivate func replacingOccurrences(of target: String, with replacement: String) -> String {
-    guard contains(target) else { return self }
-    return split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
   }
 }
