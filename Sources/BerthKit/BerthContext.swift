@@ -13,12 +13,17 @@ public struct BerthContext: Sendable {
   public var now: @Sendable () -> Date
   /// Where one-line warnings go (stderr in the CLI, the notice line in the panel).
   public var warn: @Sendable (String) -> Void
+  /// The berth executable, for the hooks and the autosave berth installs in tmux (nil: none,
+  /// e.g. when the library runs inside a test process).
+  public var executablePath: String?
 
   public init(
     environment: [String: String], socket: TmuxSocket, databasePath: String,
     settings: BerthSettings = BerthSettings(), bootClock: any BootClock = SystemBootClock(),
-    now: @escaping @Sendable () -> Date = { Date() }, warn: @escaping @Sendable (String) -> Void = { _ in }
+    now: @escaping @Sendable () -> Date = { Date() }, warn: @escaping @Sendable (String) -> Void = { _ in },
+    executablePath: String? = nil
   ) {
+    self.executablePath = executablePath
     self.environment = environment
     self.socket = socket
     self.databasePath = databasePath
@@ -30,6 +35,12 @@ public struct BerthContext: Sendable {
 
   /// The socket file this context talks to.
   public var socketPath: String { socket.filePath(environment: environment) }
+
+  /// `$XDG_STATE_HOME/berth` (default `~/.local/state/berth`): history files and shell wrappers.
+  public var stateDirectory: String {
+    let base = environment["XDG_STATE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (homeDirectory + "/.local/state")
+    return base + "/berth"
+  }
 
   public var homeDirectory: String {
     environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()

@@ -12,8 +12,8 @@ import TmuxControl
 /// Every operation targets tmux sessions by id (`$N`), never by a prefix-matchable name, and
 /// every list is one batched round trip on one connection.
 public actor SessionManager {
-  public let context: BerthContext
-  public let store: MetadataStore
+  public nonisolated let context: BerthContext
+  public nonisolated let store: MetadataStore
   private var install: TmuxInstall?
   private var connection: ControlConnection?
 
@@ -78,17 +78,25 @@ public actor SessionManager {
   public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
     let c = try await connection(startServer: false)
     var live: [LiveSession] = []
+    var serverStartedAt: Date?
     if let c {
       let replies = try await send(
-        c, [.listAllPanes(format: TmuxListing.paneFormat), .listClients(format: TmuxListing.clientFormat)])
+        c,
+        [
+          .listAllPanes(format: TmuxListing.paneFormat), .listClients(format: TmuxListing.clientFormat),
+          .displayMessage(format: "#{start_time}"),
+        ])
       let clients = TmuxListing.parseClients(replies[1].lines)
       live = TmuxListing.sessions(
         paneLines: replies[0].lines, clients: clients, hiddenPrefix: ControlConnection.hiddenSessionPrefix)
+      if !replies[2].isError, let seconds = Double(replies[2].text.trimmingCharacters(in: .whitespaces)) {
+        serverStartedAt = Date(timeIntervalSince1970: seconds)
+      }
     }
     let records = try storeCall { try $0.allRecords() }.filter { self.isOnThisServer($0) }
     let reconciler = Reconciler(
       prefix: context.settings.prefix, now: context.now(), bootTime: context.bootClock.bootTime(),
-      serverRunning: c != nil, includeForeign: includeForeign)
+      serverRunning: c != nil, serverStartedAt: serverStartedAt, includeForeign: includeForeign)
     var result = reconciler.reconcile(records: records, live: live)
     if !result.changedRecords.isEmpty {
       let changed = result.changedRecords
@@ -139,7 +147,8 @@ public actor SessionManager {
       throw .exists("another session is already named '\(TerminalText.sanitize(name))': choose another name")
     }
     if let w = request.workspace {
-      let alive = try storeCall { try $0.countAlive(workspace: w) }
+      // Count from a fresh listing: stored statuses may be stale (sessions that exited since).
+      let alive = try await list().views.filter { $0.tracked && $0.workspace == w && $0.isAlive }.count
       if alive >= context.settings.workspaceLimit {
         throw .limit(
           "workspace '\(TerminalText.sanitize(w))' already has \(alive) live sessions (limit \(context.settings.workspaceLimit)): kill some or raise workspaceLimit")
@@ -222,7 +231,9 @@ public actor SessionManager {
     var notice: String?
     var view: SessionView
     do {
-      view = try await resolve(target)
+      // Get-or-create by a client-given id must be exact: a prefix of another id is a new session.
+      let listing = try await list(includeForeign: true)
+      view = try TargetResolver.resolve(target, in: listing.views, allowPrefix: create == nil)
     } catch .notFound(let message) {
       guard var request = create else { throw .notFound(message) }
       request.id = target
@@ -269,7 +280,8 @@ public actor SessionManager {
       context.warn("the directory \(TerminalText.sanitize(r.cwd)) no longer exists: starting in \(context.homeDirectory)")
       r.cwd = context.homeDirectory
     }
-    let id = try await startTmuxSession(c, record: r, shell: nil, command: r.command ?? [])
+    // The same shell it had (a `--shell` choice included), not whatever tmux defaults to now.
+    let id = try await startTmuxSession(c, record: r, shell: r.shell, command: r.command ?? [])
     let now = context.now()
     _ = try storeCall { store in
       try store.update(id: r.id) {
@@ -395,7 +407,9 @@ public actor SessionManager {
     if !text.isEmpty {
       let plain = text.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F }
       if plain {
-        commands.append(.sendLiteral(pane, text: text))
+        // `--` ends tmux's flags: without it text such as `-la` or `-R` is parsed as flags.
+        commands.append(
+          TmuxCommand([.word("send-keys"), .word("-t"), .target(pane), .word("-l"), .word("--"), .value(text)]))
       } else {
         // Control characters (a newline, a tab) cannot travel on a command line: send bytes.
         let bytes = Array(text.utf8)

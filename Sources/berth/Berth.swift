@@ -26,7 +26,8 @@ struct Berth: AsyncParsableCommand {
     subcommands: [
       ListCommand.self, NewCommand.self, AttachCommand.self, DetachCommand.self, KillCommand.self,
       RenameCommand.self, TagCommand.self, SendCommand.self, OrphansCommand.self, AdoptCommand.self,
-      ForgetCommand.self, CleanupCommand.self, DoctorCommand.self,
+      ForgetCommand.self, CleanupCommand.self, DoctorCommand.self, SnapshotCommand.self,
+      RestoreCommand.self,
     ])
 
   @OptionGroup var global: GlobalOptions
@@ -115,7 +116,17 @@ struct GlobalOptions: ParsableArguments {
       socket: TmuxSocket.resolve(name: socketName, path: socketPath, environment: env),
       databasePath: database ?? MetadataStore.defaultPath(environment: env),
       settings: settings, bootClock: boot,
-      warn: { printError("warning: \($0)") })
+      warn: { printError("warning: \($0)") }, executablePath: Self.executablePath())
+  }
+
+  /// This executable's absolute path (for the hooks berth installs in tmux).
+  static func executablePath() -> String? {
+    if let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return link }
+    let arg0 = CommandLine.arguments.first ?? ""
+    guard !arg0.isEmpty else { return nil }
+    if arg0.hasPrefix("/") { return arg0 }
+    if arg0.contains("/") { return FileManager.default.currentDirectoryPath + "/" + arg0 }
+    return nil
   }
 
   func manager() throws -> SessionManager {

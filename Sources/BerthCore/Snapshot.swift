@@ -1,0 +1,159 @@
+import Foundation
+
+/// What berth saves about one tracked session so it can be recreated after a reboot.
+public struct SessionSnapshot: Codable, Equatable, Sendable {
+  public var version = 1
+  public var sessionId: String
+  public var takenAt: Date
+  public var windows: [WindowSnapshot]
+  /// The session's environment, filtered by the allow-list (never tokens or passwords).
+  public var environment: [String: String]
+  /// The shell berth started, and its per-session history file.
+  public var shell: String?
+  public var historyFile: String?
+
+  public init(
+    sessionId: String, takenAt: Date, windows: [WindowSnapshot], environment: [String: String],
+    shell: String? = nil, historyFile: String? = nil
+  ) {
+    self.sessionId = sessionId
+    self.takenAt = takenAt
+    self.windows = windows
+    self.environment = environment
+    self.shell = shell
+    self.historyFile = historyFile
+  }
+
+  /// The active pane's last lines: what the panel shows for a dead session.
+  public var lastOutput: [String] {
+    let window = windows.first(where: \.active) ?? windows.first
+    let pane = window?.panes.first(where: \.active) ?? window?.panes.first
+    return pane?.lastLines ?? []
+  }
+
+  /// The command the active pane was running, if it was not the shell.
+  public var lastCommand: [String]? {
+    let window = windows.first(where: \.active) ?? windows.first
+    let pane = window?.panes.first(where: \.active) ?? window?.panes.first
+    return pane?.isShell == false ? pane?.command : nil
+  }
+
+  public func encoded() throws -> Data {
+    let e = JSONEncoder()
+    e.dateEncodingStrategy = .millisecondsSince1970
+    e.outputFormatting = [.sortedKeys]
+    return try e.encode(self)
+  }
+
+  public static func decode(_ data: Data) throws -> SessionSnapshot {
+    let d = JSONDecoder()
+    d.dateDecodingStrategy = .millisecondsSince1970
+    return try d.decode(SessionSnapshot.self, from: data)
+  }
+}
+
+public struct WindowSnapshot: Codable, Equatable, Sendable {
+  public var index: Int
+  public var name: String
+  public var layout: String
+  public var active: Bool
+  public var panes: [PaneSnapshot]
+
+  public init(index: Int, name: String, layout: String, active: Bool, panes: [PaneSnapshot]) {
+    self.index = index
+    self.name = name
+    self.layout = layout
+    self.active = active
+    self.panes = panes
+  }
+}
+
+public struct PaneSnapshot: Codable, Equatable, Sendable {
+  public var index: Int
+  public var cwd: String
+  /// The foreground command's full argument list (from the process table), when known.
+  public var command: [String]?
+  /// Whether the shell itself was in the foreground.
+  public var isShell: Bool
+  public var active: Bool
+  /// The last lines of output, plain text (bounded).
+  public var lastLines: [String]
+
+  public init(index: Int, cwd: String, command: [String]?, isShell: Bool, active: Bool, lastLines: [String]) {
+    self.index = index
+    self.cwd = cwd
+    self.command = command
+    self.isShell = isShell
+    self.active = active
+    self.lastLines = lastLines
+  }
+}
+
+/// Builds snapshots from what tmux reports (pure).
+public enum SnapshotBuilder {
+  /// Lines kept per pane.
+  public static let maxLinesPerPane = 50
+  /// Characters kept per line.
+  public static let maxLineLength = 500
+
+  /// Parses `show-environment` output (`NAME=value`, `-NAME` for removed) and keeps allowed names.
+  public static func environment(_ lines: [String], settings: BerthSettings) -> [String: String] {
+    var env: [String: String] = [:]
+    for line in lines {
+      guard !line.hasPrefix("-"), let eq = line.firstIndex(of: "=") else { continue }
+      let name = String(line[..<eq])
+      guard isEnvironmentName(name), settings.allowsEnvironment(name) else { continue }
+      env[name] = String(line[line.index(after: eq)...])
+    }
+    return env
+  }
+
+  public static func isEnvironmentName(_ s: String) -> Bool {
+    guard let first = s.utf8.first, first == 0x5F || (first | 0x20 >= 0x61 && first | 0x20 <= 0x7A) else {
+      return false
+    }
+    return s.utf8.allSatisfy { $0 == 0x5F || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) }
+  }
+
+  /// One snapshot from a live session, its pane captures and foreground commands.
+  public static func snapshot(
+    session: LiveSession, recordId: String, takenAt: Date, environment: [String: String],
+    captures: [String: [String]], foreground: [String: (command: [String]?, isShell: Bool)],
+    shell: String?, historyFile: String?
+  ) -> SessionSnapshot {
+    var windows: [String: WindowSnapshot] = [:]
+    var order: [String] = []
+    for pane in session.panes {
+      if windows[pane.windowId] == nil {
+        order.append(pane.windowId)
+        windows[pane.windowId] = WindowSnapshot(
+          index: pane.windowIndex, name: pane.windowName, layout: pane.windowLayout, active: pane.windowActive,
+          panes: [])
+      }
+      let fg = foreground[pane.paneId]
+      let lines = (captures[pane.paneId] ?? []).suffix(maxLinesPerPane).map { String($0.prefix(maxLineLength)) }
+      windows[pane.windowId]?.panes.append(
+        PaneSnapshot(
+          index: pane.paneIndex, cwd: pane.currentPath, command: fg?.command, isShell: fg?.isShell ?? true,
+          active: pane.paneActive, lastLines: lines))
+    }
+    let sorted = order.compactMap { windows[$0] }.sorted { $0.index < $1.index }
+      .map { w -> WindowSnapshot in
+        var w = w
+        w.panes.sort { $0.index < $1.index }
+        return w
+      }
+    return SessionSnapshot(
+      sessionId: recordId, takenAt: takenAt, windows: sorted, environment: environment, shell: shell,
+      historyFile: historyFile)
+  }
+}
+
+/// Quoting for POSIX sh (hooks and wrappers berth writes): single quotes, `'` as `'\''`.
+public enum ShellQuote {
+  public static func quote(_ s: String) -> String {
+    "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+  }
+
+  public static func join(_ argv: [String]) -> String { argv.map(quote).joined(separator: " ") }
+}

@@ -1,0 +1,467 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+import BerthCore
+import BerthStore
+import BerthTmux
+import Foundation
+import TmuxControl
+
+/// What a snapshot run saved.
+public struct SnapshotReport: Sendable, Equatable {
+  public var saved: [String]
+  public var serverRunning: Bool
+
+  public init(saved: [String], serverRunning: Bool) {
+    self.saved = saved
+    self.serverRunning = serverRunning
+  }
+}
+
+/// What a restore did (or would do, with a dry run).
+public struct RestoreReport: Sendable, Equatable {
+  public struct Item: Sendable, Equatable {
+    public var id: String
+    public var windows: Int
+    public var panes: Int
+    public var notices: [String]
+  }
+  public var restored: [Item]
+  public var skipped: [(id: String, reason: String)]
+  public var dryRun: Bool
+
+  public static func == (a: RestoreReport, b: RestoreReport) -> Bool {
+    a.restored == b.restored && a.dryRun == b.dryRun && a.skipped.map(\.id) == b.skipped.map(\.id)
+  }
+}
+
+extension SessionManager {
+  // MARK: Snapshots
+
+  /// Saves every live tracked session (windows, layouts, panes, cwds, foreground commands, the
+  /// allowed environment, the last lines of output) in one transaction. Two batched round
+  /// trips, never a process per pane. With no server, or nothing alive, nothing is written
+  /// (an empty save never replaces a good snapshot).
+  @discardableResult
+  public func snapshotAll() async throws(BerthError) -> SnapshotReport {
+    guard let c = try await connection(startServer: false) else {
+      _ = try await list()
+      return SnapshotReport(saved: [], serverRunning: false)
+    }
+    let listing = try await list()
+    let live = try await liveSessions(c)
+    let byId = Dictionary(live.map { ($0.sessionId, $0) }, uniquingKeysWith: { a, _ in a })
+    let targets = listing.views.compactMap { v -> (SessionView, LiveSession)? in
+      guard v.tracked, v.isAlive, let tid = v.tmuxId, let s = byId[tid] else { return nil }
+      return (v, s)
+    }
+    guard !targets.isEmpty else { return SnapshotReport(saved: [], serverRunning: true) }
+    var commands: [TmuxCommand] = []
+    for (_, s) in targets {
+      guard let sid = TargetID(s.sessionId) else { continue }
+      commands.append(.showEnvironment(sid))
+      for p in s.panes {
+        if let pid = TargetID(p.paneId) {
+          commands.append(.capturePane(pid, historyLines: SnapshotBuilder.maxLinesPerPane))
+        }
+      }
+    }
+    let replies = try await send(c, commands)
+    var cursor = 0
+    let processes = ProcessTable.read()
+    var items: [(sessionId: String, data: Data)] = []
+    let now = context.now()
+    let records = Dictionary(
+      (try storeCall { try $0.allRecords() }).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    for (v, s) in targets {
+      guard TargetID(s.sessionId) != nil else { continue }
+      let envReply = replies[cursor]
+      cursor += 1
+      let environment = envReply.isError ? [:] : SnapshotBuilder.environment(envReply.textLines, settings: context.settings)
+      var captures: [String: [String]] = [:]
+      var foreground: [String: (command: [String]?, isShell: Bool)] = [:]
+      for p in s.panes where TargetID(p.paneId) != nil {
+        let reply = replies[cursor]
+        cursor += 1
+        if !reply.isError {
+          captures[p.paneId] = TmuxListing.previewLines(reply.lines, count: SnapshotBuilder.maxLinesPerPane)
+        }
+        foreground[p.paneId] = processes.foreground(panePid: p.pid)
+      }
+      let shell = records[v.id]?.shell
+      let history = shell.map { ShellLaunch.plan(shell: $0, sessionId: v.id, stateDirectory: context.stateDirectory, userZdotdir: nil).historyFile } ?? nil
+      let snapshot = SnapshotBuilder.snapshot(
+        session: s, recordId: v.id, takenAt: now, environment: environment, captures: captures,
+        foreground: foreground, shell: shell, historyFile: history)
+      if let data = try? snapshot.encoded() { items.append((v.id, data)) }
+    }
+    let saved = try storeCall { try $0.saveSnapshots(items, takenAt: now, bootTime: context.bootClock.bootTime()) }
+    return SnapshotReport(saved: saved, serverRunning: true)
+  }
+
+  /// The live sessions on the server (berth's hidden control sessions left out).
+  func liveSessions(_ c: ControlConnection) async throws(BerthError) -> [LiveSession] {
+    let replies = try await send(
+      c, [.listAllPanes(format: TmuxListing.paneFormat), .listClients(format: TmuxListing.clientFormat)])
+    return TmuxListing.sessions(
+      paneLines: replies[0].lines, clients: TmuxListing.parseClients(replies[1].lines),
+      hiddenPrefix: ControlConnection.hiddenSessionPrefix)
+  }
+
+  /// The last saved snapshot of a session.
+  public func savedSnapshot(id: String) -> SessionSnapshot? {
+    guard let stored = try? store.snapshot(sessionId: id) else { return nil }
+    return try? SessionSnapshot.decode(stored.data)
+  }
+
+  // MARK: Restore
+
+  /// Dead sessions a restore brings back: every dead tracked session except those killed on purpose.
+  public func restorableSessions() async throws(BerthError) -> [SessionView] {
+    try await list().views.filter { $0.tracked && $0.status == .dead && ($0.endReason?.isRestorable ?? true) }
+  }
+
+  /// Recreates dead sessions from their snapshots: same id and name, windows and layouts, each
+  /// pane's cwd (a missing or strange directory falls back to $HOME with a notice), the allowed
+  /// environment and the per-session history. The previous command is shown, never run.
+  /// Batched over one connection: a few round trips for any number of sessions.
+  public func restore(ids requested: [String]?, dryRun: Bool) async throws(BerthError) -> RestoreReport {
+    let listing = try await list()
+    var report = RestoreReport(restored: [], skipped: [], dryRun: dryRun)
+    var chosen: [SessionView] = []
+    if let requested {
+      for target in requested {
+        let v = try TargetResolver.resolve(target, in: listing.views)
+        if !v.tracked || v.status != .dead {
+          report.skipped.append((v.id, "it is not dead"))
+        } else if v.endReason == .killed {
+          report.skipped.append((v.id, "it was killed on purpose (use 'berth attach \(v.id)' to recreate it anyway)"))
+        } else {
+          chosen.append(v)
+        }
+      }
+    } else {
+      chosen = listing.views.filter { $0.tracked && $0.status == .dead && ($0.endReason?.isRestorable ?? true) }
+    }
+    var plans: [RestorePlan] = []
+    for v in chosen {
+      guard let record = try storeCall({ try $0.record(id: v.id) }) else { continue }
+      plans.append(restorePlan(record: record, snapshot: savedSnapshot(id: v.id), reason: v.endReason))
+    }
+    report.restored = plans.map {
+      RestoreReport.Item(id: $0.record.id, windows: $0.windows.count, panes: $0.windows.reduce(0) { $0 + $1.panes.count }, notices: $0.notices)
+    }
+    guard !dryRun, !plans.isEmpty else { return report }
+    guard let c = try await connection(startServer: true) else {
+      throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
+    }
+    try await execute(plans, on: c)
+    return report
+  }
+
+  struct RestorePlan {
+    struct Pane {
+      var cwd: String
+      var launch: ShellLaunch
+      /// What the pane was running (shown and put in history, never run).
+      var previousCommand: String?
+      /// Type it at the prompt (without Enter): the `restoreCommands` setting.
+      var typeAhead: Bool
+    }
+    struct Window {
+      var name: String?
+      var layout: String?
+      var active: Bool
+      var panes: [Pane]
+      var activePane: Int
+    }
+    var record: SessionRecord
+    var windows: [Window]
+    var environment: [(String, String)]
+    var notices: [String]
+  }
+
+  func restorePlan(record: SessionRecord, snapshot: SessionSnapshot?, reason: EndReason?) -> RestorePlan {
+    var notices: [String] = []
+    let why: String
+    switch reason {
+    case .reboot: why = "recreated after a system restart"
+    case .vanished: why = "recreated after the tmux server stopped"
+    default: why = "recreated"
+    }
+    let env = (snapshot?.environment ?? [:]).filter { context.settings.allowsEnvironment($0.key) }
+      .sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    let shell = snapshot?.shell ?? record.shell
+    let savedWindows =
+      snapshot?.windows
+      ?? [
+        WindowSnapshot(
+          index: 0, name: "", layout: "", active: true,
+          panes: [PaneSnapshot(index: 0, cwd: record.cwd, command: record.command, isShell: record.command == nil, active: true, lastLines: [])])
+      ]
+    var windows: [RestorePlan.Window] = []
+    for w in savedWindows where !w.panes.isEmpty {
+      var panes: [RestorePlan.Pane] = []
+      for p in w.panes {
+        var cwd = p.cwd
+        var paneNotice = ["berth: \(why)"]
+        if !Self.isUsableDirectory(cwd) {
+          let shown = TerminalText.sanitize(cwd)
+          notices.append("\(record.id): the directory \(shown) is missing or unusable; starting in \(context.homeDirectory)")
+          paneNotice.append("berth: \(shown) is missing, so this starts in \(context.homeDirectory)")
+          cwd = context.homeDirectory
+        }
+        var previous: String?
+        if let command = p.command, !p.isShell, !command.isEmpty {
+          let text = TerminalText.sanitize(command.joined(separator: " "))
+          paneNotice.append("berth: it was running: \(text) (not run again; it is in this session's history: press Up)")
+          previous = text
+        }
+        let launch = ShellLaunch.plan(
+          shell: shell, sessionId: record.id, stateDirectory: context.stateDirectory,
+          userZdotdir: context.environment["ZDOTDIR"], notice: paneNotice)
+        panes.append(
+          RestorePlan.Pane(
+            cwd: cwd, launch: launch, previousCommand: previous,
+            typeAhead: previous != nil && context.settings.restoreCommands))
+      }
+      windows.append(
+        RestorePlan.Window(
+          name: w.name.isEmpty ? nil : w.name, layout: w.layout.isEmpty ? nil : w.layout, active: w.active,
+          panes: panes, activePane: w.panes.firstIndex(where: \.active) ?? 0))
+    }
+    return RestorePlan(record: record, windows: windows, environment: env, notices: notices)
+  }
+
+  static func isUsableDirectory(_ path: String) -> Bool {
+    guard path.hasPrefix("/"), !path.contains("\n"), !path.contains("\r"), !path.contains("\0") else { return false }
+    return isDirectory(path)
+  }
+
+  /// Carries out restore plans in batched phases: sessions, then windows and first splits,
+  /// then the remaining splits, then layouts, names, active panes and type-ahead.
+  func execute(_ plans: [RestorePlan], on c: ControlConnection) async throws(BerthError) {
+    try writeShellFiles(plans.flatMap { $0.windows.flatMap { $0.panes.flatMap { $0.launch.files } } })
+    for plan in plans {
+      for p in plan.windows.flatMap(\.panes) {
+        if let command = p.previousCommand, let history = p.launch.historyFile { appendHistory(history, command) }
+      }
+    }
+    // Phase 1: one new-session per plan.
+    let fmt = "#{session_id}\t#{window_id}\t#{pane_id}"
+    let phase1 = plans.map { plan -> TmuxCommand in
+      let first = plan.windows[0].panes[0]
+      return .newSession(
+        name: plan.record.tmuxSessionName, directory: first.cwd, width: plan.record.cols, height: plan.record.rows,
+        environment: [("BERTH_SESSION_ID", plan.record.id)] + plan.environment + first.launch.environment,
+        command: first.launch.argv, printFormat: fmt)
+    }
+    let r1 = try await send(c, phase1)
+    struct Made {
+      var session: TargetID
+      var windows: [(window: TargetID, panes: [TargetID])]
+    }
+    var made: [Made?] = []
+    for (plan, reply) in zip(plans, r1) {
+      let f = reply.text.split(separator: "\t").map(String.init)
+      guard !reply.isError, f.count == 3, let s = TargetID(f[0]), let w = TargetID(f[1]), let p = TargetID(f[2]) else {
+        context.warn("could not recreate \(plan.record.id): \(TerminalText.sanitize(reply.text))")
+        made.append(nil)
+        continue
+      }
+      made.append(Made(session: s, windows: [(w, [p])]))
+    }
+    // Phase 2: further windows, and the splits of the first window.
+    var phase2: [TmuxCommand] = []
+    var phase2Owners: [(plan: Int, window: Int)] = []
+    for (i, plan) in plans.enumerated() {
+      guard let m = made[i] else { continue }
+      for (wi, w) in plan.windows.enumerated() {
+        if wi == 0 {
+          for p in w.panes.dropFirst() {
+            phase2.append(split(m.windows[0].panes[0], p, plan))
+            phase2Owners.append((i, 0))
+          }
+        } else {
+          let p = w.panes[0]
+          phase2.append(
+            .newWindow(
+              session: m.session, name: nil, directory: p.cwd,
+              environment: [("BERTH_SESSION_ID", plan.record.id)] + plan.environment + p.launch.environment,
+              command: p.launch.argv, printFormat: "#{window_id}\t#{pane_id}"))
+          phase2Owners.append((i, wi))
+        }
+      }
+    }
+    let r2 = try await send(c, phase2)
+    for ((owner, reply)) in zip(phase2Owners, r2) where !reply.isError {
+      let f = reply.text.split(separator: "\t").map(String.init)
+      if f.count == 2, let w = TargetID(f[0]), let p = TargetID(f[1]) {
+        made[owner.plan]?.windows.append((w, [p]))
+      } else if let p = TargetID(f.first ?? "") {
+        made[owner.plan]?.windows[0].panes.append(p)
+      }
+    }
+    // Phase 3: the splits of later windows.
+    var phase3: [TmuxCommand] = []
+    var phase3Owners: [(plan: Int, window: Int)] = []
+    for (i, plan) in plans.enumerated() {
+      guard let m = made[i] else { continue }
+      for (wi, w) in plan.windows.enumerated() where wi > 0 && wi < m.windows.count {
+        for p in w.panes.dropFirst() {
+          phase3.append(split(m.windows[wi].panes[0], p, plan))
+          phase3Owners.append((i, wi))
+        }
+      }
+    }
+    let r3 = try await send(c, phase3)
+    for (owner, reply) in zip(phase3Owners, r3) where !reply.isError {
+      if let p = TargetID(reply.text.trimmingCharacters(in: .whitespaces)) { made[owner.plan]?.windows[owner.window].panes.append(p) }
+    }
+    // Phase 4: layouts, names, active panes, history limit, type-ahead.
+    var phase4: [TmuxCommand] = []
+    for (i, plan) in plans.enumerated() {
+      guard let m = made[i] else { continue }
+      phase4.append(.setOption("history-limit", value: String(context.settings.historyLimit), target: m.session))
+      var activeWindow: TargetID?
+      for (wi, w) in plan.windows.enumerated() where wi < m.windows.count {
+        let made = m.windows[wi]
+        if let layout = w.layout, made.panes.count == w.panes.count {
+          phase4.append(.selectLayout(window: made.window, layout: layout))
+        }
+        if let name = w.name { phase4.append(.renameWindow(made.window, to: name)) }
+        if w.panes.indices.contains(w.activePane), made.panes.indices.contains(w.activePane) {
+          phase4.append(TmuxCommand([.word("select-pane"), .word("-t"), .target(made.panes[w.activePane])]))
+        }
+        for (pi, p) in w.panes.enumerated() where pi < made.panes.count {
+          if p.typeAhead, let text = p.previousCommand { phase4.append(.sendLiteral(made.panes[pi], text: text)) }
+        }
+        if w.active { activeWindow = made.window }
+      }
+      if let activeWindow { phase4.append(TmuxCommand([.word("select-window"), .word("-t"), .target(activeWindow)])) }
+    }
+    _ = try await send(c, phase4)
+    // Records: alive again, same id and name.
+    let now = context.now()
+    var updates: [(id: String, mutate: (inout SessionRecord) throws -> Void)] = []
+    for (i, plan) in plans.enumerated() {
+      guard let m = made[i] else { continue }
+      let sid = m.session.description
+      let cwd = plan.windows[0].panes[0].cwd
+      updates.append(
+        (
+          plan.record.id,
+          {
+            $0.status = .detached
+            $0.endReason = nil
+            $0.endedAt = nil
+            $0.tmuxSessionId = sid
+            $0.tmuxSocket = self.context.socketPath
+            $0.lastSeenAt = now
+            $0.cwd = cwd
+          }
+        ))
+    }
+    _ = try storeCall { try $0.updateMany(updates) }
+    try await installHooks(sessions: made.compactMap { $0?.session }, on: c)
+  }
+
+  private func split(_ target: TargetID, _ p: RestorePlan.Pane, _ plan: RestorePlan) -> TmuxCommand {
+    .splitWindow(
+      pane: target, directory: p.cwd,
+      environment: [("BERTH_SESSION_ID", plan.record.id)] + plan.environment + p.launch.environment,
+      command: p.launch.argv, printFormat: "#{pane_id}")
+  }
+
+  /// Appends a command line to a history file (so Up recalls it); never runs it.
+  func appendHistory(_ path: String, _ command: String) {
+    let line = command.replacingOccurrences(of: "\n", with: " ") + "\n"
+    let dir = (path as NSString).deletingLastPathComponent
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { return }
+    _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, line.utf8.count) }
+    Glibc.close(fd)
+  }
+
+  /// Writes the shared shell wrappers (0600, in a 0700 directory).
+  func writeShellFiles(_ files: [(path: String, contents: String)]) throws(BerthError) {
+    var written = Set<String>()
+    for f in files where written.insert(f.path).inserted {
+      let dir = (f.path as NSString).deletingLastPathComponent
+      do {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if (try? String(contentsOfFile: f.path, encoding: .utf8)) != f.contents {
+          try f.contents.write(toFile: f.path, atomically: true, encoding: .utf8)
+          chmod(f.path, 0o600)
+        }
+      } catch {
+        throw .failed("cannot write \(f.path): \(error.localizedDescription)")
+      }
+    }
+    let historyDir = context.stateDirectory + "/history"
+    try? FileManager.default.createDirectory(atPath: historyDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+  }
+
+  // MARK: Hooks and autosave
+
+  /// The shell command tmux runs to save snapshots (absolute paths, quoted for sh).
+  func snapshotShellCommand(schedule token: String? = nil) -> String? {
+    guard let exe = context.executablePath else { return nil }
+    var argv = [exe, "snapshot", "--quiet", "-S", context.socketPath, "--db", context.databasePath]
+    if let token { argv += ["--schedule", token] }
+    return ShellQuote.join(argv)
+  }
+
+  /// Installs on berth's own sessions a `client-detached` hook that saves snapshots, and makes
+  /// sure the server runs the periodic autosave.
+  func installHooks(sessions: [TargetID], on c: ControlConnection) async throws(BerthError) {
+    guard let shell = snapshotShellCommand() else { return }
+    let hook: String
+    do {
+      hook = try TmuxCommand([.word("run-shell"), .word("-b"), .formatExpanded(shell)]).encoded()
+    } catch {
+      return
+    }
+    _ = try await send(c, sessions.map { .setHook("client-detached", command: hook, session: $0) })
+    try await ensureAutosave(on: c)
+  }
+
+  /// Starts the server-owned autosave chain unless one is running: `run-shell -b -d SECONDS`
+  /// re-arms itself from `berth snapshot --schedule TOKEN` while the server option
+  /// `@berth-autosave` still names that token, so it lives and dies with the tmux server and
+  /// needs neither a daemon nor the status line.
+  public func ensureAutosave(on c: ControlConnection? = nil) async throws(BerthError) {
+    guard context.executablePath != nil else { return }
+    guard let conn = try await (c == nil ? connection(startServer: false) : c) else { return }
+    let now = context.now().timeIntervalSince1970
+    let interval = Double(max(1, context.settings.snapshotIntervalMinutes) * 60)
+    let current = try await send(conn, [.showOptionValue("@berth-autosave", scope: .server)])[0]
+    let parts = current.isError ? [] : current.text.split(separator: " ")
+    if parts.count == 2, let due = Double(parts[1]), due > now - interval {
+      return  // a chain is alive
+    }
+    try await scheduleAutosave(token: SessionIDs.newUUID(), on: conn)
+  }
+
+  /// Arms the next autosave for `token` (called by `berth snapshot --schedule TOKEN`).
+  public func scheduleAutosave(token: String, on c: ControlConnection? = nil) async throws(BerthError) {
+    guard let shell = snapshotShellCommand(schedule: token) else { return }
+    guard let conn = try await (c == nil ? connection(startServer: false) : c) else { return }
+    let seconds = max(1, context.settings.snapshotIntervalMinutes) * 60
+    let due = Int(context.now().timeIntervalSince1970) + seconds
+    _ = try await send(
+      conn,
+      [
+        .setOption("@berth-autosave", value: "\(token) \(due)", scope: .server),
+        TmuxCommand([.word("run-shell"), .word("-b"), .word("-d"), .value(String(seconds)), .formatExpanded(shell)]),
+      ])
+  }
+
+  /// Whether `token` is still the server's autosave chain (a newer chain replaces older ones).
+  public func autosaveTokenIsCurrent(_ token: String) async throws(BerthError) -> Bool {
+    guard let c = try await connection(startServer: false) else { return false }
+    let current = try await send(c, [.showOptionValue("@berth-autosave", scope: .server)])[0]
+    return !current.isError && current.text.split(separator: " ").first.map(String.init) == token
+  }
+}
