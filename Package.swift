@@ -13,6 +13,7 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
   ],
   targets: [
     // System library: ncursesw through a module map and a shim header.
@@ -53,6 +54,19 @@ let package = Package(
       name: "berth-store-stress", dependencies: ["BerthStore"], path: "Sources/BerthStoreStress",
       swiftSettings: swiftSettings),
 
+    // The web terminal backend (`berth serve` runs it): WebSocket /pty over SwiftNIO, in its
+    // own executable so the panel's start-up never pays for the server.
+    .executableTarget(
+      name: "berth-serve",
+      dependencies: [
+        "BerthKit", "BerthCore", "BerthTmux",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
+      ],
+      path: "Sources/BerthServe", swiftSettings: swiftSettings),
+
     // Test support: private tmux servers for tests.
     .target(name: "TmuxTestSupport", dependencies: ["BerthTmux"], swiftSettings: swiftSettings),
 
@@ -64,5 +78,14 @@ let package = Package(
     .testTarget(name: "BerthTerminalTests", dependencies: ["BerthTerminal", "BerthPanel"]),
     .testTarget(name: "BerthKitTests", dependencies: ["BerthKit", "TmuxTestSupport"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
+    .testTarget(
+      name: "BerthServeTests",
+      dependencies: [
+        "TmuxTestSupport",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOWebSocket", package: "swift-nio"),
+      ]),
   ]
 )

@@ -1,0 +1,1 @@
+print("berth-serve: not built yet")
