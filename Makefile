@@ -19,6 +19,7 @@ build:
 
 release:
 	$(SWIFT) build -c release --product berth
+	$(SWIFT) build -c release --product berth-serve
 
 ## run: install what is missing, build, and open the panel.
 run: deps build
@@ -41,6 +42,7 @@ clean:
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 .build/release/berth $(DESTDIR)$(PREFIX)/bin/berth
+	install -m 755 .build/release/berth-serve $(DESTDIR)$(PREFIX)/bin/berth-serve
 	install -m 644 man/berth.1 $(DESTDIR)$(PREFIX)/share/man/man1/berth.1
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	.build/release/berth --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/berth

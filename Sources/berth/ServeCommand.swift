@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+import ArgumentParser
+import BerthCore
+import Foundation
+
+/// `berth serve`: the web terminal backend. It lives in its own executable (`berth-serve`, next
+/// to `berth`) so the panel never loads the server code; this command replaces itself with it.
+struct ServeCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve",
+    abstract: "Serve terminals over WebSocket (/pty?sessionId=ID) that survive reloads and restarts.",
+    discussion: """
+      Listens on loopback unless told otherwise; a token is required for the page and the socket \
+      (printed at start when not given). Binary frames are terminal input and output; text frames \
+      are JSON {"type":"input","data":"..."} and {"type":"resize","cols":C,"rows":R}.
+      """)
+
+  @OptionGroup var global: GlobalOptions
+  @Option(help: "Address and port to listen on (default 127.0.0.1:7681).") var listen: String?
+  @Option(help: "The access token (default: a random one, printed at start).") var token: String?
+  @Option(name: .customLong("max-connections"), help: "Concurrent connections allowed (default 32).")
+  var maxConnections: Int?
+
+  func run() throws {
+    var args: [String] = []
+    if let listen { args += ["--listen", listen] }
+    if let token { args += ["--token", token] }
+    if let maxConnections { args += ["--max-connections", String(maxConnections)] }
+    if let n = global.socketName { args += ["-L", n] }
+    if let p = global.socketPath { args += ["-S", p] }
+    if let d = global.database { args += ["--db", d] }
+    if let p = global.prefix { args += ["--prefix", p] }
+    guard let me = GlobalOptions.executablePath() else {
+      throw BerthError.failed("cannot find berth's own path to locate berth-serve")
+    }
+    let server = (me as NSString).deletingLastPathComponent + "/berth-serve"
+    guard access(server, X_OK) == 0 else {
+      throw BerthError.failed("berth-serve is not installed next to berth (\(server)): run 'make install'")
+    }
+    var argv: [UnsafeMutablePointer<CChar>?] = ([server] + args).map { strdup($0) } + [nil]
+    execv(server, &argv)
+    throw BerthError.failed("cannot run \(server): \(String(cString: strerror(errno)))")
+  }
+}
