@@ -36,6 +36,17 @@ lint:
 format:
 	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests Package.swift
 
+## bench: berth next to tmux itself and the tools people use (writes BENCHMARKS.md).
+bench:
+	./scripts/bench.sh
+
+bench-quick:
+	./scripts/bench.sh --quick
+
+## fuzz: every libFuzzer target for FUZZ_SECONDS each (default 60).
+fuzz:
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
+
 clean:
 	rm -rf .build .build-*
 
