@@ -1,8 +1,251 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
 import BerthCore
+import BerthKit
+import BerthPanel
+import BerthTerminal
+import BerthTmux
+import Foundation
 
-/// The panel (wired in its own file).
+/// `berth` with no subcommand: the full-screen panel.
+///
+/// The main actor owns the terminal and the panel's state: it draws, waits in the driver's
+/// `poll` (terminal, signals, and the inbox's wake pipe, with no timeout), feeds what
+/// happened to `PanelState.update`, and carries out the effects. Everything that talks to
+/// tmux or the database runs in `PanelBackend` and comes back through the inbox.
 enum PanelRunner {
+  @MainActor
   static func run(global: GlobalOptions, execAttach: Bool, noColor: Bool) async throws {
-    throw BerthError.failed("the panel is not wired yet")
+    let environment = ProcessInfo.processInfo.environment
+    // Before anything that could draw: a clear line instead of a garbled screen.
+    do {
+      try TerminalDriver.checkTerminal(environment: environment)
+    } catch {
+      throw BerthError.failed("\(error)")
+    }
+    let inbox = try PanelInbox()
+    var context = try global.context()
+    // Warnings would scribble over the screen on stderr: they go to the notice line.
+    context.warn = { text in inbox.post(.notice(text, isError: false)) }
+    let manager = try SessionManager(context: context)
+    let install: TmuxInstall
+    do {
+      install = try await manager.tmux()
+    } catch {
+      await manager.close()
+      throw error
+    }
+
+    let colorMode: ColorMode =
+      noColor || !(environment["NO_COLOR"] ?? "").isEmpty ? .none : .auto
+    let driver: TerminalDriver
+    do {
+      driver = try TerminalDriver.start(colorMode: colorMode)
+    } catch {
+      await manager.close()
+      throw BerthError.failed("\(error)")
+    }
+
+    let size = driver.size
+    let socketName: String =
+      switch context.socket {
+      case .name(let name): name
+      case .path(let path): path
+      }
+    let state = PanelState(
+      now: Date(), socketName: socketName, tmuxVersion: install.version.text,
+      defaultDirectory: FileManager.default.currentDirectoryPath,
+      homeDirectory: context.homeDirectory, screenWidth: size.width, screenHeight: size.height)
+
+    let backend = PanelBackend(
+      manager: manager, inbox: inbox, socketPath: context.socketPath,
+      previewLines: size.height)
+    let (commands, commandSink) = AsyncStream.makeStream(of: BackendCommand.self)
+    let backendTask = Task.detached { await backend.run(commands: commands) }
+
+    let panel = PanelLoop(
+      state: state, driver: driver, backend: backend, inbox: inbox, commands: commandSink,
+      execAttach: execAttach)
+    let handOffPlan = await panel.run()
+    commandSink.finish()
+    backendTask.cancel()
+    if let handOffPlan {
+      // --exec, or inside tmux on the same server: this process becomes tmux.
+      try handOff(handOffPlan)
+    }
+  }
+}
+
+/// The main loop: one state, one driver, effects carried out in order.
+@MainActor
+final class PanelLoop {
+  private var state: PanelState
+  private let driver: TerminalDriver
+  private let backend: PanelBackend
+  private let inbox: PanelInbox
+  private let commands: AsyncStream<BackendCommand>.Continuation
+  private let execAttach: Bool
+  private var selectedId: String??
+  private var lastTick = Date()
+  private var previewLines: Int
+
+  init(
+    state: PanelState, driver: TerminalDriver, backend: PanelBackend, inbox: PanelInbox,
+    commands: AsyncStream<BackendCommand>.Continuation, execAttach: Bool
+  ) {
+    self.state = state
+    self.driver = driver
+    self.backend = backend
+    self.inbox = inbox
+    self.commands = commands
+    self.execAttach = execAttach
+    self.previewLines = state.screenHeight
+  }
+
+  /// Runs until the user quits (nil) or a hand-off must replace this process (the plan).
+  /// The terminal is given back and the control connection closed in both cases; a
+  /// termination signal or a lost terminal exits from here.
+  func run() async -> AttachPlan? {
+    while true {
+      draw()
+      let event = driver.nextEvent(wakeDescriptor: inbox.readEnd)
+      let outcome: Outcome
+      switch event {
+      case .input(.hangup):
+        // The terminal is gone (SSH dropped without a SIGHUP reaching us).
+        await backend.shutdown()
+        driver.stop()
+        exit(1)
+      case .input(let input):
+        tickIfStale()
+        outcome = await apply(.input(input))
+      case .wake:
+        outcome = await applyInbox()
+      case .interrupted:
+        if driver.terminationSignal != nil {
+          await backend.shutdown()
+          driver.stopAndExitForTerminationSignal()
+        }
+        outcome = .continue
+      }
+      switch outcome {
+      case .continue: continue
+      case .quit:
+        await backend.shutdown()
+        driver.stop()
+        return nil
+      case .replaceProcess(let plan):
+        await backend.shutdown()
+        driver.stop()
+        return plan
+      }
+    }
+  }
+
+  private enum Outcome {
+    case `continue`
+    case quit
+    case replaceProcess(AttachPlan)
+  }
+
+  private func draw() {
+    let size = driver.size
+    driver.draw(render(state, width: size.width, height: size.height))
+  }
+
+  /// Durations on screen are computed from `state.now`: bring it up to date on input.
+  private func tickIfStale() {
+    let now = Date()
+    if now.timeIntervalSince(lastTick) >= 1 {
+      lastTick = now
+      _ = state.update(.tick(now))
+    }
+  }
+
+  private func applyInbox() async -> Outcome {
+    for item in inbox.drain() {
+      let outcome: Outcome
+      switch item {
+      case .message(let message):
+        if case .sessionsLoaded(_, let now) = message { lastTick = now }
+        outcome = await apply(message)
+      case .notice(let text, let isError):
+        state.notice = PanelNotice(text, isError: isError)
+        outcome = .continue
+      case .handOff(let plan):
+        outcome = attach(plan)
+      }
+      if case .continue = outcome { continue }
+      return outcome
+    }
+    return .continue
+  }
+
+  private func apply(_ message: PanelMessage) async -> Outcome {
+    let effects = state.update(message)
+    var outcome = Outcome.continue
+    for effect in effects {
+      switch effect {
+      case .attach(let view):
+        state.notice = PanelNotice("Attaching to \(TerminalText.sanitize(view.displayName))…")
+        commands.yield(.attach(view))
+      case .create(let name, let cwd):
+        let size = driver.size
+        let columnsAndRows =
+          size.width > 0 && size.height > 0 ? (cols: size.width, rows: size.height) : nil
+        commands.yield(.create(name: name, cwd: cwd, size: columnsAndRows))
+      case .rename(let id, let name): commands.yield(.rename(id: id, name: name))
+      case .kill(let ids): commands.yield(.kill(ids))
+      case .cleanup(let orphans, let dead): commands.yield(.cleanup(orphans: orphans, dead: dead))
+      case .restore(let ids): commands.yield(.restore(ids))
+      case .dismissRestore(let ids): commands.yield(.dismissRestore(ids))
+      case .watchPreview(let pane, let session):
+        commands.yield(.watch(paneId: pane, sessionId: session))
+      case .refresh: commands.yield(.refresh)
+      case .redraw: driver.forceFullRedraw()
+      case .quit: outcome = .quit
+      case .openSettings: state.notice = PanelNotice("Settings are not built yet")
+      }
+    }
+    let selected = state.selectedSession?.id
+    if selectedId != .some(selected) {
+      selectedId = .some(selected)
+      commands.yield(.select(sessionId: selected))
+    }
+    if state.screenHeight != previewLines {
+      previewLines = state.screenHeight
+      commands.yield(.previewLines(previewLines))
+    }
+    return outcome
+  }
+
+  /// Hands the terminal to `tmux attach` and takes it back when the user detaches; with
+  /// `--exec`, or inside tmux on the same server (`switch-client`), this process is
+  /// replaced instead.
+  private func attach(_ plan: AttachPlan) -> Outcome {
+    if execAttach || plan.switchesClient { return .replaceProcess(plan) }
+    commands.yield(.foreground(false))
+    driver.suspend()
+    var environment = ProcessInfo.processInfo.environment
+    environment["TMUX"] = nil
+    var failure: String?
+    do {
+      let pid = try Spawn.inheriting(plan.argv, environment: environment)
+      let status = Spawn.waitFor(pid)
+      if status != 0 { failure = "tmux attach ended with status \(status)" }
+    } catch {
+      failure = "\(error)"
+    }
+    driver.resume()
+    commands.yield(.foreground(true))
+    if let failure {
+      state.notice = PanelNotice(failure, isError: true)
+    } else if let notice = plan.notice {
+      state.notice = PanelNotice(notice)
+    } else {
+      state.notice = nil
+    }
+    return .continue
   }
 }

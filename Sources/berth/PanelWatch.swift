@@ -1,0 +1,87 @@
+import BerthCore
+import BerthTmux
+
+/// What the panel's one tmux subscription reports about every session, once a second and
+/// only when something changed (`refresh-client -B`). It replaces polling: a change in the
+/// set of sessions, their windows, clients, active pane, command or directory means "list
+/// again"; a change in window activity alone means "this session printed something".
+///
+/// Why not a subscription on the watched pane itself (`-B name:%N:…`): tmux 3.3 evaluates
+/// pane and window subscriptions only for panes in the control client's own session, and
+/// berth's control client sits in a hidden session of its own. The watched session's window
+/// activity, read here, drives the preview instead.
+struct SessionDigest: Equatable {
+  /// Everything but activity, as tmux formatted it (compared, never parsed further).
+  var structure: String
+  /// `window_activity` of each window, in seconds.
+  var activity: [Int]
+
+  /// The subscription's name on the control connection.
+  static let subscriptionName = "berth-sessions"
+
+  /// Per session: id, windows, clients, whether it is a berth control session, active
+  /// pane, the activity of each window in brackets, then command and path with `|`
+  /// replaced (it separates sessions). Spaces separate fields (`W:` takes a comma as the
+  /// start of a second format, so none appears at the loop's top level).
+  static let format =
+    "#{S:#{session_id} #{session_windows} #{session_attached} "
+    + "#{m:\(ControlConnection.hiddenSessionPrefix)*,#{session_name}} #{pane_id} "
+    + "[#{W:#{window_activity} }] "
+    + "#{s/[|]/_/:pane_current_command} #{s/[|]/_/:pane_current_path}|}"
+
+  /// Parses a subscription value into digests by session id (`$N`). Berth's hidden control
+  /// sessions (of this and other berth processes) are left out: they come and go with every
+  /// `berth` command and mean nothing to the list.
+  static func parse(_ value: String) -> [String: SessionDigest] {
+    var result: [String: SessionDigest] = [:]
+    for entry in value.split(separator: "|", omittingEmptySubsequences: true) {
+      guard let open = entry.firstIndex(of: "["), let close = entry[open...].firstIndex(of: "]")
+      else { continue }
+      let head = entry[..<open].split(separator: " ", omittingEmptySubsequences: true)
+      guard head.count == 5, head[0].hasPrefix("$") else { continue }
+      if head[3] == "1" { continue }
+      let activity = entry[entry.index(after: open)..<close]
+        .split(separator: " ", omittingEmptySubsequences: true).compactMap { Int($0) }
+      let tail = entry[entry.index(after: close)...]
+      let structure = head[1...].joined(separator: " ") + "|" + tail
+      result[String(head[0])] = SessionDigest(structure: structure, activity: activity)
+    }
+    return result
+  }
+
+  /// What changed between two readings.
+  struct Changes: Equatable {
+    /// Sessions came or went, or one changed windows, clients, pane, command or path.
+    var needsListing: Bool
+    /// Sessions (`$N`) whose windows printed something.
+    var active: [String]
+  }
+
+  static func compare(_ old: [String: SessionDigest], _ new: [String: SessionDigest]) -> Changes {
+    var needsListing = Set(old.keys) != Set(new.keys)
+    var active: [String] = []
+    for (id, digest) in new {
+      guard let previous = old[id] else { continue }
+      if previous.structure != digest.structure { needsListing = true }
+      if previous.activity != digest.activity { active.append(id) }
+    }
+    return Changes(needsListing: needsListing, active: active.sorted())
+  }
+
+  /// The first reading after subscribing, against the listing it follows: list again only
+  /// when the sessions differ; sessions whose activity is newer than listed printed since.
+  static func compare(_ views: [SessionView], _ new: [String: SessionDigest]) -> Changes {
+    let alive = views.filter(\.isAlive)
+    let needsListing = Set(alive.compactMap(\.tmuxId)) != Set(new.keys)
+    var active: [String] = []
+    for view in alive {
+      guard let tmuxId = view.tmuxId, let latest = new[tmuxId]?.latestActivity else { continue }
+      let listed = view.activityAt.map { Int($0.timeIntervalSince1970) } ?? 0
+      if latest > listed { active.append(tmuxId) }
+    }
+    return Changes(needsListing: needsListing, active: active.sorted())
+  }
+
+  /// The latest activity of a session's windows.
+  var latestActivity: Int? { activity.max() }
+}

@@ -1,0 +1,254 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+import BerthTmux
+import Foundation
+import Testing
+import TmuxTestSupport
+
+/// The real binary, its panel in a tmux pane, driven by keys and read back from the screen.
+/// Serialized: each test runs two tmux servers and berth, and the machine has two cores.
+@Suite(.serialized)
+struct PanelEndToEndTests {
+  /// Runs `body` with a harness that is always shut down.
+  func withPanel(_ body: (PanelHarness) throws -> Void) throws {
+    let harness = try PanelHarness()
+    defer { harness.shutdown() }
+    try body(harness)
+  }
+
+  /// Checks the modes `stty -a` printed after berth exited: canonical input and echo on.
+  func expectSaneTerminal(_ stty: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    let words = Set(stty.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == ";" }).map(String.init))
+    #expect(words.contains("icanon"), "stty: \(stty)", sourceLocation: sourceLocation)
+    #expect(words.contains("echo"), "stty: \(stty)", sourceLocation: sourceLocation)
+    #expect(!words.contains("-icanon") && !words.contains("-echo"), sourceLocation: sourceLocation)
+  }
+
+  @Test func listsFiltersKillsAndQuitsLeavingTheTerminalSane() throws {
+    try withPanel { panel in
+      try panel.createSession("alpha", name: "alpha")
+      try panel.createSession("beta", name: "beta")
+      try panel.createSession("gamma", name: "gamma")
+      try panel.inner.check("new-session", "-d", "-s", "berth-stray")
+      try panel.startPanel()
+
+      // The list: names with status words, the orphan in its own section, the header counts.
+      guard panel.waitFor("gamma") else { return }
+      let screen = panel.screen()
+      for name in ["alpha", "beta", "gamma", "stray"] { #expect(screen.contains(name)) }
+      #expect(screen.contains("detached"))
+      #expect(screen.contains("orphan"))
+      #expect(screen.contains("○3 detached"))
+
+      // Filter as you type: only beta's row stays; Esc brings the others back.
+      try panel.keys("/")
+      try panel.type("bet")
+      panel.waitForScreen("only beta listed") { s in
+        s.contains("beta") && !s.contains("alpha") && !s.contains("gamma")
+      }
+      try panel.keys("Escape")
+      panel.waitForScreen("all rows back") { $0.contains("alpha") && $0.contains("gamma") }
+
+      // Kill beta: x asks, naming it; y kills it in tmux.
+      try panel.keys("/")
+      try panel.type("beta")
+      try panel.keys("Enter")
+      panel.waitForScreen("beta filtered") { !$0.contains("alpha") && $0.contains("beta") }
+      try panel.keys("x")
+      guard panel.waitFor("Kill this session?") else { return }
+      #expect(panel.screen().contains("✕ beta"))
+      #expect(panel.innerSessions().contains("berth-beta"))
+      try panel.keys("y")
+      #expect(panel.inner.waitUntil(timeout: 10) { !panel.innerSessions().contains("berth-beta") })
+      panel.waitFor("dead (killed)")
+      #expect(panel.innerSessions().contains("berth-alpha"))
+
+      // q quits; sessions keep running; the terminal is back in cooked mode with echo.
+      try panel.keys("Escape")
+      try panel.keys("q")
+      guard let exit = panel.waitForExit() else {
+        Issue.record("berth did not exit after q; screen:\n\(panel.screen())")
+        return
+      }
+      #expect(exit.status == "0")
+      expectSaneTerminal(exit.stty)
+      #expect(panel.innerSessions().contains("berth-alpha"))
+      #expect(!panel.innerSessions().contains { $0.hasPrefix("_berth-control-") })
+    }
+  }
+
+  @Test func previewFollowsOutputWithoutLettingEscapesThroughThenAttachAndComeBack() throws {
+    try withPanel { panel in
+      try panel.createSession("alpha", name: "alpha")
+      try panel.startPanel()
+      guard panel.waitFor("alpha") else { return }
+      panel.waitFor("attached never")
+
+      // Output in the watched session shows in the preview within about two seconds.
+      try panel.runInSession("alpha", "echo PREVIEW-$((20+22))")
+      panel.waitFor("PREVIEW-42", timeout: 3)
+
+      // Titles and clipboard escapes printed in the pane never reach the real terminal.
+      let titleBefore = try panel.outer.check("display-message", "-p", "-t", panel.pane, "#{pane_title}")
+      try panel.runInSession(
+        "alpha",
+        #"printf '\033]0;EVILTITLE\007\033]2;EVIL2\007\033]52;c;ZXZpbA==\007SAFE-%s\n' MARK"#)
+      guard panel.waitFor("SAFE-MARK", timeout: 5) else { return }
+      // The escapes did run inside the session (so the check below means something)...
+      #expect(try panel.inner.check("display-message", "-p", "-t", "berth-alpha", "#{pane_title}") == "EVIL2")
+      // ...and the terminal berth draws on kept its title.
+      let titleAfter = try panel.outer.check("display-message", "-p", "-t", panel.pane, "#{pane_title}")
+      #expect(titleAfter == titleBefore)
+      #expect(!titleAfter.contains("EVIL"))
+
+      // Enter hands the terminal to tmux attach: the session's own screen appears.
+      try panel.runInSession("alpha", "echo INSIDE-$((1+1))")
+      try panel.keys("Enter")
+      panel.waitForScreen("the attached session") { $0.contains("INSIDE-2") && !$0.contains("berth ·") }
+      #expect(
+        panel.inner.waitUntil(timeout: 5) {
+          ((try? panel.inner.check("list-clients", "-F", "#{client_control_mode}")) ?? "")
+            .split(separator: "\n").contains("0")
+        })
+
+      // Detaching (the inner prefix, C-b d) brings the panel back with fresh data.
+      try panel.keys("C-b", "d")
+      guard panel.waitFor("berth ·") else { return }
+      panel.waitForScreen("last attach recorded") {
+        $0.range(of: #"attached [0-9]+s ago"#, options: .regularExpression) != nil
+      }
+      #expect(panel.screen().contains("detached"))
+      try panel.keys("q")
+      if let exit = panel.waitForExit() { expectSaneTerminal(exit.stty) }
+    }
+  }
+
+  @Test func resizesDownToTheMinimumAndSaysWhenTooSmall() throws {
+    try withPanel { panel in
+      try panel.createSession("alpha", name: "alpha")
+      try panel.createSession("beta", name: "beta")
+      try panel.startPanel()
+      guard panel.waitFor("tmux 3") else { return }
+      let window = try panel.outer.check("display-message", "-p", "-t", panel.pane, "#{window_id}")
+
+      try panel.outer.check("resize-window", "-t", window, "-x", "40", "-y", "10")
+      panel.waitForScreen("the 40x10 layout") { s in
+        let lines = s.split(separator: "\n", omittingEmptySubsequences: false)
+        return s.contains("alpha") && s.contains("beta") && lines.count <= 10
+          && lines.allSatisfy { $0.count <= 40 } && !s.contains("Preview")
+      }
+
+      try panel.outer.check("resize-window", "-t", window, "-x", "30", "-y", "8")
+      panel.waitFor("Terminal too small")
+      panel.waitFor("30x8")
+
+      try panel.outer.check("resize-window", "-t", window, "-x", "100", "-y", "30")
+      panel.waitForScreen("the full layout again") { $0.contains("tmux 3") && $0.contains("Preview") }
+      #expect(berthIsRunning(panel))
+    }
+  }
+
+  func berthIsRunning(_ panel: PanelHarness) -> Bool {
+    panel.berthPid().map(ProcessTable.isRunning) ?? false
+  }
+
+  @Test func sigtermRestoresTheTerminalAndLeavesNoControlClient() throws {
+    try withPanel { panel in
+      try panel.createSession("alpha", name: "alpha")
+      try panel.startPanel()
+      guard panel.waitFor("alpha") else { return }
+      guard let berth = panel.berthPid() else {
+        Issue.record("berth's process was not found")
+        return
+      }
+      let controlClients = ProcessTable.children(of: berth).filter {
+        ProcessTable.name(of: $0)?.hasPrefix("tmux") == true
+      }
+      #expect(!controlClients.isEmpty, "berth should have a tmux -C child")
+      #expect(panel.innerSessions().contains { $0.hasPrefix("_berth-control-") })
+
+      kill(berth, SIGTERM)
+      guard let exit = panel.waitForExit() else {
+        Issue.record("berth did not exit after SIGTERM; screen:\n\(panel.screen())")
+        return
+      }
+      #expect(exit.status == "143")
+      expectSaneTerminal(exit.stty)
+      for client in controlClients { #expect(!ProcessTable.isRunning(client)) }
+      #expect(panel.inner.waitUntil(timeout: 5) { !panel.innerSessions().contains { $0.hasPrefix("_berth-control-") } })
+      #expect(panel.innerSessions().contains("berth-alpha"))
+    }
+  }
+
+  @Test func showsTheServerGoneAndReconnectsWhenItIsBack() throws {
+    try withPanel { panel in
+      try panel.createSession("alpha", name: "alpha")
+      try panel.startPanel()
+      guard panel.waitFor("alpha") else { return }
+      panel.waitFor("connected")
+
+      try panel.inner.check("kill-server")
+      guard panel.waitFor("server gone") else { return }
+      panel.waitFor("dead (vanished)")
+      // It did not start a server of its own while looking.
+      usleep(500_000)
+      #expect(panel.innerSessions().isEmpty)
+
+      try panel.inner.start()
+      try panel.inner.check("new-session", "-d", "-s", "berth-newcomer")
+      panel.waitForScreen(timeout: 10, "reconnected") { $0.contains("connected") && !$0.contains("server gone") }
+      panel.waitFor("newcomer")
+    }
+  }
+
+  @Test func offersToRestoreDeadSessionsOnceAndRestoresOnRequest() throws {
+    try withPanel { panel in
+      try panel.createSession("alpha", name: "alpha")
+      try panel.createSession("beta", name: "beta")
+      // The server dies with both sessions (as in a reboot); a fresh one is started.
+      try panel.inner.check("kill-server")
+      #expect(panel.inner.waitUntil(timeout: 5) { panel.inner.serverPid.map { kill($0, 0) != 0 } ?? true })
+      try panel.inner.start()
+
+      try panel.startPanel()
+      guard panel.waitFor("2 sessions from your previous session") else { return }
+      #expect(panel.screen().contains("Restore all"))
+      try panel.keys("i")
+      panel.waitForScreen("prompt dismissed") { !$0.contains("from your previous session") }
+      panel.waitFor("dead (vanished)")
+      try panel.keys("q")
+      guard panel.waitForExit() != nil else { return }
+
+      // The next start does not ask again for the same sessions.
+      try? FileManager.default.removeItem(atPath: panel.sttyFile)
+      try panel.startPanel()
+      guard panel.waitFor("dead (vanished)") else { return }
+      usleep(700_000)
+      #expect(!panel.screen().contains("from your previous session"))
+
+      // R restores the selected one: it runs again in tmux and shows as detached.
+      try panel.keys("R")
+      #expect(
+        panel.inner.waitUntil(timeout: 10) {
+          panel.innerSessions().contains { $0 == "berth-alpha" || $0 == "berth-beta" }
+        })
+      panel.waitFor("Restored")
+      panel.waitFor("○1 detached")
+    }
+  }
+
+  @Test func refusesToStartWithoutAUsableTerminalType() throws {
+    let binary = try PanelHarness.locateBinary()
+    var environment = ProcessInfo.processInfo.environment
+    environment["TMUX"] = nil
+    for term in ["dumb", nil] {
+      environment["TERM"] = term
+      let out = try Spawn.run([binary, "--db", "/nonexistent/berth.sqlite3"], environment: environment, timeout: 10)
+      #expect(out.status != 0)
+      #expect(out.stderrText.contains("TERM"), "stderr: \(out.stderrText)")
+      // Nothing curses would draw: no escape sequences at all.
+      #expect(!out.stdoutText.contains("\u{1B}") && !out.stderrText.contains("\u{1B}"))
+    }
+  }
+}
