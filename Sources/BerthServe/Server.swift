@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
+import Dispatch
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// The listening socket and each connection's pipeline: SwiftNIO's HTTP/1 server pipeline
+/// with its WebSocket upgrader for `/pty`, and `HTTPRouter` for everything else.
+enum Server {
+  /// Binds the listen address and starts accepting.
+  static func start(state: ServeState, group: any EventLoopGroup) async throws -> any Channel {
+    let bootstrap = ServerBootstrap(group: group)
+      .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+      .serverChannelOption(ChannelOptions.backlog, value: 256)
+      // Keystroke echoes are tiny writes: send them at once.
+      .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture { try configure(channel, state: state) }
+      }
+    let channel = try await bootstrap.bind(host: state.options.listen.host, port: state.options.listen.port).get()
+    state.setBoundPort(channel.localAddress?.port ?? state.options.listen.port)
+    return channel
+  }
+
+  static func configure(_ channel: any Channel, state: ServeState) throws {
+    let admitted = state.sockets.tryAcquire()
+    if admitted {
+      channel.closeFuture.whenComplete { _ in state.sockets.release() }
+    }
+    let peer = channel.remoteAddress?.description ?? "unknown peer"
+    let upgrader = NIOWebSocketServerUpgrader(
+      maxFrameSize: TerminalBridge.maxMessageBytes, automaticErrorHandling: false,
+      shouldUpgrade: { channel, head in
+        // Refused upgrades fall through to the router, which answers 401/403/503 in one line.
+        let target = RequestTarget(uri: head.uri)
+        guard admitted, target.path == "/pty", state.gatekeeper.check(head, target: target) == nil else {
+          return channel.eventLoop.makeSucceededFuture(nil)
+        }
+        return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
+      },
+      upgradePipelineHandler: { channel, head in
+        channel.eventLoop.makeCompletedFuture {
+          let request = TerminalRequest.parse(RequestTarget(uri: head.uri), home: state.home)
+          try channel.pipeline.syncOperations.addHandler(
+            NIOWebSocketFrameAggregator(
+              minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 256,
+              maxAccumulatedFrameSize: TerminalBridge.maxMessageBytes))
+          try channel.pipeline.syncOperations.addHandler(TerminalBridge(state: state, request: request, peer: peer))
+        }
+      })
+    let sync = channel.pipeline.syncOperations
+    try sync.addHandler(IdleStateHandler(readTimeout: .seconds(60)), name: "idle")
+    try sync.configureHTTPServerPipeline(
+      withServerUpgrade: (
+        upgraders: [upgrader],
+        completionHandler: { context in
+          // Upgraded: the socket belongs to the terminal now, idle or not.
+          context.pipeline.removeHandler(name: "router", promise: nil)
+          context.pipeline.removeHandler(name: "idle", promise: nil)
+        }
+      ))
+    try sync.addHandler(HTTPRouter(state: state, admitted: admitted), name: "router")
+  }
+
+  /// SIGINT and SIGTERM close the listening channel (the caller then shuts down). Outside
+  /// the main actor: the handlers run on a Dispatch queue. Keep the sources alive.
+  static func closeOnStopSignals(_ channel: any Channel) -> [any DispatchSourceSignal] {
+    [SIGINT, SIGTERM].map { number in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler { channel.close(promise: nil) }
+      source.resume()
+      return source
+    }
+  }
+}
