@@ -10,13 +10,21 @@ public struct Reconciler {
   public var bootTime: Date?
   /// Whether the tmux server is running at all.
   public var serverRunning: Bool
+  /// When the running server started (`#{start_time}`). A session last seen before that
+  /// went down with an earlier server: it vanished, it did not exit, even though a server
+  /// is running now (e.g. `berth new` started a fresh one after a crash).
+  public var serverStartedAt: Date?
   public var includeForeign: Bool
 
-  public init(prefix: String, now: Date, bootTime: Date?, serverRunning: Bool, includeForeign: Bool) {
+  public init(
+    prefix: String, now: Date, bootTime: Date?, serverRunning: Bool, serverStartedAt: Date? = nil,
+    includeForeign: Bool
+  ) {
     self.prefix = prefix
     self.now = now
     self.bootTime = bootTime
     self.serverRunning = serverRunning
+    self.serverStartedAt = serverStartedAt
     self.includeForeign = includeForeign
   }
 
@@ -76,6 +84,10 @@ public struct Reconciler {
           } else if !serverRunning {
             r.endReason = .vanished
             r.endedAt = now
+          } else if let started = serverStartedAt, started > lastAlive {
+            // It went down with an earlier server, at the latest when this one started.
+            r.endReason = .vanished
+            r.endedAt = min(started, now)
           } else {
             r.endReason = .exited
             r.endedAt = now

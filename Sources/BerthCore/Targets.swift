@@ -39,7 +39,11 @@ public enum SessionIDs {
 /// Resolves a TARGET among sessions: an exact id, an exact custom name, an exact tmux session
 /// name, then a unique id prefix. Ambiguity names the candidates and changes nothing.
 public enum TargetResolver {
-  public static func resolve(_ target: String, in views: [SessionView]) throws(BerthError) -> SessionView {
+  /// - Parameter allowPrefix: false for get-or-create (`attach --create`), where only an
+  ///   exact match may stand for the requested id.
+  public static func resolve(_ target: String, in views: [SessionView], allowPrefix: Bool = true)
+    throws(BerthError) -> SessionView
+  {
     guard !target.isEmpty else { throw .usage("the target is empty: give an id, a name or an id prefix") }
     let managed = views.filter { !$0.foreign }
     if let v = managed.first(where: { $0.id == target }) { return v }
@@ -47,6 +51,7 @@ public enum TargetResolver {
     if byName.count > 1 { throw ambiguous(target, byName) }
     if let v = byName.first { return v }
     if let v = views.first(where: { $0.tmuxSession == target }) { return v }
+    guard allowPrefix else { throw .notFound("no session is exactly '\(TerminalText.sanitize(target))': see 'berth list'") }
     let byPrefix = managed.filter { $0.id.hasPrefix(target) }
     if byPrefix.count > 1 { throw ambiguous(target, byPrefix) }
     if let v = byPrefix.first { return v }

@@ -43,6 +43,11 @@ public actor SessionManager {
   public func connection(startServer: Bool) async throws(BerthError) -> ControlConnection? {
     if let c = connection, c.end == nil { return c }
     let install = try tmux()
+    let lock = await ServerLock.acquire(socketPath: context.socketPath)
+    defer { lock?.release() }
+    // Another call on this actor may have opened it while we waited (actor reentrancy): a
+    // second connection would be dropped later without `close()`.
+    if let c = connection, c.end == nil { return c }
     do {
       let c = try await ControlConnection.open(
         install: install, socket: context.socket, environment: context.environment, startServer: startServer)
@@ -59,7 +64,17 @@ public actor SessionManager {
 
   /// Closes the control connection (its hidden session goes with it).
   public func close() async {
-    if let c = connection { await c.close() }
+    if let c = connection {
+      let lock = await ServerLock.acquire(socketPath: context.socketPath)
+      // End our hidden session ourselves, so its destruction and our detach are notified while
+      // we hold the lock, not after our client is gone (see `ServerLock`).
+      if c.end == nil, let hidden = c.hiddenSessionId {
+        _ = try? await c.sendBatch(
+          [.setOption("detach-on-destroy", value: "on", target: hidden), .killSession(hidden)], timeout: 2)
+      }
+      await c.close()
+      lock?.release()
+    }
     connection = nil
   }
 
@@ -551,6 +566,8 @@ public actor SessionManager {
   }
 
   func send(_ c: ControlConnection, _ commands: [TmuxCommand]) async throws(BerthError) -> [ControlReply] {
+    let lock = await ServerLock.acquire(socketPath: context.socketPath)
+    defer { lock?.release() }
     do {
       return try await c.sendBatch(commands)
     } catch let e as TmuxError {
@@ -571,5 +588,48 @@ public actor SessionManager {
     case .encoding: return .usage(e.description)
     default: return .failed(e.description)
     }
+  }
+}
+
+/// A per-server advisory lock that berth processes take while a control client connects or
+/// disconnects and while they send commands.
+///
+/// Why: tmux 3.3a (and later releases, see tmux/tmux#4980 and #5004) crashes the whole server,
+/// losing every session, when a notification (a session created or destroyed, a client
+/// detached) reaches a control client that is still identifying. Every berth command opens a
+/// control client and destroys its hidden session on close, so two berth processes at once
+/// (two scripts, the panel and a script) could crash the user's server. Holding this lock
+/// while connecting, sending and closing means berth never notifies another berth client
+/// that is mid-handshake. Best effort: without a lock file berth goes on unlocked.
+struct ServerLock {
+  let descriptor: Int32
+
+  /// Takes the lock next to the socket (`.NAME.berth-lock` in the socket's directory),
+  /// waiting without blocking a thread; nil when it cannot be had within `timeout` seconds.
+  static func acquire(socketPath: String, timeout: Double = 10) async -> ServerLock? {
+    let directory = (socketPath as NSString).deletingLastPathComponent
+    let name = (socketPath as NSString).lastPathComponent
+    guard !directory.isEmpty, !name.isEmpty else { return nil }
+    if !FileManager.default.fileExists(atPath: directory) {
+      // tmux would create it 0700 when it starts the server; do the same.
+      try? FileManager.default.createDirectory(
+        atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+    let fd = open("\(directory)/.\(name).berth-lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+    guard fd >= 0 else { return nil }
+    let deadline = Date().addingTimeInterval(timeout)
+    while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+      guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
+        _ = Glibc.close(fd)
+        return nil
+      }
+      try? await Task.sleep(for: .milliseconds(2))
+    }
+    return ServerLock(descriptor: fd)
+  }
+
+  func release() {
+    _ = flock(descriptor, LOCK_UN)
+    _ = Glibc.close(descriptor)
   }
 }

@@ -204,8 +204,8 @@ struct AttachCommand: AsyncParsableCommand {
 
   /// Both seeds' fallback: without tmux, run the user's shell directly after a notice.
   func runPlainShell(reason: String) throws -> Never {
-    printError("\(reason)")
-    printError("starting a plain shell instead: it will not persist when this terminal closes")
+    // One line: why, and that this shell will not persist.
+    printError("\(reason); starting a plain shell instead, which will not persist when this terminal closes")
     let shell = ProcessInfo.processInfo.environment["SHELL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
     if let cwd { _ = chdir(cwd) }
     var args: [UnsafeMutablePointer<CChar>?] = [strdup(shell), nil]
