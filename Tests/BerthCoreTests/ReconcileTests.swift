@@ -1,0 +1,212 @@
+import Foundation
+import Testing
+
+@testable import BerthCore
+
+/// The reconciler is pure: records and live sessions in, views and record changes out.
+@Suite struct ReconcileTests {
+  let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+  func record(
+    _ id: String, status: SessionStatus = .detached, seen: Date? = nil, tmuxId: String? = nil,
+    endReason: EndReason? = nil, cwd: String = "/home/u", prefix: String = "berth-"
+  ) -> SessionRecord {
+    SessionRecord(
+      id: id, tmuxSessionName: prefix + id, createdAt: t0, cwd: cwd, status: status, shell: "/bin/sh",
+      tmuxSessionId: tmuxId, endReason: endReason, endedAt: endReason == nil ? nil : t0, lastSeenAt: seen ?? t0)
+  }
+
+  func live(
+    _ sessionId: String, _ name: String, clients: Int = 0, path: String = "/home/u", width: Int = 80,
+    height: Int = 24, activity: Date? = nil
+  ) -> LiveSession {
+    LiveSession(
+      sessionId: sessionId, name: name, createdAt: t0, windows: 1, clients: clients,
+      panes: [
+        LivePane(
+          paneId: "%\(sessionId.dropFirst())", windowId: "@1", pid: 42, width: width, height: height,
+          currentCommand: "sh", currentPath: path, windowActivity: activity)
+      ])
+  }
+
+  func reconciler(
+    now: Date? = nil, boot: Date? = nil, running: Bool = true, started: Date? = nil, foreign: Bool = false,
+    prefix: String = "berth-"
+  ) -> Reconciler {
+    Reconciler(
+      prefix: prefix, now: now ?? t0.addingTimeInterval(600), bootTime: boot ?? t0.addingTimeInterval(-86_400),
+      serverRunning: running, serverStartedAt: started, includeForeign: foreign)
+  }
+
+  // MARK: Live status
+
+  @Test func realClientsMakeAttachedNoneMakeDetached() {
+    let result = reconciler().reconcile(
+      records: [record("a"), record("b", status: .attached)],
+      live: [live("$1", "berth-a", clients: 2), live("$2", "berth-b", clients: 0)])
+    #expect(result.views.map(\.status) == [.attached, .detached])
+    #expect(result.views.map(\.clients) == [2, 0])
+    let a = result.changedRecords.first { $0.id == "a" }
+    let b = result.changedRecords.first { $0.id == "b" }
+    #expect(a?.status == .attached)
+    #expect(a?.lastAttachedAt != nil)
+    #expect(b?.status == .detached)
+    #expect(b?.lastDetachedAt == t0.addingTimeInterval(600))
+  }
+
+  @Test func unchangedRecordsAreNotSavedAgain() {
+    // Only "last seen" would differ: nothing to write.
+    let result = reconciler().reconcile(records: [record("a", tmuxId: "$1")], live: [live("$1", "berth-a")])
+    #expect(result.changedRecords.isEmpty)
+    #expect(result.views.first?.tmuxId == "$1")
+  }
+
+  @Test func cwdAndSizeFollowTheActivePane() {
+    let result = reconciler().reconcile(
+      records: [record("a", tmuxId: "$1")], live: [live("$1", "berth-a", path: "/srv/app", width: 132, height: 43)])
+    let r = try? #require(result.changedRecords.first)
+    #expect(r?.cwd == "/srv/app")
+    #expect(r?.cols == 132 && r?.rows == 43)
+    #expect(result.views.first?.cwd == "/srv/app")
+  }
+
+  @Test func matchesTmuxIdOnlyWhenTheNameAgrees() {
+    // After a server restart "$1" belongs to another session: match by name instead.
+    let result = reconciler().reconcile(
+      records: [record("a", tmuxId: "$1")], live: [live("$1", "berth-other"), live("$7", "berth-a")])
+    #expect(result.views.first { $0.id == "a" }?.tmuxId == "$7")
+    #expect(result.views.first { $0.id == "other" }?.orphan == true)
+    #expect(result.changedRecords.first?.tmuxSessionId == "$7")
+  }
+
+  @Test func uptimeAndIdleComeFromNow() {
+    let now = t0.addingTimeInterval(3_600)
+    let result = reconciler(now: now).reconcile(
+      records: [record("a")], live: [live("$1", "berth-a", activity: t0.addingTimeInterval(3_000))])
+    let v = result.views[0]
+    #expect(v.uptimeSeconds == 3_600)
+    #expect(v.idleSeconds == 600)
+    #expect(v.activityAt == t0.addingTimeInterval(3_000))
+    #expect(v.activePaneId == "%1")
+    #expect(v.panePids == [42])
+  }
+
+  // MARK: End reasons
+
+  @Test func goneWhileTheServerRunsIsExited() {
+    let result = reconciler(started: t0.addingTimeInterval(-10)).reconcile(records: [record("a", tmuxId: "$1")], live: [])
+    let r = result.changedRecords[0]
+    #expect(r.status == .dead)
+    #expect(r.endReason == .exited)
+    #expect(r.endedAt == t0.addingTimeInterval(600))
+    #expect(r.tmuxSessionId == nil)
+    #expect(result.views[0].endReason == .exited)
+    #expect(result.views[0].uptimeSeconds == nil && result.views[0].tmuxId == nil)
+  }
+
+  @Test func goneWithNoServerIsVanished() {
+    let result = reconciler(running: false).reconcile(records: [record("a"), record("b", status: .attached)], live: [])
+    #expect(result.changedRecords.map(\.endReason) == [.vanished, .vanished])
+    // An attached session that vanished was detached when it ended.
+    #expect(result.changedRecords[1].lastDetachedAt == result.changedRecords[1].endedAt)
+  }
+
+  @Test func goneWithAServerStartedSinceIsVanished() {
+    let started = t0.addingTimeInterval(300)
+    let result = reconciler(started: started).reconcile(records: [record("a")], live: [])
+    #expect(result.changedRecords[0].endReason == .vanished)
+    #expect(result.changedRecords[0].endedAt == started)
+  }
+
+  @Test func lastSeenBeforeTheBootIsReboot() {
+    let boot = t0.addingTimeInterval(120)
+    // Whether or not a server runs now.
+    for running in [false, true] {
+      let result = reconciler(boot: boot, running: running, started: boot.addingTimeInterval(30))
+        .reconcile(records: [record("a")], live: [])
+      #expect(result.changedRecords[0].endReason == .reboot)
+      #expect(result.changedRecords[0].endedAt == boot)
+      #expect(result.changedRecords[0].endReason?.isRestorable == true)
+    }
+  }
+
+  @Test func deadRecordsKeepTheirReason() {
+    let records = [
+      record("k", status: .dead, endReason: .killed), record("e", status: .dead, endReason: .exited),
+    ]
+    let result = reconciler(boot: t0.addingTimeInterval(60), running: false).reconcile(records: records, live: [])
+    #expect(result.changedRecords.isEmpty)
+    #expect(result.views.map(\.endReason) == [.killed, .exited])
+    #expect(EndReason.killed.isRestorable == false)
+    #expect(EndReason.allCases.filter(\.isRestorable) == [.exited, .vanished, .reboot])
+  }
+
+  @Test func aDeadRecordWhoseSessionIsBackIsAliveAgain() {
+    let result = reconciler().reconcile(
+      records: [record("a", status: .dead, endReason: .vanished)], live: [live("$3", "berth-a")])
+    #expect(result.views[0].status == .detached)
+    #expect(result.views[0].endReason == nil && result.views[0].endedAt == nil)
+    #expect(result.changedRecords[0].endReason == nil)
+  }
+
+  // MARK: Orphans and foreign sessions
+
+  @Test func orphansAreUnclaimedPrefixedSessionsWithValidIds() {
+    let sessions = [
+      live("$1", "berth-tracked"), live("$2", "berth-xyz"), live("$3", "berth-not valid"), live("$4", "work"),
+      live("$5", "berth-"),
+    ]
+    let plain = reconciler().reconcile(records: [record("tracked")], live: sessions)
+    #expect(plain.views.map(\.id) == ["tracked", "xyz"])
+    #expect(plain.views[1].orphan && !plain.views[1].tracked && !plain.views[1].foreign)
+    #expect(plain.views[1].tmuxSession == "berth-xyz")
+
+    let all = reconciler(foreign: true).reconcile(records: [record("tracked")], live: sessions)
+    #expect(all.views.map(\.tmuxSession) == ["berth-tracked", "berth-xyz", "berth-not valid", "work", "berth-"])
+    #expect(all.views.map(\.foreign) == [false, false, true, true, true])
+    #expect(all.views.filter(\.foreign).allSatisfy { !$0.tracked && !$0.orphan })
+  }
+
+  @Test func aCustomPrefixManagesOtherToolsSessions() {
+    let result = reconciler(prefix: "superset-").reconcile(
+      records: [record("t1", prefix: "superset-")], live: [live("$1", "superset-t1"), live("$2", "superset-t2"), live("$3", "berth-x")])
+    #expect(result.views.map(\.id) == ["t1", "t2"])
+    #expect(result.views.map(\.orphan) == [false, true])
+  }
+
+  // MARK: tmux replies
+
+  @Test func controlClientsNeverCountAndHiddenSessionsAreLeftOut() {
+    func line(_ s: String) -> [UInt8] { Array(s.utf8) }
+    let paneLine = { (sid: String, name: String, pane: String) -> [UInt8] in
+      line(
+        [sid, "1800000000", "0", "1", "@1", "0", "1", "1800000100", pane, "0", "1", "99", "0", "", "80", "24", "0", "layout", name, "win", "sh", "/home/u"]
+          .joined(separator: "\t"))
+    }
+    let clients = TmuxListing.parseClients([
+      line("$1\t1\t100\tclient-100"), line("$1\t0\t101\t/dev/pts/3"), line("$2\t1\t102\tclient-102"), line("garbage"),
+    ])
+    #expect(clients.map(\.isControl) == [true, false, true])
+    let sessions = TmuxListing.sessions(
+      paneLines: [paneLine("$1", "berth-a", "%1"), paneLine("$2", "_berth-control-1-2", "%2"), paneLine("$1", "berth-a", "%3")],
+      clients: clients, hiddenPrefix: "_berth-control-")
+    #expect(sessions.map(\.name) == ["berth-a"])
+    #expect(sessions[0].clients == 1)
+    #expect(sessions[0].panes.map(\.paneId) == ["%1", "%3"])
+    #expect(sessions[0].createdAt == Date(timeIntervalSince1970: 1_800_000_000))
+    #expect(sessions[0].lastAttachedAt == nil)
+  }
+
+  @Test func extraTabsStayInTheLastField() {
+    let f = TmuxListing.fields(Array("a\tb\tc\td".utf8), count: 3)
+    #expect(f == ["a", "b", "c\td"])
+  }
+
+  @Test func previewKeepsTheLastNonBlankLines() {
+    let lines = ["one", "two  ", "three", "", "   ", ""].map { Array($0.utf8) }
+    #expect(TmuxListing.previewLines(lines, count: 2) == ["two", "three"])
+    #expect(TmuxListing.previewLines(lines, count: 10) == ["one", "two", "three"])
+    #expect(TmuxListing.previewLines(lines, count: 0) == [])
+    #expect(TmuxListing.previewLines([], count: 5) == [])
+  }
+}
