@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# make bench / make bench-quick: berth measured next to tmux and the tools people use.
+# Builds the release binary and a libtmux virtual environment, then runs bench/bench.py
+# against private tmux servers that are killed on exit (also on failure or Ctrl-C).
+# usage: scripts/bench.sh [--quick] [bench.py options...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v tmux >/dev/null || { echo "bench: tmux is not installed (make deps)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "bench: python3 is not installed" >&2; exit 1; }
+
+echo "bench: building the release binary"
+swift build -c release --product berth
+BERTH="$(swift build -c release --show-bin-path)/berth"
+
+# libtmux, for the baseline of the tools people use (a pinned version, in an ignored folder).
+LIBTMUX_VERSION=0.62.0
+VENV="$PWD/.build-bench/venv"
+VENV_ARGS=()
+if "$VENV/bin/python" -c "import libtmux, sys; sys.exit(libtmux.__version__ != '$LIBTMUX_VERSION')" 2>/dev/null; then
+  VENV_ARGS=(--venv-python "$VENV/bin/python")
+else
+  echo "bench: installing libtmux $LIBTMUX_VERSION into $VENV"
+  rm -rf "$VENV"
+  if python3 -m venv "$VENV" && "$VENV/bin/pip" install --quiet --disable-pip-version-check "libtmux==$LIBTMUX_VERSION"; then
+    VENV_ARGS=(--venv-python "$VENV/bin/python")
+  else
+    echo "bench: could not install libtmux: its column will say 'not measured'" >&2
+    VENV_ARGS=(--venv-reason "pip could not install libtmux==$LIBTMUX_VERSION")
+  fi
+fi
+
+# Private tmux servers live in their own TMUX_TMPDIR; whatever happens, they go at the end.
+BENCH_TMP="$(mktemp -d /tmp/berth-bench.XXXXXX)"
+TAG="$$"
+cleanup() {
+  for socket in "berth-bench-$TAG" "berth-bench-view-$TAG" "berth-bench-base-$TAG"; do
+    TMUX_TMPDIR="$BENCH_TMP" tmux -L "$socket" kill-server 2>/dev/null || true
+  done
+  case " $* " in
+    *" --keep "*) echo "bench: kept $BENCH_TMP" ;;
+    *) rm -rf "$BENCH_TMP" ;;
+  esac
+}
+trap 'cleanup "$@"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+env -u TMUX python3 bench/bench.py --berth "$BERTH" --tmpdir "$BENCH_TMP" --tag "$TAG" "${VENV_ARGS[@]}" "$@"
