@@ -40,6 +40,8 @@ enum BackendCommand: Sendable {
 actor PanelBackend {
   static let reconnectInterval: Duration = .seconds(3)
   static let resourceInterval: Duration = .seconds(2)
+  /// How often, at most, an idle panel brings the durations on screen up to date.
+  static let tickInterval: TimeInterval = 30
   /// After activity in the watched session, one more capture this much later catches
   /// output that landed in the same second as the last notification (tmux reports
   /// activity in whole seconds, checked once a second).
@@ -123,6 +125,9 @@ actor PanelBackend {
       restartSampling()
     case .foreground(let on):
       foreground = on
+      // While the user is in `tmux attach`, tmux need not evaluate the subscription for
+      // a panel nobody sees; the first reading after it returns is a fresh baseline.
+      await setSubscribed(on)
       if on {
         requestListing()
         requestCapture()
@@ -197,10 +202,20 @@ actor PanelBackend {
         await self?.handle(event, from: current)
       }
     }
-    _ = try? await current.sendBatch([
-      .subscribe(name: SessionDigest.subscriptionName, format: SessionDigest.format)
-    ])
+    if foreground { await setSubscribed(true) }
     return true
+  }
+
+  /// Subscribes to (or drops) the all-sessions digest on the current connection.
+  private func setSubscribed(_ on: Bool) async {
+    guard let connection else { return }
+    digests = nil
+    let command: TmuxCommand =
+      on
+      ? .subscribe(name: SessionDigest.subscriptionName, format: SessionDigest.format)
+      // `-B NAME` with no colon removes a subscription (an empty format would not).
+      : TmuxCommand([.word("refresh-client"), .word("-B"), .value(SessionDigest.subscriptionName)])
+    _ = try? await connection.sendBatch([command])
   }
 
   private func handle(_ event: ConnectionEvent, from source: ControlConnection) async {
@@ -449,9 +464,10 @@ actor PanelBackend {
               ])))
         }
       }
-      // Durations on screen (idle, uptime) move on with the same wake-up, every 10 s.
+      // Durations on screen (idle, uptime) move on with the same wake-up, now and then:
+      // a redraw costs more than a sample, and busy sessions update through activity.
       let now = Date()
-      if now.timeIntervalSince(lastTick) >= 10 {
+      if now.timeIntervalSince(lastTick) >= Self.tickInterval {
         lastTick = now
         inbox.post(.message(.tick(now)))
       }

@@ -20,14 +20,18 @@ struct SessionDigest: Equatable {
   static let subscriptionName = "berth-sessions"
 
   /// Per session: id, windows, clients, whether it is a berth control session, active
-  /// pane, the activity of each window in brackets, then command and path with `|`
-  /// replaced (it separates sessions). Spaces separate fields (`W:` takes a comma as the
-  /// start of a second format, so none appears at the loop's top level).
+  /// pane, the activity of each window in brackets, then the active pane's command and
+  /// path. Spaces separate fields (`W:` takes a comma as the start of a second format, so
+  /// none appears at the loop's top level).
+  ///
+  /// tmux evaluates this every second for every session, so it stays cheap: no regular
+  /// expressions (`s/…/…/` compiles one per session per second). A `|` in a command or path
+  /// can therefore split an entry; the pieces fail to parse or look like sessions berth
+  /// does not know, which at worst costs one extra listing.
   static let format =
     "#{S:#{session_id} #{session_windows} #{session_attached} "
     + "#{m:\(ControlConnection.hiddenSessionPrefix)*,#{session_name}} #{pane_id} "
-    + "[#{W:#{window_activity} }] "
-    + "#{s/[|]/_/:pane_current_command} #{s/[|]/_/:pane_current_path}|}"
+    + "[#{W:#{window_activity} }] #{pane_current_command} #{pane_current_path}|}"
 
   /// Parses a subscription value into digests by session id (`$N`). Berth's hidden control
   /// sessions (of this and other berth processes) are left out: they come and go with every

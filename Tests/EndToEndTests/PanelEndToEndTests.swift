@@ -238,6 +238,42 @@ struct PanelEndToEndTests {
     }
   }
 
+  @Test func createsRenamesAndCleansUpFromTheKeyboard() throws {
+    try withPanel { panel in
+      // One orphan (a prefixed tmux session berth has no record of) to clean up.
+      try panel.inner.check("new-session", "-d", "-s", "berth-stray")
+      try panel.startPanel()
+      guard panel.waitFor("stray") else { return }
+
+      // n: name and directory (the default kept), Enter creates it in tmux.
+      try panel.keys("n")
+      guard panel.waitFor("Name") else { return }
+      try panel.type("made-here")
+      try panel.keys("Enter")
+      panel.waitFor("Created made-here")
+      panel.waitForScreen("the new row") { $0.contains("made-here") && $0.contains("○1 detached") }
+      let created = try panel.cli("list", "--json")
+      #expect(created.contains("\"made-here\""))
+
+      // r: a new name, stored in berth's records.
+      try panel.keys("r")
+      guard panel.waitFor("Rename") else { return }
+      try panel.keys("C-u")
+      try panel.type("renamed")
+      try panel.keys("Enter")
+      panel.waitFor("Renamed to renamed")
+      #expect(try panel.cli("list", "--json").contains("\"renamed\""))
+
+      // c: confirmation with counts; y kills the orphan.
+      try panel.keys("c")
+      guard panel.waitFor("1 orphan session") else { return }
+      try panel.keys("y")
+      #expect(panel.inner.waitUntil(timeout: 10) { !panel.innerSessions().contains("berth-stray") })
+      panel.waitFor("Cleaned up 1 orphan")
+      #expect(panel.innerSessions().contains { $0.hasPrefix("berth-") })
+    }
+  }
+
   @Test func refusesToStartWithoutAUsableTerminalType() throws {
     let binary = try PanelHarness.locateBinary()
     var environment = ProcessInfo.processInfo.environment
