@@ -4,6 +4,8 @@ public enum CommandEncodingError: Error, Equatable, Sendable, CustomStringConver
   case forbiddenCharacter(argument: String, character: String)
   /// A flag or command word that is not plain (`-x`, `new-session`).
   case invalidWord(String)
+  /// No words at all: an empty line would detach the control client.
+  case emptyCommand
 
   public var description: String {
     switch self {
@@ -12,6 +14,8 @@ public enum CommandEncodingError: Error, Equatable, Sendable, CustomStringConver
         "cannot pass \(character) to tmux inside an argument (\(argument.debugDescription.prefix(60))): remove it"
     case .invalidWord(let w):
       return "internal error: '\(w)' is not a valid tmux command word"
+    case .emptyCommand:
+      return "internal error: an empty tmux command (it would detach the connection)"
     }
   }
 }
@@ -38,6 +42,7 @@ public struct TmuxCommand: Equatable, Sendable {
 
   /// The command line to write (without the LF).
   public func encoded() throws(CommandEncodingError) -> String {
+    guard !words.isEmpty else { throw .emptyCommand }
     var parts: [String] = []
     parts.reserveCapacity(words.count)
     for w in words {
