@@ -89,6 +89,9 @@ final class PanelLoop {
   private var selectedId: String??
   private var lastTick = Date()
   private var previewLines: Int
+  /// An attach was asked for and its plan has not come back yet. A second Enter (or a
+  /// double click) before the first plan arrives must not attach twice in a row.
+  private var awaitingAttach = false
 
   init(
     state: PanelState, driver: TerminalDriver, backend: PanelBackend, inbox: PanelInbox,
@@ -174,6 +177,8 @@ final class PanelLoop {
         state.notice = PanelNotice(text, isError: isError)
         outcome = .continue
       case .handOff(let plan):
+        guard awaitingAttach else { continue }
+        awaitingAttach = false
         outcome = attach(plan)
       }
       if case .continue = outcome { continue }
@@ -189,6 +194,7 @@ final class PanelLoop {
       switch effect {
       case .attach(let view):
         state.notice = PanelNotice("Attaching to \(TerminalText.sanitize(view.displayName))…")
+        awaitingAttach = true
         commands.yield(.attach(view))
       case .create(let name, let cwd):
         let size = driver.size
