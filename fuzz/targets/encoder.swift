@@ -44,6 +44,8 @@ public func fuzzEncoder(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
   require(expectedError == nil, "encoding accepted \(words) (expected \(String(describing: expectedError)))")
 
   let lineBytes = Array(line.utf8)
+  // An empty line would detach the control client (see FuzzRegressionTests for the empty command).
+  require(!lineBytes.isEmpty, "\(words) encoded to an empty line")
   require(
     !lineBytes.contains { $0 == 0x0A || $0 == 0x0D || $0 == 0x00 },
     "encoded line holds LF, CR or NUL: \(line.debugDescription)")
@@ -104,7 +106,10 @@ private let commandNames = [
 
 /// Reads words from the input: one byte of kind, one of length, then that many bytes of text
 /// (decoded leniently: invalid UTF-8 becomes U+FFFD, as a Swift String would hold it).
-/// The first word is always a command word, as in every command berth builds.
+/// The first word is always a command word, as in every command berth builds (a `.value`
+/// first word `NAME=x` would be an environment assignment to tmux; no constructor builds
+/// one). There is always at least one word: the empty command is a known failure, kept as
+/// a regression test rather than failing every run.
 private func decodeWords(_ bytes: [UInt8]) -> [CommandWord] {
   var words: [CommandWord] = []
   var i = 0
