@@ -82,7 +82,7 @@ echo "first full screen: $(( full - start )) ms  ($sessions sessions, 120x40, $b
 
 pid=$($outer display-message -p -t panel '#{pane_pid}')
 server=$($inner display-message -p '#{pid}')
-sleep 3 # let the start-up work (listing, first subscription reading) settle
+sleep 5 # let the start-up work (listing, captures, first subscription reading) settle
 b0=$(ticks "$pid"); s0=$(ticks "$server"); c0=$(switches "$pid")
 sleep "$idle"
 b1=$(ticks "$pid"); s1=$(ticks "$server"); c1=$(switches "$pid")

@@ -152,8 +152,16 @@ final class PanelLoop {
     case replaceProcess(AttachPlan)
   }
 
+  /// The state and size last drawn: rendering hundreds of rows costs more than comparing
+  /// states, so a wake-up that changed nothing draws nothing.
+  private var drawn: (state: PanelState, width: Int, height: Int)?
+
   private func draw() {
     let size = driver.size
+    if let drawn, drawn.width == size.width, drawn.height == size.height, drawn.state == state {
+      return
+    }
+    drawn = (state, size.width, size.height)
     driver.draw(render(state, width: size.width, height: size.height))
   }
 
@@ -209,7 +217,9 @@ final class PanelLoop {
       case .watchPreview(let pane, let session):
         commands.yield(.watch(paneId: pane, sessionId: session))
       case .refresh: commands.yield(.refresh)
-      case .redraw: driver.forceFullRedraw()
+      case .redraw:
+        driver.forceFullRedraw()
+        drawn = nil
       case .quit: outcome = .quit
       case .openSettings: state.notice = PanelNotice("Settings are not built yet")
       }
@@ -244,6 +254,7 @@ final class PanelLoop {
       failure = "\(error)"
     }
     driver.resume()
+    drawn = nil
     commands.yield(.foreground(true))
     if let failure {
       state.notice = PanelNotice(failure, isError: true)
