@@ -68,7 +68,7 @@ public struct Reconciler {
         r.endReason = nil
         r.endedAt = nil
         if let pane = s.activePane {
-          if !pane.currentPath.isEmpty { r.cwd = pane.currentPath }
+          if !pane.currentPath.isEmpty { r.cwd = Self.currentPath(stored: r.cwd, live: pane.currentPath) }
           if pane.width > 0 { r.cols = pane.width }
           if pane.height > 0 { r.rows = pane.height }
         }
@@ -114,6 +114,17 @@ public struct Reconciler {
     return Result(views: views, changedRecords: changed)
   }
 
+  /// The pane's directory as berth should keep it. tmux's listing replaces control
+  /// characters with U+FFFD (see `TmuxListing`), so when the live path is just the stored one
+  /// cleaned that way, the stored (real) path is kept: a restore must find the directory.
+  static func currentPath(stored: String?, live: String) -> String {
+    guard let stored, stored != live, live.unicodeScalars.contains("\u{FFFD}") else { return live }
+    let cleaned = String(
+      String.UnicodeScalarView(
+        stored.unicodeScalars.map { ($0.value >= 0x01 && $0.value <= 0x1F) || $0.value == 0x7F ? "\u{FFFD}" : $0 }))
+    return cleaned == live ? stored : live
+  }
+
   /// Whether two records differ in anything but the time berth last looked.
   static func sameStoredState(_ a: SessionRecord, _ b: SessionRecord) -> Bool {
     var x = a
@@ -147,7 +158,7 @@ public struct Reconciler {
     v.tmuxId = s.sessionId
     v.clients = s.clients
     if let pane = s.activePane {
-      v.cwd = pane.currentPath.isEmpty ? v.cwd : pane.currentPath
+      v.cwd = pane.currentPath.isEmpty ? v.cwd : Self.currentPath(stored: v.cwd, live: pane.currentPath)
       v.command = pane.currentCommand
       v.cols = pane.width
       v.rows = pane.height

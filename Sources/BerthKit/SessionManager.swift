@@ -389,20 +389,20 @@ public actor SessionManager {
   /// Adds (`+tag` or `tag`) and removes (`-tag`) tags.
   public func tag(target: String, changes: [String]) async throws(BerthError) -> SessionView {
     var v = try await resolve(target, includeForeign: false)
-    var add: [String] = []
-    var remove: [String] = []
-    for change in changes {
-      if change.hasPrefix("-") {
-        remove.append(String(change.dropFirst()))
-      } else {
-        add.append(change.hasPrefix("+") ? String(change.dropFirst()) : change)
-      }
+    // Applied left to right, so `+a -a` leaves no `a`.
+    let steps = changes.map { change -> (add: Bool, tag: String) in
+      if change.hasPrefix("-") { return (false, String(change.dropFirst())) }
+      return (true, change.hasPrefix("+") ? String(change.dropFirst()) : change)
     }
-    for t in add + remove { try Self.validateLabel(t, what: "tag") }
+    for step in steps { try Self.validateLabel(step.tag, what: "tag") }
     if v.orphan { v = try await adopt(v) }
     _ = try storeCall { store in
       try store.update(id: v.id) { r in
-        r.metadata.tags = Self.uniqueTags(r.metadata.tags.filter { !remove.contains($0) } + add)
+        var tags = r.metadata.tags
+        for step in steps {
+          if step.add { tags.append(step.tag) } else { tags.removeAll { $0 == step.tag } }
+        }
+        r.metadata.tags = Self.uniqueTags(tags)
       }
     }
     return try await view(id: v.id)

@@ -210,3 +210,18 @@ import Testing
     #expect(TmuxListing.previewLines([], count: 5) == [])
   }
 }
+
+extension ReconcileTests {
+  @Test func aPathWithControlCharactersIsKeptAsStored() {
+    // tmux's listing shows "/p/\u{1B}x" as "/p/\u{FFFD}x": the record keeps the real path.
+    let stored = "/p/\u{1B}]0;t\u{07}x"
+    let result = reconciler().reconcile(
+      records: [record("a", tmuxId: "$1", cwd: stored)], live: [live("$1", "berth-a", path: "/p/\u{FFFD}]0;t\u{FFFD}x")])
+    #expect(result.changedRecords.isEmpty)
+    #expect(result.views[0].cwd == stored)
+    // A different directory is taken from tmux, U+FFFD and all.
+    let moved = reconciler().reconcile(
+      records: [record("a", tmuxId: "$1", cwd: stored)], live: [live("$1", "berth-a", path: "/q/\u{FFFD}")])
+    #expect(moved.changedRecords.first?.cwd == "/q/\u{FFFD}")
+  }
+}
