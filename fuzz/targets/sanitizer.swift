@@ -11,7 +11,7 @@ import BerthCore
 // - for valid UTF-8, the byte form and the String form agree;
 // - sanitizeLines gives at most one line per LF, plus one.
 // Linear time is checked by the run's `-timeout`, and by big inputs: a first byte 0xFF
-// repeats the rest of the input up to 64 KiB (a long escape string, a huge CSI parameter).
+// repeats the rest of the input up to 16 KiB (a long escape string, a huge CSI parameter).
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSanitizer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -19,8 +19,8 @@ public func fuzzSanitizer(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
   if bytes.first == 0xFF, bytes.count > 1 {
     let unit = bytes.dropFirst()
     bytes = []
-    bytes.reserveCapacity(64 * 1024 + unit.count)
-    while bytes.count < 64 * 1024 { bytes += unit }
+    bytes.reserveCapacity(16 * 1024 + unit.count)
+    while bytes.count < 16 * 1024 { bytes += unit }
   }
 
   let fromBytes = TerminalText.sanitize(bytes)
