@@ -31,7 +31,8 @@ enum ControlMessage: Equatable {
       return .success(.input(data))
     case "resize":
       guard let cols = wire.cols, let rows = wire.rows, sizeRange.contains(cols), sizeRange.contains(rows) else {
-        return .failure(PolicyRefusal(code: 1008, message: "a resize message needs \"cols\" and \"rows\" from 1 to 1000"))
+        return .failure(
+          PolicyRefusal(code: 1008, message: "a resize message needs \"cols\" and \"rows\" from 1 to 1000"))
       }
       return .success(.resize(cols: cols, rows: rows))
     default:

@@ -53,7 +53,9 @@ struct Gatekeeper: Sendable {
     guard let presented else {
       return Refusal(
         status: .unauthorized,
-        message: "a token is required: add ?token=TOKEN (printed by berth-serve at start-up) or send Authorization: Bearer TOKEN")
+        message:
+          "a token is required: add ?token=TOKEN (printed by berth-serve at start-up) or send Authorization: Bearer TOKEN"
+      )
     }
     guard Self.constantTimeEqual(presented, token) else {
       return Refusal(status: .unauthorized, message: "the token is not valid")
@@ -68,7 +70,9 @@ struct Gatekeeper: Sendable {
     guard origins.count == 1, isAllowed(origin: origin, host: head.headers.first(name: "Host")) else {
       return Refusal(
         status: .forbidden,
-        message: "the origin '\(TerminalText.sanitize(String(origin.prefix(200))))' is not allowed: open the page from http://\(listen)")
+        message:
+          "the origin '\(TerminalText.sanitize(String(origin.prefix(200))))' is not allowed: open the page from http://\(listen)"
+      )
     }
     return nil
   }

@@ -46,20 +46,24 @@ final class HTTPRouter: ChannelInboundHandler, RemovableChannelHandler {
   private func route(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
     let target = RequestTarget(uri: head.uri)
     guard admitted else {
-      return respond(context, head: head, status: .serviceUnavailable, text: "too many connections: try again later", close: true)
+      return respond(
+        context, head: head, status: .serviceUnavailable, text: "too many connections: try again later", close: true)
     }
     guard head.method == .GET || head.method == .HEAD else {
       return respond(context, head: head, status: .methodNotAllowed, text: "only GET is served here", close: true)
     }
     if let refusal = state.gatekeeper.check(head, target: target) {
-      serveLog("\(context.remoteAddress?.description ?? "?"): \(head.uri.split(separator: "?").first ?? ""): \(refusal.message)")
+      // The path only: the query may hold a (wrong) token.
+      serveLog(
+        "\(peerDescription(context.remoteAddress)): \(head.uri.split(separator: "?").first ?? ""): \(refusal.message)")
       return respond(context, head: head, status: refusal.status, text: refusal.message, close: true)
     }
     switch target.path {
     case "/", "/index.html":
       respond(
         context, head: head, status: .ok, contentType: "text/html; charset=utf-8",
-        body: WebAssets.page(token: state.token, problem: state.assets.problem), extraHeaders: [
+        body: WebAssets.page(token: state.token, problem: state.assets.problem),
+        extraHeaders: [
           (
             "Content-Security-Policy",
             "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
@@ -83,7 +87,8 @@ final class HTTPRouter: ChannelInboundHandler, RemovableChannelHandler {
         context, head: head, status: .badRequest,
         text: "GET /pty needs a WebSocket upgrade (Upgrade: websocket, Sec-WebSocket-Version: 13)", close: true)
     default:
-      respond(context, head: head, status: .notFound, text: "not found: try GET / or the WebSocket GET /pty", close: false)
+      respond(
+        context, head: head, status: .notFound, text: "not found: try GET / or the WebSocket GET /pty", close: false)
     }
   }
 
@@ -145,7 +150,9 @@ final class HTTPRouter: ChannelInboundHandler, RemovableChannelHandler {
       ("Connection", keepAlive ? "keep-alive" : "close"),
     ])
     headers.add(contentsOf: extraHeaders)
-    context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+    context.write(
+      Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))),
+      promise: nil)
     if head.method != .HEAD {
       context.write(Self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
     }

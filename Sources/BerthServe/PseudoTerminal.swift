@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
   import Glibc
 #endif
-import Foundation
 
 /// A pseudo-terminal with a child process on its slave side: the tmux client of one
 /// WebSocket connection (or, without tmux, a plain shell).
@@ -63,7 +64,8 @@ enum PseudoTerminal {
   private typealias OpenPT = @convention(c) (Int32) -> Int32
   private typealias FDCall = @convention(c) (Int32) -> Int32
   private typealias PTSName = @convention(c) (Int32, UnsafeMutablePointer<CChar>?, Int) -> Int32
-  private typealias AddPath = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+  private typealias AddPath =
+    @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
   private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
   private static func symbol<T>(_ name: String, as type: T.Type) -> T? {
@@ -120,7 +122,12 @@ enum PseudoTerminal {
     posix_spawn_file_actions_addopen(&actions, 0, slavePath, O_RDWR, 0)
     posix_spawn_file_actions_adddup2(&actions, 0, 1)
     posix_spawn_file_actions_adddup2(&actions, 0, 2)
-    if let addCloseFrom { _ = addCloseFrom(&actions, 3) }
+    // Only 0, 1 and 2 reach the child (everything berth-serve opens is close-on-exec too).
+    if let addCloseFrom {
+      _ = addCloseFrom(&actions, 3)
+    } else if let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+      for fd in names.compactMap({ Int32($0) }) where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+    }
     var wrapped = argv
     if let directory {
       if let addChdir {

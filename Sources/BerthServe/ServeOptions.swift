@@ -35,6 +35,11 @@ struct ServeOptions: Equatable, Sendable {
       --db PATH              the metadata database (default $XDG_STATE_HOME/berth/berth.sqlite3)
       --prefix PREFIX        prefix of managed tmux session names (default berth-)
       --max-connections N    terminals served at once (default \(defaultMaxConnections), 1-1024)
+
+    WebSocket GET /pty?sessionId=ID&cwd=DIR[&cols=C&rows=R]: get-or-create the session ID
+    (none: a new session) and attach to it; binary frames are terminal input and output;
+    text frames are {"type":"input","data":"..."} and {"type":"resize","cols":C,"rows":R}.
+    The token goes in ?token= or Authorization: Bearer. A disconnect detaches.
     """
 
   /// A refusal of the command line, as one line that names the offending argument.
@@ -89,7 +94,8 @@ struct ServeOptions: Equatable, Sendable {
       case "--max-connections":
         let text = try value()
         guard let n = Int(text), (1...1024).contains(n) else {
-          throw UsageError("--max-connections must be a whole number from 1 to 1024, not '\(TerminalText.sanitize(text))'")
+          throw UsageError(
+            "--max-connections must be a whole number from 1 to 1024, not '\(TerminalText.sanitize(text))'")
         }
         options.maxConnections = n
       default:

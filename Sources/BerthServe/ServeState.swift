@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthKit
 import Foundation
 import NIOCore
 import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// Everything the connections share: the options, the token, the session service (nil
 /// without tmux), the counters that bound connections, and the live terminals (so a

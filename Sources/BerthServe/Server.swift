@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import Dispatch
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The listening socket and each connection's pipeline: SwiftNIO's HTTP/1 server pipeline
 /// with its WebSocket upgrader for `/pty`, and `HTTPRouter` for everything else.
@@ -30,7 +31,7 @@ enum Server {
     if admitted {
       channel.closeFuture.whenComplete { _ in state.sockets.release() }
     }
-    let peer = channel.remoteAddress?.description ?? "unknown peer"
+    let peer = peerDescription(channel.remoteAddress)
     let upgrader = NIOWebSocketServerUpgrader(
       maxFrameSize: TerminalBridge.maxMessageBytes, automaticErrorHandling: false,
       shouldUpgrade: { channel, head in

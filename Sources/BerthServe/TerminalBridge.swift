@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthKit
 import NIOCore
 import NIOPosix
 import NIOWebSocket
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// One WebSocket connection carried to one pseudo-terminal, both ways, on the connection's
 /// event loop: binary frames in are terminal input, text frames are JSON control messages,
@@ -105,7 +106,7 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
     switch result {
     case .failure(let error):
       log("cannot open the session: \(error.description)")
-      refuse(code: 1011, reason: "cannot open the session: \(error.description)")
+      refuse(code: Self.closeCode(for: error), reason: "cannot open the session: \(error.description)")
     case .success(let plan):
       spawn(plan.argv, directory: nil, notice: plan.notice.map { "berth: \($0)" })
     }
@@ -167,6 +168,14 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
       watch = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [bound] _ in
         bound?.value.checkChild()
       }
+    }
+  }
+
+  /// The client's request was refused (1008, policy) or the server failed (1011).
+  static func closeCode(for error: BerthError) -> UInt16 {
+    switch error {
+    case .usage, .notFound, .ambiguous, .exists, .limit: return 1008
+    case .tmuxUnavailable, .failed, .database: return 1011
     }
   }
 
@@ -419,6 +428,14 @@ final class TerminalOutputHandler: ChannelInboundHandler {
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
     context.close(promise: nil)
   }
+}
+
+/// `ADDR:PORT` of a peer, for log lines.
+func peerDescription(_ address: SocketAddress?) -> String {
+  guard let address else { return "unknown peer" }
+  guard let ip = address.ipAddress else { return "\(address)" }
+  let host = ip.contains(":") ? "[\(ip)]" : ip
+  return address.port.map { "\(host):\($0)" } ?? host
 }
 
 /// One line on stderr, prefixed with the program's name.

@@ -137,6 +137,7 @@ struct WebAssets: Sendable {
       <meta charset="utf-8">
       <meta name="viewport" content="width=device-width, initial-scale=1">
       <title>berth</title>
+      <link rel="icon" href="data:,">
       <link rel="stylesheet" href="/xterm/xterm.css?token=\(t)">
       <link rel="stylesheet" href="/app.css?token=\(t)">
       </head>
@@ -185,7 +186,9 @@ struct WebAssets: Sendable {
       text-overflow: ellipsis; white-space: nowrap; }
     nav li a.current { background: #373b41; }
     nav li .state { color: #969896; font-size: 12px; }
-    #terminal { flex: 1; padding: 4px; min-width: 0; }
+    #terminal { flex: 1; padding: 4px; min-width: 0; background: #1d1f21; }
+    /* tmux keeps the scrollback (and draws on the alternate screen): no scrollbar here. */
+    #terminal .xterm .xterm-viewport { overflow-y: hidden; background: #1d1f21; }
     """
 
   /// The page's behaviour: one terminal bound to the session id in the URL hash (so a reload
@@ -237,6 +240,7 @@ struct WebAssets: Sendable {
           retries = 0;
           status('connected');
           send(JSON.stringify({ type: 'resize', cols: term.cols, rows: term.rows }));
+          setTimeout(loadSessions, 500);
         };
         socket.onmessage = function (event) {
           if (mine !== generation || typeof event.data === 'string') return;

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthKit
 import BerthTmux
 import Foundation
 import NIOCore
 import NIOPosix
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 // berth-serve: the web terminal backend (`berth serve` execs it with the same arguments).
 // Each WebSocket connection to /pty gets a tmux client for a berth session in its own
@@ -62,7 +63,8 @@ do {
   sessions = SessionService(manager: manager)
   _ = install
 } catch {
-  serveLog("tmux is not available (\(error.description)): each connection gets a plain shell that ends when it disconnects")
+  serveLog(
+    "tmux is not available (\(error.description)): each connection gets a plain shell that ends when it disconnects")
 }
 
 let assets = WebAssets.load()
@@ -92,7 +94,8 @@ if generatedToken {
 FileHandle.standardOutput.write(Data(banner.utf8))
 if !bound.isLoopback {
   serveLog(
-    "warning: listening on \(bound), not loopback: anyone who can reach it and has the token gets a shell, over unencrypted HTTP")
+    "warning: listening on \(bound), not loopback: anyone who can reach it and has the token gets a shell, over unencrypted HTTP"
+  )
 }
 
 // SIGINT and SIGTERM: stop accepting, close every terminal (the tmux clients detach; the

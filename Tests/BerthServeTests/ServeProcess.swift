@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthTmux
 import Foundation
 import Synchronization
 import TmuxTestSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The real `berth-serve` binary, started with posix_spawn against a private tmux server,
 /// listening on 127.0.0.1 with a port the kernel chose (read from its first stdout line).
@@ -115,8 +116,12 @@ final class ServeProcess: Sendable {
   }
 
   /// The `berth-serve` executable next to the test bundle (`swift build` builds it), else
-  /// in the package's `.build/debug`.
+  /// in the package's `.build/debug`, unless `BERTH_SERVE_BINARY` names one.
   static func locateBinary() throws -> String {
+    // BERTH_SERVE_BINARY: another build (e.g. release, for the latency measurement).
+    if let given = ProcessInfo.processInfo.environment["BERTH_SERVE_BINARY"], access(given, X_OK) == 0 {
+      return given
+    }
     var candidates: [String] = []
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for _ in 0..<6 {
@@ -132,7 +137,8 @@ final class ServeProcess: Sendable {
         return path
       }
     }
-    throw TestServerError("berth-serve was not found (looked in: \(candidates.joined(separator: ", "))): run 'swift build'")
+    throw TestServerError(
+      "berth-serve was not found (looked in: \(candidates.joined(separator: ", "))): run 'swift build'")
   }
 }
 

@@ -16,6 +16,11 @@ final class WebSocketProbe: Sendable {
     var httpBody: [UInt8] = []
     var httpDone = false
     var output: [UInt8] = []
+    /// When each binary frame arrived (on the event loop) and where its bytes ended in
+    /// `output`, to time echoes without the test task's wake-up in the measurement.
+    var arrivals: [(end: Int, at: ContinuousClock.Instant)] = []
+    /// Text frames, one string each (fragments reassembled), for message protocols (CDP).
+    var messages: [String] = []
     var closeCode: UInt16?
     var closeReason: String?
     var closed = false
@@ -37,15 +42,24 @@ final class WebSocketProbe: Sendable {
   static func connect(
     port: Int, path: String, headers: [(String, String)] = [], timeout: Duration = .seconds(15)
   ) async throws -> WebSocketProbe {
+    try await connect(host: "127.0.0.1", port: port, path: path, headers: headers, timeout: timeout)
+  }
+
+  static func connect(
+    host: String, port: Int, path: String, headers: [(String, String)] = [], timeout: Duration = .seconds(15)
+  ) async throws -> WebSocketProbe {
     let probe = WebSocketProbe()
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           let upgrader = NIOWebSocketClientUpgrader(
-            maxFrameSize: 1 << 22,
+            maxFrameSize: 1 << 26,
             upgradePipelineHandler: { channel, _ in
               channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(
+                  NIOWebSocketFrameAggregator(
+                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: 1 << 26))
                 try channel.pipeline.syncOperations.addHandler(FrameReceiver(probe: probe))
                 probe.update { $0.upgraded = true }
               }
@@ -62,10 +76,10 @@ final class WebSocketProbe: Sendable {
           try channel.pipeline.syncOperations.addHandler(ResponseCatcher(probe: probe), name: "response")
         }
       }
-      .connect(host: "127.0.0.1", port: port).get()
+      .connect(host: host, port: port).get()
     probe.channelBox.withLock { $0 = channel }
     var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
-    head.headers.add(name: "Host", value: "127.0.0.1:\(port)")
+    head.headers.add(name: "Host", value: "\(host):\(port)")
     head.headers.add(contentsOf: headers)
     head.headers.add(name: "Content-Length", value: "0")
     // Head and end leave together: the answer (and the switch to WebSocket frames) cannot
@@ -136,6 +150,13 @@ final class WebSocketProbe: Sendable {
       i += 1
     }
     return false
+  }
+
+  /// When the first `byte` at or after offset `after` arrived.
+  func arrivalOf(_ byte: UInt8, after: Int) -> ContinuousClock.Instant? {
+    let r = snapshot
+    guard after < r.output.count, let position = r.output[after...].firstIndex(of: byte) else { return nil }
+    return r.arrivals.first { $0.end > position }?.at
   }
 
   func waitForClose(timeout: Duration = .seconds(15)) async -> Bool {
@@ -216,9 +237,19 @@ final class WebSocketProbe: Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
       let frame = Self.unwrapInboundIn(data)
       switch frame.opcode {
-      case .binary, .text, .continuation:
+      case .binary, .continuation:
         let bytes = Array(frame.unmaskedData.readableBytesView)
-        probe.update { $0.output += bytes }
+        let now = ContinuousClock.now
+        probe.update {
+          $0.output += bytes
+          $0.arrivals.append((end: $0.output.count, at: now))
+        }
+      case .text:
+        let bytes = Array(frame.unmaskedData.readableBytesView)
+        probe.update {
+          $0.output += bytes
+          $0.messages.append(String(decoding: bytes, as: UTF8.self))
+        }
       case .connectionClose:
         var payload = frame.unmaskedData
         let code = payload.readInteger(as: UInt16.self)
