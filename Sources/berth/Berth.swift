@@ -27,7 +27,7 @@ struct Berth: AsyncParsableCommand {
       ListCommand.self, NewCommand.self, AttachCommand.self, DetachCommand.self, KillCommand.self,
       RenameCommand.self, TagCommand.self, SendCommand.self, OrphansCommand.self, AdoptCommand.self,
       ForgetCommand.self, CleanupCommand.self, DoctorCommand.self, SnapshotCommand.self,
-      RestoreCommand.self, ServeCommand.self,
+      RestoreCommand.self, ConfigCommand.self, ServeCommand.self,
     ])
 
   @OptionGroup var global: GlobalOptions
@@ -87,6 +87,9 @@ struct GlobalOptions: ParsableArguments {
   @Option(name: .customLong("prefix"), help: "Prefix of managed tmux session names (default berth-).")
   var prefix: String?
 
+  @Option(name: .customLong("config"), help: "The config file (default $XDG_CONFIG_HOME/berth/config.toml).")
+  var config: String?
+
   func validate() throws {
     if socketName != nil && socketPath != nil {
       throw ValidationError("give -L/--socket-name or -S/--socket-path, not both")
@@ -102,7 +105,7 @@ struct GlobalOptions: ParsableArguments {
   /// The context for this run: environment, socket, database, settings, clocks.
   func context() throws -> BerthContext {
     let env = ProcessInfo.processInfo.environment
-    var settings = BerthSettings()
+    var settings = loadSettings(environment: env, report: true).result.settings
     if let prefix {
       try SessionIDs.validatePrefix(prefix)
       settings.prefix = prefix
@@ -127,6 +130,21 @@ struct GlobalOptions: ParsableArguments {
     if arg0.hasPrefix("/") { return arg0 }
     if arg0.contains("/") { return FileManager.default.currentDirectoryPath + "/" + arg0 }
     return nil
+  }
+
+  /// The config file's path and what it says. An invalid file is reported one line per
+  /// problem (file, line and key) and berth runs on defaults for the broken keys.
+  func loadSettings(environment env: [String: String], report: Bool) -> (path: String?, result: ConfigParseResult) {
+    let path = config ?? Config.defaultPath(environment: env)
+    guard let path, let data = FileManager.default.contents(atPath: path) else {
+      if let config, report { printError("warning: the config file \(config) cannot be read: using defaults") }
+      return (path, Config.parse(""))
+    }
+    let result = Config.parse(String(decoding: data, as: UTF8.self))
+    if report {
+      for e in result.errors { printError("warning: \(TerminalText.sanitize(e.formatted(path: path))) (using the default)") }
+    }
+    return (path, result)
   }
 
   func manager() throws -> SessionManager {
