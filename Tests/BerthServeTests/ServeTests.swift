@@ -250,6 +250,35 @@ extension ServeEndToEnd {
         }
         await there.close()
         #expect(serve.stderrText.contains("not an existing directory"))
+
+        // A directory named like a tmux format job is only a name: nothing runs.
+        let hostile = server.directory + "/x#(touch PWNED);$HOME"
+        try FileManager.default.createDirectory(atPath: hostile, withIntermediateDirectories: true)
+        let hostileQuery = hostile.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let odd = try await open(serve, "sessionId=hostile&cwd=\(hostileQuery)")
+        try await run(odd, #"echo "cwd=$(pwd)""#, expect: "cwd=\(hostile)")
+        await odd.close()
+        for directory in [server.directory, hostile, server.home, FileManager.default.currentDirectoryPath] {
+          #expect(!FileManager.default.fileExists(atPath: directory + "/PWNED"), "\(directory)")
+        }
+      }
+    }
+
+    @Test func theTokenFromTheEnvironmentWorksAndStaysOutOfShells() async throws {
+      try await withTmuxServer { server in
+        let token = "from-the-environment-0123456789"
+        let emptyBin = server.directory + "/empty-bin"
+        try FileManager.default.createDirectory(atPath: emptyBin, withIntermediateDirectories: true)
+        // With tmux and without it (the plain shell inherits berth-serve's environment directly).
+        for changes: [String: String?] in [
+          ["BERTH_SERVE_TOKEN": token], ["BERTH_SERVE_TOKEN": token, "PATH": emptyBin],
+        ] {
+          let serve = try ServeProcess(server: server, token: token, environment: changes, useToken: false)
+          defer { serve.stop() }
+          let probe = try await open(serve, "sessionId=envtoken")
+          try await run(probe, #"echo "tok=[$BERTH_SERVE_TOKEN]""#, expect: "tok=[]")
+          await probe.close()
+        }
       }
     }
 
