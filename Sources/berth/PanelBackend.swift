@@ -101,7 +101,11 @@ actor PanelBackend {
   /// until the stream ends.
   func run(commands: AsyncStream<BackendCommand>) async {
     let connected = await adoptCurrentConnection()
-    await listOnce()
+    // The first screen comes from a listing without pane captures (a third faster with
+    // hundreds of sessions); the captures, which keep each session's last output for
+    // when it dies, follow at once.
+    await listOnce(capturingOutput: false)
+    requestListing()
     if !connected && !shuttingDown {
       // No server: the records on this socket are dead. Say so only when there are any
       // (a new user with nothing yet needs no alarm), and watch for a server to appear.
@@ -307,12 +311,13 @@ actor PanelBackend {
     listing = nil
   }
 
-  private func listOnce() async {
+  private func listOnce(capturingOutput: Bool = true) async {
     // Our client has ended but its end is not handled yet, or the loss is settling: the
     // handler lists once it knows whether a server is there.
     if settlingLoss || connection?.end != nil { return }
     do {
-      let listing = try await manager.list(preview: previewLineCount, includeForeign: true)
+      let listing = try await manager.list(
+        preview: capturingOutput ? previewLineCount : nil, includeForeign: true)
       var fresh = listing.views
       for index in fresh.indices {
         let view = fresh[index]
