@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 BUILD_FLAGS ?=
 BIN := .build/debug/berth
 # System packages berth needs to build and run (Debian names).
-APT_PACKAGES := tmux libncurses-dev libsqlite3-dev
+APT_PACKAGES := tmux libncurses-dev libsqlite3-dev libjs-xterm node-xterm
 
 .PHONY: all build release run test lint format clean deps install man bench bench-quick fuzz screenshots
 
@@ -16,6 +16,7 @@ deps:
 
 build:
 	$(SWIFT) build $(BUILD_FLAGS) --product berth
+	$(SWIFT) build $(BUILD_FLAGS) --product berth-serve
 
 release:
 	$(SWIFT) build -c release --product berth

@@ -18,8 +18,8 @@ struct ServeCommand: ParsableCommand {
       """)
 
   @OptionGroup var global: GlobalOptions
-  @Option(help: "Address and port to listen on (default 127.0.0.1:7681).") var listen: String?
-  @Option(help: "The access token (default: a random one, printed at start).") var token: String?
+  @Option(help: "Address and port to listen on (default 127.0.0.1:8722).") var listen: String?
+  @Option(help: "The access token (default: $BERTH_SERVE_TOKEN, else a random one printed at start).") var token: String?
   @Option(name: .customLong("max-connections"), help: "Concurrent connections allowed (default 32).")
   var maxConnections: Int?
 
