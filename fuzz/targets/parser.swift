@@ -52,7 +52,8 @@ private func compare(
   _ referenceParser: ControlParser, path: String, _ stream: [UInt8]
 ) {
   if events != reference {
-    let first = zip(events, reference).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+    let first =
+      zip(events, reference).enumerated().first { $0.element.0 != $0.element.1 }?.offset
       ?? min(events.count, reference.count)
     let got = first < events.count ? String(describing: events[first]) : "nothing"
     let want = first < reference.count ? String(describing: reference[first]) : "nothing"
