@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
   import Glibc
 #endif
-import Foundation
 
 /// One process as `/proc/PID/stat` describes it: enough to add up a session's CPU time and
 /// memory.

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthKit
 import BerthPanel
 import BerthTmux
 import Foundation
 import TmuxControl
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// What the main loop asks the background side to do, in order.
 enum BackendCommand: Sendable {

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthKit
 import BerthPanel
 import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// What background work hands to the panel's main loop.
 enum PanelInboxItem: Sendable {

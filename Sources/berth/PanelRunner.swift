@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthKit
 import BerthPanel
 import BerthTerminal
 import BerthTmux
 import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// `berth` with no subcommand: the full-screen panel.
 ///

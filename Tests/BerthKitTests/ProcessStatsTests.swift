@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthKit
 import BerthTmux
 import Foundation
 import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 @Suite("Process statistics from /proc")
 struct ProcessStatsTests {
@@ -88,13 +89,16 @@ struct ProcessStatsTests {
     #expect(tree.filter { $0.parentPid == child.pid }.count == 2)
     #expect(tree.allSatisfy { $0.rssBytes > 0 })
     // The same tree through the full scan (kernels without `children` files).
-    #expect(Set(ProcessStats.subtree(roots: [child.pid], in: ProcessStats.readAll()).map(\.pid)) == Set(tree.map(\.pid)))
+    #expect(
+      Set(ProcessStats.subtree(roots: [child.pid], in: ProcessStats.readAll()).map(\.pid)) == Set(tree.map(\.pid)))
     // A pid that does not exist gives nothing rather than an error.
     #expect(ProcessStats.readTree(roots: [Int32.max - 1]).isEmpty)
   }
 
   @Test func fallsBackToAFullScanWithoutChildrenFiles() throws {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("berth-proc-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "berth-proc-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    ).path
     defer { try? FileManager.default.removeItem(atPath: root) }
     func write(_ pid: Int, parent: Int, ticks: Int) throws {
       try FileManager.default.createDirectory(atPath: "\(root)/\(pid)", withIntermediateDirectories: true)

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthTmux
 import Foundation
 import Testing
 import TmuxTestSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The real binary, its panel in a tmux pane, driven by keys and read back from the screen.
 /// Serialized: each test runs two tmux servers and berth, and the machine has two cores.

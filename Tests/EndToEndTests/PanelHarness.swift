@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthTmux
 import Foundation
 import Testing
 import TmuxTestSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The real `berth` binary running its panel in a pane of one private tmux server (the
 /// "terminal", read with `capture-pane`, typed into with `send-keys`) while it manages a
