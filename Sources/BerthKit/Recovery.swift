@@ -43,7 +43,7 @@ extension SessionManager {
   /// trips, never a process per pane. With no server, or nothing alive, nothing is written
   /// (an empty save never replaces a good snapshot).
   @discardableResult
-  public func snapshotAll() async throws(BerthError) -> SnapshotReport {
+  public func snapshotAll(only ids: Set<String>? = nil) async throws(BerthError) -> SnapshotReport {
     guard let c = try await connection(startServer: false) else {
       _ = try await list()
       return SnapshotReport(saved: [], serverRunning: false)
@@ -52,7 +52,7 @@ extension SessionManager {
     let live = try await liveSessions(c)
     let byId = Dictionary(live.map { ($0.sessionId, $0) }, uniquingKeysWith: { a, _ in a })
     let targets = listing.views.compactMap { v -> (SessionView, LiveSession)? in
-      guard v.tracked, v.isAlive, let tid = v.tmuxId, let s = byId[tid] else { return nil }
+      guard v.tracked, v.isAlive, ids?.contains(v.id) ?? true, let tid = v.tmuxId, let s = byId[tid] else { return nil }
       return (v, s)
     }
     guard !targets.isEmpty else { return SnapshotReport(saved: [], serverRunning: true) }

@@ -197,7 +197,10 @@ public actor SessionManager {
     }
     do {
       let created = try await startTmuxSession(c, record: record, shell: request.shell, command: request.command)
+      // Hooks save snapshots on detach; a first snapshot now (of this session only).
+      try? await installHooks(sessions: [created], on: c)
       _ = try? store.update(id: id) { $0.tmuxSessionId = created.description }
+      _ = try? await snapshotAll(only: [id])
     } catch {
       _ = try? store.delete(id: id)
       throw error
@@ -211,8 +214,16 @@ public actor SessionManager {
     environment: [(String, String)] = []
   ) async throws(BerthError) -> TargetID {
     var argv = command
-    if argv.isEmpty, let shell { argv = [shell, "-l"] }
-    let env = [("BERTH_SESSION_ID", record.id)] + environment
+    var env = [("BERTH_SESSION_ID", record.id)] + environment
+    if argv.isEmpty {
+      // berth starts the shell itself so the session keeps its own history file.
+      let launch = ShellLaunch.plan(
+        shell: shell ?? record.shell, sessionId: record.id, stateDirectory: context.stateDirectory,
+        userZdotdir: context.environment["ZDOTDIR"])
+      try writeShellFiles(launch.files)
+      argv = launch.argv
+      env += launch.environment
+    }
     let reply = try await send(
       c,
       [
@@ -297,6 +308,7 @@ public actor SessionManager {
     }
     // The same shell it had (a `--shell` choice included), not whatever tmux defaults to now.
     let id = try await startTmuxSession(c, record: r, shell: r.shell, command: r.command ?? [])
+    try? await installHooks(sessions: [id], on: c)
     let now = context.now()
     _ = try storeCall { store in
       try store.update(id: r.id) {
