@@ -140,8 +140,9 @@ struct CommandEncodingTests {
     #expect(try TmuxCommand([.target(.pane(UInt32.max))]).encoded() == "'%4294967295'")
   }
 
-  @Test func emptyCommandEncodesToNothing() throws {
-    #expect(try TmuxCommand([]).encoded() == "")
+  @Test func emptyCommandIsRefused() {
+    // An empty line detaches a control client: never encode one.
+    #expect(throws: CommandEncodingError.emptyCommand) { try TmuxCommand([]).encoded() }
   }
 
   // MARK: Typed constructors, pinned
