@@ -200,6 +200,10 @@ class Bench:
         for d in (self.home, self.work):
             os.makedirs(d, exist_ok=True)
         self.db = os.path.join(self.tmp, "berth.sqlite3")
+        # A private copy: a build running meanwhile must not replace the binary mid-run.
+        self.built_berth = self.berth
+        self.berth = os.path.join(self.tmp, "berth")
+        shutil.copy2(self.built_berth, self.berth)
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "HOME": self.home,
@@ -317,6 +321,20 @@ class Bench:
             socket, "-f", "/dev/null", "start-server", ";", "set", "-g", "exit-empty", "off", ";",
             "source-file", batch)
 
+    def start_server(self, socket, batch):
+        """Starts a server with one source-file batch, timed. tmux 3.3a's server sometimes
+        crashes while starting ("server exited unexpectedly", a segfault in the kernel log);
+        such a start is noted and done again, so a tmux crash is never taken for berth's."""
+        for attempt in range(3):
+            self.kill_server(socket)
+            t0 = time.perf_counter()
+            p = self.run(self.server_argv(socket, batch), timeout=300, check=False)
+            elapsed = time.perf_counter() - t0
+            if p.returncode == 0:
+                return elapsed
+            self.note("tmux failed to start a server with a batch (%s); started again" % p.stderr.decode(errors="replace").strip()[:120])
+        raise BenchError("tmux could not start a server with the batch three times")
+
     def session_names(self, socket):
         p = self.run(self.tmux_cmd(socket, "list-sessions", "-F", "#{session_name}"), check=False)
         if p.returncode != 0:
@@ -331,7 +349,7 @@ class Bench:
         batch = self.write_batch("batch-%d.tmux" % n, range(first, n))
         t0 = time.perf_counter()
         if first == 0:
-            self.run(self.server_argv(self.sock, batch), timeout=300)
+            self.start_server(self.sock, batch)
         else:
             self.run(self.tmux_cmd(self.sock, "source-file", batch), timeout=300)
         self.log("created sessions %d..%d in %s" % (first, n - 1, fmt_seconds(time.perf_counter() - t0)))
@@ -474,35 +492,41 @@ class Bench:
 
     @staticmethod
     def screen_state(lines, expected_detached):
-        """(footer drawn, full screen) for a captured panel: the full screen has the footer, the
-        whole list counted in the header and the selected session's preview."""
+        """(footer drawn, list counted, full screen) for a captured panel. The list is counted
+        when the header counts every session; the full screen also shows the selected
+        session's preview."""
         if not lines:
-            return False, False
+            return False, False, False
         footer = any("q quit" in line for line in lines)
-        counted = ("○%d detached" % expected_detached) in lines[0]
+        counted = footer and ("○%d detached" % expected_detached) in lines[0]
         preview = False
         for k, line in enumerate(lines):
             if "─ Preview · " in line:
                 preview = any(l.strip() for l in lines[k + 1:k + 4])
                 break
-        return footer, footer and counted and preview
+        return footer, counted, counted and preview
 
     def wait_panel(self, pane, stamp, expected_detached, timeout=20.0):
         """Polls the pane (through the viewer's control client, ~2 ms apart) until the first
-        frame and the first full screen; returns (first frame s, full screen s, lines)."""
+        frame, the counted list and the first full screen; returns their times in seconds
+        since berth was exec'd, and the screen."""
         deadline = time.monotonic() + timeout
         first_frame_ns = None
+        counted_ns = None
         lines = None
         while time.monotonic() < deadline:
             lines = self.capture(pane)
             now = time.time_ns()
             if lines is None:
                 raise BenchError("the panel's pane closed: %s" % self.pane_tail(pane))
-            footer, full = self.screen_state(lines, expected_detached)
+            footer, counted, full = self.screen_state(lines, expected_detached)
             if footer and first_frame_ns is None:
                 first_frame_ns = now
+            if counted and counted_ns is None:
+                counted_ns = now
             if full:
                 start = self.read_stamp(stamp)
+                self.last_counted = (counted_ns - start) / 1e9
                 return (first_frame_ns - start) / 1e9, (now - start) / 1e9, lines
             time.sleep(0.002)
         raise BenchError("no full screen within %.0f s; the pane shows: %s" % (timeout, " | ".join(l.strip() for l in (lines or []) if l.strip())[:400]))
@@ -561,12 +585,13 @@ class Bench:
     def measure_first_screen(self, n):
         self.log("panel with %d sessions: first full screen (%d runs)" % (n, self.panel_runs))
         self.start_viewer()
-        frames, fulls, hwm = [], [], []
+        frames, counted, fulls, hwm = [], [], [], []
         for _ in range(self.panel_runs):
             pane, stamp = self.launch_panel()
             frame, full, _ = self.wait_panel(pane, stamp, n)
             pid = self.panel_pid(pane)
             frames.append(frame)
+            counted.append(self.last_counted)
             fulls.append(full)
             kb = read_status_kb(pid, "VmHWM")
             if kb:
@@ -575,10 +600,12 @@ class Bench:
             time.sleep(0.2)
         panel = self.results["panel"].setdefault(n, {})
         panel["first_frame"] = stats(frames)
+        panel["list_counted"] = stats(counted)
         panel["first_full"] = stats(fulls)
         panel["hwm_at_first_screen"] = stats(hwm)
-        self.log("  first frame %s · first full screen %s · VmHWM %s" % (
-            fmt_stat(panel["first_frame"]), fmt_stat(panel["first_full"]), fmt_stat(panel["hwm_at_first_screen"], "MB")))
+        self.log("  first frame %s · every session listed %s · first full screen %s · VmHWM %s" % (
+            fmt_stat(panel["first_frame"]), fmt_stat(panel["list_counted"]), fmt_stat(panel["first_full"]),
+            fmt_stat(panel["hwm_at_first_screen"], "MB")))
 
     def server_pid(self, socket):
         p = self.run(self.tmux_cmd(socket, "display-message", "-p", "#{pid}"))
@@ -629,12 +656,21 @@ class Bench:
         time.sleep(2)
         hwm = (read_status_kb(pid, "VmHWM") or 0) / 1024
         rss = (read_status_kb(pid, "VmRSS") or 0) / 1024
+        anon = (read_status_kb(pid, "RssAnon") or 0) / 1024
+        pss = None
+        try:
+            with open("/proc/%d/smaps_rollup" % pid) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        pss = int(line.split()[1]) / 1024
+        except OSError:
+            pass
         client = [read_status_kb(c, "VmHWM") or 0 for c in child_pids(pid)]
-        self.results["peak_memory"] = {"sessions": n, "hwm_mb": hwm, "rss_mb": rss,
+        self.results["peak_memory"] = {"sessions": n, "hwm_mb": hwm, "rss_mb": rss, "anon_mb": anon, "pss_mb": pss,
                                        "client_hwm_mb": max(client) / 1024 if client else None}
         self.quit_panel(pane, pid)
-        self.log("  VmHWM %.1f MB (VmRSS %.1f MB now; its tmux -C client %.1f MB)" % (
-            hwm, rss, (max(client) / 1024) if client else 0))
+        self.log("  VmHWM %.1f MB (VmRSS %.1f MB now, of which %.1f MB anonymous; PSS %.1f MB; its tmux -C client %.1f MB)" % (
+            hwm, rss, anon, pss or 0, (max(client) / 1024) if client else 0))
 
     def measure_flood(self, n):
         self.log("flood: a session running 'yes' among %d, previewed and not (%d s each)" % (n, self.flood_seconds))
@@ -683,33 +719,88 @@ class Bench:
         self.results["snapshot"]["sessions"] = n
         self.log("  snapshot %s" % fmt_stat(self.results["snapshot"]))
 
+    def berth_snapshot_pids(self):
+        """Running `berth snapshot` processes of this run (spawned by tmux hooks)."""
+        pids = set()
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv and argv[0] == self.berth.encode() and b"snapshot" in argv and self.db.encode() in argv:
+                pids.add(int(name))
+        return pids
+
+    def restore_once(self, n):
+        """Kills the server, restores after a faked reboot (timed), checks the sessions."""
+        self.kill_server(self.sock)
+        env = dict(self.env)
+        env["BERTH_FAKE_BOOT_TIME"] = str(int(time.time()) + 3600)
+        t, out = self.timed(self.berth_cmd("restore", "--all"), env=env)
+        restored = [l for l in out.decode().split("\n") if l.startswith("restored ")]
+        if len(restored) != n:
+            raise BenchError("berth restore --all restored %d sessions, expected %d" % (len(restored), n))
+        live = len(self.session_names(self.sock))
+        if live != n:
+            raise BenchError("after the restore tmux has %d berth- sessions, expected %d" % (live, n))
+        return t
+
     def measure_restore(self, n):
         self.log("restore of %d sessions after a (faked) reboot vs one source-file batch (%d runs)" % (n, self.restore_runs))
         batch = self.write_batch("baseline-%d.tmux" % n, range(n))
+        # The snapshots taken by measure_snapshot stay in the database: every cycle restores
+        # from them. The server is killed right after each restore, so nothing berth left
+        # running there competes with the baseline.
+        self.run(self.berth_cmd("snapshot"))
         restores, baselines = [], []
         for _ in range(self.restore_runs):
-            self.run(self.berth_cmd("snapshot"))
+            restores.append(self.restore_once(n))
             self.kill_server(self.sock)
-            env = dict(self.env)
-            env["BERTH_FAKE_BOOT_TIME"] = str(int(time.time()) + 3600)
-            t, out = self.timed(self.berth_cmd("restore", "--all"), env=env)
-            restored = [l for l in out.decode().split("\n") if l.startswith("restored ")]
-            if len(restored) != n:
-                raise BenchError("berth restore --all restored %d sessions, expected %d" % (len(restored), n))
-            live = len(self.session_names(self.sock))
-            if live != n:
-                raise BenchError("after the restore tmux has %d berth- sessions, expected %d" % (live, n))
-            restores.append(t)
-            self.kill_server(self.base_sock)
-            t, _ = self.timed(self.server_argv(self.base_sock, batch))
+            time.sleep(0.5)
+            t = self.start_server(self.base_sock, batch)
             live = len(self.session_names(self.base_sock))
             if live != n:
                 raise BenchError("the source-file baseline made %d sessions, expected %d" % (live, n))
             baselines.append(t)
             self.kill_server(self.base_sock)
-            time.sleep(1)
+            time.sleep(0.5)
         self.results["restore"] = {"berth": stats(restores), "source_file": stats(baselines), "sessions": n}
         self.log("  restore %s · source-file batch %s" % (fmt_stat(stats(restores)), fmt_stat(stats(baselines))))
+
+    def measure_after_restore(self, n, seconds=5.0):
+        """What runs on its own after a restore: `berth snapshot` processes that tmux hooks
+        start (counted by pid), and the CPU of the tmux server and of every berth
+        process over a few seconds of nobody doing anything."""
+        self.log("after a restore of %d sessions: background work over %.0f s" % (n, seconds))
+        self.restore_once(n)
+        server = self.server_pid(self.sock)
+        s0 = read_proc_stat(server)
+        seen = set()
+        cpu = 0.0
+        last = {}
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            for pid in self.berth_snapshot_pids():
+                seen.add(pid)
+                st = read_proc_stat(pid)
+                if st:
+                    last[pid] = st[0] + st[1]
+            time.sleep(0.02)
+        wall = time.monotonic() - t0
+        cpu = sum(last.values())
+        s1 = read_proc_stat(server)
+        result = {
+            "sessions": n, "seconds": wall, "snapshot_runs": len(seen),
+            "snapshot_cpu_pct": 100 * cpu / wall,
+            "server_pct": 100 * (s1[0] - s0[0]) / wall if s0 and s1 else None,
+        }
+        self.results["after_restore"] = result
+        self.kill_server(self.sock)
+        self.log("  %d 'berth snapshot' runs started by tmux in %.0f s (%.0f%% of one core, at least), tmux server %.0f%%" % (
+            len(seen), wall, result["snapshot_cpu_pct"], result["server_pct"] or 0))
 
     # -- the run
 
@@ -742,6 +833,7 @@ class Bench:
         self.attempt("flood", self.measure_flood, largest)
         self.attempt("snapshot", self.measure_snapshot, largest)
         self.attempt("restore", self.measure_restore, largest)
+        self.attempt("after-restore", self.measure_after_restore, largest)
         self.results["load_after"] = os.getloadavg()
         self.results["duration"] = time.monotonic() - self.started
         self.log("done in %s" % fmt_seconds(self.results["duration"]))
@@ -890,12 +982,16 @@ def render(results):
         "that pane with `capture-pane` about every 2 ms. The clock starts when the pane's shell "
         "execs berth and stops when the capture shows the footer, the header counting every "
         "session and the selected session's preview (first full screen); \"first frame\" is the "
-        "first capture with the footer at all. Peak memory is VmHWM from /proc.\n")
+        "first capture with the footer at all, \"every session listed\" the first with the "
+        "header counting them all (the preview may still be empty). Peak memory is VmHWM from "
+        "/proc. (`bench/panel-startup.sh`, from the panel's own issue, measures the same start "
+        "with `berth new` sessions and a forking poll.)\n")
     rows = []
     for n in sizes:
         p = results["panel"].get(n, {})
-        rows.append((n, fmt_stat(p.get("first_frame")), fmt_stat(p.get("first_full")), fmt_stat(p.get("hwm_at_first_screen"), "MB")))
-    md.append(md_table(["sessions", "first frame", "first full screen", "VmHWM at first screen"], rows))
+        rows.append((n, fmt_stat(p.get("first_frame")), fmt_stat(p.get("list_counted")), fmt_stat(p.get("first_full")),
+                     fmt_stat(p.get("hwm_at_first_screen"), "MB")))
+    md.append(md_table(["sessions", "first frame", "every session listed", "first full screen", "VmHWM at first screen"], rows))
     md.append("")
     md.append("### CPU and memory\n")
     md.append(
@@ -920,6 +1016,12 @@ def render(results):
         rows.append(("first screen + 20 moves, %d sessions" % peak["sessions"], "-", "-", "-", "%.1f MB" % peak["rss_mb"],
                      "%.1f MB" % peak["hwm_mb"]))
     md.append(md_table(["panel", "berth CPU", "with client", "tmux server", "RSS", "VmHWM"], rows))
+    if peak and peak.get("pss_mb") is not None:
+        md.append(
+            "\nOf the panel's %.1f MB resident, %.1f MB is its own (anonymous) memory; the rest is "
+            "pages of shared libraries (the Swift runtime, Foundation, SQLite) and of berth's "
+            "executable. Its proportional share (PSS, shared pages divided among the processes "
+            "using them) was %.1f MB." % (peak["rss_mb"], peak["anon_mb"], peak["pss_mb"]))
     md.append("")
     md.append("## Snapshot and restore\n")
     snap = results.get("snapshot")
@@ -931,6 +1033,11 @@ def render(results):
         rows.append(("`berth restore --all` after a reboot, %d sessions" % rest["sessions"], fmt_stat(rest.get("berth")),
                      "one `tmux source-file` batch of %d `new-session`: %s" % (rest["sessions"], fmt_stat(rest.get("source_file"))),
                      fmt_ratio(ratio(rest.get("berth"), rest.get("source_file")))))
+    after = results.get("after_restore")
+    if after:
+        rows.append(("after a restore, nobody doing anything for %.0f s" % after["seconds"],
+                     "%d `berth snapshot` runs started by tmux hooks, %.0f%% of one core" % (after["snapshot_runs"], after["snapshot_cpu_pct"]),
+                     "tmux server %.0f%% of one core" % (after["server_pct"] or 0), "-"))
     md.append(md_table(["operation", "berth", "baseline", "ratio"], rows))
     md.append(
         "\nThe restore runs after killing the tmux server, with `BERTH_FAKE_BOOT_TIME` set an "
@@ -969,8 +1076,9 @@ def render(results):
     text.append("Panel")
     for n in sizes:
         p = results["panel"].get(n, {})
-        text.append("  %4s sessions: first frame %s | first full screen %s | VmHWM %s" % (
-            n, fmt_stat(p.get("first_frame")), fmt_stat(p.get("first_full")), fmt_stat(p.get("hwm_at_first_screen"), "MB")))
+        text.append("  %4s sessions: first frame %s | every session listed %s | first full screen %s | VmHWM %s" % (
+            n, fmt_stat(p.get("first_frame")), fmt_stat(p.get("list_counted")), fmt_stat(p.get("first_full")),
+            fmt_stat(p.get("hwm_at_first_screen"), "MB")))
     return "\n".join(text), markdown
 
 

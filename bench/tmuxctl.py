@@ -7,6 +7,7 @@ lines, replies matched to commands in order by their %begin/%end guard lines.
 """
 
 import os
+import re
 import select
 import subprocess
 import time
@@ -17,16 +18,26 @@ class ControlError(Exception):
 
 
 class Reply:
-    """One reply block: its body lines and whether tmux answered %error."""
+    """One reply block: its body (bytes, split into lines on demand) and whether tmux
+    answered %error."""
 
-    __slots__ = ("lines", "is_error")
+    __slots__ = ("body", "is_error")
 
-    def __init__(self, lines, is_error):
-        self.lines = lines
+    def __init__(self, body, is_error):
+        self.body = body
         self.is_error = is_error
 
+    @property
+    def lines(self):
+        return self.body.split(b"\n") if self.body else []
+
     def text(self):
-        return b"\n".join(self.lines).decode("utf-8", "replace")
+        return self.body.decode("utf-8", "replace")
+
+
+# Guard lines (and %exit), found by a regular expression scan so a large batch is read at C
+# speed: only guard lines are looked at one by one, bodies are sliced out whole.
+GUARD = re.compile(rb"^(%begin|%end|%error|%exit)( [^\n]*)?$", re.M)
 
 
 def control_argv(tmux, socket_name, hidden_name):
@@ -52,35 +63,46 @@ class ControlClient:
 
     def _read_blocks(self, count, want_flag=b"1", until_ready=False):
         """Reads until `count` reply blocks with `want_flag` arrived (or, with until_ready,
-        until the first block of any kind closed)."""
+        until the first block of any kind closed). A block closes only on %end/%error with
+        its own %begin's guard (TIME NUMBER FLAGS)."""
         replies = []
-        guard = None
-        body = []
+        if count == 0 and not until_ready:
+            return replies
         deadline = time.monotonic() + self.timeout
         fd = self.proc.stdout.fileno()
+        guard = None
+        body_start = 0
+        scan = 0
         while True:
-            while b"\n" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\n", 1)
+            buf = self.buffer
+            # Only complete lines are scanned.
+            limit = buf.rfind(b"\n") + 1
+            for m in GUARD.finditer(buf, scan, limit):
+                kind, rest = m.group(1), (m.group(2) or b"")[1:]
                 if guard is None:
-                    if line.startswith(b"%begin "):
-                        guard = line[7:]
-                        body = []
-                    elif line.startswith(b"%exit"):
-                        raise ControlError("tmux control client exited: " + line.decode("utf-8", "replace"))
+                    if kind == b"%begin":
+                        guard = rest
+                        body_start = m.end() + 1
+                    elif kind == b"%exit":
+                        raise ControlError("tmux control client exited: " + m.group(0).decode("utf-8", "replace"))
                     continue
-                if line == b"%end " + guard or line == b"%error " + guard:
+                if kind in (b"%end", b"%error") and rest == guard:
                     flags = guard.rsplit(b" ", 1)[-1]
+                    guard = None
+                    body = buf[body_start:max(body_start, m.start() - 1)]
                     if until_ready:
+                        self.buffer = buf[m.end() + 1:]
                         return []
                     if flags == want_flag:
-                        replies.append(Reply(body, line.startswith(b"%error")))
+                        replies.append(Reply(body, kind == b"%error"))
                         if len(replies) == count:
+                            self.buffer = buf[m.end() + 1:]
                             return replies
-                    guard = None
-                    continue
-                body.append(line)
-            if count == 0 and not until_ready:
-                return replies
+            # Keep only what is still needed: the open block's body and the partial line.
+            keep = body_start if guard is not None else limit
+            self.buffer = buf[keep:]
+            scan = limit - keep
+            body_start -= keep
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ControlError("timed out waiting for tmux replies")
