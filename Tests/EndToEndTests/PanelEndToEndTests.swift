@@ -147,7 +147,42 @@ struct PanelEndToEndTests {
 
       try panel.outer.check("resize-window", "-t", window, "-x", "100", "-y", "30")
       panel.waitForScreen("the full layout again") { $0.contains("tmux 3") && $0.contains("Preview") }
+
+      // A storm of size changes (each one a SIGWINCH), down to 1x1: it keeps up and ends
+      // on the last size.
+      let sizes = [(1, 1), (20, 5), (120, 40), (39, 9), (80, 24), (41, 11), (200, 60), (2, 30)]
+      for round in 0..<5 {
+        for (width, height) in sizes {
+          try panel.outer.check("resize-window", "-t", window, "-x", String(width + round), "-y", String(height))
+        }
+      }
+      try panel.outer.check("resize-window", "-t", window, "-x", "90", "-y", "24")
+      panel.waitForScreen("the layout after the storm") { s in
+        s.contains("tmux 3") && s.split(separator: "\n").allSatisfy { $0.count <= 90 }
+      }
       #expect(berthIsRunning(panel))
+    }
+  }
+
+  @Test func ctrlZThenFgRedrawsThePanel() throws {
+    try withPanel { panel in
+      try panel.createSession("alpha", name: "alpha")
+      try panel.startPanel(jobControl: true)
+      guard panel.waitFor("alpha"), let berth = panel.berthPid() else { return }
+      // Ctrl-Z: the panel gives the screen back and stops.
+      try panel.keys("C-z")
+      #expect(panel.inner.waitUntil(timeout: 5) { ProcessTable.stat(berth)?.state == "T" })
+      panel.waitForScreen("the panel gone while stopped") { !$0.contains("berth ·") }
+      // fg: it comes back and draws the whole panel again, and still takes keys.
+      kill(berth, SIGCONT)
+      panel.waitForScreen("the panel again") { $0.contains("berth ·") && $0.contains("alpha") }
+      try panel.keys("q")
+      guard let exit = panel.waitForExit() else {
+        Issue.record("berth did not exit after q; screen:\n\(panel.screen())")
+        return
+      }
+      #expect(exit.status == "0")
+      expectSaneTerminal(exit.stty)
     }
   }
 
@@ -193,8 +228,13 @@ struct PanelEndToEndTests {
       try panel.inner.check("kill-server")
       guard panel.waitFor("server gone") else { return }
       panel.waitFor("dead (vanished)")
-      // It did not start a server of its own while looking.
-      usleep(500_000)
+      // It did not start a server of its own while looking, and it does not spin: a check
+      // of the socket every few seconds costs next to nothing.
+      if let berth = panel.berthPid(), let before = ProcessTable.cpuTicks(berth) {
+        usleep(3_500_000)
+        let used = (ProcessTable.cpuTicks(berth) ?? before) - before
+        #expect(used < 15, "berth used \(used) ticks in 3.5 s with the server gone")
+      }
       #expect(panel.innerSessions().isEmpty)
 
       try panel.inner.start()

@@ -77,12 +77,19 @@ final class PanelHarness {
   /// Opens the panel in a new outer session of the given size. The pane's shell then
   /// records the terminal modes and berth's exit status, so tests can check what berth
   /// left behind.
-  func startPanel(width: Int = 100, height: Int = 30, extraArguments: [String] = []) throws {
+  ///
+  /// With `jobControl`, berth runs as a shell's foreground job would: in its own process
+  /// group, which owns the terminal (a small perl wrapper, since the pane's `sh -c` has no
+  /// job control and Ctrl-Z would otherwise be discarded for an orphaned group).
+  func startPanel(
+    width: Int = 100, height: Int = 30, extraArguments: [String] = [], jobControl: Bool = false
+  ) throws {
     let environment = [
       "TMUX_TMPDIR=\(inner.tmuxTmpdir)", "HOME=\(inner.home)", "SHELL=/bin/sh", "LANG=C.UTF-8",
       "LC_ALL=C.UTF-8", "TZ=UTC", "XDG_STATE_HOME=\(inner.home)/.local/state",
     ]
-    let berth = (["env", "-u", "TMUX", "-u", "TMUX_PANE"] + environment + berthArguments + extraArguments)
+    let wrapper = jobControl ? ["perl", "-e", Self.foregroundJob] : []
+    let berth = (["env", "-u", "TMUX", "-u", "TMUX_PANE"] + environment + wrapper + berthArguments + extraArguments)
       .map(Self.shellQuote).joined(separator: " ")
     let command =
       "\(berth); echo $? > \(Self.shellQuote(statusFile)); stty -a > \(Self.shellQuote(sttyFile))"
@@ -186,6 +193,16 @@ final class PanelHarness {
 
   // MARK: Helpers
 
+  /// Runs its arguments as a foreground job: own process group, given the terminal, waited
+  /// for (not for stops: `fg` is a SIGCONT from the test), exit status passed on.
+  static let foregroundJob = """
+    use POSIX; $SIG{TTOU} = "IGNORE";
+    my $pid = fork(); die "fork: $!" unless defined $pid;
+    if ($pid == 0) { setpgid(0, 0); tcsetpgrp(0, getpgrp()); $SIG{TTOU} = "DEFAULT"; exec(@ARGV) or exit(127); }
+    setpgid($pid, $pid); tcsetpgrp(0, $pid); waitpid($pid, 0); my $status = $?;
+    tcsetpgrp(0, getpgrp()); exit($status & 127 ? 128 + ($status & 127) : $status >> 8);
+    """
+
   /// Runs tmux on a server with an argument array; throws unless it succeeded.
   static func check(_ server: TmuxTestServer, _ arguments: [String]) throws {
     let out = try server.tmux(arguments: arguments)
@@ -242,6 +259,16 @@ enum ProcessTable {
   static func children(of parent: pid_t) -> [pid_t] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return names.compactMap { pid_t($0) }.filter { stat($0)?.parent == parent }
+  }
+
+  /// utime + stime of a process, in clock ticks.
+  static func cpuTicks(_ pid: pid_t) -> Int? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let close = text.lastIndex(of: ")")
+    else { return nil }
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return nil }
+    return user + system
   }
 
   /// Alive and not a zombie.
