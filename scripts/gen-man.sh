@@ -267,7 +267,8 @@ Snapshots are saved in the database in one transaction; an empty or partial save
 replaces the last good one.
 .Pp
 .Nm
-saves them when a client detaches from one of its sessions (a tmux
+saves a session's snapshot when it creates or recreates it, when a client detaches from
+it (a tmux
 .Ic client-detached
 hook), every
 .Cm snapshotIntervalMinutes
@@ -585,13 +586,17 @@ brings back sessions, not processes: see
 .Sx RECOVERY .
 MDOC
 
+# README.md's key table comes from the same action table (only when writing man/berth.1).
+readme=""
+[ "$output" = man/berth.1 ] && [ -f README.md ] && readme=README.md
+
 python3 - "$base" "$work/toolinfo.json" "$work/keys.tsv" "$keysource" "$work/version" \
-  "$work/template.mdoc" "$date" > "$work/berth.1" <<'PYTHON'
+  "$work/template.mdoc" "$date" "$readme" > "$work/berth.1" <<'PYTHON'
 import json
 import re
 import sys
 
-base_path, toolinfo_path, keys_path, key_source, version_path, template_path, date = sys.argv[1:8]
+base_path, toolinfo_path, keys_path, key_source, version_path, template_path, date, readme = sys.argv[1:9]
 base = open(base_path, encoding="utf-8").read().splitlines()
 toolinfo = json.load(open(toolinfo_path, encoding="utf-8"))
 version = open(version_path, encoding="utf-8").read().strip()
@@ -797,6 +802,23 @@ def key_entries():
         text = summary.rstrip(".") + "."
         out.append(escape_text(text[0].upper() + text[1:]))
     return out
+
+def update_readme(path):
+    """Rewrites the table between README.md's keys markers."""
+    text = open(path, encoding="utf-8").read()
+    start = re.search(r"<!-- keys:start[^>]*-->\n", text)
+    end = text.find("<!-- keys:end -->")
+    if not start or end < start.end():
+        raise SystemExit("gen-man: README.md has no <!-- keys:start --> ... <!-- keys:end --> markers")
+    rows = ["| keys | action |", "|---|---|"]
+    for name, summary, keys in actions:
+        shown = " ".join("`%s`" % k.replace("|", "\\|") for k in keys)
+        rows.append("| %s | %s |" % (shown, summary.replace("|", "\\|")))
+    text = text[: start.end()] + "\n".join(rows) + "\n" + text[end:]
+    open(path, "w", encoding="utf-8").write(text)
+
+if readme:
+    update_readme(readme)
 
 # ---------------------------------------------------------------------------------------
 # Filling the template.

@@ -112,6 +112,40 @@ struct ManPageTests {
     }
   }
 
+  // MARK: - README
+
+  @Test("README's key table, settings table and exit statuses match the program")
+  func readme() throws {
+    let readme = try String(contentsOfFile: ManPage.root + "/README.md", encoding: .utf8)
+    let lines = readme.split(separator: "\n").map(String.init)
+    // The key table between the markers: one row per action, in the table's order.
+    guard let start = lines.firstIndex(where: { $0.hasPrefix("<!-- keys:start") }),
+      let end = lines.firstIndex(where: { $0.hasPrefix("<!-- keys:end") }), end > start
+    else {
+      Issue.record("README.md lost its <!-- keys:start --> / <!-- keys:end --> markers")
+      return
+    }
+    let rows = lines[(start + 1)..<end].dropFirst(2).map { row in
+      row.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+    let expected = try ActionTable.load().map { action in
+      ["", action.keys.map { "`\($0)`" }.joined(separator: " "), action.summary, ""]
+    }
+    #expect(rows.count == expected.count, "README's key table has \(rows.count) rows, the table \(expected.count)")
+    for (row, want) in zip(rows, expected) where row != want {
+      Issue.record("README's key table is stale (run make man): \(row) should be \(want)")
+    }
+
+    // Settings: `| \`key\` | \`default\` | ... |`.
+    for key in ConfigKey.allCases {
+      let row = "| `\(key.rawValue)` | `\(key.defaultValue)` |"
+      #expect(readme.contains(row), "README has no settings row starting \(row)")
+    }
+    for status in 0...7 {
+      #expect(lines.contains { $0.hasPrefix("| \(status) | ") }, "README's exit status table lacks \(status)")
+    }
+  }
+
   // MARK: - Lint
 
   @Test(
