@@ -44,6 +44,14 @@ bench:
 bench-quick:
 	./scripts/bench.sh --quick
 
+## man: regenerate man/berth.1 from the command definitions and the panel's key table.
+man:
+	./scripts/gen-man.sh
+
+## screenshots: the real panel in xterm under Xvfb (screenshots/*.png).
+screenshots:
+	./scripts/screenshots.sh
+
 ## fuzz: every libFuzzer target for FUZZ_SECONDS each (default 60).
 fuzz:
 	./scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -161,7 +161,10 @@ public final class ControlConnection: @unchecked Sendable {
       ]
     child = try Spawn.withPipes(argv, environment: env)
     pid = child.pid
-    (events, eventSink) = AsyncStream.makeStream(of: ConnectionEvent.self, bufferingPolicy: .bufferingNewest(8192))
+    // Unbounded: dropping a notification would silently lose pane output or the end of the
+    // connection. Clients that take output use tmux's own flow control; the default
+    // connection has `no-output`, so its events are few.
+    (events, eventSink) = AsyncStream.makeStream(of: ConnectionEvent.self, bufferingPolicy: .unbounded)
     let reader = Thread { [self] in readLoop() }
     reader.name = "berth-tmux-reader"
     reader.start()

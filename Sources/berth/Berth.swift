@@ -4,6 +4,7 @@
 import ArgumentParser
 import BerthCore
 import BerthKit
+import BerthPanel
 import BerthStore
 import BerthTmux
 import Foundation
@@ -38,7 +39,17 @@ struct Berth: AsyncParsableCommand {
   @Flag(name: .customLong("no-color"), help: "Draw the panel without colours (also when NO_COLOR is set).")
   var noColor = false
 
+  @Flag(name: .customLong("dump-keys"), help: .hidden)
+  var dumpKeys = false
+
   mutating func run() async throws {
+    if dumpKeys {
+      // The panel's action table, for the man page generator and its test.
+      for a in PanelAction.allCases {
+        emit(([a.name, a.summary] + a.keys.map(\.label)).joined(separator: "\t"))
+      }
+      return
+    }
     try await PanelRunner.run(global: global, execAttach: execAttach, noColor: noColor)
   }
 

@@ -175,14 +175,18 @@ struct ControlConnectionTests {
       var received: [UInt8] = []
       received.reserveCapacity(size)
       FileManager.default.createFile(atPath: ready, contents: Data())
-      let deadline = Date().addingTimeInterval(60)
+      // A watchdog closes the connection if the bytes never all arrive, so the loop ends.
+      let watchdog = Task {
+        try await Task.sleep(nanoseconds: 120_000_000_000)
+        await c.close()
+      }
       for await event in c.events {
         if case .notification(.output(let p, let data)) = event, p == pane {
           received += data
           if received.count >= size { break }
         }
-        if Date() > deadline { break }
       }
+      watchdog.cancel()
       #expect(received.count == size)
       #expect(received == bytes)
       await c.close()
