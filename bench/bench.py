@@ -296,6 +296,18 @@ class Bench:
                 self.kill_server(s)
             except Exception:
                 pass
+        # Anything still running from this run's private copy of berth (a `berth snapshot`
+        # that a tmux hook started just before its server went) ends too.
+        for _ in range(50):
+            leftovers = self.own_berth_pids()
+            if not leftovers:
+                break
+            for pid in leftovers:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+            time.sleep(0.1)
         if self.own_tmp and not self.args.keep:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -558,6 +570,17 @@ class Bench:
             raise BenchError("the pane runs %r, not berth" % comm)
         return pid
 
+    @staticmethod
+    def alive(pid):
+        """Whether a process still runs (a zombie has ended: the viewer's tmux server may reap
+        its pane's process late on a busy machine)."""
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                data = f.read()
+        except OSError:
+            return False
+        return data[data.rindex(")") + 2:].split()[0] != "Z"
+
     def quit_panel(self, pane, pid):
         try:
             self.view("send-keys -t %s q" % pane)
@@ -565,7 +588,7 @@ class Bench:
             return
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            if not os.path.exists("/proc/%d" % pid):
+            if not self.alive(pid):
                 return
             time.sleep(0.02)
         screen = " | ".join(l.strip() for l in (self.capture(pane) or []) if l.strip())
@@ -718,6 +741,22 @@ class Bench:
         self.results["snapshot"] = stats(samples[1:])  # the first run also installs the autosave
         self.results["snapshot"]["sessions"] = n
         self.log("  snapshot %s" % fmt_stat(self.results["snapshot"]))
+
+    def own_berth_pids(self):
+        """Processes running this run's private copy of berth."""
+        pids = []
+        me = self.berth.encode()
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    argv0 = f.read().split(b"\0", 1)[0]
+            except OSError:
+                continue
+            if argv0 == me:
+                pids.append(int(name))
+        return pids
 
     def berth_snapshot_pids(self):
         """Running `berth snapshot` processes of this run (spawned by tmux hooks)."""

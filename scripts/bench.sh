@@ -39,11 +39,17 @@ cleanup() {
   done
   case " $* " in
     *" --keep "*) echo "bench: kept $BENCH_TMP" ;;
-    *) rm -rf "$BENCH_TMP" ;;
+    *)
+      # A process that was ending may still drop a file in it: try a few times.
+      for _ in 1 2 3 4 5; do rm -rf "$BENCH_TMP" 2>/dev/null && break; sleep 1; done
+      ;;
   esac
+  return 0
 }
 trap 'cleanup "$@"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-env -u TMUX python3 bench/bench.py --berth "$BERTH" --tmpdir "$BENCH_TMP" --tag "$TAG" "${VENV_ARGS[@]}" "$@"
+status=0
+env -u TMUX python3 bench/bench.py --berth "$BERTH" --tmpdir "$BENCH_TMP" --tag "$TAG" "${VENV_ARGS[@]}" "$@" || status=$?
+exit "$status"
