@@ -25,7 +25,8 @@ public enum SessionIDs {
     guard !prefix.isEmpty, prefix.count <= 32,
       prefix.utf8.allSatisfy({ isIdByte($0) })
     else {
-      throw .usage("the prefix '\(TerminalText.sanitize(prefix))' may only contain letters, digits, '_' and '-' (1 to 32)")
+      throw .usage(
+        "the prefix '\(TerminalText.sanitize(prefix))' may only contain letters, digits, '_' and '-' (1 to 32)")
     }
   }
 
@@ -51,7 +52,9 @@ public enum TargetResolver {
     if byName.count > 1 { throw ambiguous(target, byName) }
     if let v = byName.first { return v }
     if let v = views.first(where: { $0.tmuxSession == target }) { return v }
-    guard allowPrefix else { throw .notFound("no session is exactly '\(TerminalText.sanitize(target))': see 'berth list'") }
+    guard allowPrefix else {
+      throw .notFound("no session is exactly '\(TerminalText.sanitize(target))': see 'berth list'")
+    }
     let byPrefix = managed.filter { $0.id.hasPrefix(target) }
     if byPrefix.count > 1 { throw ambiguous(target, byPrefix) }
     if let v = byPrefix.first { return v }
@@ -63,7 +66,8 @@ public enum TargetResolver {
       TerminalText.sanitize(v.name.map { "\($0) (\(v.id))" } ?? v.id)
     }
     return .ambiguous(
-      "'\(TerminalText.sanitize(target))' matches \(candidates.count) sessions: \(names.joined(separator: ", ")); give more of the id")
+      "'\(TerminalText.sanitize(target))' matches \(candidates.count) sessions: \(names.joined(separator: ", ")); give more of the id"
+    )
   }
 }
 

@@ -581,12 +581,27 @@ public actor SessionManager {
     let lock = await ServerLock.acquire(socketPath: context.socketPath)
     defer { lock?.release() }
     do {
-      return try await c.sendBatch(commands)
+      let replies = try await c.sendBatch(commands)
+      if !commands.allSatisfy(Self.isReadOnly) {
+        // tmux queues the notifications a change causes and sends them on its next loop; one
+        // more round trip lets them out while we still hold the lock (see `ServerLock`).
+        _ = try await c.sendBatch([.displayMessage(format: "")])
+      }
+      return replies
     } catch let e as TmuxError {
       throw Self.map(e)
     } catch {
       throw .failed("\(error)")
     }
+  }
+
+  /// Commands that change nothing in tmux, so notify nobody.
+  static func isReadOnly(_ command: TmuxCommand) -> Bool {
+    guard case .word(let name) = command.words.first else { return false }
+    return [
+      "list-panes", "list-clients", "list-sessions", "list-windows", "capture-pane", "display-message",
+      "show-options", "show-environment", "has-session",
+    ].contains(name)
   }
 
   func sendChecked(_ c: ControlConnection, _ command: TmuxCommand) async throws(BerthError) {

@@ -94,7 +94,8 @@ import Testing
   // MARK: End reasons
 
   @Test func goneWhileTheServerRunsIsExited() {
-    let result = reconciler(started: t0.addingTimeInterval(-10)).reconcile(records: [record("a", tmuxId: "$1")], live: [])
+    let result = reconciler(started: t0.addingTimeInterval(-10)).reconcile(
+      records: [record("a", tmuxId: "$1")], live: [])
     let r = result.changedRecords[0]
     #expect(r.status == .dead)
     #expect(r.endReason == .exited)
@@ -169,7 +170,8 @@ import Testing
 
   @Test func aCustomPrefixManagesOtherToolsSessions() {
     let result = reconciler(prefix: "superset-").reconcile(
-      records: [record("t1", prefix: "superset-")], live: [live("$1", "superset-t1"), live("$2", "superset-t2"), live("$3", "berth-x")])
+      records: [record("t1", prefix: "superset-")],
+      live: [live("$1", "superset-t1"), live("$2", "superset-t2"), live("$3", "berth-x")])
     #expect(result.views.map(\.id) == ["t1", "t2"])
     #expect(result.views.map(\.orphan) == [false, true])
   }
@@ -180,15 +182,20 @@ import Testing
     func line(_ s: String) -> [UInt8] { Array(s.utf8) }
     let paneLine = { (sid: String, name: String, pane: String) -> [UInt8] in
       line(
-        [sid, "1800000000", "0", "1", "@1", "0", "1", "1800000100", pane, "0", "1", "99", "0", "", "80", "24", "0", "layout", name, "win", "sh", "/home/u"]
-          .joined(separator: "\t"))
+        [
+          sid, "1800000000", "0", "1", "@1", "0", "1", "1800000100", pane, "0", "1", "99", "0", "", "80", "24", "0",
+          "layout", name, "win", "sh", "/home/u",
+        ]
+        .joined(separator: "\t"))
     }
     let clients = TmuxListing.parseClients([
       line("$1\t1\t100\tclient-100"), line("$1\t0\t101\t/dev/pts/3"), line("$2\t1\t102\tclient-102"), line("garbage"),
     ])
     #expect(clients.map(\.isControl) == [true, false, true])
     let sessions = TmuxListing.sessions(
-      paneLines: [paneLine("$1", "berth-a", "%1"), paneLine("$2", "_berth-control-1-2", "%2"), paneLine("$1", "berth-a", "%3")],
+      paneLines: [
+        paneLine("$1", "berth-a", "%1"), paneLine("$2", "_berth-control-1-2", "%2"), paneLine("$1", "berth-a", "%3"),
+      ],
       clients: clients, hiddenPrefix: "_berth-control-")
     #expect(sessions.map(\.name) == ["berth-a"])
     #expect(sessions[0].clients == 1)
@@ -216,7 +223,8 @@ extension ReconcileTests {
     // tmux's listing shows "/p/\u{1B}x" as "/p/\u{FFFD}x": the record keeps the real path.
     let stored = "/p/\u{1B}]0;t\u{07}x"
     let result = reconciler().reconcile(
-      records: [record("a", tmuxId: "$1", cwd: stored)], live: [live("$1", "berth-a", path: "/p/\u{FFFD}]0;t\u{FFFD}x")])
+      records: [record("a", tmuxId: "$1", cwd: stored)], live: [live("$1", "berth-a", path: "/p/\u{FFFD}]0;t\u{FFFD}x")]
+    )
     #expect(result.changedRecords.isEmpty)
     #expect(result.views[0].cwd == stored)
     // A different directory is taken from tmux, U+FFFD and all.

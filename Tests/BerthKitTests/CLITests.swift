@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthKit
 import BerthTmux
 import Foundation
 import Testing
 import TmuxTestSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The `berth` binary as scripts see it: exit statuses, one-line errors, the JSON contract,
 /// the no-tmux fallback, a damaged database and `doctor`.
@@ -28,7 +29,9 @@ struct CLITests {
     var objects: [[String]] = []
     for line in prettyArray.split(separator: "\n", omittingEmptySubsequences: false) {
       if line == "  {" { objects.append([]) }
-      if let match = line.wholeMatch(of: #/    "([A-Za-z]+)": (.*)/#) { objects[objects.count - 1].append(String(match.1)) }
+      if let match = line.wholeMatch(of: #/    "([A-Za-z]+)": (.*)/#) {
+        objects[objects.count - 1].append(String(match.1))
+      }
     }
     return objects
   }
@@ -48,7 +51,9 @@ struct CLITests {
       #expect(run.stderr.contains("berth attach dup"))
       #expect(run.stdout.isEmpty)
       // 2: usage (berth's own checks).
-      for args in [["new", "--id", "a b"], ["new", "--cwd", dir.file("missing")], ["send", "dup", "--", "x\u{1B}[201~"]] {
+      for args in [
+        ["new", "--id", "a b"], ["new", "--cwd", dir.file("missing")], ["send", "dup", "--", "x\u{1B}[201~"],
+      ] {
         run = try berth(args, server: server, db: db)
         #expect(run.status == 2, "\(args)")
         expectOneErrorLine(run)
@@ -94,7 +99,8 @@ struct CLITests {
         expectOneErrorLine(run)
         #expect(run.stderr.contains("tmux is not installed"))
         #expect(run.stderr.contains("install it with"))
-        #expect(run.stderr.contains("apt-get install tmux") || !FileManager.default.fileExists(atPath: "/etc/debian_version"))
+        #expect(
+          run.stderr.contains("apt-get install tmux") || !FileManager.default.fileExists(atPath: "/etc/debian_version"))
       }
       #expect(try server.sessionNames().isEmpty)
     }
@@ -103,7 +109,8 @@ struct CLITests {
   @Test func attachCreateWithoutTmuxRunsTheShellAfterANotice() async throws {
     let dir = try TemporaryDirectory()
     let shell = dir.file("fake-shell")
-    try "#!/bin/sh\necho \"PLAIN-SHELL-MARKER args=$# pwd=$(pwd)\"\n".write(toFile: shell, atomically: true, encoding: .utf8)
+    try "#!/bin/sh\necho \"PLAIN-SHELL-MARKER args=$# pwd=$(pwd)\"\n".write(
+      toFile: shell, atomically: true, encoding: .utf8)
     chmod(shell, 0o755)
     let cwd = try dir.makeDirectory("start here")
     try await withTmuxServer { server in
@@ -115,7 +122,9 @@ struct CLITests {
       expectOneErrorLine(run)
       #expect(run.stderr.contains("will not persist"))
       // Without --create it is the usual error.
-      let plain = try berth(["attach", "web-1"], server: server, db: dir.database, extra: ["PATH": dir.path, "BERTH_TMUX": nil, "SHELL": shell])
+      let plain = try berth(
+        ["attach", "web-1"], server: server, db: dir.database,
+        extra: ["PATH": dir.path, "BERTH_TMUX": nil, "SHELL": shell])
       #expect(plain.status == 4)
       #expect(!plain.stdout.contains("PLAIN-SHELL-MARKER"))
     }
@@ -133,7 +142,9 @@ struct CLITests {
         ], server: server, db: db)
       #expect(run.status == 0, "\(run.stderr)")
       // `new --json` prints the same object (without a preview).
-      let objectKeys = run.stdout.split(separator: "\n").compactMap { $0.wholeMatch(of: #/  "([A-Za-z]+)": (.*)/#).map { String($0.1) } }
+      let objectKeys = run.stdout.split(separator: "\n").compactMap {
+        $0.wholeMatch(of: #/  "([A-Za-z]+)": (.*)/#).map { String($0.1) }
+      }
       #expect(objectKeys == Self.contractKeys)
       _ = try berth(["new", "--id", "gone", "--cwd", cwd], server: server, db: db)
       _ = try berth(["kill", "gone"], server: server, db: db)
@@ -202,8 +213,12 @@ struct CLITests {
     let dir = try TemporaryDirectory()
     try await withTmuxServer { server in
       let db = dir.database
-      _ = try berth(["new", "--id", "kept1", "--cwd", dir.path], server: server, db: db)
-      _ = try berth(["new", "--id", "kept2", "--cwd", dir.path], server: server, db: db)
+      // Tracked sessions (adopted: `berth new` would also install snapshot hooks, whose
+      // background `berth snapshot` runs could meet the damaged file first).
+      for id in ["kept1", "kept2"] {
+        try server.check("new-session", "-d", "-s", "berth-\(id)", "-c", dir.path)
+        #expect(try berth(["adopt", id], server: server, db: db).status == 0)
+      }
       var noise = [UInt8](repeating: 0, count: 16_384)
       for i in noise.indices { noise[i] = UInt8.random(in: 0...255) }
       try Data(noise).write(to: URL(fileURLWithPath: db))
@@ -215,7 +230,9 @@ struct CLITests {
       let rows = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
       #expect(Set(rows.compactMap { $0["id"] as? String }) == ["kept1", "kept2"])
       #expect(rows.allSatisfy { $0["orphan"] as? Bool == true })
-      let aside = try FileManager.default.contentsOfDirectory(atPath: dir.file("state")).filter { $0.contains(".corrupt") }
+      let aside = try FileManager.default.contentsOfDirectory(atPath: dir.file("state")).filter {
+        $0.contains(".corrupt")
+      }
       #expect(aside.count == 1)
       if let name = aside.first {
         #expect((try? Data(contentsOf: URL(fileURLWithPath: dir.file("state/\(name)")))) == Data(noise))
@@ -264,7 +281,8 @@ struct CLITests {
     let dir = try TemporaryDirectory()
     try await withTmuxServer { server in
       let state = dir.file("xdg-state")
-      let run = try berth(["new", "--id", "x1", "--cwd", dir.path], server: server, db: nil, extra: ["XDG_STATE_HOME": state])
+      let run = try berth(
+        ["new", "--id", "x1", "--cwd", dir.path], server: server, db: nil, extra: ["XDG_STATE_HOME": state])
       #expect(run.status == 0)
       var info = stat()
       #expect(stat(state + "/berth", &info) == 0 && info.st_mode & 0o777 == 0o700)
@@ -293,7 +311,8 @@ struct CLITests {
       _ = try berth(["new", "--id", "s2", "--workspace", "w", "--cwd", dir.path], server: server, db: db)
       var run = try berth(["send", "s1", "--enter", "--", "hello;", "$HOME", "'q'"], server: server, db: db)
       #expect(run.status == 0)
-      #expect(server.waitUntil { (try? server.paneText("berth-s1"))?.components(separatedBy: "hello; $HOME 'q'").count == 3 })
+      #expect(
+        server.waitUntil { (try? server.paneText("berth-s1"))?.components(separatedBy: "hello; $HOME 'q'").count == 3 })
       run = try berth(["rename", "s1", "editor"], server: server, db: db)
       #expect(run.stdout == "s1 is now editor\n")
       run = try berth(["tag", "editor", "+a", "+b", "-a"], server: server, db: db)

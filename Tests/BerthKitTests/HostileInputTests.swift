@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthKit
 import BerthTmux
 import Foundation
 import Testing
 import TmuxTestSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// Names, paths and text are data: nothing a user or a program puts in them may run, split a
 /// tmux command, or reach the terminal as a control sequence.
@@ -46,7 +47,8 @@ struct HostileInputTests {
         #expect(v.workspace == payload.text)
         #expect(v.tags == [payload.text])
         #expect(v.cwd == payload.directory)
-        #expect(try server.check("display-message", "-p", "-t", "berth-h1", "#{pane_current_path}") == payload.directory)
+        #expect(
+          try server.check("display-message", "-p", "-t", "berth-h1", "#{pane_current_path}") == payload.directory)
         _ = try await m.send(target: payload.text, text: payload.text, enter: false)
         _ = try await m.rename(target: "h1", to: payload.text + "!")
         _ = try await m.tag(target: "h1", changes: ["+" + payload.text + "2"])
@@ -62,7 +64,9 @@ struct HostileInputTests {
 
   @Test func shellMetacharactersAreStoredAndUsedAsGiven() async throws {
     let dir = try TemporaryDirectory()
-    let names = ["a;b", "$HOME", "q'u\"o`te`", "x && rm -rf ~", "%1 #{session_name} ~", String(repeating: "n", count: 200)]
+    let names = [
+      "a;b", "$HOME", "q'u\"o`te`", "x && rm -rf ~", "%1 #{session_name} ~", String(repeating: "n", count: 200),
+    ]
     try await withTmuxServer { server in
       try await withManager(makeContext(server, dir)) { m async throws in
         for (i, name) in names.enumerated() {
@@ -78,7 +82,9 @@ struct HostileInputTests {
         #expect(records.map { $0.metadata.customName } == names)
         #expect(records.map(\.workspaceId) == names)
         // 201 characters is too long; the error is one line.
-        let e = await berthError { try await m.create(CreateRequest(id: "long", name: String(repeating: "n", count: 201), cwd: dir.path)) }
+        let e = await berthError {
+          try await m.create(CreateRequest(id: "long", name: String(repeating: "n", count: 201), cwd: dir.path))
+        }
         #expect(e?.exitStatus == 2)
       }
     }
@@ -88,7 +94,9 @@ struct HostileInputTests {
     let dir = try TemporaryDirectory()
     try await withTmuxServer { server in
       try await withManager(makeContext(server, dir)) { m async throws in
-        let bad = ["two\nlines", "cr\rhere", "esc\u{1B}[31mred", "bell\u{07}", "nul\u{0}x", "rtl\u{202E}txt", "iso\u{2066}late"]
+        let bad = [
+          "two\nlines", "cr\rhere", "esc\u{1B}[31mred", "bell\u{07}", "nul\u{0}x", "rtl\u{202E}txt", "iso\u{2066}late",
+        ]
         for text in bad {
           for request in [
             CreateRequest(name: text, cwd: dir.path), CreateRequest(cwd: dir.path, workspace: text),
@@ -96,7 +104,9 @@ struct HostileInputTests {
           ] {
             let e = await berthError { try await m.create(request) }
             #expect(e?.exitStatus == 2, "\(text.debugDescription)")
-            #expect(e.map { !$0.description.contains("\n") && TerminalText.sanitize($0.description) == $0.description } == true)
+            #expect(
+              e.map { !$0.description.contains("\n") && TerminalText.sanitize($0.description) == $0.description }
+                == true)
           }
         }
         // A directory name with a line break cannot be passed to tmux at all.
@@ -119,7 +129,10 @@ struct HostileInputTests {
     try await withTmuxServer { server in
       let db = dir.database
       var run = try berth(
-        ["new", "--id", "c1", "--name", payload.text, "--cwd", payload.directory, "--workspace", payload.text, "--tag", payload.text],
+        [
+          "new", "--id", "c1", "--name", payload.text, "--cwd", payload.directory, "--workspace", payload.text, "--tag",
+          payload.text,
+        ],
         server: server, db: db)
       #expect(run.status == 0, "\(run.stderr)")
       #expect(run.stdout == "c1\n")
@@ -136,7 +149,9 @@ struct HostileInputTests {
       #expect(rows.first?["cwd"] as? String == payload.directory)
       #expect(rows.first?["tags"] as? [String] == [payload.text, "a;b", "$HOME"])
 
-      for (flag, value) in [("--name", "a\nb"), ("--workspace", "a\nb"), ("--tag", "a\nb"), ("--cwd", "/tmp\n/x"), ("--id", "a\nb")] {
+      for (flag, value) in [
+        ("--name", "a\nb"), ("--workspace", "a\nb"), ("--tag", "a\nb"), ("--cwd", "/tmp\n/x"), ("--id", "a\nb"),
+      ] {
         run = try berth(["new", flag, value], server: server, db: db)
         #expect(run.status == 2, "\(flag)")
         expectOneErrorLine(run)

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthKit
 import BerthTmux
 import Foundation
 import Testing
 import TmuxTestSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 @Suite("Session manager: create, status, attach and detach against real tmux")
 struct SessionLifecycleTests {
@@ -28,7 +29,8 @@ struct SessionLifecycleTests {
         #expect(v.tmuxId?.hasPrefix("$") == true)
         #expect(try server.sessionNames() == ["berth-\(v.id)"])
         // The session knows its berth id (scripts inside it use it).
-        #expect(try server.check("show-environment", "-t", v.tmuxSession, "BERTH_SESSION_ID") == "BERTH_SESSION_ID=\(v.id)")
+        #expect(
+          try server.check("show-environment", "-t", v.tmuxSession, "BERTH_SESSION_ID") == "BERTH_SESSION_ID=\(v.id)")
         let record = try #require(try m.store.record(id: v.id))
         #expect(record.tmuxSessionId == v.tmuxId)
         #expect(record.tmuxSocket == server.socketPath)
@@ -165,7 +167,10 @@ struct SessionLifecycleTests {
       try await withManager(makeContext(server, dir)) { m async throws in
         let v = try await m.create(CreateRequest(id: "abc", cwd: dir.path))
         let plan = try await m.prepareAttach(target: "abc", create: nil)
-        #expect(plan.argv == [server.install.path, "-u", "-L", server.socketName, "attach-session", "-t", try #require(v.tmuxId)])
+        #expect(
+          plan.argv == [
+            server.install.path, "-u", "-L", server.socketName, "attach-session", "-t", try #require(v.tmuxId),
+          ])
         #expect(!plan.switchesClient)
         #expect(plan.notice == nil)
         #expect(try m.store.record(id: "abc")?.lastAttachedAt != nil)
@@ -196,7 +201,8 @@ struct SessionLifecycleTests {
         let v = try await m.create(CreateRequest(id: "inner", cwd: dir.path))
         let plan = try await m.prepareAttach(target: "inner", create: nil)
         #expect(plan.switchesClient)
-        #expect(plan.argv == [server.install.path, "-L", server.socketName, "switch-client", "-t", try #require(v.tmuxId)])
+        #expect(
+          plan.argv == [server.install.path, "-L", server.socketName, "switch-client", "-t", try #require(v.tmuxId)])
       }
     }
   }
@@ -454,7 +460,8 @@ struct OrphanAndRecordTests {
       try await withManager(makeContext(server, dir)) { m async throws in
         _ = try await m.create(CreateRequest(id: "s1", name: "api", cwd: dir.path))
         _ = try await m.create(CreateRequest(id: "s2", cwd: dir.path))
-        #expect(await berthError { try await m.create(CreateRequest(id: "s3", name: "api", cwd: dir.path)) }?.exitStatus == 5)
+        #expect(
+          await berthError { try await m.create(CreateRequest(id: "s3", name: "api", cwd: dir.path)) }?.exitStatus == 5)
         #expect(await berthError { try await m.rename(target: "s2", to: "api") }?.exitStatus == 5)
         #expect(try m.store.record(id: "s2")?.metadata.customName == nil)
         #expect(try await m.rename(target: "s2", to: "web").name == "web")
@@ -479,19 +486,22 @@ struct OrphanAndRecordTests {
     try await withTmuxServer { server in
       try await withManager(makeContext(server, dir)) { m async throws in
         // `cat` echoes what it gets, so the pane shows exactly the bytes that arrived.
-        let v = try await m.create(CreateRequest(id: "typist", cwd: dir.path, size: (cols: 120, rows: 20), command: ["cat"]))
+        let v = try await m.create(
+          CreateRequest(id: "typist", cwd: dir.path, size: (cols: 120, rows: 20), command: ["cat"]))
         let text = #"say "hi" 'there'; # not a comment $HOME #{session_name} \n"#
         _ = try await m.send(target: "typist", text: text, enter: true)
         #expect(server.waitUntil { (try? server.paneText(v.tmuxSession))?.components(separatedBy: text).count == 3 })
         // Text that starts with a dash is text, not tmux flags.
         _ = try await m.send(target: "typist", text: "-la -R", enter: true)
-        #expect(server.waitUntil { (try? server.paneText(v.tmuxSession))?.components(separatedBy: "-la -R").count == 3 })
+        #expect(
+          server.waitUntil { (try? server.paneText(v.tmuxSession))?.components(separatedBy: "-la -R").count == 3 })
         // A newline in the text is a real newline.
         _ = try await m.send(target: "typist", text: "first\tline\nsecond line\n", enter: false)
-        #expect(server.waitUntil {
-          let lines = ((try? server.paneText(v.tmuxSession)) ?? "").split(separator: "\n").map(String.init)
-          return lines.filter { $0 == "second line" }.count == 2 && lines.contains { $0.hasPrefix("first") }
-        })
+        #expect(
+          server.waitUntil {
+            let lines = ((try? server.paneText(v.tmuxSession)) ?? "").split(separator: "\n").map(String.init)
+            return lines.filter { $0 == "second line" }.count == 2 && lines.contains { $0.hasPrefix("first") }
+          })
         // The end of a bracketed paste is never sent.
         let e = await berthError { try await m.send(target: "typist", text: "x\u{1B}[201~rm -rf ~", enter: false) }
         #expect(e?.exitStatus == 2)
@@ -510,7 +520,9 @@ struct TargetAndLimitTests {
     let dir = try TemporaryDirectory()
     try await withTmuxServer { server in
       try await withManager(makeContext(server, dir)) { m async throws in
-        for (id, name) in [("alpha", nil), ("alpha1", nil), ("alpha2", "beta1"), ("beta1", nil), ("gamma", "berth-alpha1")] {
+        for (id, name) in [
+          ("alpha", nil), ("alpha1", nil), ("alpha2", "beta1"), ("beta1", nil), ("gamma", "berth-alpha1"),
+        ] {
           _ = try await m.create(CreateRequest(id: id, name: name, cwd: dir.path))
         }
         // An exact id wins over being a prefix of other ids.
@@ -572,10 +584,16 @@ struct TargetAndLimitTests {
       let first = try SessionManager(context: context)
       let second = try SessionManager(context: context)
       async let a: [String] = (0..<8).asyncMap { try await first.create(CreateRequest(id: "a\($0)", cwd: dir.path)).id }
-      async let b: [String] = (0..<8).asyncMap { try await second.create(CreateRequest(id: "b\($0)", cwd: dir.path)).id }
+      async let b: [String] = (0..<8).asyncMap {
+        try await second.create(CreateRequest(id: "b\($0)", cwd: dir.path)).id
+      }
       // Both also race for one id: exactly one wins.
-      async let c1 = outcome { () async throws(BerthError) in try await first.create(CreateRequest(id: "same", cwd: dir.path)) }
-      async let c2 = outcome { () async throws(BerthError) in try await second.create(CreateRequest(id: "same", cwd: dir.path)) }
+      async let c1 = outcome { () async throws(BerthError) in
+        try await first.create(CreateRequest(id: "same", cwd: dir.path))
+      }
+      async let c2 = outcome { () async throws(BerthError) in
+        try await second.create(CreateRequest(id: "same", cwd: dir.path))
+      }
       let (idsA, idsB, r1, r2) = try await (a, b, c1, c2)
       #expect(idsA.count == 8 && idsB.count == 8)
       let outcomes = [r1, r2]

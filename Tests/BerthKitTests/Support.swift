@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthKit
 import BerthTmux
@@ -8,6 +5,10 @@ import Foundation
 import Synchronization
 import Testing
 import TmuxTestSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// A private temporary directory (mkdtemp, 0700), removed when the value goes away.
 final class TemporaryDirectory: Sendable {
@@ -194,7 +195,9 @@ struct BerthRun {
   var status: Int32
   var stdout: String
   var stderr: String
-  var stderrLines: [String] { stderr.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty } }
+  var stderrLines: [String] {
+    stderr.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+  }
 }
 
 /// Runs `berth ARGS` against the test server (`-L` is added after the subcommand unless
