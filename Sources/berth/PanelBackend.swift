@@ -43,6 +43,8 @@ actor PanelBackend {
   static let resourceInterval: Duration = .seconds(2)
   /// How often, at most, an idle panel brings the durations on screen up to date.
   static let tickInterval: TimeInterval = 30
+  /// The idle column follows output at most this often.
+  static let activityRefresh: TimeInterval = 5
   /// After activity in the watched session, one more capture this much later catches
   /// output that landed in the same second as the last notification (tmux reports
   /// activity in whole seconds, checked once a second).
@@ -83,6 +85,9 @@ actor PanelBackend {
   private var captureAgain = false
   private var trailing: Task<Void, Never>?
   private var postedPreview: PanelPreview?
+  /// Activity-only changes wait for this (see `postViewsSoon`).
+  private var activityPost: Task<Void, Never>?
+  private var lastViewsPosted = Date.distantPast
 
   private var selectedSession: String?
   private var sampling: Task<Void, Never>?
@@ -177,7 +182,9 @@ actor PanelBackend {
   /// background task.
   func shutdown() async {
     shuttingDown = true
-    for task in [eventPump, reconnectLoop, listing, capture, trailing, sampling] { task?.cancel() }
+    for task in [eventPump, reconnectLoop, listing, capture, trailing, sampling, activityPost] {
+      task?.cancel()
+    }
     let current = connection
     connection = nil
     await current?.close()
@@ -330,7 +337,7 @@ actor PanelBackend {
       }
       views = fresh
       lastListingError = nil
-      inbox.post(.message(.sessionsLoaded(fresh, now: Date())))
+      postViews()
       if !listedOnce {
         listedOnce = true
         offerRestore()
@@ -367,8 +374,8 @@ actor PanelBackend {
         if let pane = patched[index].activePaneId { outputs.append(.output(paneId: pane)) }
       }
       views = patched
-      inbox.post(.message(.sessionsLoaded(patched, now: Date())))
       for message in outputs { inbox.post(.message(message)) }
+      postViewsSoon()
     }
     // The first reading cannot tell what happened since the last capture in the same
     // second: capture the watched pane then too.
@@ -378,6 +385,29 @@ actor PanelBackend {
     if let watchedTmuxId, first || changes.active.contains(watchedTmuxId) {
       captureNowAndOnceMore()
     }
+  }
+
+  /// Sends the views with their new activity times (the idle column), at most every few
+  /// seconds: with hundreds of sessions every update of the panel costs real time, and
+  /// the unseen markers already show which sessions printed.
+  private func postViewsSoon() {
+    guard activityPost == nil else { return }
+    let wait = Self.activityRefresh - Date().timeIntervalSince(lastViewsPosted)
+    guard wait > 0 else {
+      postViews()
+      return
+    }
+    activityPost = Task { [weak self] in
+      try? await Task.sleep(for: .seconds(wait))
+      if !Task.isCancelled { await self?.postViews() }
+    }
+  }
+
+  private func postViews() {
+    activityPost?.cancel()
+    activityPost = nil
+    lastViewsPosted = Date()
+    inbox.post(.message(.sessionsLoaded(views, now: lastViewsPosted)))
   }
 
   /// Captures now and once more a little later: tmux reports activity in whole seconds,

@@ -166,20 +166,22 @@ final class PanelLoop {
     driver.draw(render(state, width: size.width, height: size.height))
   }
 
-  /// Durations on screen are computed from `state.now`: bring it up to date on input.
+  /// Durations on screen are computed from `state.now`: bring it up to date on input (not
+  /// on every key: each update re-sorts the rows).
   private func tickIfStale() {
     let now = Date()
-    if now.timeIntervalSince(lastTick) >= 1 {
+    if now.timeIntervalSince(lastTick) >= 5 {
       lastTick = now
       _ = state.update(.tick(now))
     }
   }
 
   private func applyInbox() async -> Outcome {
-    for item in inbox.drain() {
+    for item in Self.coalesce(inbox.drain()) {
       let outcome: Outcome
       switch item {
       case .message(let message):
+        guard changesSomething(message) else { continue }
         if case .sessionsLoaded(_, let now) = message { lastTick = now }
         outcome = await apply(message)
       case .notice(let text, let isError):
@@ -194,6 +196,52 @@ final class PanelLoop {
       return outcome
     }
     return .continue
+  }
+
+  /// Drops results a later one in the same batch replaces (a listing, a preview, a
+  /// resource reading): with hundreds of sessions each update costs real time, and only
+  /// the newest matters.
+  static func coalesce(_ items: [PanelInboxItem]) -> [PanelInboxItem] {
+    var lastListing: Int?
+    var lastPreview: Int?
+    var lastResources: Int?
+    for (index, item) in items.enumerated() {
+      guard case .message(let message) = item else { continue }
+      switch message {
+      case .sessionsLoaded: lastListing = index
+      case .previewLoaded: lastPreview = index
+      case .resourcesLoaded: lastResources = index
+      default: break
+      }
+    }
+    return items.enumerated().compactMap { index, item in
+      guard case .message(let message) = item else { return item }
+      switch message {
+      case .sessionsLoaded: return index == lastListing ? item : nil
+      case .previewLoaded: return index == lastPreview ? item : nil
+      case .resourcesLoaded: return index == lastResources ? item : nil
+      default: return item
+      }
+    }
+  }
+
+  /// Whether a background result would change anything (an update that changes nothing
+  /// still re-sorts every row).
+  private func changesSomething(_ message: PanelMessage) -> Bool {
+    switch message {
+    case .output(let pane):
+      // Marks a session unseen unless it is selected or already marked.
+      guard let view = state.sessions.first(where: { $0.isAlive && $0.activePaneId == pane }) else {
+        return false
+      }
+      return !state.unseen.contains(view.rowKey) && state.selectedSession?.rowKey != view.rowKey
+    case .resourcesLoaded(let usage):
+      return usage != state.resources
+    case .previewLoaded(let session, let lines):
+      return state.preview != PanelPreview(sessionId: session, lines: lines)
+    default:
+      return true
+    }
   }
 
   private func apply(_ message: PanelMessage) async -> Outcome {

@@ -81,10 +81,12 @@ struct PanelEndToEndTests {
 
   @Test func previewFollowsOutputWithoutLettingEscapesThroughThenAttachAndComeBack() throws {
     try withPanel { panel in
+      try panel.createSession("beta", name: "beta")
       try panel.createSession("alpha", name: "alpha")
       try panel.startPanel()
       guard panel.waitFor("alpha") else { return }
       panel.waitFor("attached never")
+      guard panel.waitFor("Preview · alpha") else { return }
 
       // Output in the watched session shows in the preview within about two seconds (4 s
       // allowed for a loaded machine).
@@ -103,6 +105,13 @@ struct PanelEndToEndTests {
       let titleAfter = try panel.outer.check("display-message", "-p", "-t", panel.pane, "#{pane_title}")
       #expect(titleAfter == titleBefore)
       #expect(!titleAfter.contains("EVIL"))
+
+      // Output in a session that is not selected marks its row (•) instead.
+      try panel.runInSession("beta", "echo UNSEEN")
+      panel.waitForScreen("beta marked as having printed") { screen in
+        screen.split(separator: "\n").contains { $0.contains("•") && $0.contains("beta") }
+      }
+      #expect(panel.screen().contains("Preview · alpha"))
 
       // Enter hands the terminal to tmux attach: the session's own screen appears.
       try panel.runInSession("alpha", "echo INSIDE-$((1+1))")
