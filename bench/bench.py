@@ -1168,7 +1168,7 @@ MEANING = """## What the numbers mean for you
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--berth", required=True, help="the release berth binary")
+    parser.add_argument("--berth", help="the release berth binary (required unless --render)")
     parser.add_argument("--quick", action="store_true", help="100 sessions only, fewer runs")
     parser.add_argument("--venv-python", help="python of the libtmux virtual environment")
     parser.add_argument("--venv-reason", default="libtmux unavailable", help="why there is no libtmux")
@@ -1177,11 +1177,29 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--idle-seconds", type=int, help="length of the idle measurement")
     parser.add_argument("--output", help="where to write the Markdown report")
+    parser.add_argument("--render", metavar="RESULTS_JSON",
+                        help="only rewrite the report from a saved results file (bench/out/results-*.json)")
     args = parser.parse_args()
+
+    if args.render:
+        with open(args.render) as f:
+            results = json.load(f)
+        for key in ("lists", "panel"):
+            results[key] = {int(k): v for k, v in results[key].items()}
+        text, markdown = render(results)
+        output = args.output or (os.path.join(HERE, "out", "BENCHMARKS-quick.md") if results["mode"] == "quick"
+                                 else os.path.join(ROOT, "BENCHMARKS.md"))
+        with open(output, "w") as f:
+            f.write(markdown)
+        print(text)
+        print("\nwrote %s" % output)
+        return 0
 
     def on_signal(signum, frame):
         raise SystemExit(128 + signum)
 
+    if not args.berth:
+        parser.error("--berth is required")
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     bench = Bench(args)
