@@ -164,10 +164,28 @@ struct GlobalOptions: ParsableArguments {
 }
 
 func printError(_ message: String) {
-  FileHandle.standardError.write(Data("berth: \(message)\n".utf8))
+  writeAll(STDERR_FILENO, "berth: \(message)\n")
 }
 
-/// Writes to stdout and flushes (scripts read it through pipes).
+/// Writes to stdout at once (scripts read it through pipes). A closed pipe (`berth list |
+/// head`) ends berth quietly, as it would a C tool, instead of trapping.
 func emit(_ text: String) {
-  FileHandle.standardOutput.write(Data((text + "\n").utf8))
+  if !writeAll(STDOUT_FILENO, text + "\n") { Glibc.exit(0) }
+}
+
+/// write(2) until done; false when the reader is gone (EPIPE) or the descriptor fails.
+@discardableResult
+func writeAll(_ fd: Int32, _ text: String) -> Bool {
+  var bytes = Array(text.utf8)
+  var offset = 0
+  while offset < bytes.count {
+    let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+    if n < 0 {
+      if errno == EINTR { continue }
+      return false
+    }
+    offset += n
+  }
+  bytes.removeAll()
+  return true
 }
