@@ -131,6 +131,14 @@ public actor SessionManager {
         }
       }
     }
+    // Dead sessions: their last known output and command come from the last snapshot.
+    for i in result.views.indices where result.views[i].tracked && result.views[i].status == .dead {
+      guard preview != nil || result.views[i].command == nil, let snap = savedSnapshot(id: result.views[i].id) else {
+        continue
+      }
+      if let lines = preview { result.views[i].preview = Array(snap.lastOutput.suffix(lines)) }
+      if result.views[i].command == nil, let last = snap.lastCommand { result.views[i].command = last.joined(separator: " ") }
+    }
     if preview != nil {
       for i in result.views.indices where result.views[i].preview == nil { result.views[i].preview = [] }
     }
@@ -224,19 +232,25 @@ public actor SessionManager {
       argv = launch.argv
       env += launch.environment
     }
-    let reply = try await send(
-      c,
-      [
-        .newSession(
-          name: record.tmuxSessionName, directory: record.cwd, width: record.cols, height: record.rows,
-          environment: env, command: argv, printFormat: "#{session_id}")
-      ])[0]
+    // A pane takes its scrollback size when it is created, so the first pane needs the global
+    // value set around new-session (then put back); later windows use the session's option.
+    let limit = String(context.settings.historyLimit)
+    let current = try await send(c, [.showOptionValue("history-limit", global: true)])[0]
+    let previous = current.isError ? nil : current.text.trimmingCharacters(in: .whitespaces)
+    var batch: [TmuxCommand] = []
+    if let previous, previous != limit { batch.append(.setOption("history-limit", value: limit, global: true)) }
+    let createIndex = batch.count
+    batch.append(
+      .newSession(
+        name: record.tmuxSessionName, directory: record.cwd, width: record.cols, height: record.rows,
+        environment: env, command: argv, printFormat: "#{session_id}"))
+    if let previous, previous != limit { batch.append(.setOption("history-limit", value: previous, global: true)) }
+    let reply = try await send(c, batch)[createIndex]
     guard !reply.isError, let id = TargetID(reply.text.trimmingCharacters(in: .whitespaces)) else {
       throw .failed("tmux could not create the session: \(TerminalText.sanitize(reply.text))")
     }
-    // Scrollback applies to panes created after it is set; set it for the session's later
-    // windows too. A failure here is not worth failing the create.
-    _ = try? await send(c, [.setOption("history-limit", value: String(context.settings.historyLimit), target: id)])
+    // A failure here is not worth failing the create.
+    _ = try? await send(c, [.setOption("history-limit", value: limit, target: id)])
     return id
   }
 
