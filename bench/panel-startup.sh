@@ -37,10 +37,17 @@ inner="tmux -L bench-inner -f /dev/null"
 outer="tmux -L bench-outer -f /dev/null"
 db="$work/berth.sqlite3"
 
+server_pids=""
 cleanup() {
   $outer kill-server 2>/dev/null || true
   $inner kill-server 2>/dev/null || true
-  sleep 1
+  # A tmux server takes a moment to exit; removing its directory first lets a late client
+  # recreate it. Wait for the servers this script started (by pid), then remove.
+  for pid in $server_pids; do
+    tries=0
+    while kill -0 "$pid" 2>/dev/null && [ $tries -lt 50 ]; do sleep 0.1; tries=$((tries + 1)); done
+    kill -9 "$pid" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -49,18 +56,25 @@ now_ms() { date +%s%3N; }
 ticks() { # utime+stime of a pid, in clock ticks
   sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
-switches() { # voluntary + involuntary context switches over all threads of a pid
-  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'
+switches() { # "TID COUNT" per thread: voluntary + involuntary context switches
+  for task in /proc/"$1"/task/*; do
+    echo "$(basename "$task") $(awk '/ctxt_switches/ { n += $2 } END { print n + 0 }' "$task/status" 2>/dev/null)"
+  done | sort
+}
+woken() { # context switches between two `switches` readings, over threads in both
+  join "$1" "$2" | awk '{ n += $3 - $2 } END { print n + 0 }'
 }
 hz=$(getconf CLK_TCK)
 
 $inner start-server \; set -g exit-empty off \; set -g default-shell /bin/sh
+server_pids="$($inner display-message -p '#{pid}')"
 echo "creating $sessions sessions..."
 started=$(now_ms)
 seq 1 "$sessions" | xargs -P 4 -I{} "$BERTH" -L bench-inner --db "$db" new --id "s{}" --cwd "$work" >/dev/null
 echo "  created in $(( $(now_ms) - started )) ms"
 
 $outer start-server \; set -g exit-empty off \; set -g default-terminal tmux-256color
+server_pids="$server_pids $($outer display-message -p '#{pid}')"
 # The pane records the start time itself, just before exec'ing berth.
 $outer new-session -d -s panel -x 120 -y 40 \
   "date +%s%3N > '$work/start'; exec '$BERTH' -L bench-inner --db '$db'"
@@ -83,9 +97,10 @@ echo "first full screen: $(( full - start )) ms  ($sessions sessions, 120x40, $b
 pid=$($outer display-message -p -t panel '#{pane_pid}')
 server=$($inner display-message -p '#{pid}')
 sleep 5 # let the start-up work (listing, captures, first subscription reading) settle
-b0=$(ticks "$pid"); s0=$(ticks "$server"); c0=$(switches "$pid")
+b0=$(ticks "$pid"); s0=$(ticks "$server"); switches "$pid" > "$work/switches0"
 sleep "$idle"
-b1=$(ticks "$pid"); s1=$(ticks "$server"); c1=$(switches "$pid")
-echo "idle $idle s: berth used $(( b1 - b0 )) ticks ($(echo "$b0 $b1 $hz $idle" | awk '{ printf "%.2f", ($2-$1)/$3/$4*100 }')% of a CPU), $(( c1 - c0 )) context switches"
+b1=$(ticks "$pid"); s1=$(ticks "$server"); switches "$pid" > "$work/switches1"
+echo "idle $idle s: berth used $(( b1 - b0 )) ticks ($(echo "$b0 $b1 $hz $idle" | awk '{ printf "%.2f", ($2-$1)/$3/$4*100 }')% of a CPU), $(woken "$work/switches0" "$work/switches1") context switches"
 echo "idle $idle s: tmux server used $(( s1 - s0 )) ticks ($(echo "$s0 $s1 $hz $idle" | awk '{ printf "%.2f", ($2-$1)/$3/$4*100 }')% of a CPU)"
 echo "rss: $(awk '/VmRSS/ { print $2 " kB" }' "/proc/$pid/status")"
+echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg) (numbers on a shared machine vary with it)"
