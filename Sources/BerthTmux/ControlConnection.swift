@@ -136,14 +136,14 @@ public final class ControlConnection: @unchecked Sendable {
     }
     let connection = try ControlConnection(
       install: install, socket: socket, environment: environment, receiveOutput: receiveOutput,
-      timeout: timeout)
+      startServer: startServer, timeout: timeout)
     try await connection.waitUntilReady(timeout: timeout, socketFile: socketFile)
     return connection
   }
 
   private init(
     install: TmuxInstall, socket: TmuxSocket, environment: [String: String], receiveOutput: Bool,
-    timeout: Double
+    startServer: Bool, timeout: Double
   ) throws {
     self.install = install
     self.socket = socket
@@ -154,7 +154,7 @@ public final class ControlConnection: @unchecked Sendable {
     // Never let a parent tmux decide which server a control client talks to.
     env["TMUX"] = nil
     let argv =
-      [install.path, "-u"] + socket.arguments + [
+      [install.path, "-u"] + (startServer ? [] : ["-N"]) + socket.arguments + [
         "-C", "new-session", "-A", "-s", name, "-f", receiveOutput ? "ignore-size" : "ignore-size,no-output",
         "-x", "80", "-y", "24",
         "cat", "-", ";", "set-option", "destroy-unattached", "on",

@@ -38,8 +38,18 @@ enum PanelRunner {
       throw error
     }
 
+    // Startup housekeeping from the settings: forget dead records past their TTL, and with
+    // autoRestore bring dead sessions back without asking (the prompt then has nothing to ask).
+    if context.settings.sessionTTLDays > 0 {
+      _ = try? await manager.cleanup(
+        orphans: false, dead: true, olderThanDays: context.settings.sessionTTLDays, dryRun: false)
+    }
+    if context.settings.autoRestore {
+      _ = try? await manager.restore(ids: nil, dryRun: false)
+    }
+
     let colorMode: ColorMode =
-      noColor || !(environment["NO_COLOR"] ?? "").isEmpty ? .none : .auto
+      noColor || !(environment["NO_COLOR"] ?? "").isEmpty || !context.settings.colors ? .none : .auto
     let driver: TerminalDriver
     do {
       driver = try TerminalDriver.start(colorMode: colorMode)
