@@ -81,16 +81,29 @@ public struct TmuxCommand: Equatable, Sendable {
     return out
   }
 
-  /// Doubles every `#` byte so format expansion gives the text back literally. Works on
-  /// bytes, not Characters: a `#` that Swift groups with a neighbouring scalar (U+0600, a
-  /// combining mark, a keycap) is still a `#` to tmux.
+  /// Escapes `#` so tmux's format expansion gives the text back literally: each `#` is
+  /// doubled (`##` expands to `#`), except a run of `#` right before `[`, which tmux copies
+  /// unchanged (it is a style left for format_draw: `#[` stays `#[`, `##[` stays `##[`).
+  /// Works on bytes, not Characters: a `#` that Swift groups with a neighbouring scalar
+  /// (U+0600, a combining mark, a keycap) is still a `#` to tmux.
   public static func escapeFormat(_ s: String) -> String {
     guard s.utf8.contains(0x23) else { return s }
+    let bytes = Array(s.utf8)
     var out: [UInt8] = []
-    out.reserveCapacity(s.utf8.count + 8)
-    for b in s.utf8 {
-      out.append(b)
-      if b == 0x23 { out.append(0x23) }
+    out.reserveCapacity(bytes.count + 8)
+    var i = 0
+    while i < bytes.count {
+      guard bytes[i] == 0x23 else {
+        out.append(bytes[i])
+        i += 1
+        continue
+      }
+      var end = i
+      while end < bytes.count, bytes[end] == 0x23 { end += 1 }
+      let run = end - i
+      let beforeBracket = end < bytes.count && bytes[end] == 0x5B
+      out.append(contentsOf: repeatElement(UInt8(0x23), count: beforeBracket ? run : run * 2))
+      i = end
     }
     return String(decoding: out, as: UTF8.self)
   }

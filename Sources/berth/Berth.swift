@@ -148,7 +148,9 @@ struct GlobalOptions: ParsableArguments {
   func loadSettings(environment env: [String: String], report: Bool) -> (path: String?, result: ConfigParseResult) {
     let path = config ?? Config.defaultPath(environment: env)
     guard let path, let data = FileManager.default.contents(atPath: path) else {
-      if let config, report { printError("warning: the config file \(config) cannot be read: using defaults") }
+      if let config, report {
+        printError("warning: the config file \(TerminalText.sanitize(config)) cannot be read: using defaults")
+      }
       return (path, Config.parse(""))
     }
     let result = Config.parse(String(decoding: data, as: UTF8.self))

@@ -330,13 +330,9 @@ struct HardeningCommandTests {
     }
   }
 
-  /// A directory holding `#[` (a tmux style) is used as it is. Known bug: `-c` is
-  /// format-expanded, and `TmuxCommand.escapeFormat` doubles every `#`; but tmux 3.3a copies
-  /// a run of `#` followed by `[` unchanged (format.c keeps `##[` for format_draw), so
-  /// `.../#[fg=red]` reaches tmux as `.../##[fg=red]`, which does not exist, and tmux
-  /// silently starts the session in its client's working directory (berth's) instead.
-  /// `#` before `[` must be left single; the encoder fuzz target's model of tmux has the
-  /// same gap.
+  /// A directory holding `#[` (a tmux style) is used as it is: `-c` is format-expanded, and
+  /// tmux 3.3a copies a run of `#` followed by `[` unchanged (format.c keeps `##[` for
+  /// format_draw), so `TmuxCommand.escapeFormat` leaves such runs single.
   @Test func aDirectoryHoldingATmuxStyleIsUsedLiterally() async throws {
     let dir = try TemporaryDirectory()
     try await withTmuxServer { server in
@@ -347,9 +343,7 @@ struct HardeningCommandTests {
         #expect(run.status == 0, "\(run.stderr)")
         let pid = try server.check("display-message", "-p", "-t", "=berth-s\(i):", "#{pane_pid}")
         let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")
-        withKnownIssue("escapeFormat doubles the # of #[, which tmux keeps as ##[") {
-          #expect(cwd == path, "\(cwd.debugDescription) vs \(path.debugDescription)")
-        }
+        #expect(cwd == path, "\(cwd.debugDescription) vs \(path.debugDescription)")
       }
     }
   }
@@ -463,10 +457,8 @@ struct HardeningCommandTests {
       #expect(run.stderrLines.count == 1, "\(run.stderr)")
       #expect(
         !run.stdout.unicodeScalars.contains { Self.forbiddenScalars.contains($0) }, "\(run.stdout.debugDescription)")
-      withKnownIssue("GlobalOptions.loadSettings prints an unreadable --config path unsanitised") {
-        #expect(
-          !run.stderr.unicodeScalars.contains { Self.forbiddenScalars.contains($0) }, "\(run.stderr.debugDescription)")
-      }
+      #expect(
+        !run.stderr.unicodeScalars.contains { Self.forbiddenScalars.contains($0) }, "\(run.stderr.debugDescription)")
       #expect(!marker.fired())
     }
   }

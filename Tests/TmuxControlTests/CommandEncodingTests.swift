@@ -73,6 +73,9 @@ struct CommandEncodingTests {
     #expect(TmuxCommand.escapeFormat("#{session_name}") == "##{session_name}")
     #expect(TmuxCommand.escapeFormat("no hash") == "no hash")
     #expect(TmuxCommand.escapeFormat("") == "")
+    // A run of # before [ is a style tmux copies unchanged (checked on tmux 3.3a).
+    #expect(TmuxCommand.escapeFormat("/d/#[fg=red]") == "/d/#[fg=red]")
+    #expect(TmuxCommand.escapeFormat("a##[b]#(c)") == "a##[b]##(c)")
     #expect(
       try TmuxCommand([.value("#x"), .formatExpanded("#x"), .formatExpanded("'#'")]).encoded()
         == "'#x' '##x' ''\\''##'\\'''")

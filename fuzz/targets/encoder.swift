@@ -239,16 +239,24 @@ enum TmuxLine {
     return digit || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
   }
 
-  /// Format expansion of text that should hold no directive: `##` gives `#`; any other `#`
-  /// (a `#{...}`, `#(...)`, `#S`) gives nil.
+  /// Format expansion of text that should hold no directive, as tmux 3.3a's format.c does
+  /// it: a run of `#` right before `[` is a style, copied unchanged; otherwise `##` gives
+  /// `#` and any other `#` (a `#{...}`, `#(...)`, `#S`) gives nil.
   static func expandLiteralFormat(_ bytes: [UInt8]) -> [UInt8]? {
     var out: [UInt8] = []
     var i = 0
     while i < bytes.count {
       if bytes[i] == 0x23 {
-        guard i + 1 < bytes.count, bytes[i + 1] == 0x23 else { return nil }
-        out.append(0x23)
-        i += 2
+        var end = i
+        while end < bytes.count, bytes[end] == 0x23 { end += 1 }
+        let run = end - i
+        if end < bytes.count, bytes[end] == 0x5B {
+          out.append(contentsOf: repeatElement(UInt8(0x23), count: run))
+        } else {
+          guard run % 2 == 0 else { return nil }
+          out.append(contentsOf: repeatElement(UInt8(0x23), count: run / 2))
+        }
+        i = end
       } else {
         out.append(bytes[i])
         i += 1
