@@ -66,6 +66,22 @@ public struct WindowSnapshot: Codable, Equatable, Sendable {
     self.active = active
     self.panes = panes
   }
+
+  /// The window's size, read from its layout (`CSUM,WxH,X,Y...`); nil when unreadable.
+  ///
+  /// A restore creates the session at this size, so panes only ever shrink into their
+  /// layout: a shell that drew a wrapped prompt in a narrower pane and then grows redraws
+  /// over the line above it (readline moves up to where the prompt began), erasing the
+  /// restore notice.
+  public var size: (cols: Int, rows: Int)? {
+    let fields = layout.split(separator: ",", maxSplits: 2)
+    guard fields.count >= 2 else { return nil }
+    let dimensions = fields[1].split(separator: "x")
+    guard dimensions.count == 2, let cols = Int(dimensions[0]), let rows = Int(dimensions[1]),
+      (1...10_000).contains(cols), (1...10_000).contains(rows)
+    else { return nil }
+    return (cols, rows)
+  }
 }
 
 public struct PaneSnapshot: Codable, Equatable, Sendable {

@@ -179,6 +179,8 @@ extension SessionManager {
     var windows: [Window]
     var environment: [(String, String)]
     var notices: [String]
+    /// The size to create the session at: its first window's saved size, else the record's.
+    var size: (cols: Int, rows: Int)
   }
 
   func restorePlan(record: SessionRecord, snapshot: SessionSnapshot?, reason: EndReason?) -> RestorePlan {
@@ -230,7 +232,9 @@ extension SessionManager {
           name: w.name.isEmpty ? nil : w.name, layout: w.layout.isEmpty ? nil : w.layout, active: w.active,
           panes: panes, activePane: w.panes.firstIndex(where: \.active) ?? 0))
     }
-    return RestorePlan(record: record, windows: windows, environment: env, notices: notices)
+    // The record's size follows the active pane, not the window: use the saved layout's.
+    let size = savedWindows.lazy.compactMap(\.size).first ?? (record.cols, record.rows)
+    return RestorePlan(record: record, windows: windows, environment: env, notices: notices, size: size)
   }
 
   static func isUsableDirectory(_ path: String) -> Bool {
@@ -252,7 +256,7 @@ extension SessionManager {
     let phase1 = plans.map { plan -> TmuxCommand in
       let first = plan.windows[0].panes[0]
       return .newSession(
-        name: plan.record.tmuxSessionName, directory: first.cwd, width: plan.record.cols, height: plan.record.rows,
+        name: plan.record.tmuxSessionName, directory: first.cwd, width: plan.size.cols, height: plan.size.rows,
         environment: [("BERTH_SESSION_ID", plan.record.id)] + plan.environment + first.launch.environment,
         command: first.launch.argv, printFormat: fmt)
     }
@@ -278,7 +282,9 @@ extension SessionManager {
       guard let m = made[i] else { continue }
       for (wi, w) in plan.windows.enumerated() {
         if wi == 0 {
-          for p in w.panes.dropFirst() {
+          // tmux puts a split right after the pane it splits: splitting the first pane in
+          // reverse order leaves the panes in their saved order (which the layout relies on).
+          for p in w.panes.dropFirst().reversed() {
             phase2.append(split(m.windows[0].panes[0], p, plan))
             phase2Owners.append((i, 0))
           }
@@ -299,7 +305,7 @@ extension SessionManager {
       if f.count == 2, let w = TargetID(f[0]), let p = TargetID(f[1]) {
         made[owner.plan]?.windows.append((w, [p]))
       } else if let p = TargetID(f.first ?? "") {
-        made[owner.plan]?.windows[0].panes.append(p)
+        made[owner.plan]?.windows[0].panes.insert(p, at: 1)
       }
     }
     // Phase 3: the splits of later windows.
@@ -308,7 +314,7 @@ extension SessionManager {
     for (i, plan) in plans.enumerated() {
       guard let m = made[i] else { continue }
       for (wi, w) in plan.windows.enumerated() where wi > 0 && wi < m.windows.count {
-        for p in w.panes.dropFirst() {
+        for p in w.panes.dropFirst().reversed() {
           phase3.append(split(m.windows[wi].panes[0], p, plan))
           phase3Owners.append((i, wi))
         }
@@ -316,7 +322,9 @@ extension SessionManager {
     }
     let r3 = try await send(c, phase3)
     for (owner, reply) in zip(phase3Owners, r3) where !reply.isError {
-      if let p = TargetID(reply.text.trimmingCharacters(in: .whitespaces)) { made[owner.plan]?.windows[owner.window].panes.append(p) }
+      if let p = TargetID(reply.text.trimmingCharacters(in: .whitespaces)) {
+        made[owner.plan]?.windows[owner.window].panes.insert(p, at: 1)
+      }
     }
     // Phase 4: layouts, names, active panes, history limit, type-ahead.
     var phase4: [TmuxCommand] = []
@@ -419,7 +427,12 @@ extension SessionManager {
     guard let shell = snapshotShellCommand() else { return }
     let hook: String
     do {
-      hook = try TmuxCommand([.word("run-shell"), .word("-b"), .formatExpanded(shell)]).encoded()
+      // Only a real terminal detaching saves: control clients (berth's own, named client-PID)
+      // must not, or each snapshot's own connection would start the next one.
+      let save = try TmuxCommand([.word("run-shell"), .word("-b"), .formatExpanded(shell)]).encoded()
+      hook = try TmuxCommand([
+        .word("if-shell"), .word("-F"), .value("#{m:client-*,#{hook_client}}"), .value(""), .value(save),
+      ]).encoded()
     } catch {
       return
     }
