@@ -73,9 +73,26 @@ public actor SessionManager {
           [.setOption("detach-on-destroy", value: "on", target: hidden), .killSession(hidden)], timeout: 2)
       }
       await c.close()
+      // tmux notices our client is gone only after it exits, and tells other control clients
+      // (`%client-detached`) then. A plain command answered after that means it has done so.
+      if lock != nil {
+        await Self.serverRoundTrip(install: c.install, socket: context.socket, environment: context.environment)
+      }
       lock?.release()
     }
     connection = nil
+  }
+
+  /// Runs `tmux display-message -p ''` as a plain (non-control) client on its own thread.
+  static func serverRoundTrip(install: TmuxInstall, socket: TmuxSocket, environment: [String: String]) async {
+    let env = environment.filter { $0.key != "TMUX" }
+    let argv = [install.path] + socket.arguments + ["display-message", "-p", ""]
+    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+      Thread {
+        _ = try? Spawn.run(argv, environment: env, timeout: 2)
+        done.resume()
+      }.start()
+    }
   }
 
   // MARK: Listing
@@ -645,9 +662,11 @@ public actor SessionManager {
 struct ServerLock {
   let descriptor: Int32
 
-  /// Takes the lock next to the socket (`.NAME.berth-lock` in the socket's directory),
-  /// waiting without blocking a thread; nil when it cannot be had within `timeout` seconds.
-  static func acquire(socketPath: String, timeout: Double = 10) async -> ServerLock? {
+  /// Takes the lock next to the socket (`.NAME.berth-lock` in the socket's directory). The
+  /// wait happens in the kernel on a thread of its own, never on the cooperative pool (a
+  /// starved poller would wait past its timeout and go on unlocked); nil when the lock file
+  /// cannot be made or the lock is not had within `timeout` seconds.
+  static func acquire(socketPath: String, timeout: Double = 30) async -> ServerLock? {
     let directory = (socketPath as NSString).deletingLastPathComponent
     let name = (socketPath as NSString).lastPathComponent
     guard !directory.isEmpty, !name.isEmpty else { return nil }
@@ -658,15 +677,58 @@ struct ServerLock {
     }
     let fd = open("\(directory)/.\(name).berth-lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
     guard fd >= 0 else { return nil }
-    let deadline = Date().addingTimeInterval(timeout)
-    while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-      guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
-        _ = Glibc.close(fd)
-        return nil
+    if flock(fd, LOCK_EX | LOCK_NB) == 0 { return ServerLock(descriptor: fd) }
+    let wait = LockWait(descriptor: fd)
+    return await withCheckedContinuation { (continuation: CheckedContinuation<ServerLock?, Never>) in
+      wait.start(continuation)
+      let waiter = Thread {
+        var result: Int32
+        repeat { result = flock(fd, LOCK_EX) } while result != 0 && errno == EINTR
+        wait.finish(acquired: result == 0)
       }
-      try? await Task.sleep(for: .milliseconds(2))
+      waiter.name = "berth-server-lock"
+      waiter.start()
+      DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { wait.giveUp() }
     }
-    return ServerLock(descriptor: fd)
+  }
+
+  /// One blocked wait for the lock: whichever comes first, the lock or the timeout, resumes
+  /// the caller; a lock that arrives after the timeout is released at once.
+  final class LockWait: @unchecked Sendable {
+    let descriptor: Int32
+    private let mutex = NSLock()
+    private var continuation: CheckedContinuation<ServerLock?, Never>?
+    private var done = false
+
+    init(descriptor: Int32) { self.descriptor = descriptor }
+
+    func start(_ c: CheckedContinuation<ServerLock?, Never>) { mutex.withLock { continuation = c } }
+
+    func finish(acquired: Bool) {
+      let resume: CheckedContinuation<ServerLock?, Never>? = mutex.withLock {
+        defer { done = true }
+        return done ? nil : continuation
+      }
+      guard let resume else {
+        if acquired { _ = flock(descriptor, LOCK_UN) }
+        _ = Glibc.close(descriptor)
+        return
+      }
+      if acquired {
+        resume.resume(returning: ServerLock(descriptor: descriptor))
+      } else {
+        _ = Glibc.close(descriptor)
+        resume.resume(returning: nil)
+      }
+    }
+
+    func giveUp() {
+      let resume: CheckedContinuation<ServerLock?, Never>? = mutex.withLock {
+        defer { done = true }
+        return done ? nil : continuation
+      }
+      resume?.resume(returning: nil)
+    }
   }
 
   func release() {
