@@ -234,7 +234,8 @@ struct HardeningCommandTests {
 
   /// Every command that targets a session uses its tmux id (`$N`), never a name tmux would
   /// prefix-match: killing, detaching or typing into `foo` never touches `foobar`, also
-  /// once `foo` is gone (when tmux would match `berth-foo` to `berth-foobar`).
+  /// once `foo` is gone (when tmux would match `berth-foo` to `berth-foobar`); cleanup
+  /// kills the orphan and leaves foreign sessions, whatever their names.
   @Test func killingFooNeverKillsFoobar() async throws {
     let dir = try TemporaryDirectory()
     try await withTmuxServer { server in
@@ -266,6 +267,19 @@ struct HardeningCommandTests {
       #expect(run.status == 3)
       expectOneErrorLine(run)
       #expect(Set(try server.sessionNames()) == ["berth-foobar", "berth-n2", "foo", "berth-foob"])
+
+      // cleanup kills orphans only: never a foreign session, however it is named.
+      let marker = Marker(dir, "cleanup")
+      let foreign = "x;kill-server;\(marker.payload)"
+      // (tmux expands formats in -s: the test's own tmux call must write `##(` for `#(`.)
+      try server.check("new-session", "-d", "-s", foreign.replacingOccurrences(of: "#", with: "##"))
+      #expect(try server.sessionNames().contains(foreign))
+      run = try berth(["cleanup", "--orphans", "--dry-run"], server: server, db: db)
+      #expect(run.stdout == "would kill orphan berth-foob\n", "\(run.stdout)\(run.stderr)")
+      run = try berth(["cleanup", "--orphans"], server: server, db: db)
+      #expect(run.status == 0 && run.stdout.hasPrefix("kill orphan berth-foob\n"), "\(run.stdout)\(run.stderr)")
+      #expect(Set(try server.sessionNames()) == ["berth-foobar", "berth-n2", "foo", foreign])
+      #expect(!marker.fired())
     }
   }
 
