@@ -138,7 +138,6 @@ public final class ControlConnection: @unchecked Sendable {
       install: install, socket: socket, environment: environment, receiveOutput: receiveOutput,
       startServer: startServer, timeout: timeout)
     try await connection.waitUntilReady(timeout: timeout, socketFile: socketFile)
-    await connection.identifyAndSweep()
     return connection
   }
 
@@ -158,7 +157,7 @@ public final class ControlConnection: @unchecked Sendable {
       [install.path, "-u"] + (startServer ? [] : ["-N"]) + socket.arguments + [
         "-C", "new-session", "-A", "-s", name, "-f", receiveOutput ? "ignore-size" : "ignore-size,no-output",
         "-x", "80", "-y", "24",
-        "cat", "-",
+        "cat", "-", ";", "set-option", "destroy-unattached", "on",
       ]
     child = try Spawn.withPipes(argv, environment: env)
     pid = child.pid
@@ -295,43 +294,15 @@ public final class ControlConnection: @unchecked Sendable {
   /// Closes the connection: EOF on the client's stdin detaches it (its hidden session goes
   /// with it). Waits briefly for the child, then kills it, so no `tmux -C` outlives berth.
   public func close() async {
-    let already = state.withLock { $0.closing }
-    if !already {
-      // Kill our hidden session (the client then exits by itself), without waiting for the
-      // reply; closing stdin ends the client in any case.
-      if let own = hiddenSessionId, end == nil {
-        try? register(batch: Batch(count: 1), count: 1, line: "kill-session -t '\(own)'\n")
-      }
-      state.withLock { $0.closing = true }
-      closeStdin()
+    let already = state.withLock { s -> Bool in
+      defer { s.closing = true }
+      return s.closing
     }
+    if !already { closeStdin() }
     if await !finished.wait(timeout: 3) {
       kill(pid, SIGKILL)
       _ = await finished.wait(timeout: 2)
     }
-  }
-
-  /// Learns our hidden session's id and removes hidden sessions that lost their client (a
-  /// berth process killed with SIGKILL leaves one behind). berth does not use tmux's
-  /// `destroy-unattached` for its hidden session: tmux 3.3a can crash when a client of such
-  /// a session goes away while another client connects (tmux pull request #5497), so berth
-  /// kills its own session when it closes instead.
-  func identifyAndSweep() async {
-    let format = "#{session_id}\t#{session_attached}\t#{session_name}"
-    guard
-      let replies = try? await sendBatch(
-        [.displayMessage(format: "#{session_id}"), .listSessions(format: format)], timeout: 5)
-    else { return }
-    let own = TargetID(replies[0].text.trimmingCharacters(in: .whitespaces))
-    if let own { state.withLock { $0.hiddenId = own } }
-    var stale: [TmuxCommand] = []
-    for line in replies[1].textLines {
-      let f = line.split(separator: "\t", maxSplits: 2).map(String.init)
-      guard f.count == 3, f[2].hasPrefix(Self.hiddenSessionPrefix), f[1] == "0", let id = TargetID(f[0]), id != own
-      else { continue }
-      stale.append(.killSession(id))
-    }
-    if !stale.isEmpty { _ = try? await sendBatch(stale, timeout: 5) }
   }
 
   /// How the connection ended, if it has.
