@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+  import Glibc
+#endif
 import Foundation
 
 /// What panes are running, read from the process table (Linux /proc), read once per use.
@@ -18,10 +21,16 @@ public struct ProcessTable: Sendable {
 
   public private(set) var entries: [Int32: Entry] = [:]
   private var children: [Int32: [Int32]] = [:]
+  /// When the table was read, in clock ticks since boot (the unit of `Entry.startTime`);
+  /// nil when unknown (then no child is too young to count).
+  public var readAt: UInt64?
+  /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, 100 on Linux).
+  public var ticksPerSecond: UInt64
 
   /// Reads every process once.
   public static func read() -> ProcessTable {
-    var table = ProcessTable()
+    let hz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+    var table = ProcessTable(readAt: uptimeTicks(ticksPerSecond: hz), ticksPerSecond: hz)
     let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     for name in names {
       guard let pid = Int32(name), let text = readText("/proc/\(pid)/stat"), let e = parseStat(text, pid: pid) else {
@@ -32,7 +41,9 @@ public struct ProcessTable: Sendable {
     return table
   }
 
-  public init(entries: [Entry] = []) {
+  public init(entries: [Entry] = [], readAt: UInt64? = nil, ticksPerSecond: UInt64 = 100) {
+    self.readAt = readAt
+    self.ticksPerSecond = max(1, ticksPerSecond)
     for e in entries { add(e) }
   }
 
@@ -43,9 +54,13 @@ public struct ProcessTable: Sendable {
 
   /// The foreground command on a pane's terminal, with its full argument list, and whether
   /// that is the shell itself. Without job control (tpgid is the shell's own group), the
-  /// newest child of the shell is the foreground command.
+  /// newest child of the shell is the foreground command: any child of a shell running a
+  /// script (`sh -c ...`), but only a settled one (running for `minimumAge` seconds) of an
+  /// interactive shell. An interactive shell's own-group children are mostly short helpers
+  /// of its startup files and prompt (`id -u` in /etc/profile, say): a snapshot taken while
+  /// a new shell starts must not report them as what the session was running.
   public func foreground(
-    panePid: Int32, commandLine: (Int32) -> [String]? = ProcessTable.commandLine(pid:)
+    panePid: Int32, minimumAge: Double = 1, commandLine: (Int32) -> [String]? = ProcessTable.commandLine(pid:)
   ) -> (command: [String]?, isShell: Bool) {
     guard let pane = entries[panePid] else { return (nil, true) }
     let paneIsShell = Self.shellNames.contains(Self.bare(pane.comm))
@@ -53,12 +68,32 @@ public struct ProcessTable: Sendable {
       return (commandLine(pane.tpgid) ?? entries[pane.tpgid].map { [$0.comm] }, false)
     }
     if paneIsShell {
-      if let newest = (children[panePid] ?? []).compactMap({ entries[$0] }).max(by: { $0.startTime < $1.startTime }) {
+      let runsScript = Self.runsScript(commandLine(panePid) ?? [])
+      let minimumTicks = UInt64(max(0, minimumAge) * Double(ticksPerSecond))
+      let candidates = (children[panePid] ?? []).compactMap { entries[$0] }.filter { child in
+        guard !runsScript, let readAt else { return true }
+        return readAt >= child.startTime &+ minimumTicks
+      }
+      if let newest = candidates.max(by: { $0.startTime < $1.startTime }) {
         return (commandLine(newest.pid) ?? [newest.comm], false)
       }
       return (nil, true)
     }
     return (commandLine(panePid) ?? [pane.comm], false)
+  }
+
+  /// Whether a shell's arguments make it run a command string (`-c`, or `-c` in a cluster
+  /// such as `-lc`) rather than read commands at a prompt.
+  public static func runsScript(_ argv: [String]) -> Bool {
+    argv.dropFirst().contains { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.dropFirst().contains("c") }
+  }
+
+  /// The time since boot in clock ticks (from /proc/uptime), nil when unreadable.
+  static func uptimeTicks(ticksPerSecond: UInt64) -> UInt64? {
+    guard let text = readText("/proc/uptime"), let first = text.split(separator: " ").first,
+      let seconds = Double(first), seconds >= 0
+    else { return nil }
+    return UInt64(seconds * Double(ticksPerSecond))
   }
 
   /// `pid` and every process below it (for resource use).

@@ -299,7 +299,16 @@ extension SessionManager {
         }
       }
     }
-    let r2 = try await send(c, phase2)
+    // `new-session -e` put the first pane's notice in the session environment: take it out
+    // before any other pane starts, so later windows (the user's too) do not inherit it.
+    var unsets: [TmuxCommand] = []
+    for (i, plan) in plans.enumerated() {
+      guard let m = made[i] else { continue }
+      for (name, _) in plan.windows[0].panes[0].launch.environment where name.hasPrefix("BERTH_NOTICE_") {
+        unsets.append(TmuxCommand([.word("set-environment"), .word("-t"), .target(m.session), .word("-u"), .value(name)]))
+      }
+    }
+    let r2 = Array(try await send(c, unsets + phase2).dropFirst(unsets.count))
     for ((owner, reply)) in zip(phase2Owners, r2) where !reply.isError {
       let f = reply.text.split(separator: "\t").map(String.init)
       if f.count == 2, let w = TargetID(f[0]), let p = TargetID(f[1]) {

@@ -162,6 +162,12 @@ struct RebootRecoveryTests {
         #expect(bashEnvironment.contains("LANG=C.UTF-8"))
         #expect(bashEnvironment.contains("EDITOR=vim -u 'NONE'"))
         #expect(!bashEnvironment.contains("SECRET_TOKEN"))
+        // The restore notices are not left in the session for the windows opened later.
+        #expect(!bashEnvironment.contains("BERTH_NOTICE"))
+        try server.check("new-window", "-d", "-t", "=berth-bashy:9", "-c", spaces)
+        try runAndWait(
+          server, pane: "=berth-bashy:9.0", "echo \"notice=[${BERTH_NOTICE_1-none}]\"", until: "notice=[none]")
+        try server.check("kill-window", "-t", "=berth-bashy:9")
         for pane in ["=berth-bashy:0.0", "=berth-bashy:2.0"] {
           try runAndWait(
             server, pane: pane, "echo \"editor=[$EDITOR] secret=[${SECRET_TOKEN-unset}]\"", until: "secret=[unset]")
@@ -644,6 +650,94 @@ func sleepDescendants(of roots: [Int32]) -> [Int32] {
   let table = ProcessTable.read()
   return roots.flatMap { table.descendants(of: $0) }.filter {
     ProcessTable.commandLine(pid: $0) == ["sleep", "1000"] && processIsRunning($0)
+  }
+}
+
+@Suite("Foreground commands from the process table")
+struct ForegroundCommandTests {
+  /// A process as /proc/PID/stat shows it (through the real parser).
+  static func entry(_ pid: Int32, _ comm: String, ppid: Int32, pgrp: Int32, tpgid: Int32, start: UInt64)
+    -> ProcessTable.Entry?
+  {
+    let fields = "S \(ppid) \(pgrp) \(pgrp) 34816 \(tpgid) 0 0 0 0 0 0 0 0 0 20 0 1 0 \(start) 0 0"
+    return ProcessTable.parseStat("\(pid) (\(comm)) \(fields)", pid: pid)
+  }
+
+  /// A shell (pid 100) with one child (pid 101) that started `age` seconds before the read.
+  static func table(shell: String, child: String, childGroup: Int32 = 100, tpgid: Int32 = 100, age: Double)
+    -> ProcessTable
+  {
+    let entries = [
+      entry(100, shell, ppid: 1, pgrp: 100, tpgid: tpgid, start: 1_000),
+      entry(101, child, ppid: 100, pgrp: childGroup, tpgid: tpgid, start: 10_000 - UInt64(age * 100)),
+    ].compactMap { $0 }
+    return ProcessTable(entries: entries, readAt: 10_000, ticksPerSecond: 100)
+  }
+
+  static func describe(_ table: ProcessTable, _ argv: [Int32: [String]]) -> String {
+    let fg = table.foreground(panePid: 100) { argv[$0] }
+    return "\(fg.command?.joined(separator: " ") ?? "-") \(fg.isShell ? "shell" : "command")"
+  }
+
+  @Test func aShellStartingUpIsAtThePromptNotRunningItsHelpers() {
+    // /etc/profile's `$(id -u)` while the shell starts (and a snapshot is taken at create).
+    let argv: [Int32: [String]] = [100: ["/usr/bin/bash", "--rcfile", "/s/bashrc", "-i"], 101: ["id", "-u"]]
+    #expect(Self.describe(Self.table(shell: "bash", child: "id", age: 0.05), argv) == "- shell")
+    #expect(
+      Self.describe(Self.table(shell: "sh", child: "id", age: 0.5), [100: ["/bin/sh", "-l"], 101: ["id"]]) == "- shell")
+  }
+
+  @Test func aSettledChildOfAnInteractiveShellIsWhatItRuns() {
+    // `vim $(fzf)`: the command substitution runs in the shell's own group.
+    let argv: [Int32: [String]] = [100: ["zsh", "-l"], 101: ["fzf"]]
+    #expect(Self.describe(Self.table(shell: "zsh", child: "fzf", age: 3), argv) == "fzf command")
+  }
+
+  @Test func aScriptShellRunsEvenItsNewestChild() {
+    let argv: [Int32: [String]] = [100: ["sh", "-c", "make; echo done"], 101: ["make", "-j2"]]
+    #expect(Self.describe(Self.table(shell: "sh", child: "make", age: 0.01), argv) == "make -j2 command")
+    #expect(ProcessTable.runsScript(["bash", "-lc", "x"]))
+    #expect(!ProcessTable.runsScript(["bash", "--rcfile", "/x/-c", "-i"]))
+    #expect(!ProcessTable.runsScript(["bash", "--norc", "-i"]))
+    #expect(!ProcessTable.runsScript(["-c"]))
+  }
+
+  @Test func aForegroundJobIsWhatItRunsWhateverItsAge() {
+    let argv: [Int32: [String]] = [100: ["bash", "-i"], 101: ["sleep", "1000"]]
+    let table = Self.table(shell: "bash", child: "sleep", childGroup: 101, tpgid: 101, age: 0.01)
+    #expect(Self.describe(table, argv) == "sleep 1000 command")
+  }
+
+  /// Against real processes: an interactive bash running `echo $(sleep 30)` (a command
+  /// substitution, in the shell's own group) and one at its prompt.
+  @Test func realShellsAtThePromptAndInACommandSubstitution() async throws {
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer(shell: bashPath) { server in
+      var env = server.environment
+      env["XDG_STATE_HOME"] = dir.file("xdg-state")
+      try await withManager(makeContext(server, dir, environment: env)) { m async throws in
+        _ = try await m.create(CreateRequest(id: "busy", cwd: dir.path, shell: bashPath))
+        _ = try await m.create(CreateRequest(id: "idle", cwd: dir.path, shell: bashPath))
+        try runAndWait(server, pane: "=berth-idle:0.0", "echo ready", until: "ready")
+        try runAndWait(server, pane: "=berth-busy:0.0", "echo ready", until: "ready")
+        try server.check("send-keys", "-t", "=berth-busy:0.0", "-l", "echo $(sleep 30)")
+        try server.check("send-keys", "-t", "=berth-busy:0.0", "Enter")
+        let panePid = try #require(
+          Int32(try server.check("display-message", "-p", "-t", "=berth-busy:0.0", "#{pane_pid}")))
+        #expect(
+          server.waitUntil(timeout: 10) {
+            ProcessTable.read().descendants(of: panePid).contains {
+              ProcessTable.commandLine(pid: $0) == ["sleep", "30"]
+            }
+          })
+        try await Task.sleep(for: .milliseconds(1_300))
+        #expect(try await m.snapshotAll().saved.sorted() == ["busy", "idle"])
+        let busy = try #require(await m.savedSnapshot(id: "busy"))
+        #expect(busy.lastCommand == ["sleep", "30"])
+        let idle = try #require(await m.savedSnapshot(id: "idle"))
+        #expect(idle.lastCommand == nil && idle.windows[0].panes[0].isShell)
+      }
+    }
   }
 }
 
