@@ -39,7 +39,7 @@ let package = Package(
       swiftSettings: swiftSettings),
     // I/O: the ncurses driver that blits screen buffers and reads keys.
     .target(
-      name: "BerthTerminal", dependencies: ["CNcursesw", "BerthPanel"], swiftSettings: swiftSettings),
+      name: "BerthTerminal", dependencies: ["CNcursesw", "BerthPanel", "BerthCore"], swiftSettings: swiftSettings),
     // Thin executable: argument parsing and wiring.
     .executableTarget(
       name: "berth",
@@ -75,7 +75,7 @@ let package = Package(
     .testTarget(name: "BerthPanelTests", dependencies: ["BerthPanel"], exclude: ["__Snapshots__"]),
     .testTarget(name: "BerthTmuxTests", dependencies: ["BerthTmux", "TmuxTestSupport", "CNcursesw"]),
     .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
-    .testTarget(name: "BerthTerminalTests", dependencies: ["BerthTerminal", "BerthPanel"]),
+    .testTarget(name: "BerthTerminalTests", dependencies: ["BerthTerminal", "BerthPanel", "BerthCore"]),
     .testTarget(name: "BerthKitTests", dependencies: ["BerthKit", "TmuxTestSupport"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
     .testTarget(

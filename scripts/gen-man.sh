@@ -346,6 +346,32 @@ number from 0 to 3650, got "soon" (using the default)
 and that key keeps its default while the other keys still apply:
 .Nm
 runs rather than refusing to start.
+.Pp
+In the panel,
+.Ql \&,
+opens the settings screen: every setting and colour role with its value and where it came
+from, and the file's first problem.
+.Ic Enter
+edits the selected value
+.Pq Ic Space No flips true/false ,
+.Ic d
+removes its line from the file (back to the default),
+.Ic E
+opens the file in
+.Ev VISUAL
+or
+.Ev EDITOR ,
+.Ic Esc
+closes.
+A value is checked before anything is written.
+Only the edited line of the file changes; the file is replaced atomically, through a symbolic
+link to where it really is, and never when it changed on disk since the screen read it.
+Saved settings apply at once, except
+.Cm autoRestore ,
+.Cm prefix
+and
+.Cm snapshotIntervalMinutes ,
+which take effect at the next start.
 .Bl -tag -width Ds
 .It Cm autoRestore No = Li false
 Recreate sessions lost to a reboot or a crash when the panel starts, without asking.

@@ -7,7 +7,7 @@
 #   screenshots/panel.png            the main list with a live preview (the README's picture)
 #   screenshots/restore-prompt.png   the prompt at start after the "reboot"
 #   screenshots/help.png             the ? help screen
-#   screenshots/settings.png         the , settings screen (skipped while it is not built)
+#   screenshots/settings.png         the , settings screen
 #   screenshots/dead-and-orphans.png a dead session's last output, orphans and stale records
 #   screenshots/narrow.png           the same at 80x24
 #
@@ -351,14 +351,10 @@ press Escape
 
 say "settings"
 press ","
-sleep 1
-if tmux -L view capture-pane -p -t panel | grep -q "not built yet"; then
-  say "skipped screenshots/settings.png: the panel has no settings screen yet"
-  rm -f "$shots/settings.png"
-else
-  shoot settings
-  press Escape
-fi
+wait_for "SETTING"
+press_until j "Scrollback lines"
+shoot settings
+press Escape
 
 say "dead and orphan sessions"
 press_until j "Last output · db-migrate"

@@ -538,6 +538,14 @@ struct ConfigParser {
 
   enum Table { case root, palette, ignored }
 
+  /// The lines one `key = value` statement takes (more than one for a multi-line array).
+  /// A statement that could not be read counts as its first line only: the lines skipped
+  /// after it may be anything, comments included.
+  struct Statement {
+    var key: String
+    var lines: ClosedRange<Int>
+  }
+
   struct Assignment {
     /// The key as reported: `prefix`, or `palette.dead`.
     var key: String
@@ -555,6 +563,12 @@ struct ConfigParser {
   /// Keys whose value could not be read or that were set twice: they keep the base value.
   var brokenKeys: Set<String> = []
   var assignments: [Assignment] = []
+  /// Where each statement naming a known key lies, for editing the file in place.
+  var statements: [Statement] = []
+  /// The line of every table header, in order (`[palette]` and unknown ones).
+  var tableHeaders: [(name: String, line: Int)] = []
+  /// The key of the statement being read, if it names a known setting or role.
+  private var statementKey: String?
   /// A reference, so that recording an error is not a mutation of the parser while the
   /// message (which reads the parser) is being built.
   let log = ErrorLog()
@@ -570,15 +584,24 @@ struct ConfigParser {
   init(bytes: [UInt8]) { self.bytes = bytes }
 
   private var atEnd: Bool { index >= bytes.count }
+  private var endsWithNewline: Bool { bytes.last == ConfigSyntax.lineFeed }
   private func byte(at i: Int) -> UInt8? { i < bytes.count ? bytes[i] : nil }
 
   mutating func run() {
     if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
     while !atEnd {
+      let startLine = line
+      statementKey = nil
+      var complete = true
       do throws(Stop) {
         try statement()
       } catch {
+        complete = false
         resync(skippingCurrentLine: !error.atLineStart)
+      }
+      if let statementKey {
+        let lastLine = complete ? max(startLine, line - (atEnd && !endsWithNewline ? 0 : 1)) : startLine
+        statements.append(Statement(key: statementKey, lines: startLine...max(startLine, lastLine)))
       }
     }
   }
@@ -712,6 +735,7 @@ struct ConfigParser {
       throw fail("expected a table header such as [palette], got \(restOfLine(from: headerStart))", key: nil)
     }
     index += 1
+    tableHeaders.append((name: name, line: headerLine))
     if name == "palette" {
       if let first = paletteHeaderLine {
         report("[palette] appears twice (first on line \(first)); keep one", key: nil)
@@ -766,6 +790,7 @@ struct ConfigParser {
     case .ignored:
       key = nil
     }
+    statementKey = key
     if let key {
       if let first = firstLineOfKey[key] {
         brokenKeys.insert(key)

@@ -77,7 +77,7 @@ extension SessionManager {
       guard TargetID(s.sessionId) != nil else { continue }
       let envReply = replies[cursor]
       cursor += 1
-      let environment = envReply.isError ? [:] : SnapshotBuilder.environment(envReply.textLines, settings: context.settings)
+      let environment = envReply.isError ? [:] : SnapshotBuilder.environment(envReply.textLines, settings: settings)
       var captures: [String: [String]] = [:]
       var foreground: [String: (command: [String]?, isShell: Bool)] = [:]
       for p in s.panes where TargetID(p.paneId) != nil {
@@ -191,7 +191,7 @@ extension SessionManager {
     case .vanished: why = "recreated after the tmux server stopped"
     default: why = "recreated"
     }
-    let env = (snapshot?.environment ?? [:]).filter { context.settings.allowsEnvironment($0.key) }
+    let env = (snapshot?.environment ?? [:]).filter { settings.allowsEnvironment($0.key) }
       .sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     let shell = snapshot?.shell ?? record.shell
     let savedWindows =
@@ -225,7 +225,7 @@ extension SessionManager {
         panes.append(
           RestorePlan.Pane(
             cwd: cwd, launch: launch, previousCommand: previous,
-            typeAhead: previous != nil && context.settings.restoreCommands))
+            typeAhead: previous != nil && settings.restoreCommands))
       }
       windows.append(
         RestorePlan.Window(
@@ -339,7 +339,7 @@ extension SessionManager {
     var phase4: [TmuxCommand] = []
     for (i, plan) in plans.enumerated() {
       guard let m = made[i] else { continue }
-      phase4.append(.setOption("history-limit", value: String(context.settings.historyLimit), target: m.session))
+      phase4.append(.setOption("history-limit", value: String(settings.historyLimit), target: m.session))
       var activeWindow: TargetID?
       for (wi, w) in plan.windows.enumerated() where wi < m.windows.count {
         let made = m.windows[wi]
@@ -457,7 +457,7 @@ extension SessionManager {
     guard context.executablePath != nil else { return }
     guard let conn = try await (c == nil ? connection(startServer: false) : c) else { return }
     let now = context.now().timeIntervalSince1970
-    let interval = Double(max(1, context.settings.snapshotIntervalMinutes) * 60)
+    let interval = Double(max(1, settings.snapshotIntervalMinutes) * 60)
     let current = try await send(conn, [.showOptionValue("@berth-autosave", scope: .server)])[0]
     let parts = current.isError ? [] : current.text.split(separator: " ")
     if parts.count == 2, let due = Double(parts[1]), due > now - interval {
@@ -470,7 +470,7 @@ extension SessionManager {
   public func scheduleAutosave(token: String, on c: ControlConnection? = nil) async throws(BerthError) {
     guard let shell = snapshotShellCommand(schedule: token) else { return }
     guard let conn = try await (c == nil ? connection(startServer: false) : c) else { return }
-    let seconds = max(1, context.settings.snapshotIntervalMinutes) * 60
+    let seconds = max(1, settings.snapshotIntervalMinutes) * 60
     let due = Int(context.now().timeIntervalSince1970) + seconds
     _ = try await send(
       conn,

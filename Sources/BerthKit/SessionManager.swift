@@ -16,14 +16,25 @@ public actor SessionManager {
   public nonisolated let store: MetadataStore
   private var install: TmuxInstall?
   private var connection: ControlConnection?
+  /// The settings in effect: the context's, until the panel's settings screen saves new ones.
+  public private(set) var settings: BerthSettings
 
   public init(context: BerthContext) throws(BerthError) {
     self.context = context
+    self.settings = context.settings
     do {
       store = try MetadataStore(path: context.databasePath, messages: context.warn)
     } catch {
       throw .database("\(error)")
     }
+  }
+
+  /// Puts edited settings in effect for what this manager does next (new sessions, limits,
+  /// snapshots, restores). The prefix stays: sessions already listed are named with it.
+  public func updateSettings(_ new: BerthSettings) {
+    var kept = new
+    kept.prefix = settings.prefix
+    settings = kept
   }
 
   /// The tmux found for this context (cached), or why berth cannot use it.
@@ -127,7 +138,7 @@ public actor SessionManager {
     }
     let records = try storeCall { try $0.allRecords() }.filter { self.isOnThisServer($0) }
     let reconciler = Reconciler(
-      prefix: context.settings.prefix, now: context.now(), bootTime: context.bootClock.bootTime(),
+      prefix: settings.prefix, now: context.now(), bootTime: context.bootClock.bootTime(),
       serverRunning: c != nil, serverStartedAt: serverStartedAt, includeForeign: includeForeign)
     var result = reconciler.reconcile(records: records, live: live)
     if !result.changedRecords.isEmpty {
@@ -179,7 +190,7 @@ public actor SessionManager {
     if let w = request.workspace { try Self.validateLabel(w, what: "workspace") }
     for t in request.tags { try Self.validateLabel(t, what: "tag") }
     let cwd = try resolveDirectory(request.cwd)
-    let tmuxName = context.settings.prefix + id
+    let tmuxName = settings.prefix + id
     if try storeCall({ try $0.record(id: id) }) != nil {
       throw .exists("a session with id '\(id)' already exists: use 'berth attach \(id)'")
     }
@@ -189,12 +200,12 @@ public actor SessionManager {
     if let w = request.workspace {
       // Count from a fresh listing: stored statuses may be stale (sessions that exited since).
       let alive = try await list().views.filter { $0.tracked && $0.workspace == w && $0.isAlive }.count
-      if alive >= context.settings.workspaceLimit {
+      if alive >= settings.workspaceLimit {
         throw .limit(
-          "workspace '\(TerminalText.sanitize(w))' already has \(alive) live sessions (limit \(context.settings.workspaceLimit)): kill some or raise workspaceLimit")
+          "workspace '\(TerminalText.sanitize(w))' already has \(alive) live sessions (limit \(settings.workspaceLimit)): kill some or raise workspaceLimit")
       }
-      if alive + 1 > context.settings.workspaceWarnAt {
-        context.warn("workspace '\(TerminalText.sanitize(w))' now has \(alive + 1) live sessions (warning past \(context.settings.workspaceWarnAt))")
+      if alive + 1 > settings.workspaceWarnAt {
+        context.warn("workspace '\(TerminalText.sanitize(w))' now has \(alive + 1) live sessions (warning past \(settings.workspaceWarnAt))")
       }
     }
     guard let c = try await connection(startServer: true) else {
@@ -251,7 +262,7 @@ public actor SessionManager {
     }
     // A pane takes its scrollback size when it is created, so the first pane needs the global
     // value set around new-session (then put back); later windows use the session's option.
-    let limit = String(context.settings.historyLimit)
+    let limit = String(settings.historyLimit)
     let current = try await send(c, [.showOptionValue("history-limit", global: true)])[0]
     let previous = current.isError ? nil : current.text.trimmingCharacters(in: .whitespaces)
     var batch: [TmuxCommand] = []
@@ -487,7 +498,7 @@ public actor SessionManager {
   public func adopt(_ v: SessionView) async throws(BerthError) -> SessionView {
     guard v.orphan else {
       if v.tracked { throw .exists("\(TerminalText.sanitize(v.displayName)) is already tracked") }
-      throw .usage("'\(TerminalText.sanitize(v.tmuxSession))' does not start with the prefix '\(context.settings.prefix)': berth adopts only its own sessions")
+      throw .usage("'\(TerminalText.sanitize(v.tmuxSession))' does not start with the prefix '\(settings.prefix)': berth adopts only its own sessions")
     }
     let now = context.now()
     let record = SessionRecord(

@@ -24,6 +24,11 @@ public enum PanelMessage: Equatable, Sendable {
   case operationFinished(OperationOutcome)
   /// At startup: sessions that died without being killed on purpose (offer to restore).
   case startupRestoreCandidates([SessionView])
+  /// The config file as read (after `,`, or after a save with what was saved): opens or
+  /// refreshes the settings screen, and applies the panel's own settings.
+  case settingsLoaded(SettingsDocument, status: String?)
+  /// Saving the settings failed (the text says why and what to do).
+  case settingsFailed(String)
 
   /// Shorthand for a key press.
   public static func key(_ key: Key) -> PanelMessage { .input(.key(key)) }
@@ -57,8 +62,13 @@ public enum PanelEffect: Equatable, Sendable {
   case redraw
   /// Leave the panel; sessions keep running.
   case quit
-  /// Open the settings screen (not built yet).
+  /// Read the config file and answer with `settingsLoaded` (the settings screen opens then).
   case openSettings
+  /// Write the config file (unless it changed on disk since it was read), apply the new
+  /// settings, and answer with `settingsLoaded` or `settingsFailed`.
+  case saveSettings(SettingsSave)
+  /// Open the config file in the user's editor, then answer with `settingsLoaded`.
+  case editSettingsFile(path: String)
 }
 
 /// The tmux control connection, as the header shows it.

@@ -445,7 +445,13 @@ struct Painter {
       "Orphans and stale (\(count))",
     ]
     let title = titles.first { DisplayWidth.of($0) <= width - 4 } ?? titles[titles.count - 1]
-    paintRule(row: titleRow, title: [Span(title, .orphan, focused ? .bold : [])])
+    var spans = [Span(title, .orphan, focused ? .bold : [])]
+    let orphans = state.counts.orphans
+    if orphans > state.maxOrphanedSessions {
+      let warning = " ⚠ \(orphans) orphans, more than \(state.maxOrphanedSessions) (maxOrphanedSessions)"
+      if DisplayWidth.of(title + warning) <= width - 4 { spans.append(Span(warning, .warning, .bold)) }
+    }
+    paintRule(row: titleRow, title: spans)
     paintRows(
       orphanRows, cursor: state.orphanCursor, top: layout.orphanTop, visible: layout.orphanHeight,
       focused: focused, columns: columns)
@@ -655,6 +661,8 @@ struct Painter {
           Span("Tab", .key, .bold), Span(" next field · "), Span("Enter", .key, .bold),
           Span(" create · "), Span("Esc", .key, .bold), Span(" cancel"),
         ])
+    case .settings(let form):
+      paintSettings(form)
     case .rename(let form):
       paintForm(
         title: "Rename " + TerminalText.sanitize(form.currentName),

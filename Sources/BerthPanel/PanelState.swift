@@ -77,6 +77,9 @@ public enum PanelModal: Equatable, Sendable {
   case rename(RenameForm)
   /// At startup: restore all / select / ignore sessions that died.
   case restorePrompt(ids: [String], names: [String])
+  /// The settings screen (`,`): every setting, its value and where it came from; edits
+  /// are written to the config file.
+  case settings(SettingsForm)
 }
 
 /// The new-session dialog's fields.
@@ -167,6 +170,10 @@ public struct PanelState: Equatable, Sendable {
   public var homeDirectory: String?
   /// Dead records older than this count as stale (cleaned up by `c`).
   public var staleAfter: TimeInterval
+  /// The header warns when more orphans than this exist.
+  public var maxOrphanedSessions = BerthSettings().maxOrphanedSessions
+  /// `,` was pressed and the config file is being read: its arrival opens the screen.
+  var settingsRequested = false
 
   /// The preview watch last asked for, so `watchPreview` is emitted only on change.
   var watchedPreview = WatchedPreview(paneId: nil, sessionId: nil)

@@ -45,6 +45,10 @@ extension PanelState {
       case .failed(let text): notice = PanelNotice(text, isError: true)
       }
       effects.append(.refresh)
+    case .settingsLoaded(let document, let status):
+      settingsLoaded(document, status: status)
+    case .settingsFailed(let text):
+      settingsFailed(text)
     case .startupRestoreCandidates(let views):
       let candidates = views.filter(\.isRestorable)
       if !candidates.isEmpty && modal == nil {
@@ -145,7 +149,9 @@ extension PanelState {
     case .togglePreview: previewVisible.toggle()
     case .help: modal = .help(scroll: 0)
     case .redraw: effects.append(.redraw)
-    case .settings: effects.append(.openSettings)
+    case .settings:
+      settingsRequested = true
+      effects.append(.openSettings)
     case .quit: effects.append(.quit)
     }
   }
@@ -338,6 +344,10 @@ extension PanelState {
         self.modal = .rename(form)
       }
 
+    case .settings(var form):
+      handleSettingsKey(key, &form, &effects)
+      if case .settings = self.modal { self.modal = .settings(form) }
+
     case .restorePrompt(let ids, _):
       switch key {
       case .char("a"), .char("A"):
@@ -386,6 +396,15 @@ extension PanelState {
   // MARK: - Mouse
 
   private mutating func handle(_ mouse: MouseEvent, _ effects: inout [PanelEffect]) {
+    if case .settings(var form) = modal, form.editor == nil {
+      switch mouse {
+      case .wheelUp: handleSettingsKey(.up, &form, &effects)
+      case .wheelDown: handleSettingsKey(.down, &form, &effects)
+      case .click, .doubleClick: break
+      }
+      if case .settings = modal { modal = .settings(form) }
+      return
+    }
     if case .help(let scroll) = modal {
       switch mouse {
       case .wheelUp: scrollHelp(from: scroll, by: -3)

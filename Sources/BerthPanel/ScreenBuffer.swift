@@ -21,6 +21,9 @@ public enum ColorRole: UInt8, Sendable, CaseIterable {
   case border
   case key
   case prompt
+
+  /// The name the config file's `[palette]` table uses (`BerthSettings.paletteRoles`).
+  public var name: String { String(describing: self) }
 }
 
 /// Text attributes that survive without colour (NO_COLOR still shows selection).

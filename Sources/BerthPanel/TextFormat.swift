@@ -97,4 +97,23 @@ public enum TextFormat {
     let padding = String(repeating: " ", count: max(0, width - DisplayWidth.of(cut)))
     return alignRight ? padding + cut : cut + padding
   }
+
+  /// Breaks text into lines of at most `width` columns at spaces (a word longer than a line
+  /// is cut with `…`).
+  public static func wrap(_ text: String, width: Int) -> [String] {
+    guard width > 0 else { return [] }
+    var lines: [String] = []
+    var current = ""
+    for word in text.split(separator: " ", omittingEmptySubsequences: true).map(String.init) {
+      let candidate = current.isEmpty ? word : current + " " + word
+      if DisplayWidth.of(candidate) <= width {
+        current = candidate
+      } else {
+        if !current.isEmpty { lines.append(current) }
+        current = truncate(word, to: width)
+      }
+    }
+    if !current.isEmpty { lines.append(current) }
+    return lines
+  }
 }

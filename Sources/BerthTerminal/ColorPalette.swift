@@ -1,3 +1,4 @@
+import BerthCore
 import BerthPanel
 
 /// What the caller asks for: `.auto` uses the terminal's colours, `.none` honours
@@ -156,6 +157,22 @@ public enum ColorPalette {
         foreground256: 172, background256: d, foreground8: yellow, background8: d,
         attributes: [.bold])
     }
+  }
+
+  /// The style of a role with the user's colour for it, if any (`[palette]` in the config
+  /// file, by role name). The colour replaces the foreground, which for bars (header,
+  /// selection, key caps) is the bar's colour. An xterm index above 15 has no 8-colour
+  /// equivalent: there the built-in colour stays.
+  public static func style(for role: ColorRole, palette: [String: PaletteColor]) -> RoleStyle {
+    var style = style(for: role)
+    guard let color = palette[role.name] else { return style }
+    style.foreground256 = color.cursesNumber
+    switch color {
+    case .named: style.foreground8 = color.cursesNumber
+    case .indexed(let index) where index < 16: style.foreground8 = Int16(index % 8)
+    case .indexed: break
+    }
+    return style
   }
 
   /// The curses colour pair of a role (pair 0 is the terminal default, so roles start at 1).

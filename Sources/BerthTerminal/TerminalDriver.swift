@@ -3,6 +3,7 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
+import BerthCore
 import BerthPanel
 import CNcursesw
 
@@ -112,12 +113,13 @@ public final class TerminalDriver {
   /// Takes over the terminal: locale, signal handlers, curses in cbreak/noecho/keypad
   /// mode, mouse, colours. Throws `TerminalError` (after undoing whatever it did) when
   /// the terminal is unusable.
-  public static func start(colorMode: ColorMode) throws -> TerminalDriver {
+  public static func start(colorMode: ColorMode, palette: [String: PaletteColor] = [:]) throws -> TerminalDriver {
     let term = getenv("TERM").map { String(cString: $0) }
     try TerminalError.checkTerminalType(term)
     try TerminalError.checkStreams()
     let driver = TerminalDriver()
     do {
+      driver.palette = palette
       try driver.begin(colorMode: colorMode)
     } catch {
       driver.stop()
@@ -201,16 +203,37 @@ public final class TerminalDriver {
     }
   }
 
+  /// The colour mode asked for at start, kept so `setColors` can change one half.
+  private var colorMode: ColorMode = .auto
+  /// The user's colours by role name (config `[palette]`).
+  private var palette: [String: PaletteColor] = [:]
+  private var colorsStarted = false
+
+  /// Puts new colours in effect (the settings screen saved `colors` or `[palette]`): the
+  /// next draw repaints everything in them.
+  public func setColors(mode: ColorMode, palette: [String: PaletteColor]) {
+    guard mode != colorMode || palette != self.palette else { return }
+    self.palette = palette
+    guard isActive else {
+      colorMode = mode
+      return
+    }
+    setUpColors(mode)
+    forceFullRedraw()
+  }
+
   private func setUpColors(_ mode: ColorMode) {
+    colorMode = mode
     colorDepth = .monochrome
-    if mode == .auto, has_colors(), start_color() == OK {
+    if mode == .auto, has_colors(), colorsStarted || start_color() == OK {
+      colorsStarted = true
       let colors = berth_colors()
       let depth: ColorDepth =
         colors >= 256 ? .twoHundredFiftySix : (colors >= 8 ? .eight : .monochrome)
       if depth != .monochrome, Int(berth_color_pairs()) > ColorRole.allCases.count {
         let defaultsAllowed = use_default_colors() == OK
         for role in ColorRole.allCases {
-          guard let (foreground, background) = ColorPalette.style(for: role).colors(at: depth)
+          guard let (foreground, background) = ColorPalette.style(for: role, palette: palette).colors(at: depth)
           else { continue }
           _ = init_pair(
             ColorPalette.pairNumber(for: role),
@@ -221,7 +244,7 @@ public final class TerminalDriver {
       }
     }
     roleAttributes = ColorRole.allCases.map { role in
-      Self.cursesAttributes(ColorPalette.style(for: role).extraAttributes(at: colorDepth))
+      Self.cursesAttributes(ColorPalette.style(for: role, palette: palette).extraAttributes(at: colorDepth))
     }
     rolePairs = ColorRole.allCases.map { role in
       colorDepth == .monochrome ? 0 : ColorPalette.pairNumber(for: role)

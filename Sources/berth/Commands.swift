@@ -353,7 +353,7 @@ struct CleanupCommand: AsyncParsableCommand {
 
   func run() async throws {
     let report = try await withManager(global) { m -> CleanupReport in
-      let ttl = await m.context.settings.sessionTTLDays
+      let ttl = await m.settings.sessionTTLDays
       let forgetDead = dead || !orphans
       let age = olderThan ?? (dead ? nil : ttl)
       return try await m.cleanup(orphans: orphans, dead: forgetDead, olderThanDays: age, dryRun: dryRun)

@@ -28,6 +28,8 @@ enum BackendCommand: Sendable {
   case cleanup(orphans: [String], dead: [String])
   case restore([String])
   case dismissRestore([String])
+  /// The settings screen saved new settings: new sessions, limits and snapshots use them.
+  case updateSettings(BerthSettings)
 }
 
 /// The panel's I/O side: the control connection and its subscription, listings, preview
@@ -169,6 +171,8 @@ actor PanelBackend {
     case .cleanup(let orphans, let dead):
       await operation { try await self.cleanup(orphans: orphans, dead: dead) }
     case .restore(let ids): await operation { try await self.restore(ids) }
+    case .updateSettings(let settings):
+      await manager.updateSettings(settings)
     case .dismissRestore(let ids):
       await operation {
         try self.dismiss(ids)

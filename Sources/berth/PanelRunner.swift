@@ -48,11 +48,20 @@ enum PanelRunner {
       _ = try? await manager.restore(ids: nil, dryRun: false)
     }
 
-    let colorMode: ColorMode =
-      noColor || !(environment["NO_COLOR"] ?? "").isEmpty || !context.settings.colors ? .none : .auto
+    var overrides: [String: String] = [:]
+    if global.prefix != nil { overrides[ConfigKey.prefix.rawValue] = "--prefix" }
+    if noColor {
+      overrides[ConfigKey.colors.rawValue] = "--no-color"
+    } else if !(environment["NO_COLOR"] ?? "").isEmpty {
+      overrides[ConfigKey.colors.rawValue] = "NO_COLOR"
+    }
+    let settingsFile = SettingsFile(
+      path: global.config ?? Config.defaultPath(environment: environment), overrides: overrides)
+    let colorsOff = overrides[ConfigKey.colors.rawValue] != nil
+    let colorMode: ColorMode = colorsOff || !context.settings.colors ? .none : .auto
     let driver: TerminalDriver
     do {
-      driver = try TerminalDriver.start(colorMode: colorMode)
+      driver = try TerminalDriver.start(colorMode: colorMode, palette: context.settings.palette)
     } catch {
       await manager.close()
       throw BerthError.failed("\(error)")
@@ -64,10 +73,18 @@ enum PanelRunner {
       case .name(let name): name
       case .path(let path): path
       }
-    let state = PanelState(
+    var state = PanelState(
       now: Date(), socketName: socketName, tmuxVersion: install.version.text,
       defaultDirectory: FileManager.default.currentDirectoryPath,
       homeDirectory: context.homeDirectory, screenWidth: size.width, screenHeight: size.height)
+    state.apply(context.settings)
+    // Config problems were printed before the screen took over, where nobody sees them.
+    let configErrors = settingsFile.read().result.errors
+    if let first = configErrors.first, let path = settingsFile.path {
+      let more = configErrors.count > 1 ? " (and \(configErrors.count - 1) more)" : ""
+      state.notice = PanelNotice(
+        "\(TerminalText.sanitize(first.formatted(path: path)))\(more): using defaults · , opens settings", isError: true)
+    }
 
     let backend = PanelBackend(
       manager: manager, inbox: inbox, socketPath: context.socketPath,
@@ -77,7 +94,7 @@ enum PanelRunner {
 
     let panel = PanelLoop(
       state: state, driver: driver, backend: backend, inbox: inbox, commands: commandSink,
-      execAttach: execAttach)
+      execAttach: execAttach, settingsFile: settingsFile, colorsOff: colorsOff)
     let handOffPlan = await panel.run()
     commandSink.finish()
     backendTask.cancel()
@@ -97,6 +114,9 @@ final class PanelLoop {
   private let inbox: PanelInbox
   private let commands: AsyncStream<BackendCommand>.Continuation
   private let execAttach: Bool
+  private let settingsFile: SettingsFile
+  /// `--no-color` or NO_COLOR: the `colors` setting cannot turn colours on.
+  private let colorsOff: Bool
   private var selectedId: String??
   private var lastTick = Date()
   private var previewLines: Int
@@ -106,8 +126,11 @@ final class PanelLoop {
 
   init(
     state: PanelState, driver: TerminalDriver, backend: PanelBackend, inbox: PanelInbox,
-    commands: AsyncStream<BackendCommand>.Continuation, execAttach: Bool
+    commands: AsyncStream<BackendCommand>.Continuation, execAttach: Bool, settingsFile: SettingsFile,
+    colorsOff: Bool
   ) {
+    self.settingsFile = settingsFile
+    self.colorsOff = colorsOff
     self.state = state
     self.driver = driver
     self.backend = backend
@@ -257,6 +280,7 @@ final class PanelLoop {
   private func apply(_ message: PanelMessage) async -> Outcome {
     let effects = state.update(message)
     var outcome = Outcome.continue
+    var followUps: [PanelMessage] = []
     for effect in effects {
       switch effect {
       case .attach(let view):
@@ -280,8 +304,15 @@ final class PanelLoop {
         driver.forceFullRedraw()
         drawn = nil
       case .quit: outcome = .quit
-      case .openSettings: state.notice = PanelNotice("Settings are not built yet")
+      case .openSettings: followUps.append(.settingsLoaded(settingsFile.read(), status: nil))
+      case .saveSettings(let save): followUps += saveSettings(save)
+      case .editSettingsFile(let path): followUps += editSettingsFile(path)
       }
+    }
+    for message in followUps {
+      let next = await apply(message)
+      if case .continue = next { continue }
+      outcome = next
     }
     let selected = state.selectedSession?.id
     if selectedId != .some(selected) {
@@ -293,6 +324,62 @@ final class PanelLoop {
       commands.yield(.previewLines(previewLines))
     }
     return outcome
+  }
+
+  /// Writes the settings screen's change, puts the new settings in effect (colours here,
+  /// sessions and limits in the backend) and reports back to the screen.
+  private func saveSettings(_ save: SettingsSave) -> [PanelMessage] {
+    do throws(SettingsFile.WriteError) {
+      try settingsFile.write(save)
+    } catch {
+      switch error {
+      case .changedOnDisk:
+        return [
+          .settingsLoaded(settingsFile.read(), status: nil),
+          .settingsFailed("The file changed on disk since it was read: reloaded it, nothing saved; try again"),
+        ]
+      case .failed(let reason):
+        return [.settingsFailed("Not saved: \(reason)")]
+      }
+    }
+    let document = settingsFile.read()
+    applySettings(document.result.settings)
+    let place = TextFormat.shortenPath(save.path, home: state.homeDirectory, to: 60)
+    return [.settingsLoaded(document, status: "Saved \(save.summary) in \(place)")]
+  }
+
+  /// Opens the config file in `$VISUAL`, `$EDITOR` or `vi`, then reads it again.
+  private func editSettingsFile(_ path: String) -> [PanelMessage] {
+    let environment = ProcessInfo.processInfo.environment
+    let editor = [environment["VISUAL"], environment["EDITOR"]].compactMap { $0 }.first { !$0.isEmpty } ?? "vi"
+    try? FileManager.default.createDirectory(
+      atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    commands.yield(.foreground(false))
+    driver.suspend()
+    // The editor may carry arguments (`code -w`): the shell splits it, the path is quoted.
+    let argv = ["/bin/sh", "-c", "exec \(editor) \"$1\"", "sh", path]
+    var failure: String?
+    do {
+      let pid = try Spawn.inheriting(argv, environment: environment)
+      let status = Spawn.waitFor(pid)
+      if status != 0 { failure = "The editor (\(TerminalText.sanitize(editor))) ended with status \(status)" }
+    } catch {
+      failure = "Cannot start the editor \(TerminalText.sanitize(editor)): \(error)"
+    }
+    driver.resume()
+    drawn = nil
+    commands.yield(.foreground(true))
+    let document = settingsFile.read()
+    applySettings(document.result.settings)
+    var messages: [PanelMessage] = [.settingsLoaded(document, status: failure == nil ? "Read the file again" : nil)]
+    if let failure { messages.append(.settingsFailed(failure)) }
+    return messages
+  }
+
+  private func applySettings(_ settings: BerthSettings) {
+    driver.setColors(mode: colorsOff || !settings.colors ? .none : .auto, palette: settings.palette)
+    drawn = nil
+    commands.yield(.updateSettings(settings))
   }
 
   /// Hands the terminal to `tmux attach` and takes it back when the user detaches; with

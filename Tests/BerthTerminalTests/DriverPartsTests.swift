@@ -1,3 +1,4 @@
+import BerthCore
 import BerthPanel
 import CNcursesw
 import Glibc
@@ -52,6 +53,22 @@ struct GlyphChoiceTests {
 
 @Suite("Palette")
 struct PaletteTests {
+  @Test("the config's [palette] replaces a role's foreground at both depths, and nothing else")
+  func userColours() {
+    let palette: [String: PaletteColor] = ["dead": .named(.blue), "attached": .indexed(208), "key": .indexed(9)]
+    let dead = ColorPalette.style(for: .dead, palette: palette)
+    #expect(dead.foreground256 == 4 && dead.foreground8 == 4)
+    #expect(dead.background256 == ColorPalette.style(for: .dead).background256)
+    // 208 has no 8-colour equivalent: the built-in one stays there.
+    let attached = ColorPalette.style(for: .attached, palette: palette)
+    #expect(attached.foreground256 == 208)
+    #expect(attached.foreground8 == ColorPalette.style(for: .attached).foreground8)
+    #expect(ColorPalette.style(for: .key, palette: palette).foreground8 == 1)
+    for role in ColorRole.allCases where palette[role.name] == nil {
+      #expect(ColorPalette.style(for: role, palette: palette) == ColorPalette.style(for: role))
+    }
+  }
+
   @Test("every role has a distinct pair, and pairs fit the 8-colour terminals' 64")
   func pairs() {
     let numbers = ColorRole.allCases.map(ColorPalette.pairNumber(for:))

@@ -227,6 +227,51 @@ struct PanelEndToEndTests {
     }
   }
 
+  @Test func settingsScreenEditsOneLineOfTheFileAndNewSessionsUseIt() throws {
+    try withPanel { panel in
+      let config = "\(panel.inner.home)/dotfiles/berth.toml"
+      let link = "\(panel.inner.home)/config.toml"
+      try FileManager.default.createDirectory(
+        atPath: "\(panel.inner.home)/dotfiles", withIntermediateDirectories: true)
+      let original = "# kept as written\nhistoryLimit = 5000  # mine\n"
+      try original.write(toFile: config, atomically: true, encoding: .utf8)
+      // A config file kept in a dotfiles repository and linked into place stays a link.
+      try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: config)
+      try panel.startPanel(extraArguments: ["--config", link])
+      panel.waitFor("attached")
+
+      try panel.keys(",")
+      guard panel.waitFor("SETTING") else { return }
+      for _ in 0..<7 { try panel.keys("j") }  // autoRestore ... historyLimit
+      try panel.keys("Enter", "C-u")
+      try panel.type("4242")
+      try panel.keys("Enter")
+      guard panel.waitFor("Saved historyLimit = 4242") else { return }
+      let written = try String(contentsOfFile: config, encoding: .utf8)
+      #expect(written == "# kept as written\nhistoryLimit = 4242\n")
+      #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == config)
+
+      // A value the parser refuses is never written.
+      try panel.keys("Enter", "C-u")
+      try panel.type("many")
+      try panel.keys("Enter")
+      panel.waitFor("expected a whole number")
+      #expect(try String(contentsOfFile: config, encoding: .utf8) == written)
+      try panel.keys("Escape")
+      try panel.keys("Escape")
+      panel.waitForScreen("settings closed") { !$0.contains("SETTING") }
+
+      // The saved value is in effect at once: a session made now gets that scrollback.
+      try panel.keys("n")
+      panel.waitFor("New session")
+      try panel.type("fresh")
+      try panel.keys("Enter")
+      guard panel.waitFor("Created fresh") else { return }
+      let limits = try panel.inner.check("list-panes", "-a", "-F", "#{session_name} #{history_limit}")
+      #expect(limits.contains("4242"), "history limits: \(limits)")
+    }
+  }
+
   @Test func showsTheServerGoneAndReconnectsWhenItIsBack() throws {
     try withPanel { panel in
       try panel.createSession("alpha", name: "alpha")
