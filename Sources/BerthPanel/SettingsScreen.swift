@@ -154,7 +154,7 @@ extension PanelState {
     case .pageDown: form.selected += page
     case .home, .char("g"): form.selected = 0
     case .end, .char("G"): form.selected = count - 1
-    case .escape, .char("q"), .char(","):
+    case .escape, .char("q"), .char(","), .ctrl("c"), .ctrl("C"):
       modal = nil
       return
     case .enter where item.isBoolean, .char(" ") where item.isBoolean:
