@@ -90,9 +90,14 @@ extension SessionManager {
       }
       let shell = records[v.id]?.shell
       let history = shell.map { ShellLaunch.plan(shell: $0, sessionId: v.id, stateDirectory: context.stateDirectory, userZdotdir: nil).historyFile } ?? nil
-      let snapshot = SnapshotBuilder.snapshot(
+      var snapshot = SnapshotBuilder.snapshot(
         session: s, recordId: v.id, takenAt: now, environment: environment, captures: captures,
         foreground: foreground, shell: shell, historyFile: history)
+      for wi in snapshot.windows.indices {
+        for pi in snapshot.windows[wi].panes.indices {
+          snapshot.windows[wi].panes[pi].cwd = Self.withoutDeletedMark(snapshot.windows[wi].panes[pi].cwd)
+        }
+      }
       if let data = try? snapshot.encoded() { items.append((v.id, data)) }
     }
     let saved = try storeCall { try $0.saveSnapshots(items, takenAt: now, bootTime: context.bootClock.bootTime()) }
@@ -169,6 +174,8 @@ extension SessionManager {
       var typeAhead: Bool
     }
     struct Window {
+      /// The index it had (nil without a snapshot: wherever tmux puts it).
+      var index: Int?
       var name: String?
       var layout: String?
       var active: Bool
@@ -229,12 +236,20 @@ extension SessionManager {
       }
       windows.append(
         RestorePlan.Window(
-          name: w.name.isEmpty ? nil : w.name, layout: w.layout.isEmpty ? nil : w.layout, active: w.active,
+          index: snapshot == nil ? nil : w.index, name: w.name.isEmpty ? nil : w.name, layout: w.layout.isEmpty ? nil : w.layout, active: w.active,
           panes: panes, activePane: w.panes.firstIndex(where: \.active) ?? 0))
     }
     // The record's size follows the active pane, not the window: use the saved layout's.
     let size = savedWindows.lazy.compactMap(\.size).first ?? (record.cols, record.rows)
     return RestorePlan(record: record, windows: windows, environment: env, notices: notices, size: size)
+  }
+
+  /// Linux reports a removed working directory as `PATH (deleted)`: save the path it had, so
+  /// a restore says that directory is missing (and a recreated one is used again).
+  static func withoutDeletedMark(_ path: String) -> String {
+    let mark = " (deleted)"
+    guard path.hasSuffix(mark), !isDirectory(path) else { return path }
+    return String(path.dropLast(mark.count))
   }
 
   static func isUsableDirectory(_ path: String) -> Bool {
@@ -252,7 +267,7 @@ extension SessionManager {
       }
     }
     // Phase 1: one new-session per plan.
-    let fmt = "#{session_id}\t#{window_id}\t#{pane_id}"
+    let fmt = "#{session_id}\t#{window_id}\t#{pane_id}\t#{window_index}"
     let phase1 = plans.map { plan -> TmuxCommand in
       let first = plan.windows[0].panes[0]
       return .newSession(
@@ -264,22 +279,29 @@ extension SessionManager {
     struct Made {
       var session: TargetID
       var windows: [(window: TargetID, panes: [TargetID])]
+      /// Where `base-index` put the first window.
+      var firstIndex: Int?
     }
     var made: [Made?] = []
     for (plan, reply) in zip(plans, r1) {
       let f = reply.text.split(separator: "\t").map(String.init)
-      guard !reply.isError, f.count == 3, let s = TargetID(f[0]), let w = TargetID(f[1]), let p = TargetID(f[2]) else {
+      guard !reply.isError, f.count == 4, let s = TargetID(f[0]), let w = TargetID(f[1]), let p = TargetID(f[2]) else {
         context.warn("could not recreate \(plan.record.id): \(TerminalText.sanitize(reply.text))")
         made.append(nil)
         continue
       }
-      made.append(Made(session: s, windows: [(w, [p])]))
+      made.append(Made(session: s, windows: [(w, [p])], firstIndex: Int(f[3])))
     }
-    // Phase 2: further windows, and the splits of the first window.
+    // Phase 2: the first window to its saved index (before any other window can take it),
+    // further windows at theirs, and the splits of the first window.
+    var moves: [TmuxCommand] = []
     var phase2: [TmuxCommand] = []
     var phase2Owners: [(plan: Int, window: Int)] = []
     for (i, plan) in plans.enumerated() {
       guard let m = made[i] else { continue }
+      if let index = plan.windows[0].index, let created = m.firstIndex, index != created {
+        moves.append(.moveWindow(m.windows[0].window, session: m.session, index: index))
+      }
       for (wi, w) in plan.windows.enumerated() {
         if wi == 0 {
           // tmux puts a split right after the pane it splits: splitting the first pane in
@@ -292,7 +314,7 @@ extension SessionManager {
           let p = w.panes[0]
           phase2.append(
             .newWindow(
-              session: m.session, name: nil, directory: p.cwd,
+              session: m.session, index: w.index, name: nil, directory: p.cwd,
               environment: [("BERTH_SESSION_ID", plan.record.id)] + plan.environment + p.launch.environment,
               command: p.launch.argv, printFormat: "#{window_id}\t#{pane_id}"))
           phase2Owners.append((i, wi))
@@ -308,7 +330,7 @@ extension SessionManager {
         unsets.append(TmuxCommand([.word("set-environment"), .word("-t"), .target(m.session), .word("-u"), .value(name)]))
       }
     }
-    let r2 = Array(try await send(c, unsets + phase2).dropFirst(unsets.count))
+    let r2 = Array(try await send(c, unsets + moves + phase2).dropFirst(unsets.count + moves.count))
     for ((owner, reply)) in zip(phase2Owners, r2) where !reply.isError {
       let f = reply.text.split(separator: "\t").map(String.init)
       if f.count == 2, let w = TargetID(f[0]), let p = TargetID(f[1]) {

@@ -20,14 +20,15 @@ extension TmuxCommand {
     return TmuxCommand(w)
   }
 
-  /// `new-window -d -P -F FORMAT -t $S: [-n NAME] [-c DIR] [-- ARGV...]`
+  /// `new-window -d -P -F FORMAT -t $S:[INDEX] [-n NAME] [-c DIR] [-- ARGV...]` (without an
+  /// index: the next free one).
   public static func newWindow(
-    session: TargetID, name: String?, directory: String?, environment: [(String, String)] = [],
+    session: TargetID, index: Int? = nil, name: String?, directory: String?, environment: [(String, String)] = [],
     command: [String] = [], printFormat: String
   ) -> TmuxCommand {
     var w: [CommandWord] = [
       .word("new-window"), .word("-d"), .word("-P"), .word("-F"), .value(printFormat), .word("-t"),
-      .value("\(session):"),
+      .value("\(session):\(index.map { String(max(0, $0)) } ?? "")"),
     ]
     if let name { w += [.word("-n"), .formatExpanded(name)] }
     if let directory { w += [.word("-c"), .formatExpanded(directory)] }
@@ -37,6 +38,15 @@ extension TmuxCommand {
       w += command.map { .value($0) }
     }
     return TmuxCommand(w)
+  }
+
+  /// `move-window -d -s @W -t $S:INDEX`: gives a window the index it had (a restore creates
+  /// the first window wherever `base-index` puts it).
+  public static func moveWindow(_ window: TargetID, session: TargetID, index: Int) -> TmuxCommand {
+    TmuxCommand([
+      .word("move-window"), .word("-d"), .word("-s"), .target(window), .word("-t"),
+      .value("\(session):\(max(0, index))"),
+    ])
   }
 
   /// `split-window -d -P -F FORMAT -t %P [-c DIR] [-- ARGV...]`

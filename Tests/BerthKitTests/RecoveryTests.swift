@@ -51,13 +51,14 @@ struct RebootRecoveryTests {
         let s = "=berth-bashy"
         try server.check("rename-window", "-t", "\(s):0", "main")
         try server.check("split-window", "-h", "-t", "\(s):0.0", "-c", tmuxLiteral(quotes))
-        try server.check("new-window", "-d", "-t", "\(s):1", "-n", "odd dirs", "-c", tmuxLiteral(hashJob))
-        try server.check("split-window", "-v", "-t", "\(s):1.0", "-c", tmuxLiteral(dollarHome))
-        try server.check("split-window", "-h", "-t", "\(s):1.1", "-c", tmuxLiteral(doomed))
-        try server.check("new-window", "-d", "-t", "\(s):2", "-n", "ünïcödé", "-c", tmuxLiteral(unicode))
-        try server.check("split-window", "-h", "-t", "\(s):2.0", "-c", tmuxLiteral(spaces))
-        try server.check("select-window", "-t", "\(s):1")
-        try server.check("select-pane", "-t", "\(s):1.1")
+        // Windows 0, 2 and 5: the gaps must come back as they were.
+        try server.check("new-window", "-d", "-t", "\(s):2", "-n", "odd dirs", "-c", tmuxLiteral(hashJob))
+        try server.check("split-window", "-v", "-t", "\(s):2.0", "-c", tmuxLiteral(dollarHome))
+        try server.check("split-window", "-h", "-t", "\(s):2.1", "-c", tmuxLiteral(doomed))
+        try server.check("new-window", "-d", "-t", "\(s):5", "-n", "ünïcödé", "-c", tmuxLiteral(unicode))
+        try server.check("split-window", "-h", "-t", "\(s):5.0", "-c", tmuxLiteral(spaces))
+        try server.check("select-window", "-t", "\(s):2")
+        try server.check("select-pane", "-t", "\(s):2.1")
         // The session environment: two allowed variables and a secret that must never be kept.
         try server.check("set-environment", "-t", s, "LANG", "C.UTF-8")
         try server.check("set-environment", "-t", s, "EDITOR", "vim -u 'NONE'")
@@ -89,13 +90,13 @@ struct RebootRecoveryTests {
         }
 
         // A foreground command, and a directory removed under a shell.
-        try server.check("send-keys", "-t", "\(s):2.1", "-l", "sleep 1000")
-        try server.check("send-keys", "-t", "\(s):2.1", "Enter")
+        try server.check("send-keys", "-t", "\(s):5.1", "-l", "sleep 1000")
+        try server.check("send-keys", "-t", "\(s):5.1", "Enter")
         let sleepPanePid = try #require(
-          Int32(try server.check("display-message", "-p", "-t", "\(s):2.1", "#{pane_pid}")))
+          Int32(try server.check("display-message", "-p", "-t", "\(s):5.1", "#{pane_pid}")))
         #expect(
           server.waitUntil(timeout: 20) { sleepDescendants(of: [sleepPanePid]).count == 1 },
-          "sleep 1000 never started in \(s):2.1")
+          "sleep 1000 never started in \(s):5.1")
         try FileManager.default.removeItem(atPath: doomed)
 
         original["bashy"] = try SessionShape.read(server, "berth-bashy")
@@ -110,6 +111,9 @@ struct RebootRecoveryTests {
         let saved = try #require(await m.savedSnapshot(id: "bashy"))
         #expect(saved.environment == ["LANG": "C.UTF-8", "EDITOR": "vim -u 'NONE'"])
         #expect(saved.windows.map(\.name) == ["main", "odd dirs", "ünïcödé"])
+        #expect(saved.windows.map(\.index) == [0, 2, 5])
+        // Saved as the directory it was, not as /proc's "PATH (deleted)".
+        #expect(saved.windows[1].panes[2].cwd == doomed)
         #expect(saved.windows[2].panes[1].command == ["sleep", "1000"])
         #expect(saved.windows[2].panes[1].isShell == false)
         #expect(saved.windows[0].panes[0].isShell == true)
@@ -168,7 +172,7 @@ struct RebootRecoveryTests {
         try runAndWait(
           server, pane: "=berth-bashy:9.0", "echo \"notice=[${BERTH_NOTICE_1-none}]\"", until: "notice=[none]")
         try server.check("kill-window", "-t", "=berth-bashy:9")
-        for pane in ["=berth-bashy:0.0", "=berth-bashy:2.0"] {
+        for pane in ["=berth-bashy:0.0", "=berth-bashy:5.0"] {
           try runAndWait(
             server, pane: pane, "echo \"editor=[$EDITOR] secret=[${SECRET_TOKEN-unset}]\"", until: "secret=[unset]")
           #expect(paneHistory(server, pane).contains("editor=[vim -u 'NONE'] secret=[unset]"))
@@ -191,10 +195,11 @@ struct RebootRecoveryTests {
             },
             "no notice in \(target): \(paneHistory(server, target))")
         }
-        let deletedPane = paneHistory(server, "=berth-bashy:1.2")
+        let deletedPane = paneHistory(server, "=berth-bashy:2.2")
         #expect(
-          deletedPane.contains("\(doomed) (deleted) is missing, so this starts in \(server.home)"), "\(deletedPane)")
-        let sleepPane = paneHistory(server, "=berth-bashy:2.1")
+          deletedPane.contains("\(doomed) is missing, so this starts in \(server.home)"), "\(deletedPane)")
+        #expect(!deletedPane.contains("(deleted)"), "\(deletedPane)")
+        let sleepPane = paneHistory(server, "=berth-bashy:5.1")
         #expect(sleepPane.contains("it was running: sleep 1000"), "\(sleepPane)")
         let panePids = try server.check("list-panes", "-a", "-F", "#{pane_pid}").split(separator: "\n").compactMap {
           Int32($0)
@@ -208,10 +213,10 @@ struct RebootRecoveryTests {
         let bashShown = paneHistory(server, "=berth-bashy:0.0")
         #expect(bashShown.contains("echo bash-history-one"))
         #expect(bashShown.contains("sleep 1000"))
-        try server.check("send-keys", "-t", "=berth-bashy:2.1", "Up")
+        try server.check("send-keys", "-t", "=berth-bashy:5.1", "Up")
         #expect(
-          server.waitUntil(timeout: 10) { promptLine(server, "=berth-bashy:2.1").hasSuffix("sleep 1000") },
-          "Up does not recall the previous command: \(paneHistory(server, "=berth-bashy:2.1"))")
+          server.waitUntil(timeout: 10) { promptLine(server, "=berth-bashy:5.1").hasSuffix("sleep 1000") },
+          "Up does not recall the previous command: \(paneHistory(server, "=berth-bashy:5.1"))")
         if zshInstalled {
           try runAndWait(server, pane: "=berth-zshy:0.0", "fc -l 1", until: "echo zsh-history-two")
           #expect(paneHistory(server, "=berth-zshy:0.0").contains("echo zsh-history-one"))
@@ -367,6 +372,32 @@ struct RebootRecoveryTests {
       let after = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [[String: Any]])
       #expect(
         after.map { "\($0["id"] as? String ?? "") \($0["status"] as? String ?? "")" } == ["keep detached", "gone dead"])
+    }
+  }
+
+  /// Window indexes come back as they were even when the new server numbers windows from 1
+  /// (`base-index`) and the saved ones start at 0 with a gap.
+  @Test func windowIndexesSurviveADifferentBaseIndex() async throws {
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer { server in
+      let context = makeContext(server, dir)
+      try await withManager(context) { m async throws in
+        _ = try await m.create(CreateRequest(id: "idx", cwd: dir.path))
+        try server.check("rename-window", "-t", "=berth-idx:0", "zero")
+        try server.check("new-window", "-d", "-t", "=berth-idx:1", "-n", "one")
+        try server.check("new-window", "-d", "-t", "=berth-idx:4", "-n", "four")
+        _ = try await m.snapshotAll()
+      }
+      try server.killServerAndWait()
+      try server.start()
+      try server.check("new-session", "-d", "-s", "bystander")
+      try server.check("set-option", "-g", "base-index", "1")
+      try await withManager(makeContext(server, dir, boot: Date())) { m async throws in
+        let report = try await m.restore(ids: ["idx"], dryRun: false)
+        #expect(report.restored.map(\.id) == ["idx"])
+      }
+      let windows = try server.check("list-windows", "-t", "=berth-idx", "-F", "#{window_index} #{window_name}")
+      #expect(windows.split(separator: "\n") == ["0 zero", "1 one", "4 four"])
     }
   }
 
