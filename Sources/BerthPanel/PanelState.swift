@@ -116,11 +116,16 @@ public struct RenameForm: Equatable, Sendable {
 /// The panel's whole state: a value, changed only by `update`, drawn by `render`.
 public struct PanelState: Equatable, Sendable {
   /// Every session the I/O side reported: tracked (alive and dead), orphans, foreign.
-  public var sessions: [SessionView] = []
+  public var sessions: [SessionView] = [] {
+    didSet {
+      searchTexts = sessions.map(Self.searchText)
+      recomputeRows()
+    }
+  }
   /// Whether a session list arrived yet (until then the list says it is loading).
   public var loaded = false
   /// The current time, as last reported (the panel never reads a clock).
-  public var now: Date
+  public var now: Date { didSet { if now != oldValue { recomputeRows() } } }
 
   /// The tmux server's socket name, for the header (which server am I looking at).
   public var socketName: String
@@ -142,12 +147,12 @@ public struct PanelState: Equatable, Sendable {
 
   /// Rows shown must contain this text (case-insensitive) in a name, cwd, command,
   /// workspace or tag.
-  public var filter = ""
+  public var filter = "" { didSet { if filter != oldValue { recomputeRows() } } }
   /// Typing goes into the filter (after `/`, until Enter or Esc).
   public var isEditingFilter = false
-  public var sortOrder: SortOrder = .activity
+  public var sortOrder: SortOrder = .activity { didSet { if sortOrder != oldValue { recomputeRows() } } }
   /// Also list tmux sessions outside berth's prefix.
-  public var showAll = false
+  public var showAll = false { didSet { if showAll != oldValue { recomputeRows() } } }
   /// Whether the preview pane is shown (`p`); hidden, no pane is watched.
   public var previewVisible = true
   /// The last capture of the selected session's pane.
@@ -169,7 +174,7 @@ public struct PanelState: Equatable, Sendable {
   /// Shown as `~` in paths.
   public var homeDirectory: String?
   /// Dead records older than this count as stale (cleaned up by `c`).
-  public var staleAfter: TimeInterval
+  public var staleAfter: TimeInterval { didSet { if staleAfter != oldValue { recomputeRows() } } }
   /// The header warns when more orphans than this exist.
   public var maxOrphanedSessions = BerthSettings().maxOrphanedSessions
   /// `,` was pressed and the config file is being read: its arrival opens the screen.
@@ -177,6 +182,13 @@ public struct PanelState: Equatable, Sendable {
 
   /// The preview watch last asked for, so `watchPreview` is emitted only on change.
   var watchedPreview = WatchedPreview(paneId: nil, sessionId: nil)
+
+  /// Each session's sanitised, lower-cased searchable text (parallel to `sessions`): made
+  /// once per listing, not once per key typed in the filter.
+  private var searchTexts: [String] = []
+  /// The rows of both sections, kept up to date by the properties they depend on: with
+  /// hundreds of sessions, filtering and sorting on every read cost most of the panel's CPU.
+  private var rows = SectionRows()
 
   public init(
     now: Date, socketName: String = "default", tmuxVersion: String = "", defaultDirectory: String,
@@ -191,7 +203,13 @@ public struct PanelState: Equatable, Sendable {
     self.screenWidth = screenWidth
     self.screenHeight = screenHeight
     self.staleAfter = staleAfter
+    recomputeRows()
   }
+}
+
+struct SectionRows: Equatable, Sendable {
+  var list: [SessionView] = []
+  var orphans: [SessionView] = []
 }
 
 struct WatchedPreview: Equatable, Sendable {
@@ -223,13 +241,34 @@ extension PanelState {
   func belongsBelow(_ view: SessionView) -> Bool { view.orphan || isStale(view) }
 
   /// The list's rows: filtered and sorted, detached sessions first.
-  public var listRows: [SessionView] {
-    sorted(sessions.filter { !belongsBelow($0) && (!$0.foreign || showAll) && matchesFilter($0) })
-  }
+  public var listRows: [SessionView] { rows.list }
 
   /// The lower section's rows: orphans, then stale dead records.
-  public var orphanRows: [SessionView] {
-    sorted(sessions.filter { belongsBelow($0) && matchesFilter($0) })
+  public var orphanRows: [SessionView] { rows.orphans }
+
+  private mutating func recomputeRows() {
+    let needle = filter.trimmingCharacters(in: .whitespaces).lowercased()
+    var list: [SessionView] = []
+    var orphans: [SessionView] = []
+    for (index, view) in sessions.enumerated() {
+      if !needle.isEmpty {
+        let text = index < searchTexts.count ? searchTexts[index] : Self.searchText(view)
+        guard text.contains(needle) else { continue }
+      }
+      if belongsBelow(view) {
+        orphans.append(view)
+      } else if !view.foreign || showAll {
+        list.append(view)
+      }
+    }
+    rows = SectionRows(list: sorted(list), orphans: sorted(orphans))
+  }
+
+  /// The text the filter looks in: name, id, cwd, command, workspace and tags, sanitised
+  /// and lower-cased, one field per line (so a match never spans two fields).
+  static func searchText(_ view: SessionView) -> String {
+    ([view.displayName, view.id, view.cwd, view.command, view.workspace].compactMap { $0 } + view.tags)
+      .map { TerminalText.sanitize($0).lowercased() }.joined(separator: "\n")
   }
 
   /// The rows of the focused section.
@@ -249,16 +288,6 @@ extension PanelState {
       return index
     }
     return min(max(0, cursor.index), rows.count - 1)
-  }
-
-  /// Case-insensitive match of the filter over name, id, cwd, command, workspace and tags.
-  func matchesFilter(_ view: SessionView) -> Bool {
-    let needle = filter.trimmingCharacters(in: .whitespaces).lowercased()
-    if needle.isEmpty { return true }
-    let haystack =
-      [view.displayName, view.id, view.cwd, view.command, view.workspace]
-      .compactMap { $0 } + view.tags
-    return haystack.contains { TerminalText.sanitize($0).lowercased().contains(needle) }
   }
 
   private func groupRank(_ view: SessionView) -> Int {
