@@ -582,8 +582,9 @@ public actor SessionManager {
     if raw.contains("\n") || raw.contains("\r") || raw.contains("\0") {
       throw .usage("the directory name contains a line break: choose another directory")
     }
+    // Taken as given, like tmux's -c: the shell has already expanded an unquoted `~`, so a
+    // `~` that reaches berth was quoted and names a directory called `~`.
     var path = raw
-    if path == "~" || path.hasPrefix("~/") { path = context.homeDirectory + path.dropFirst() }
     if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
     path = (path as NSString).standardizingPath
     guard Self.isDirectory(path) else {

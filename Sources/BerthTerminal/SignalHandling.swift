@@ -6,8 +6,9 @@
 
 // Everything a signal handler touches lives in this file, as plain globals that
 // `SignalHandling.install` sets before the first handler can run. Handlers only read
-// and write these, call write/tcsetattr/sigaction/raise/_exit (all async-signal-safe),
-// and never allocate, lock or touch curses.
+// and write these, call write/tcsetattr/sigaction/pthread_sigmask/raise/_exit (all
+// async-signal-safe) and the crash handler saved from before `install`, and never
+// allocate, lock or touch curses.
 
 /// Write end of the self-pipe: handlers write the signal number as one byte, which wakes
 /// the driver's `poll` whichever thread the signal landed on.
@@ -65,15 +66,51 @@ private func forwardingSignalHandler(_ signalNumber: Int32) {
   errno = savedErrno
 }
 
-/// Handler for faults, installed with SA_RESETHAND: restore the terminal, put back the
-/// disposition from before start (the default, or Swift's backtracer), and re-raise so
-/// the process still dies of the original signal.
-private func crashSignalHandler(_ signalNumber: Int32) {
+/// Handler for faults (SA_SIGINFO | SA_RESETHAND): restore the terminal, let the handler
+/// from before `install` (Swift's backtracer, when on) report, then end the process with the
+/// signal's default action. Ending it here matters for a signal sent with kill(2): nothing
+/// faults again after the handlers return, and the backtracer returns once it has reported,
+/// which used to leave berth running on a terminal it had already given back. Real faults
+/// end the same way: a trap like x86-64's int3 would not fault again either.
+private func crashSignalHandler(
+  _ signalNumber: Int32, _ info: UnsafeMutablePointer<siginfo_t>?, _ context: UnsafeMutableRawPointer?
+) {
   restoreTerminalFromHandler()
   if let previous = previousActions, signalNumber > 0, signalNumber < signalTableSize {
-    _ = sigaction(signalNumber, previous + Int(signalNumber), nil)
+    callPreviousHandler(previous[Int(signalNumber)], signalNumber, info, context)
   }
+  dieOfDefaultAction(signalNumber)
+}
+
+/// Calls a saved disposition's handler directly (with the fault's own info and context,
+/// so a backtrace shows where it happened); nothing for SIG_DFL and SIG_IGN.
+private func callPreviousHandler(
+  _ previous: sigaction, _ signalNumber: Int32, _ info: UnsafeMutablePointer<siginfo_t>?,
+  _ context: UnsafeMutableRawPointer?
+) {
+  let rawHandler = unsafeBitCast(previous.__sigaction_handler.sa_handler, to: Int.self)
+  // 0 is SIG_DFL, 1 is SIG_IGN.
+  guard rawHandler != 0, rawHandler != 1 else { return }
+  if previous.sa_flags & Int32(truncatingIfNeeded: SA_SIGINFO) != 0 {
+    previous.__sigaction_handler.sa_sigaction?(signalNumber, info, context)
+  } else {
+    previous.__sigaction_handler.sa_handler?(signalNumber)
+  }
+}
+
+/// Sets the default action, unblocks the signal and raises it: the process dies of it
+/// (status 128 + signal, a core where enabled). `_exit` only if it somehow did not.
+private func dieOfDefaultAction(_ signalNumber: Int32) -> Never {
+  var defaultAction = sigaction()
+  defaultAction.__sigaction_handler.sa_handler = SIG_DFL
+  sigemptyset(&defaultAction.sa_mask)
+  _ = sigaction(signalNumber, &defaultAction, nil)
+  var unblock = sigset_t()
+  sigemptyset(&unblock)
+  sigaddset(&unblock, signalNumber)
+  _ = pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
   _ = raise(signalNumber)
+  _exit(128 + signalNumber)
 }
 
 /// Installs and removes the driver's signal handlers and owns the self-pipe.
@@ -132,8 +169,13 @@ enum SignalHandling {
       setHandler(signalNumber, forwardingSignalHandler, flags: SA_RESTART)
     }
     for signalNumber in crashSignals {
-      setHandler(
-        signalNumber, crashSignalHandler, flags: Int32(truncatingIfNeeded: SA_RESETHAND) | Int32(truncatingIfNeeded: SA_ONSTACK))
+      var action = sigaction()
+      action.__sigaction_handler.sa_sigaction = crashSignalHandler
+      sigemptyset(&action.sa_mask)
+      action.sa_flags =
+        Int32(truncatingIfNeeded: SA_SIGINFO) | Int32(truncatingIfNeeded: SA_RESETHAND)
+        | Int32(truncatingIfNeeded: SA_ONSTACK)
+      _ = sigaction(signalNumber, &action, previousActions.map { $0 + Int(signalNumber) })
     }
   }
 

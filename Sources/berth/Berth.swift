@@ -71,16 +71,42 @@ struct Berth: AsyncParsableCommand {
         print(fullMessage(for: error))
         Glibc.exit(0)
       }
-      let message = fullMessage(for: error)
       if code == .validationFailure {
-        // Usage errors: the parser's message, then where to look.
-        printError(message.split(separator: "\n").first.map(String.init) ?? message)
-        printError("see 'berth --help'")
+        printError(usageErrorLine(for: error))
         Glibc.exit(2)
       }
-      if !message.isEmpty { printError(message) }
+      // Any other error: its message on one line, without the parser's "Error: " prefix.
+      let text = message(for: error).split(whereSeparator: \.isNewline).joined(separator: "; ")
+      if !text.isEmpty { printError(TerminalText.sanitize(text)) }
       Glibc.exit(code.rawValue)
     }
+  }
+
+  /// A usage error as one line, like every other berth error: what was wrong (the parser's
+  /// message, without its "Error: " prefix and usage block), then the help of the command
+  /// that was being parsed, as the parser names it (`berth new --help`).
+  static func usageErrorLine(for error: any Error) -> String {
+    let parts = message(for: error).split(whereSeparator: \.isNewline)
+      .map { $0.trimmingCharacters(in: .whitespaces) }
+      .filter { !$0.isEmpty }
+    var problem = parts.isEmpty ? "invalid arguments" : parts.joined(separator: "; ")
+    let help = fullMessage(for: error, columns: 1000)
+      .firstMatch(of: /See '([^'\n]+)' for more information/)
+      .map { String($0.1) } ?? "berth --help"
+    // "Unknown option '--frob'. Did you mean '--db'?" reads as one clause.
+    if let match = problem.wholeMatch(of: /(.*)\. Did you mean (.*)\?/) {
+      problem = "\(match.1) (did you mean \(match.2)?)"
+    }
+    if problem.hasSuffix(".") { problem.removeLast() }
+    // berth itself takes no arguments: a stray word there was meant as a command.
+    if help == "berth --help", let match = problem.wholeMatch(of: /Unexpected argument '(.*)'/) {
+      problem = "unknown command '\(match.1)'"
+    }
+    // The parser capitalises its messages; berth's own begin in lower case.
+    if let first = problem.first, first.isUppercase, problem.dropFirst().first?.isLowercase == true {
+      problem = first.lowercased() + problem.dropFirst()
+    }
+    return "\(TerminalText.sanitize(problem)); see '\(TerminalText.sanitize(help))'"
   }
 }
 

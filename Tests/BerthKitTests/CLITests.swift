@@ -75,16 +75,35 @@ struct CLITests {
     }
   }
 
+  /// Usage errors the argument parser finds are one line like berth's own: what was wrong
+  /// and which help to read, status 2, nothing on stdout; help itself goes to stdout.
   @Test func usageErrorsFromTheParserAreOneLine() async throws {
     let dir = try TemporaryDirectory()
     try await withTmuxServer { server in
-      for args in [["new", "--size", "huge"], ["attach"], ["bogus"], ["list", "-L", "x", "-S", "/y"]] {
+      let cases: [(args: [String], problem: String, help: String)] = [
+        (["--frob"], "unknown option '--frob'", "berth --help"),
+        (["bogus"], "unknown command 'bogus'", "berth --help"),
+        (["attach"], "missing expected argument '<target>'", "berth attach --help"),
+        (["new", "--size", "huge"], "(got 'huge')", "berth new --help"),
+        (["new", "--cwd"], "missing value for '--cwd <cwd>'", "berth new --help"),
+        (["list", "extra"], "unexpected argument 'extra'", "berth list --help"),
+        (["list", "--preview", "many"], "the value 'many' is invalid for '--preview <preview>'", "berth list --help"),
+        (["list", "-L", "x", "-S", "/y"], "give -L/--socket-name or -S/--socket-path, not both", "berth --help"),
+      ]
+      for (args, problem, help) in cases {
         let run = try berth(args, server: server, db: dir.database, socket: args.first != "list")
         #expect(run.status == 2, "\(args)")
-        #expect(run.stderr.hasPrefix("berth: "), "\(run.stderr)")
-        withKnownIssue("Berth.main prints the parser's message and 'see berth --help' as two lines") {
-          #expect(run.stderrLines.count == 1, "\(run.stderr)")
-        }
+        expectOneErrorLine(run)
+        #expect(run.stderr.contains(problem), "\(args): \(run.stderr)")
+        #expect(run.stderr.hasSuffix("; see '\(help)'\n"), "\(args): \(run.stderr)")
+        #expect(!run.stderr.contains("Error:") && !run.stderr.contains("Usage:"), "\(args): \(run.stderr)")
+        #expect(run.stdout.isEmpty, "\(args): \(run.stdout)")
+      }
+      for args in [["--help"], ["help", "new"], ["new", "--help"]] {
+        let run = try berth(args, server: server, db: dir.database)
+        #expect(run.status == 0, "\(args): \(run.stderr)")
+        #expect(run.stdout.contains("USAGE: berth"), "\(args): \(run.stdout)")
+        #expect(run.stderr.isEmpty, "\(args): \(run.stderr)")
       }
     }
   }

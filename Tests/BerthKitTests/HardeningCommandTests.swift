@@ -403,18 +403,40 @@ struct HardeningCommandTests {
     }
   }
 
-  /// `~` stays literal: a quoted `~` given to --cwd reached berth unexpanded (the shell
-  /// would have expanded an unquoted one), so it names a directory called `~`.
+  /// `~` stays literal, as tmux takes `-c '~'`: a quoted `~` given to --cwd reached berth
+  /// unexpanded (the shell would have expanded an unquoted one), so it names a directory
+  /// called `~` relative to the current one, and is refused when there is none.
   @Test func aQuotedTildeIsNotTheHomeDirectory() async throws {
     let dir = try TemporaryDirectory()
+    let literal = try dir.makeDirectory("~/sub")
+    let tilde = dir.file("~")
     try await withTmuxServer { server in
       let db = dir.database
+      // berth started in `directory`, as a shell would after `cd`.
+      func berthIn(_ directory: String, _ args: [String]) throws -> BerthRun {
+        let argv =
+          ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory, try berthExecutable()]
+          + [args[0], "-L", server.socketName, "--db", db] + args.dropFirst()
+        let out = try Spawn.run(argv, environment: server.environment, timeout: 20)
+        return BerthRun(status: out.status, stdout: out.stdoutText, stderr: out.stderrText)
+      }
       var run = try berth(["new", "--id", "dollar", "--cwd", "$HOME"], server: server, db: db)
       #expect(run.status == 2 && run.stderr.contains("does not exist"), "\(run.stderr)")
-      withKnownIssue("SessionManager.resolveDirectory expands a leading ~ and ~/ to the home directory") {
-        run = try berth(["new", "--id", "tilde", "--cwd", "~"], server: server, db: db)
-        #expect(run.status == 2 && run.stderr.contains("does not exist"), "\(run.status): \(run.stdout)\(run.stderr)")
+      // No directory called `~` here: refused, and nothing is made in the home directory.
+      for cwd in ["~", "~/"] {
+        run = try berthIn(server.home, ["new", "--id", "tilde", "--cwd", cwd])
+        #expect(run.status == 2 && run.stderr.contains("does not exist"), "\(cwd): \(run.status): \(run.stdout)\(run.stderr)")
+        expectOneErrorLine(run)
       }
+      // Where a directory called `~` exists, that is the one used.
+      for (id, cwd, expected) in [("t1", "~", tilde), ("t2", "~/sub", literal)] {
+        run = try berthIn(dir.path, ["new", "--id", id, "--cwd", cwd])
+        #expect(run.status == 0, "\(cwd): \(run.stderr)")
+        let pid = try server.check("display-message", "-p", "-t", "=berth-\(id):", "#{pane_pid}")
+        let used = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd")
+        #expect(used == expected, "\(cwd): \(used.debugDescription)")
+      }
+      #expect(try server.sessionNames().sorted() == ["berth-t1", "berth-t2"])
     }
   }
 

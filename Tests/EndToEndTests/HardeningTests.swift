@@ -480,11 +480,9 @@ struct HardeningTests {
 
   /// With Swift's backtracer on (the default on Linux), the handler restores the terminal
   /// and chains to the backtracer, which prints its report and waits up to 30 s for a key.
-  /// For a real trap the faulting instruction runs again after that and the process dies.
-  /// A SIGSEGV sent with kill(2) does not fault again: the backtracer returns and berth
-  /// keeps running on a terminal it has already given back (cooked mode, main screen), so
-  /// keys reach it only line by line and it never exits. Known bug: the handler should end
-  /// the process itself for a signal it did not fault on (si_code <= 0).
+  /// A SIGSEGV sent with kill(2) does not fault again when the backtracer returns, so the
+  /// handler ends the process itself with the default action (it used to keep running on
+  /// a terminal it had already given back, never exiting).
   @Test func aSentFaultSignalEndsBerthEvenWithTheBacktracerOn() throws {
     try withPanel { panel in
       try panel.createSession("alpha", name: "alpha")
@@ -499,13 +497,11 @@ struct HardeningTests {
       if pane.wait("the backtracer's prompt", timeout: 10, { $0.contains("any other key to quit") }) {
         try pane.keys("x")
       }
-      withKnownIssue("a SIGSEGV sent from outside returns from Swift's backtracer and berth keeps running") {
-        let exit = panel.waitForExit(timeout: 10)
-        #expect(exit != nil, "berth \(berth) is still running after the crash report")
-        if let exit {
-          #expect(exit.status == String(128 + SIGSEGV))
-          expectCookedWithEcho(exit.stty, "after the backtracer")
-        }
+      let exit = panel.waitForExit(timeout: 10)
+      #expect(exit != nil, "berth \(berth) is still running after the crash report")
+      if let exit {
+        #expect(exit.status == String(128 + SIGSEGV))
+        expectCookedWithEcho(exit.stty, "after the backtracer")
       }
     }
   }
