@@ -97,4 +97,10 @@ public struct DoctorCheck: Sendable, Equatable {
   public var level: Level
   public var subject: String
   public var detail: String
+
+  public init(level: Level, subject: String, detail: String) {
+    self.level = level
+    self.subject = subject
+    self.detail = detail
+  }
 }

@@ -9,7 +9,9 @@ import TmuxControl
 extension SessionManager {
   /// Checks tmux, the socket directory, the database and the config file. Never starts a
   /// tmux server.
-  public func doctor(configPath: String?) async -> [DoctorCheck] {
+  /// - Parameter config: the config file's check, made by the caller that read the file
+  ///   (it knows `--config` and what the parser said).
+  public func doctor(config: DoctorCheck?) async -> [DoctorCheck] {
     var checks: [DoctorCheck] = []
     // tmux itself.
     var clientVersion: String?
@@ -49,10 +51,7 @@ extension SessionManager {
     checks.append(Self.checkPermissions(path: (store.path as NSString).deletingLastPathComponent, expected: 0o700, what: "database directory"))
     checks.append(Self.checkPermissions(path: store.path, expected: 0o600, what: "database file"))
     // The config file.
-    if let configPath {
-      let exists = FileManager.default.fileExists(atPath: configPath)
-      checks.append(.init(level: .ok, subject: "config", detail: exists ? configPath : "\(configPath) (absent: defaults in use)"))
-    }
+    if let config { checks.append(config) }
     return checks
   }
 

@@ -173,13 +173,23 @@ struct GlobalOptions: ParsableArguments {
   /// problem (file, line and key) and berth runs on defaults for the broken keys.
   func loadSettings(environment env: [String: String], report: Bool) -> (path: String?, result: ConfigParseResult) {
     let path = config ?? Config.defaultPath(environment: env)
-    guard let path, let data = FileManager.default.contents(atPath: path) else {
+    guard let path else { return (nil, Config.parse("")) }
+    let text: String
+    switch SettingsFile.contents(of: path) {
+    case .text(let read):
+      text = read
+    case .missing:
       if let config, report {
         printError("warning: the config file \(TerminalText.sanitize(config)) cannot be read: using defaults")
       }
       return (path, Config.parse(""))
+    case .unreadable(let problem):
+      // A FIFO or a device must not hang berth or fill its memory; a file it cannot read is
+      // worth a word even at the default place.
+      if report { printError("warning: \(problem) (using defaults)") }
+      return (path, Config.parse(""))
     }
-    let result = Config.parse(String(decoding: data, as: UTF8.self))
+    let result = Config.parse(text)
     if report {
       for e in result.errors { printError("warning: \(TerminalText.sanitize(e.formatted(path: path))) (using the default)") }
     }

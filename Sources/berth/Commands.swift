@@ -366,13 +366,34 @@ struct CleanupCommand: AsyncParsableCommand {
 }
 
 struct DoctorCommand: AsyncParsableCommand {
+  /// The config file: where it is (`--config` honoured), whether it can be read, and the
+  /// first of its problems.
+  func configCheck() -> DoctorCheck? {
+    let environment = ProcessInfo.processInfo.environment
+    guard let path = global.config ?? Config.defaultPath(environment: environment) else {
+      return DoctorCheck(level: .warning, subject: "config", detail: "no HOME: give --config PATH to use a config file")
+    }
+    switch SettingsFile.contents(of: path) {
+    case .missing:
+      return DoctorCheck(level: global.config == nil ? .ok : .warning, subject: "config", detail: "\(path) (absent: defaults in use)")
+    case .unreadable(let problem):
+      return DoctorCheck(level: .warning, subject: "config", detail: "\(problem) (defaults in use)")
+    case .text(let text):
+      let errors = Config.parse(text).errors
+      guard let first = errors.first else { return DoctorCheck(level: .ok, subject: "config", detail: path) }
+      let more = errors.count > 1 ? " (and \(errors.count - 1) more: berth config lists them)" : ""
+      return DoctorCheck(
+        level: .warning, subject: "config", detail: "\(first.formatted(path: path)) (using the default)\(more)")
+    }
+  }
+
   static let configuration = CommandConfiguration(
     commandName: "doctor", abstract: "Check tmux, the socket, the database and the config; exit 0 only when all is well.")
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
     let checks = try await withManager(global) { m in
-      await m.doctor(configPath: ConfigLocation.path(environment: ProcessInfo.processInfo.environment))
+      await m.doctor(config: configCheck())
     }
     for c in checks {
       let mark = c.level == .ok ? "ok  " : c.level == .warning ? "warn" : "FAIL"
@@ -383,10 +404,3 @@ struct DoctorCommand: AsyncParsableCommand {
 }
 
 /// Where the config file lives (`$XDG_CONFIG_HOME/berth/config.toml`).
-enum ConfigLocation {
-  static func path(environment: [String: String]) -> String {
-    let base = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-      ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.config")
-    return base + "/berth/config.toml"
-  }
-}

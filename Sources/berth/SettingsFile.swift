@@ -19,22 +19,58 @@ struct SettingsFile {
   /// gives a read-only screen that says why.
   func read() -> SettingsDocument {
     guard let path else { return SettingsDocument(path: nil, text: "", exists: false, overrides: overrides) }
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+    switch Self.contents(of: path) {
+    case .missing:
       return SettingsDocument(path: path, text: "", exists: false, overrides: overrides)
+    case .text(let text):
+      return SettingsDocument(path: path, text: text, exists: true, overrides: overrides)
+    case .unreadable(let problem):
+      return SettingsDocument(path: path, text: "", exists: true, problem: problem, overrides: overrides)
     }
-    if isDirectory.boolValue {
-      return SettingsDocument(
-        path: path, text: "", exists: true, problem: "\(TerminalText.sanitize(path)) is a directory, not a config file",
-        overrides: overrides)
+  }
+
+  /// The most a config file may hold: settings take a few hundred bytes.
+  static let maxBytes = 1 << 20
+
+  enum Contents: Equatable {
+    case missing
+    case text(String)
+    /// Why it cannot be used, in one line that says what to do.
+    case unreadable(String)
+  }
+
+  /// Reads a config file without hanging or filling memory whatever the path names: only a
+  /// regular file (after symbolic links) of at most `maxBytes` is read; a FIFO, a device
+  /// (`--config /dev/zero`) or a directory is refused with the reason.
+  static func contents(of path: String) -> Contents {
+    var info = stat()
+    guard stat(path, &info) == 0 else {
+      return errno == ENOENT ? .missing : .unreadable("cannot read \(TerminalText.sanitize(path)): \(lastError())")
     }
-    guard let data = FileManager.default.contents(atPath: path) else {
-      return SettingsDocument(
-        path: path, text: "", exists: true,
-        problem: "cannot read \(TerminalText.sanitize(path)): \(String(cString: strerror(errno))); fix its permissions",
-        overrides: overrides)
+    let shown = TerminalText.sanitize(path)
+    guard info.st_mode & S_IFMT == S_IFREG else {
+      let what = info.st_mode & S_IFMT == S_IFDIR ? "a directory" : "not a regular file"
+      return .unreadable("\(shown) is \(what); give the path of a config file")
     }
-    return SettingsDocument(path: path, text: String(decoding: data, as: UTF8.self), exists: true, overrides: overrides)
+    guard Int(info.st_size) <= maxBytes else {
+      return .unreadable("\(shown) is \(info.st_size) bytes, more than a config file can be (1 MiB)")
+    }
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard fd >= 0 else { return .unreadable("cannot read \(shown): \(lastError()); fix its permissions") }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while bytes.count <= maxBytes {
+      let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+      if n < 0 && errno == EINTR { continue }
+      if n < 0 { return .unreadable("cannot read \(shown): \(lastError())") }
+      if n == 0 { break }
+      bytes += buffer[0..<n]
+    }
+    guard bytes.count <= maxBytes else {
+      return .unreadable("\(shown) is more than a config file can be (1 MiB)")
+    }
+    return .text(String(decoding: bytes, as: UTF8.self))
   }
 
   enum WriteError: Error {

@@ -82,6 +82,21 @@ struct ConfigCLITests {
       #expect(
         run.stderr == "berth: warning: the config file \(dir.file("missing.toml")) cannot be read: using defaults\n")
       #expect(Self.rows(run.stdout).allSatisfy { $0.source == "default" })
+
+      // A FIFO (reading it would wait forever), a device that never ends, a directory and a
+      // file too big to be a config: each refused at once with one warning, defaults used.
+      let fifo = dir.file("fifo.toml")
+      #expect(mkfifo(fifo, 0o600) == 0)
+      let big = dir.file("big.toml")
+      try String(repeating: "# padding\n", count: 120_000).write(toFile: big, atomically: true, encoding: .utf8)
+      for (path, reason) in [(fifo, "not a regular file"), ("/dev/zero", "not a regular file"), (dir.path, "a directory"), (big, "more than a config file can be")] {
+        let started = Date()
+        run = try berth(["config", "--config", path], server: server, db: nil, socket: false)
+        #expect(Date().timeIntervalSince(started) < 10, "\(path) hung berth")
+        #expect(run.status == 0)
+        #expect(run.stderrLines.count == 1 && run.stderr.contains(reason), "\(path): \(run.stderr)")
+        #expect(Self.rows(run.stdout).allSatisfy { $0.source == "default" })
+      }
     }
   }
 
