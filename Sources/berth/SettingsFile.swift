@@ -82,8 +82,11 @@ struct SettingsFile {
   /// Replaces the file's text with `save.text` if it still holds `save.original`.
   func write(_ save: SettingsSave) throws(WriteError) {
     let target = Self.resolvingLinks(save.path)
-    let current = FileManager.default.contents(atPath: target).map { String(decoding: $0, as: UTF8.self) }
-    guard (current ?? "") == save.original else { throw .changedOnDisk }
+    switch Self.contents(of: target) {
+    case .missing: guard save.original.isEmpty else { throw .changedOnDisk }
+    case .text(let current): guard current == save.original else { throw .changedOnDisk }
+    case .unreadable(let problem): throw .failed(problem)
+    }
     let directory = (target as NSString).deletingLastPathComponent
     do {
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
