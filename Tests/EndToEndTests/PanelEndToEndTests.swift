@@ -258,6 +258,17 @@ struct PanelEndToEndTests {
       panel.waitFor("expected a whole number")
       #expect(try String(contentsOfFile: config, encoding: .utf8) == written)
       try panel.keys("Escape")
+
+      // Edited by hand while the screen is open: the next save refuses to overwrite it,
+      // says so, and shows the file as it is now.
+      let byHand = written + "sessionTTLDays = 30\n"
+      try byHand.write(toFile: config, atomically: true, encoding: .utf8)
+      try panel.keys("Enter", "C-u")
+      try panel.type("777")
+      try panel.keys("Enter")
+      panel.waitFor("changed on disk")
+      #expect(try String(contentsOfFile: config, encoding: .utf8) == byHand)
+      panel.waitForScreen("the file re-read") { $0.contains("line 3") }
       try panel.keys("Escape")
       panel.waitForScreen("settings closed") { !$0.contains("SETTING") }
 
