@@ -173,13 +173,7 @@ extension PanelState {
       if text == form.document.text {
         form.message = PanelNotice("\(item.name) is not set in the file: it already has its default")
       } else {
-        form.saving = true
-        form.message = PanelNotice("Saving…")
-        effects.append(
-          .saveSettings(
-            SettingsSave(
-              path: path, original: form.document.text, text: text,
-              summary: "\(item.name) back to its default")))
+        requestSave(path: path, text: text, summary: "\(item.name) back to its default", &form, &effects)
       }
     case .char("E"):
       guard checkWritable(&form), let path = form.document.path else { break }
@@ -228,14 +222,17 @@ extension PanelState {
         return
       }
       let shown = item.value(in: settings) ?? "berth's own colour"
-      form.saving = true
-      form.message = PanelNotice("Saving…")
-      effects.append(
-        .saveSettings(
-          SettingsSave(
-            path: path, original: form.document.text, text: text,
-            summary: "\(item.name) = \(TerminalText.sanitize(shown))")))
+      requestSave(path: path, text: text, summary: "\(item.name) = \(TerminalText.sanitize(shown))", &form, &effects)
     }
+  }
+
+  /// Asks the I/O side to write the new text; the screen waits for its answer.
+  private func requestSave(
+    path: String, text: String, summary: String, _ form: inout SettingsForm, _ effects: inout [PanelEffect]
+  ) {
+    form.saving = true
+    form.message = PanelNotice("Saving…")
+    effects.append(.saveSettings(SettingsSave(path: path, original: form.document.text, text: text, summary: summary)))
   }
 }
 
@@ -284,7 +281,8 @@ extension Painter {
     // Columns: name, value, source.
     let nameWidth = min(24, (ConfigItem.all.map { DisplayWidth.of($0.name) }.max() ?? 10) + 2)
     let sourceWidth = min(26, max(10, innerWidth / 4))
-    let valueWidth = max(4, innerWidth - nameWidth - sourceWidth - 1)
+    // Values are short: a wide screen gives the room to the source next to them, not a gap.
+    let valueWidth = max(4, min(48, innerWidth - nameWidth - sourceWidth - 1))
     screen.draw(
       [
         Span(TextFormat.fit("SETTING", to: nameWidth), .dim, .bold),

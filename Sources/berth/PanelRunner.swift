@@ -354,26 +354,33 @@ final class PanelLoop {
     let editor = [environment["VISUAL"], environment["EDITOR"]].compactMap { $0 }.first { !$0.isEmpty } ?? "vi"
     try? FileManager.default.createDirectory(
       atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    commands.yield(.foreground(false))
-    driver.suspend()
     // The editor may carry arguments (`code -w`): the shell splits it, the path is quoted.
     let argv = ["/bin/sh", "-c", "exec \(editor) \"$1\"", "sh", path]
-    var failure: String?
-    do {
-      let pid = try Spawn.inheriting(argv, environment: environment)
-      let status = Spawn.waitFor(pid)
-      if status != 0 { failure = "The editor (\(TerminalText.sanitize(editor))) ended with status \(status)" }
-    } catch {
-      failure = "Cannot start the editor \(TerminalText.sanitize(editor)): \(error)"
-    }
-    driver.resume()
-    drawn = nil
-    commands.yield(.foreground(true))
+    let failure = runInTerminal(argv, environment: environment, what: "the editor (\(TerminalText.sanitize(editor)))")
     let document = settingsFile.read()
     applySettings(document.result.settings)
     var messages: [PanelMessage] = [.settingsLoaded(document, status: failure == nil ? "Read the file again" : nil)]
     if let failure { messages.append(.settingsFailed(failure)) }
     return messages
+  }
+
+  /// Gives the terminal to a program until it ends (the backend pauses meanwhile), then
+  /// takes it back; says what went wrong, if anything.
+  private func runInTerminal(_ argv: [String], environment: [String: String], what: String) -> String? {
+    commands.yield(.foreground(false))
+    driver.suspend()
+    var failure: String?
+    do {
+      let pid = try Spawn.inheriting(argv, environment: environment)
+      let status = Spawn.waitFor(pid)
+      if status != 0 { failure = "\(what) ended with status \(status)" }
+    } catch {
+      failure = "cannot start \(what): \(error)"
+    }
+    driver.resume()
+    drawn = nil
+    commands.yield(.foreground(true))
+    return failure
   }
 
   private func applySettings(_ settings: BerthSettings) {
@@ -387,21 +394,9 @@ final class PanelLoop {
   /// replaced instead.
   private func attach(_ plan: AttachPlan) -> Outcome {
     if execAttach || plan.switchesClient { return .replaceProcess(plan) }
-    commands.yield(.foreground(false))
-    driver.suspend()
     var environment = ProcessInfo.processInfo.environment
     environment["TMUX"] = nil
-    var failure: String?
-    do {
-      let pid = try Spawn.inheriting(plan.argv, environment: environment)
-      let status = Spawn.waitFor(pid)
-      if status != 0 { failure = "tmux attach ended with status \(status)" }
-    } catch {
-      failure = "\(error)"
-    }
-    driver.resume()
-    drawn = nil
-    commands.yield(.foreground(true))
+    let failure = runInTerminal(plan.argv, environment: environment, what: "tmux attach")
     if let failure {
       state.notice = PanelNotice(failure, isError: true)
     } else if let notice = plan.notice {
