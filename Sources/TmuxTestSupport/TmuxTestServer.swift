@@ -124,11 +124,25 @@ public final class TmuxTestServer: @unchecked Sendable {
     }
     _ = try? tmux("kill-server", timeout: 5)
     if let pid = serverPid {
-      // Only this test's server, by its pid; it is not our child, so poll for it to go.
-      for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
-      if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+      // Only this test's server, by its pid; it is not our child (tmux daemonises), so poll
+      // for it to go. A zombie has gone: PID 1 may take seconds to reap it, and waiting
+      // for kill(pid, 0) to fail cost every test about 2 s.
+      let deadline = Date().addingTimeInterval(2)
+      while Self.isAlive(pid) && Date() < deadline { usleep(10_000) }
+      if Self.isAlive(pid) { kill(pid, SIGKILL) }
     }
     try? FileManager.default.removeItem(atPath: directory)
+  }
+
+  /// Whether `pid` exists and is not a zombie (state Z or X in /proc/PID/stat). The pid
+  /// cannot be reused while the zombie holds it, so a zombie is this server, dead.
+  public static func isAlive(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+      let nameEnd = stat.lastIndex(of: ")")
+    else { return true }
+    let state = stat[stat.index(after: nameEnd)...].first { $0 != " " }
+    return state != "Z" && state != "X"
   }
 
   deinit { shutdown() }
