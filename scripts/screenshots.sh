@@ -73,6 +73,18 @@ export SHELL=/bin/bash LANG=C.UTF-8 LC_ALL=C.UTF-8 EDITOR=vim
 export PATH="/usr/local/bin:/usr/bin:/bin"
 unset TMUX TMUX_PANE BERTH_FAKE_BOOT_TIME NO_COLOR BERTH_TMUX
 mkdir -p "$TMUX_TMPDIR" "$HOME" "$shots"
+# A config file as people keep one (under HOME, so the settings screen shows it as ~/...).
+export XDG_CONFIG_HOME="$HOME/.config"
+mkdir -p "$XDG_CONFIG_HOME/berth"
+cat > "$XDG_CONFIG_HOME/berth/config.toml" <<'TOML'
+# berth settings
+historyLimit = 50000        # long builds
+sessionTTLDays = 14
+envAllowList = ["LANG", "LC_*", "EDITOR", "VIRTUAL_ENV", "AWS_PROFILE"]
+
+[palette]
+accent = 75
+TOML
 
 say() { echo "screenshots: $*" >&2; }
 
