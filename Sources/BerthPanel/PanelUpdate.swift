@@ -318,7 +318,7 @@ extension PanelState {
         effects.append(
           .create(
             name: name.isEmpty ? nil : name,
-            cwd: directory.isEmpty ? form.defaultDirectory : directory))
+            cwd: directory.isEmpty ? form.defaultDirectory : expandingHome(directory)))
       case .tab, .backTab, .up, .down:
         form.field = form.field == .name ? .directory : .name
         self.modal = .newSession(form)
@@ -363,6 +363,13 @@ extension PanelState {
         break
       }
     }
+  }
+
+  /// `~` and `~/...` typed in the dialog: no shell stands between the user and berth here
+  /// to expand them, so the panel does (the command line takes `--cwd` as given).
+  private func expandingHome(_ directory: String) -> String {
+    guard let home = homeDirectory, directory == "~" || directory.hasPrefix("~/") else { return directory }
+    return home + directory.dropFirst()
   }
 
   /// Scrolls the help, stopping at its last line for the current screen size.

@@ -121,6 +121,15 @@ import Testing
     #expect(state.update(.key(.enter)) == [.create(name: "web api", cwd: "/tmp/x")])
   }
 
+  @Test func newSessionExpandsATildeTypedInTheDialog() {
+    for (typed, expected) in [("~", "/home/dev"), ("~/src", "/home/dev/src"), ("~x", "~x"), ("/a/~", "/a/~")] {
+      var state = Fixture.state()
+      _ = state.send(.char("n"), .key(.tab), .key(.ctrl("u")))
+      for c in typed { _ = state.update(.char(c)) }
+      #expect(state.update(.key(.enter)) == [.create(name: nil, cwd: expected)], "\(typed)")
+    }
+  }
+
   @Test func newSessionEmptyDirectoryFallsBackToTheDefaultAndEscCancels() {
     var state = Fixture.state()
     _ = state.send(.char("n"), .key(.down), .key(.ctrl("u")))
