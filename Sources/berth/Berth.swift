@@ -183,6 +183,9 @@ struct GlobalOptions: ParsableArguments {
         printError("warning: the config file \(TerminalText.sanitize(config)) cannot be read: using defaults")
       }
       return (path, Config.parse(""))
+    case .unreachable(let problem):
+      if config != nil, report { printError("warning: \(problem) (using defaults)") }
+      return (path, Config.parse(""))
     case .unreadable(let problem):
       // A FIFO or a device must not hang berth or fill its memory; a file it cannot read is
       // worth a word even at the default place.

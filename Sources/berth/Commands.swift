@@ -376,7 +376,7 @@ struct DoctorCommand: AsyncParsableCommand {
     switch SettingsFile.contents(of: path) {
     case .missing:
       return DoctorCheck(level: global.config == nil ? .ok : .warning, subject: "config", detail: "\(path) (absent: defaults in use)")
-    case .unreadable(let problem):
+    case .unreadable(let problem), .unreachable(let problem):
       return DoctorCheck(level: .warning, subject: "config", detail: "\(problem) (defaults in use)")
     case .text(let text):
       let errors = Config.parse(text).errors

@@ -24,7 +24,7 @@ struct SettingsFile {
       return SettingsDocument(path: path, text: "", exists: false, overrides: overrides)
     case .text(let text):
       return SettingsDocument(path: path, text: text, exists: true, overrides: overrides)
-    case .unreadable(let problem):
+    case .unreadable(let problem), .unreachable(let problem):
       return SettingsDocument(path: path, text: "", exists: true, problem: problem, overrides: overrides)
     }
   }
@@ -37,6 +37,9 @@ struct SettingsFile {
     case text(String)
     /// Why it cannot be used, in one line that says what to do.
     case unreadable(String)
+    /// Its directory cannot be searched (or a part of the path is not a directory): at the
+    /// default place that is as good as no file; given with --config it is worth a warning.
+    case unreachable(String)
   }
 
   /// Reads a config file without hanging or filling memory whatever the path names: only a
@@ -45,7 +48,7 @@ struct SettingsFile {
   static func contents(of path: String) -> Contents {
     var info = stat()
     guard stat(path, &info) == 0 else {
-      return errno == ENOENT ? .missing : .unreadable("cannot read \(TerminalText.sanitize(path)): \(lastError())")
+      return errno == ENOENT ? .missing : .unreachable("cannot read \(TerminalText.sanitize(path)): \(lastError())")
     }
     let shown = TerminalText.sanitize(path)
     guard info.st_mode & S_IFMT == S_IFREG else {
@@ -85,7 +88,7 @@ struct SettingsFile {
     switch Self.contents(of: target) {
     case .missing: guard save.original.isEmpty else { throw .changedOnDisk }
     case .text(let current): guard current == save.original else { throw .changedOnDisk }
-    case .unreadable(let problem): throw .failed(problem)
+    case .unreadable(let problem), .unreachable(let problem): throw .failed(problem)
     }
     let directory = (target as NSString).deletingLastPathComponent
     do {
