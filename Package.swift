@@ -68,10 +68,12 @@ let package = Package(
       path: "Sources/BerthServe", swiftSettings: swiftSettings),
 
     // Test support: private tmux servers for tests.
+    // Test support: reference models shared by property tests and fuzz targets.
+    .target(name: "TestModels", swiftSettings: swiftSettings),
     .target(name: "TmuxTestSupport", dependencies: ["BerthTmux"], swiftSettings: swiftSettings),
 
-    .testTarget(name: "TmuxControlTests", dependencies: ["TmuxControl"], exclude: ["Transcripts"]),
-    .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore"]),
+    .testTarget(name: "TmuxControlTests", dependencies: ["TmuxControl", "TestModels"], exclude: ["Transcripts"]),
+    .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore", "TestModels"]),
     .testTarget(name: "BerthPanelTests", dependencies: ["BerthPanel"], exclude: ["__Snapshots__"]),
     .testTarget(name: "BerthTmuxTests", dependencies: ["BerthTmux", "TmuxTestSupport", "CNcursesw"]),
     .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),

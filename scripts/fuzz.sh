@@ -83,7 +83,7 @@ build_target() {
   local t=$1 module libs=() m
   module=Fuzz$(echo "$t" | sed -E 's/(^|-)([a-z])/\U\2/g')
   for m in $(modules_of "$t"); do libs+=("$build/lib$m.a"); done
-  local sources=(fuzz/targets/Support.swift "fuzz/targets/$t.swift")
+  local sources=(Sources/TestModels/*.swift fuzz/targets/Support.swift "fuzz/targets/$t.swift")
   stale "$out/$t" "${sources[@]}" "${libs[@]}" || return 0
   echo "fuzz: building target $t" >&2
   "$swiftc" "${flags[@]}" -use-ld=lld -I "$build" -module-name "$module" "${sources[@]}" "${libs[@]}" -o "$out/$t"

@@ -1,3 +1,4 @@
+import TestModels
 import Testing
 import TmuxControl
 
@@ -171,35 +172,9 @@ struct PropertyTests {
       let text = Self.randomText(using: &rng)
       let escaped = TmuxCommand.escapeFormat(text)
       // What tmux 3.3a's format expansion makes of it must be the text itself.
-      if Self.expandLiteralFormat(Array(escaped.utf8)) != Array(text.utf8) { counterexample = text }
+      if TmuxFormatModel.expandLiteralFormat(Array(escaped.utf8)) != Array(text.utf8) { counterexample = text }
     }
     // The first input whose `#` bytes were not all doubled (nil when every one was).
     #expect(counterexample == nil)
-  }
-
-  /// tmux 3.3a's format expansion of text with no directive (format.c): a run of `#` right
-  /// before `[` is a style, copied unchanged; otherwise `##` gives `#`; any other `#` is a
-  /// directive (nil).
-  static func expandLiteralFormat(_ bytes: [UInt8]) -> [UInt8]? {
-    var out: [UInt8] = []
-    var i = 0
-    while i < bytes.count {
-      guard bytes[i] == 0x23 else {
-        out.append(bytes[i])
-        i += 1
-        continue
-      }
-      var end = i
-      while end < bytes.count, bytes[end] == 0x23 { end += 1 }
-      let run = end - i
-      if end < bytes.count, bytes[end] == 0x5B {
-        out.append(contentsOf: repeatElement(UInt8(0x23), count: run))
-      } else {
-        guard run % 2 == 0 else { return nil }
-        out.append(contentsOf: repeatElement(UInt8(0x23), count: run / 2))
-      }
-      i = end
-    }
-    return out
   }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestModels
 import Testing
 import TmuxControl
 
@@ -137,18 +138,8 @@ extension [ControlEvent] {
   }
 }
 
-/// A small, seeded generator so property tests are reproducible (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-  private var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
+/// The seeded generator the property tests use (shared with the fuzz targets).
+typealias SeededGenerator = SplitMix64
 
 extension TargetID {
   /// Test shorthand for ids known to be well formed.

@@ -27,19 +27,7 @@ func stableHash(_ bytes: some Sequence<UInt8>) -> UInt64 {
   return h
 }
 
-/// SplitMix64: small, fast and deterministic (the standard library's generator is random
-/// per process, which would make crashes impossible to replay).
-struct SplitMix64: RandomNumberGenerator {
-  private var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
+// SplitMix64 comes from Sources/TestModels (compiled into every target by scripts/fuzz.sh).
 
 /// Cuts `count` bytes into consecutive ranges whose lengths come from `rng`: sometimes
 /// empty, often tiny (cuts inside escapes and multi-byte characters), sometimes large.

@@ -25,7 +25,7 @@ public func fuzzEncoder(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
   checkQuote(text)
   let doubled = TmuxCommand.escapeFormat(text)
   require(
-    TmuxLine.expandLiteralFormat(Array(doubled.utf8)) == Array(text.utf8),
+    TmuxFormatModel.expandLiteralFormat(Array(doubled.utf8)) == Array(text.utf8),
     "escapeFormat(\(text.debugDescription)) does not expand back to itself")
 
   let command = TmuxCommand(words)
@@ -69,7 +69,7 @@ public func fuzzEncoder(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case .target(let t): meant = Array(t.description.utf8)
     case .formatExpanded(let s):
       meant = Array(s.utf8)
-      guard let expanded = TmuxLine.expandLiteralFormat(argument) else {
+      guard let expanded = TmuxFormatModel.expandLiteralFormat(argument) else {
         require(false, "argument \(hex(argument)) of \(line.debugDescription) runs a format directive")
         return 0
       }
@@ -237,32 +237,6 @@ enum TmuxLine {
     let digit = b >= 0x30 && b <= 0x39
     if first && digit { return false }
     return digit || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
-  }
-
-  /// Format expansion of text that should hold no directive, as tmux 3.3a's format.c does
-  /// it: a run of `#` right before `[` is a style, copied unchanged; otherwise `##` gives
-  /// `#` and any other `#` (a `#{...}`, `#(...)`, `#S`) gives nil.
-  static func expandLiteralFormat(_ bytes: [UInt8]) -> [UInt8]? {
-    var out: [UInt8] = []
-    var i = 0
-    while i < bytes.count {
-      if bytes[i] == 0x23 {
-        var end = i
-        while end < bytes.count, bytes[end] == 0x23 { end += 1 }
-        let run = end - i
-        if end < bytes.count, bytes[end] == 0x5B {
-          out.append(contentsOf: repeatElement(UInt8(0x23), count: run))
-        } else {
-          guard run % 2 == 0 else { return nil }
-          out.append(contentsOf: repeatElement(UInt8(0x23), count: run / 2))
-        }
-        i = end
-      } else {
-        out.append(bytes[i])
-        i += 1
-      }
-    }
-    return out
   }
 
   struct Lexer {
