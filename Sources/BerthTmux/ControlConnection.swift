@@ -21,10 +21,18 @@ public enum ConnectionEvent: Equatable, Sendable {
 
 /// The one control-mode connection berth keeps to a tmux server (`tmux -u -C` over pipes).
 ///
-/// It attaches to a hidden session of its own (destroyed when the client goes, with
-/// `ignore-size` and `no-output`), so it disturbs nothing it observes and is never counted
-/// as a user's attach. Replies are matched to commands in FIFO order; a reader thread owns
-/// the pipe, so nothing blocks the cooperative pool.
+/// It attaches to a hidden session of its own (with `ignore-size` and `no-output`), so it
+/// disturbs nothing it observes and is never counted as a user's attach. Replies are matched
+/// to commands in FIFO order; a reader thread owns the pipe, so nothing blocks the
+/// cooperative pool.
+///
+/// Nothing of the connection outlives berth, however berth ends, without tmux's
+/// `destroy-unattached` (tmux 3.3a can crash when a client of such a session goes while
+/// another client disconnects, tmux pull request #5497):
+/// - `close()` kills the hidden session, which detaches the client (`detach-on-destroy on`);
+/// - the hidden session's only pane waits for berth to die (`HiddenPane`) and then exits,
+///   which destroys the session;
+/// - the `tmux -C` child is killed by the kernel when berth dies (`Spawn.ParentDeathSignal`).
 public final class ControlConnection: @unchecked Sendable {
   /// Sessions berth's own control connections create start with this.
   public static let hiddenSessionPrefix = "_berth-control-"
@@ -43,6 +51,9 @@ public final class ControlConnection: @unchecked Sendable {
   public var defaultTimeout: Double
 
   private let child: Spawn.Child
+  /// The write end of a pipe nobody writes to: the hidden pane reads it through /proc and
+  /// sees end-of-file when berth is gone (`HiddenPane`).
+  private let lifeline: Int32
   private let state = Mutex(State())
   private let writeLock = NSLock()
   private let eventSink: AsyncStream<ConnectionEvent>.Continuation
@@ -53,6 +64,7 @@ public final class ControlConnection: @unchecked Sendable {
     var parser = ControlParser()
     var matcher = ReplyMatcher<Slot>()
     var end: ConnectionEnd?
+    var closeRequested = false
     var closing = false
     var sawFirstBlock = false
     var stderr: [UInt8] = []
@@ -153,13 +165,26 @@ public final class ControlConnection: @unchecked Sendable {
     var env = environment
     // Never let a parent tmux decide which server a control client talks to.
     env["TMUX"] = nil
+    var ends: [Int32] = [-1, -1]
+    guard pipe(&ends) == 0 else {
+      throw TmuxError.startFailed("cannot make a pipe: \(String(cString: strerror(errno)))")
+    }
+    _ = Glibc.close(ends[0])
+    // Children never inherit it (Spawn closes every descriptor above 2); exec neither.
+    _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+    lifeline = ends[1]
+    let pane = HiddenPane.command(pid: getpid(), descriptor: lifeline, startTime: HiddenPane.ownStartTime())
     let argv =
       [install.path, "-u"] + (startServer ? [] : ["-N"]) + socket.arguments + [
         "-C", "new-session", "-A", "-s", name, "-f", receiveOutput ? "ignore-size" : "ignore-size,no-output",
         "-x", "80", "-y", "24",
-        "cat", "-", ";", "set-option", "destroy-unattached", "on",
-      ]
-    child = try Spawn.withPipes(argv, environment: env)
+      ] + pane + [";", "set-option", "detach-on-destroy", "on"]
+    do {
+      child = try Spawn.withPipes(argv, environment: env, endsWithParent: true)
+    } catch {
+      _ = Glibc.close(lifeline)
+      throw error
+    }
     pid = child.pid
     // Unbounded: dropping a notification would silently lose pane output or the end of the
     // connection. Clients that take output use tmux's own flow control; the default
@@ -179,12 +204,14 @@ public final class ControlConnection: @unchecked Sendable {
 
   private var stdinClosed = false
 
-  /// Closes the client's stdin once (a second close could hit a reused descriptor).
+  /// Closes the client's stdin and the lifeline once (a second close could hit a reused
+  /// descriptor). The hidden pane then ends, so the session goes even if nothing else ran.
   private func closeStdin() {
     writeLock.withLock {
       guard !stdinClosed else { return }
       stdinClosed = true
       _ = Glibc.close(child.stdin)
+      _ = Glibc.close(lifeline)
     }
   }
 
@@ -291,18 +318,36 @@ public final class ControlConnection: @unchecked Sendable {
     bytes.removeAll()
   }
 
-  /// Closes the connection: EOF on the client's stdin detaches it (its hidden session goes
-  /// with it). Waits briefly for the child, then kills it, so no `tmux -C` outlives berth.
+  /// Closes the connection: kills the hidden session (tmux then detaches the client), then
+  /// closes the client's stdin and the lifeline. Waits briefly for the child, then kills it,
+  /// so no `tmux -C` outlives berth.
   public func close() async {
-    let already = state.withLock { s -> Bool in
-      defer { s.closing = true }
-      return s.closing
+    let first = state.withLock { s -> Bool in
+      defer { s.closeRequested = true }
+      return !s.closeRequested
     }
-    if !already { closeStdin() }
+    if first {
+      if end == nil, let own = await ownSessionForClosing() {
+        _ = try? await sendBatch([.killSession(own)], timeout: 2)
+      }
+      state.withLock { $0.closing = true }
+      closeStdin()
+    }
     if await !finished.wait(timeout: 3) {
       kill(pid, SIGKILL)
       _ = await finished.wait(timeout: 2)
     }
+  }
+
+  /// Our hidden session's id, asked of tmux when its notification has not come yet; nil
+  /// unless the client's session is still the one named as ours.
+  private func ownSessionForClosing() async -> TargetID? {
+    if let known = hiddenSessionId { return known }
+    guard let reply = try? await send(.displayMessage(format: "#{session_id}\t#{session_name}"), timeout: 2)
+    else { return nil }
+    let fields = reply.text.split(separator: "\t", maxSplits: 1).map(String.init)
+    guard fields.count == 2, fields[1] == hiddenSessionName else { return nil }
+    return TargetID(fields[0])
   }
 
   /// How the connection ended, if it has.
@@ -390,5 +435,44 @@ public final class ControlConnection: @unchecked Sendable {
     } catch {
       throw TmuxError.startFailed("cannot create the socket directory \(parent): \(error.localizedDescription)")
     }
+  }
+}
+
+/// What the hidden session's only pane runs: it waits for berth to die, then exits, so the
+/// session ends with berth even after a SIGKILL.
+///
+/// berth keeps the write end of a pipe and never writes to it; the pane opens that pipe
+/// through `/proc/PID/fd/N` and reads it, so it sees end-of-file the moment the last berth
+/// descriptor closes (no polling). Before opening it checks that PID is still the process
+/// that started at berth's start time: a dead berth's pid may have been reused, and
+/// another process's descriptor must never be read. Where the pipe cannot be opened (a
+/// server running as another user) it polls that identity once a second instead. Only
+/// numbers are put into the script.
+enum HiddenPane {
+  static func command(pid: pid_t, descriptor: Int32, startTime: UInt64?) -> [String] {
+    guard let startTime else {
+      return ["/bin/sh", "-c", "while kill -0 \(pid) 2>/dev/null; do sleep 1; done"]
+    }
+    let script = [
+      "alive() { read -r s 2>/dev/null </proc/\(pid)/stat || return 1; set -- ${s##*') '}; [ \"${20}\" = \(startTime) ]; }",
+      "alive || exit 0",
+      "cat /proc/\(pid)/fd/\(descriptor) 2>/dev/null && exit 0",
+      "while alive; do sleep 1; done",
+    ].joined(separator: "; ")
+    return ["/bin/sh", "-c", script]
+  }
+
+  /// This process's start time in clock ticks since boot (field 22 of /proc/self/stat).
+  static func ownStartTime() -> UInt64? {
+    guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8) else { return nil }
+    return startTime(statLine: stat)
+  }
+
+  /// Field 22 of a /proc/PID/stat line; the command name (field 2) may hold spaces and `)`.
+  static func startTime(statLine: String) -> UInt64? {
+    guard let close = statLine.range(of: ") ", options: .backwards) else { return nil }
+    let fields = statLine[close.upperBound...].split(separator: " ")
+    guard fields.count > 19 else { return nil }
+    return UInt64(fields[19])
   }
 }

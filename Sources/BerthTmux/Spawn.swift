@@ -28,8 +28,14 @@ public enum Spawn {
   }
 
   /// Starts `argv` with pipes on 0, 1 and 2.
+  public static func withPipes(_ argv: [String], environment: [String: String]? = nil) throws -> Child {
+    try withPipes(argv, environment: environment, endsWithParent: false)
+  }
+
+  /// Starts `argv` with pipes on 0, 1 and 2. With `endsWithParent`, the child is SIGKILLed by
+  /// the kernel when berth dies, however it dies (see `ParentDeathSignal`).
   public static func withPipes(
-    _ argv: [String], environment: [String: String]? = nil
+    _ argv: [String], environment: [String: String]? = nil, endsWithParent: Bool
   ) throws -> Child {
     var inPipe: [Int32] = [-1, -1]
     var outPipe: [Int32] = [-1, -1]
@@ -46,9 +52,14 @@ public enum Spawn {
     for fd in inPipe + outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
     let pid: pid_t
     do {
-      pid = try spawn(
-        argv, environment: environment,
-        redirect: [(inPipe[0], 0), (outPipe[1], 1), (errPipe[1], 2)])
+      let redirect = [(inPipe[0], Int32(0)), (outPipe[1], 1), (errPipe[1], 2)]
+      if endsWithParent, let wrapper = ParentDeathSignal.wrapper {
+        pid = try ParentDeathSignal.spawningThread.run {
+          try spawn(wrapper + argv, environment: environment, redirect: redirect)
+        }
+      } else {
+        pid = try spawn(argv, environment: environment, redirect: redirect)
+      }
     } catch {
       closeAll(inPipe + outPipe + errPipe)
       throw error
@@ -150,6 +161,72 @@ public enum Spawn {
       }
     }
     return nil
+  }
+
+  /// Children that must not outlive berth. A `tmux -C` client whose berth died keeps its
+  /// place in the server for as long as the server holds output for it (tmux 3.3a waits
+  /// for a control client's output to drain before letting it go, and nobody reads the pipe
+  /// any more): such a client blocks `kill-server` and takes part in crashes. Its own
+  /// process ending is what makes the server drop it, so berth has the kernel kill it:
+  /// util-linux's `setpriv --pdeathsig KILL` sets PR_SET_PDEATHSIG and execs the command.
+  /// Without a working setpriv, children are started as they are (berth still closes them
+  /// on every exit it sees).
+  enum ParentDeathSignal {
+    /// `[setpriv, --pdeathsig, KILL, --]`, or nil when this system has no setpriv that can.
+    static let wrapper: [String]? = {
+      let candidates = ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv", "/sbin/setpriv"]
+      guard let setpriv = candidates.first(where: { access($0, X_OK) == 0 }) else { return nil }
+      let argv = [setpriv, "--pdeathsig", "KILL", "--"]
+      // An old setpriv without --pdeathsig, or a sandbox refusing prctl, fails here once.
+      guard let probe = try? Spawn.run(argv + [setpriv, "--version"], environment: [:], timeout: 5),
+        probe.status == 0
+      else { return nil }
+      return argv
+    }()
+
+    /// The kernel sends the signal when the *thread* that started the child ends, not the
+    /// process: a child started from a worker thread that later retires would be killed
+    /// under a live berth. These children are started from this one thread, which never ends.
+    static let spawningThread = PermanentThread(name: "berth-spawn")
+  }
+
+  /// A thread that runs the closures given to it, one at a time, for the life of the process.
+  final class PermanentThread: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [() -> Void] = []
+
+    init(name: String) {
+      let thread = Thread { [self] in loop() }
+      thread.name = name
+      thread.start()
+    }
+
+    private func loop() {
+      while true {
+        condition.lock()
+        while jobs.isEmpty { condition.wait() }
+        let job = jobs.removeFirst()
+        condition.unlock()
+        job()
+      }
+    }
+
+    private final class Outcome: @unchecked Sendable { var value: Result<pid_t, any Error>? }
+
+    /// Runs `body` on the thread and waits for it (a short, non-blocking body: a spawn).
+    func run(_ body: @escaping () throws -> pid_t) throws -> pid_t {
+      let outcome = Outcome()
+      let done = DispatchSemaphore(value: 0)
+      condition.lock()
+      jobs.append {
+        outcome.value = Result { try body() }
+        done.signal()
+      }
+      condition.signal()
+      condition.unlock()
+      done.wait()
+      return try outcome.value!.get()
+    }
   }
 
   private typealias AddCloseFrom =
