@@ -66,6 +66,24 @@ public actor SessionManager {
       return c
     } catch TmuxError.noServer where !startServer {
       return nil
+    } catch TmuxError.serverShuttingDown where !startServer {
+      // Its sessions are gone already: as good as no server for a look.
+      return nil
+    } catch TmuxError.serverShuttingDown {
+      // To start one, wait (briefly) for the old one to go, then try once more.
+      for _ in 0..<30 where ServerProbe.check(socketPath: context.socketPath) != .notRunning {
+        try? await Task.sleep(for: .milliseconds(100))
+      }
+      do {
+        let c = try await ControlConnection.open(
+          install: install, socket: context.socket, environment: context.environment, startServer: true)
+        connection = c
+        return c
+      } catch let e as TmuxError {
+        throw Self.map(e)
+      } catch {
+        throw .failed("\(error)")
+      }
     } catch let e as TmuxError {
       throw Self.map(e)
     } catch {

@@ -246,6 +246,10 @@ public final class ControlConnection: @unchecked Sendable {
       return .noServer(socket: socketFile)
     }
     if timedOut { return .timeout(what: "the control connection", seconds: timeout) }
+    // tmux's own words for a server that closes new clients because it is exiting.
+    if detail.isEmpty, case .exit(let reason) = end, reason == "server exited unexpectedly" {
+      return .serverShuttingDown(socket: socketFile)
+    }
     if detail.isEmpty {
       if case .exit(let reason) = end, let reason { return .startFailed(reason) }
       return .startFailed("the control client exited at once")

@@ -6,6 +6,9 @@ public enum TmuxError: Error, Equatable, Sendable, CustomStringConvertible {
   case notInstalled(installHint: String)
   case tooOld(found: String, minimum: String)
   case noServer(socket: String)
+  /// The server was told to exit and waits for a client that does not read (a stopped
+  /// `tmux attach`): it turns every new client away until then.
+  case serverShuttingDown(socket: String)
   case socketPermission(socket: String, detail: String)
   case accessNotAllowed(socket: String)
   case versionMismatch(client: String, detail: String)
@@ -23,6 +26,8 @@ public enum TmuxError: Error, Equatable, Sendable, CustomStringConvertible {
       return "tmux \(found) is too old: berth needs tmux \(minimum) or newer; upgrade tmux"
     case .noServer(let socket):
       return "no tmux server is running on \(socket): create a session with 'berth new'"
+    case .serverShuttingDown(let socket):
+      return "the tmux server on \(socket) is shutting down (waiting for a client that does not read): try again once it is gone"
     case .socketPermission(let socket, let detail):
       return "cannot use the tmux socket \(socket): \(detail); check its owner and mode (berth doctor)"
     case .accessNotAllowed(let socket):

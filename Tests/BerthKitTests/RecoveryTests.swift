@@ -285,22 +285,16 @@ struct RebootRecoveryTests {
         close(child.stderr)
       }
       #expect(interrupted >= 3, "only \(interrupted) of 10 saves were interrupted: the test proves little")
-      // The tmux side of a killed berth: its control client should go with it, and the
-      // server should survive and still obey kill-server. tmux 3.3a does not always (see the
-      // report of this test): recorded as a known issue, then cleaned up by pid.
-      usleep(300_000)
+      // The tmux side of a killed berth: its control client goes with it (the kernel kills
+      // it: PR_SET_PDEATHSIG), and the server survives and still obeys kill-server.
+      let orphansGone = server.waitUntil(timeout: 5) { controlClients(of: server).isEmpty }
       let orphans = controlClients(of: server)
       let serverWasUp = processIsRunning(serverPid)
       _ = try? server.tmux("kill-server", timeout: 5)
       let obeyed = server.waitUntil(timeout: 3) { !processIsRunning(serverPid) }
-      withKnownIssue(
-        "tmux 3.3a: the control client of a SIGKILLed berth can outlive it, and the server can segfault (session->curw NULL) or hang in kill-server",
-        isIntermittent: true
-      ) {
-        #expect(orphans.isEmpty, "control clients of killed berth processes are still running: \(orphans)")
-        #expect(crashes == 0 && serverWasUp, "the tmux server crashed during the kill loop")
-        #expect(obeyed, "the tmux server did not exit after kill-server")
-      }
+      #expect(orphansGone, "control clients of killed berth processes are still running: \(orphans)")
+      #expect(crashes == 0 && serverWasUp, "the tmux server crashed during the kill loop")
+      #expect(obeyed, "the tmux server did not exit after kill-server")
       if !obeyed { kill(serverPid, SIGKILL) }
       for pid in controlClients(of: server) { kill(pid, SIGKILL) }
       #expect(server.waitUntil(timeout: 5) { !processIsRunning(serverPid) && controlClients(of: server).isEmpty })
