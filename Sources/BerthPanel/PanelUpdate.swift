@@ -407,7 +407,8 @@ extension PanelState {
       switch mouse {
       case .wheelUp: handleSettingsKey(.up, &form, &effects)
       case .wheelDown: handleSettingsKey(.down, &form, &effects)
-      case .click, .doubleClick: break
+      case .click(let row, _): handleSettingsClick(row: row, double: false, &form, &effects)
+      case .doubleClick(let row, _): handleSettingsClick(row: row, double: true, &form, &effects)
       }
       if case .settings = modal { modal = .settings(form) }
       return

@@ -87,6 +87,10 @@ struct SettingsLayout {
     boxHeight = max(0, height - 2)
     listHeight = max(1, boxHeight - 2 - Self.headerRows - Self.footerRows)
   }
+
+  /// The screen row of the list's first row: the box is centred (one row above it), then
+  /// its border, then the header rows.
+  var listTop: Int { 1 + 1 + Self.headerRows }
 }
 
 extension PanelState {
@@ -127,6 +131,17 @@ extension PanelState {
     form.saving = false
     form.message = PanelNotice(text, isError: true)
     modal = .settings(form)
+  }
+
+  /// A click selects the setting under it; a double click acts as Enter on it.
+  mutating func handleSettingsClick(row: Int, double: Bool, _ form: inout SettingsForm, _ effects: inout [PanelEffect]) {
+    let layout = SettingsLayout(width: screenWidth, height: screenHeight)
+    let offset = row - layout.listTop
+    guard offset >= 0, offset < layout.listHeight else { return }
+    let index = form.scroll + offset
+    guard ConfigItem.all.indices.contains(index) else { return }
+    form.selected = index
+    if double { handleSettingsKey(.enter, &form, &effects) }
   }
 
   mutating func handleSettingsKey(_ key: Key, _ form: inout SettingsForm, _ effects: inout [PanelEffect]) {

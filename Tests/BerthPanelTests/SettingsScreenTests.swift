@@ -184,6 +184,21 @@ import Testing
     #expect(screen(state, width: 80, height: 24).contains("autoRestore"))
   }
 
+  @Test func aClickSelectsTheRowDrawnThereAndADoubleClickEditsIt() {
+    var state = opened()
+    let lines = screen(state).components(separatedBy: "\n")
+    let row = lines.firstIndex { $0.contains("│ historyLimit") } ?? -1
+    _ = state.update(.input(.mouse(.click(row: row, column: 10))))
+    #expect(form(state)?.selectedItem == .key(.historyLimit))
+    #expect(form(state)?.editor == nil)
+    _ = state.update(.input(.mouse(.doubleClick(row: row, column: 10))))
+    #expect(form(state)?.editor?.text == "5000")
+    // Outside the list: nothing moves.
+    var other = opened()
+    _ = other.update(.input(.mouse(.click(row: 1, column: 10))))
+    #expect(form(other)?.selected == 0)
+  }
+
   @Test func paletteRoleNamesAreTheColourRoles() {
     #expect(BerthSettings.paletteRoles == ColorRole.allCases.map(\.name))
   }
