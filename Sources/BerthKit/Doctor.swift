@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthTmux
 import Foundation
 import TmuxControl
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 extension SessionManager {
   /// Checks tmux, the socket directory, the database and the config file. Never starts a
@@ -18,7 +19,10 @@ extension SessionManager {
     do {
       let install = try tmux()
       clientVersion = install.version.text
-      checks.append(.init(level: .ok, subject: "tmux", detail: "\(install.path), version \(install.version.text) (minimum \(TmuxVersion.minimumSupported.text))"))
+      checks.append(
+        .init(
+          level: .ok, subject: "tmux",
+          detail: "\(install.path), version \(install.version.text) (minimum \(TmuxVersion.minimumSupported.text))"))
     } catch {
       checks.append(.init(level: .error, subject: "tmux", detail: error.description))
     }
@@ -30,7 +34,9 @@ extension SessionManager {
     if clientVersion != nil {
       switch ServerProbe.check(socketPath: socketPath) {
       case .notRunning:
-        checks.append(.init(level: .ok, subject: "server", detail: "no server running on \(socketPath) (berth starts one when needed)"))
+        checks.append(
+          .init(
+            level: .ok, subject: "server", detail: "no server running on \(socketPath) (berth starts one when needed)"))
       case .permissionDenied(let d):
         checks.append(.init(level: .error, subject: "server", detail: "cannot connect to \(socketPath): \(d)"))
       case .running:
@@ -38,7 +44,12 @@ extension SessionManager {
           if let c = try await connection(startServer: false) {
             let v = try await c.send(.displayMessage(format: "#{version}"), timeout: 5).text
             let level: DoctorCheck.Level = v == clientVersion ? .ok : .warning
-            checks.append(.init(level: level, subject: "server", detail: "running on \(socketPath), version \(v)\(level == .ok ? "" : " (client is \(clientVersion ?? "?"))")"))
+            checks.append(
+              .init(
+                level: level, subject: "server",
+                detail:
+                  "running on \(socketPath), version \(v)\(level == .ok ? "" : " (client is \(clientVersion ?? "?"))")")
+            )
           }
         } catch {
           checks.append(.init(level: .error, subject: "server", detail: "\(error)"))
@@ -47,8 +58,13 @@ extension SessionManager {
     }
     // The database.
     let integrity = (try? store.integrityCheck()) ?? "unreadable"
-    checks.append(.init(level: integrity == "ok" ? .ok : .error, subject: "database", detail: "\(store.path): integrity \(integrity), journal \(store.journalMode.rawValue)"))
-    checks.append(Self.checkPermissions(path: (store.path as NSString).deletingLastPathComponent, expected: 0o700, what: "database directory"))
+    checks.append(
+      .init(
+        level: integrity == "ok" ? .ok : .error, subject: "database",
+        detail: "\(store.path): integrity \(integrity), journal \(store.journalMode.rawValue)"))
+    checks.append(
+      Self.checkPermissions(
+        path: (store.path as NSString).deletingLastPathComponent, expected: 0o700, what: "database directory"))
     checks.append(Self.checkPermissions(path: store.path, expected: 0o600, what: "database file"))
     // The config file.
     if let config { checks.append(config) }
@@ -61,14 +77,20 @@ extension SessionManager {
       return .init(level: .ok, subject: "socket directory", detail: "\(dir) does not exist yet (tmux creates it 0700)")
     }
     if (st.st_mode & S_IFMT) == S_IFLNK {
-      return .init(level: .warning, subject: "socket directory", detail: "\(dir) is a symbolic link: remove it so tmux can create a private directory")
+      return .init(
+        level: .warning, subject: "socket directory",
+        detail: "\(dir) is a symbolic link: remove it so tmux can create a private directory")
     }
     if st.st_uid != getuid() {
-      return .init(level: .warning, subject: "socket directory", detail: "\(dir) is owned by uid \(st.st_uid), not you (\(getuid())): another user could reach your sessions")
+      return .init(
+        level: .warning, subject: "socket directory",
+        detail: "\(dir) is owned by uid \(st.st_uid), not you (\(getuid())): another user could reach your sessions")
     }
     let mode = st.st_mode & 0o777
     if mode != 0o700 {
-      return .init(level: .warning, subject: "socket directory", detail: "\(dir) has mode \(String(mode, radix: 8)), expected 700: chmod 700 \(dir)")
+      return .init(
+        level: .warning, subject: "socket directory",
+        detail: "\(dir) has mode \(String(mode, radix: 8)), expected 700: chmod 700 \(dir)")
     }
     return .init(level: .ok, subject: "socket directory", detail: "\(dir) (mode 700, yours)")
   }
@@ -80,7 +102,11 @@ extension SessionManager {
     }
     let mode = st.st_mode & 0o777
     if mode & ~expected != 0 {
-      return .init(level: .warning, subject: what, detail: "\(path) has mode \(String(mode, radix: 8)), expected \(String(expected, radix: 8)): chmod \(String(expected, radix: 8)) \(path)")
+      return .init(
+        level: .warning, subject: what,
+        detail:
+          "\(path) has mode \(String(mode, radix: 8)), expected \(String(expected, radix: 8)): chmod \(String(expected, radix: 8)) \(path)"
+      )
     }
     return .init(level: .ok, subject: what, detail: "\(path) (mode \(String(mode, radix: 8)))")
   }

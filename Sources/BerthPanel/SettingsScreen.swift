@@ -134,7 +134,8 @@ extension PanelState {
   }
 
   /// A click selects the setting under it; a double click acts as Enter on it.
-  mutating func handleSettingsClick(row: Int, double: Bool, _ form: inout SettingsForm, _ effects: inout [PanelEffect]) {
+  mutating func handleSettingsClick(row: Int, double: Bool, _ form: inout SettingsForm, _ effects: inout [PanelEffect])
+  {
     let layout = SettingsLayout(width: screenWidth, height: screenHeight)
     let offset = row - layout.listTop
     guard offset >= 0, offset < layout.listHeight else { return }
@@ -286,7 +287,9 @@ extension Painter {
       screen.draw(
         [
           Span("⚠ line \(first.line)", .warning, .bold),
-          Span(": \(TerminalText.sanitize(first.key.map { "\($0): " } ?? ""))\(TerminalText.sanitize(first.message))\(more)", .warning),
+          Span(
+            ": \(TerminalText.sanitize(first.key.map { "\($0): " } ?? ""))\(TerminalText.sanitize(first.message))\(more)",
+            .warning),
         ], row: row, column: left, maxWidth: innerWidth)
     } else if document.problem == nil {
       screen.draw([Span("The file is valid.", .dim)], row: row, column: left, maxWidth: innerWidth)
@@ -305,7 +308,8 @@ extension Painter {
       ], row: row, column: left, maxWidth: innerWidth)
     row += 1
 
-    let firstErrorLine = Dictionary(errors.compactMap { e in e.key.map { ($0, e.line) } }, uniquingKeysWith: { a, _ in a })
+    let firstErrorLine = Dictionary(
+      errors.compactMap { e in e.key.map { ($0, e.line) } }, uniquingKeysWith: { a, _ in a })
     let listHeight = min(layout.listHeight, innerHeight - SettingsLayout.headerRows - SettingsLayout.footerRows)
     let scroll = PanelLayout.scroll(
       previous: form.scroll, selected: form.selected, visible: listHeight, count: ConfigItem.all.count)
@@ -329,15 +333,20 @@ extension Painter {
         Span(
           TextFormat.fit(valueText, to: valueWidth) + " ", selected ? .selected : (value == nil ? .dim : .accent),
           isDefault || selected ? [] : .bold),
-        Span(TextFormat.fit(source, to: sourceWidth), selected ? .selected : (firstErrorLine[item.name] != nil ? .warning : .dim)),
+        Span(
+          TextFormat.fit(source, to: sourceWidth),
+          selected ? .selected : (firstErrorLine[item.name] != nil ? .warning : .dim)),
       ]
       if selected { screen.fill(row: row, from: left, width: innerWidth, role: .selected) }
       screen.draw(spans, row: row, column: left, maxWidth: innerWidth)
       row += 1
     }
-    if scroll > 0 { screen.put("↑", row: top + SettingsLayout.headerRows, column: left + innerWidth + 1, role: .border) }
+    if scroll > 0 {
+      screen.put("↑", row: top + SettingsLayout.headerRows, column: left + innerWidth + 1, role: .border)
+    }
     if scroll + listHeight < ConfigItem.all.count {
-      screen.put("↓", row: top + SettingsLayout.headerRows + listHeight - 1, column: left + innerWidth + 1, role: .border)
+      screen.put(
+        "↓", row: top + SettingsLayout.headerRows + listHeight - 1, column: left + innerWidth + 1, role: .border)
     }
 
     // The selected item: what it does, then the message, the editor and the keys.

@@ -1,11 +1,12 @@
+import BerthCore
+import BerthPanel
+import CNcursesw
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import BerthCore
-import BerthPanel
-import CNcursesw
 
 /// What `TerminalDriver.nextEvent` returns.
 public enum DriverEvent: Equatable, Sendable {

@@ -1,9 +1,10 @@
+import CNcursesw
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import CNcursesw
 
 /// Why the panel cannot run on this terminal. Each case reads as one line, because it
 /// is printed instead of a full-screen UI that would otherwise garble the terminal or

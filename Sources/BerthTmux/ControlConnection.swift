@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import Foundation
 import Synchronization
 import TmuxControl
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// How a control connection ended.
 public enum ConnectionEnd: Equatable, Sendable {
@@ -122,7 +123,11 @@ public final class ControlConnection: @unchecked Sendable {
         lock.unlock()
         // Already failed or delivered before the waiter attached.
         let all = replies.allSatisfy { $0 != nil }
-        if all { c.resume(returning: replies.map { $0! }) } else { c.resume(throwing: TmuxError.connectionClosed(reason: nil)) }
+        if all {
+          c.resume(returning: replies.map { $0! })
+        } else {
+          c.resume(throwing: TmuxError.connectionClosed(reason: nil))
+        }
         return
       }
       continuation = c
@@ -225,7 +230,8 @@ public final class ControlConnection: @unchecked Sendable {
     // The client failed: say why in one line.
     _ = await finished.wait(timeout: 2)
     let detail = (firstError ?? stderrText).trimmingCharacters(in: .whitespacesAndNewlines)
-    throw Self.classify(detail: detail, end: end, timedOut: !ok, install: install, socketFile: socketFile, timeout: timeout)
+    throw Self.classify(
+      detail: detail, end: end, timedOut: !ok, install: install, socketFile: socketFile, timeout: timeout)
   }
 
   static func classify(

@@ -1,9 +1,10 @@
+import Foundation
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Foundation
 
 /// Starting child processes with posix_spawn (never Foundation's `Process`, which hangs
 /// when the child starts a tmux server that keeps a descriptor open).

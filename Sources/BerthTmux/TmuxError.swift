@@ -27,7 +27,8 @@ public enum TmuxError: Error, Equatable, Sendable, CustomStringConvertible {
     case .noServer(let socket):
       return "no tmux server is running on \(socket): create a session with 'berth new'"
     case .serverShuttingDown(let socket):
-      return "the tmux server on \(socket) is shutting down (waiting for a client that does not read): try again once it is gone"
+      return
+        "the tmux server on \(socket) is shutting down (waiting for a client that does not read): try again once it is gone"
     case .socketPermission(let socket, let detail):
       return "cannot use the tmux socket \(socket): \(detail); check its owner and mode (berth doctor)"
     case .accessNotAllowed(let socket):

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthTmux
 import Foundation
 import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// A private tmux server for one test: its own `TMUX_TMPDIR`, a unique `-L` name, no
 /// configuration (`-f /dev/null`), and HOME, TERM, LANG, TZ and SHELL pinned. `shutdown()`
@@ -56,7 +57,8 @@ public final class TmuxTestServer: @unchecked Sendable {
 
   /// Starts the server if it is not running.
   public func start() throws {
-    let out = try tmux("start-server", ";", "set-option", "-g", "exit-empty", "off", ";",
+    let out = try tmux(
+      "start-server", ";", "set-option", "-g", "exit-empty", "off", ";",
       "set-option", "-g", "default-shell", environment["SHELL"] ?? "/bin/sh")
     guard out.status == 0 else {
       throw TestServerError("tmux start-server failed: \(out.stderrText)")
@@ -79,7 +81,8 @@ public final class TmuxTestServer: @unchecked Sendable {
 
   @discardableResult
   public func tmux(arguments args: [String], timeout: Double = 10) throws -> Spawn.Output {
-    try Spawn.run([install.path, "-L", socketName, "-f", "/dev/null"] + args, environment: environment, timeout: timeout)
+    try Spawn.run(
+      [install.path, "-L", socketName, "-f", "/dev/null"] + args, environment: environment, timeout: timeout)
   }
 
   /// Like `tmux(...)` but throws unless it succeeded; returns stdout trimmed of the last LF.

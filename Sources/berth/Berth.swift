@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import ArgumentParser
 import BerthCore
 import BerthKit
@@ -8,6 +5,10 @@ import BerthPanel
 import BerthStore
 import BerthTmux
 import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// `berth`: with no subcommand, the panel; otherwise a scriptable subcommand.
 @main
@@ -33,7 +34,8 @@ struct Berth: AsyncParsableCommand {
 
   @OptionGroup var global: GlobalOptions
 
-  @Flag(name: .customLong("exec"), help: "Replace berth with 'tmux attach' when a session is chosen (for login shells).")
+  @Flag(
+    name: .customLong("exec"), help: "Replace berth with 'tmux attach' when a session is chosen (for login shells).")
   var execAttach = false
 
   @Flag(name: .customLong("no-color"), help: "Draw the panel without colours (also when NO_COLOR is set).")
@@ -90,7 +92,8 @@ struct Berth: AsyncParsableCommand {
       .map { $0.trimmingCharacters(in: .whitespaces) }
       .filter { !$0.isEmpty }
     var problem = parts.isEmpty ? "invalid arguments" : parts.joined(separator: "; ")
-    let help = fullMessage(for: error, columns: 1000)
+    let help =
+      fullMessage(for: error, columns: 1000)
       .firstMatch(of: /See '([^'\n]+)' for more information/)
       .map { String($0.1) } ?? "berth --help"
     // "Unknown option '--frob'. Did you mean '--db'?" reads as one clause.
@@ -194,7 +197,9 @@ struct GlobalOptions: ParsableArguments {
     }
     let result = Config.parse(text)
     if report {
-      for e in result.errors { printError("warning: \(TerminalText.sanitize(e.formatted(path: path))) (using the default)") }
+      for e in result.errors {
+        printError("warning: \(TerminalText.sanitize(e.formatted(path: path))) (using the default)")
+      }
     }
     return (path, result)
   }

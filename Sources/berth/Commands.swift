@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import ArgumentParser
 import BerthCore
 import BerthKit
 import BerthTmux
 import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// Runs a manager operation and always closes the tmux connection afterwards.
 func withManager<T>(_ global: GlobalOptions, _ body: (SessionManager) async throws -> T) async throws -> T {
@@ -116,7 +117,9 @@ struct NewCommand: AsyncParsableCommand {
   var command: [String] = []
 
   func validate() throws {
-    if let size, parseSize(size) == nil { throw ValidationError("--size takes COLSxROWS, e.g. 120x40 (got '\(TerminalText.sanitize(size))')") }
+    if let size, parseSize(size) == nil {
+      throw ValidationError("--size takes COLSxROWS, e.g. 120x40 (got '\(TerminalText.sanitize(size))')")
+    }
   }
 
   func run() async throws {
@@ -159,7 +162,8 @@ func handOff(_ plan: AttachPlan) throws -> Never {
   if let notice = plan.notice { printError(notice) }
   if !plan.switchesClient && isatty(STDIN_FILENO) == 0 {
     throw BerthError.usage(
-      "attaching needs a terminal (stdin is not one): run it from a terminal, or use 'berth send' and 'berth list --preview'")
+      "attaching needs a terminal (stdin is not one): run it from a terminal, or use 'berth send' and 'berth list --preview'"
+    )
   }
   var args: [UnsafeMutablePointer<CChar>?] = plan.argv.map { strdup($0) } + [nil]
   var env = ProcessInfo.processInfo.environment
@@ -234,7 +238,9 @@ struct KillCommand: AsyncParsableCommand {
   @Option(help: "Kill every session of this workspace.") var workspace: String?
 
   func validate() throws {
-    if targets.isEmpty == (workspace == nil) { throw ValidationError("give sessions to kill or --workspace W (not both)") }
+    if targets.isEmpty == (workspace == nil) {
+      throw ValidationError("give sessions to kill or --workspace W (not both)")
+    }
   }
 
   func run() async throws {
@@ -287,7 +293,9 @@ struct SendCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
-    _ = try await withManager(global) { try await $0.send(target: target, text: text.joined(separator: " "), enter: enter) }
+    _ = try await withManager(global) {
+      try await $0.send(target: target, text: text.joined(separator: " "), enter: enter)
+    }
   }
 }
 
@@ -375,7 +383,8 @@ struct DoctorCommand: AsyncParsableCommand {
     }
     switch SettingsFile.contents(of: path) {
     case .missing:
-      return DoctorCheck(level: global.config == nil ? .ok : .warning, subject: "config", detail: "\(path) (absent: defaults in use)")
+      return DoctorCheck(
+        level: global.config == nil ? .ok : .warning, subject: "config", detail: "\(path) (absent: defaults in use)")
     case .unreadable(let problem), .unreachable(let problem):
       return DoctorCheck(level: .warning, subject: "config", detail: "\(problem) (defaults in use)")
     case .text(let text):
@@ -388,7 +397,8 @@ struct DoctorCommand: AsyncParsableCommand {
   }
 
   static let configuration = CommandConfiguration(
-    commandName: "doctor", abstract: "Check tmux, the socket, the database and the config; exit 0 only when all is well.")
+    commandName: "doctor",
+    abstract: "Check tmux, the socket, the database and the config; exit 0 only when all is well.")
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {

@@ -24,7 +24,8 @@ struct ConfigCommand: ParsableCommand {
       }
       let dir = (path as NSString).deletingLastPathComponent
       do {
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+          atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try Config.render(result.settings).write(toFile: path, atomically: true, encoding: .utf8)
       } catch {
         throw BerthError.failed("cannot write \(path): \(error.localizedDescription)")
@@ -37,14 +38,18 @@ struct ConfigCommand: ParsableCommand {
       rows[i] = (key: "prefix", value: "\"\(prefix)\"", source: "--prefix")
     }
     if json {
-      let items: [JSONValue] = rows.map { .object([("key", .string($0.key)), ("value", .string($0.value)), ("source", .string($0.source))]) }
+      let items: [JSONValue] = rows.map {
+        .object([("key", .string($0.key)), ("value", .string($0.value)), ("source", .string($0.source))])
+      }
       emit(JSONValue.object([("path", .string(path)), ("settings", .array(items))]).serialized(pretty: true))
       return
     }
     emit("# \(TerminalText.sanitize(shownPath))")
     let width = rows.map { $0.key.count }.max() ?? 0
     for r in rows {
-      emit("\(r.key.padding(toLength: width, withPad: " ", startingAt: 0)) = \(TerminalText.sanitize(r.value))  # \(TerminalText.sanitize(r.source))")
+      emit(
+        "\(r.key.padding(toLength: width, withPad: " ", startingAt: 0)) = \(TerminalText.sanitize(r.value))  # \(TerminalText.sanitize(r.source))"
+      )
     }
   }
 }

@@ -83,7 +83,8 @@ enum PanelRunner {
     if let first = configErrors.first, let path = settingsFile.path {
       let more = configErrors.count > 1 ? " (and \(configErrors.count - 1) more)" : ""
       state.notice = PanelNotice(
-        "\(TerminalText.sanitize(first.formatted(path: path)))\(more): using defaults · , opens settings", isError: true)
+        "\(TerminalText.sanitize(first.formatted(path: path)))\(more): using defaults · , opens settings", isError: true
+      )
     }
 
     let backend = PanelBackend(

@@ -58,7 +58,9 @@ struct RestoreCommand: AsyncParsableCommand {
     let report = try await withManager(global) { try await $0.restore(ids: all ? nil : targets, dryRun: dryRun) }
     let verb = dryRun ? "would restore" : "restored"
     for item in report.restored {
-      emit("\(verb) \(item.id) (\(item.windows) window\(item.windows == 1 ? "" : "s"), \(item.panes) pane\(item.panes == 1 ? "" : "s"))")
+      emit(
+        "\(verb) \(item.id) (\(item.windows) window\(item.windows == 1 ? "" : "s"), \(item.panes) pane\(item.panes == 1 ? "" : "s"))"
+      )
       for n in item.notices { printError(n) }
     }
     for s in report.skipped { printError("skipped \(s.id): \(s.reason)") }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import ArgumentParser
 import BerthCore
 import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// `berth serve`: the web terminal backend. It lives in its own executable (`berth-serve`, next
 /// to `berth`) so the panel never loads the server code; this command replaces itself with it.
@@ -19,7 +20,8 @@ struct ServeCommand: ParsableCommand {
 
   @OptionGroup var global: GlobalOptions
   @Option(help: "Address and port to listen on (default 127.0.0.1:8722).") var listen: String?
-  @Option(help: "The access token (default: $BERTH_SERVE_TOKEN, else a random one printed at start).") var token: String?
+  @Option(help: "The access token (default: $BERTH_SERVE_TOKEN, else a random one printed at start).") var token:
+    String?
   @Option(name: .customLong("max-connections"), help: "Concurrent connections allowed (default 32).")
   var maxConnections: Int?
 

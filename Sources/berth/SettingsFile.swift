@@ -129,7 +129,8 @@ struct SettingsFile {
       guard let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: resolved) else { break }
       resolved =
         destination.hasPrefix("/")
-        ? destination : ((resolved as NSString).deletingLastPathComponent as NSString).appendingPathComponent(destination)
+        ? destination
+        : ((resolved as NSString).deletingLastPathComponent as NSString).appendingPathComponent(destination)
     }
     return resolved
   }

@@ -24,7 +24,8 @@ import Testing
 
   @Test func replacingAValueKeepsCommentsAndOrder() {
     let text = ConfigEditing.setting(.key(.historyLimit), to: "20000", in: handWritten)
-    #expect(text == handWritten.replacingOccurrences(of: "historyLimit = 5000   # plenty", with: "historyLimit = 20000"))
+    #expect(
+      text == handWritten.replacingOccurrences(of: "historyLimit = 5000   # plenty", with: "historyLimit = 20000"))
     #expect(Config.parse(text).settings.historyLimit == 20000)
   }
 
@@ -90,7 +91,8 @@ import Testing
   @Test func crlfFilesStayCrlfAndAFileWithoutFinalNewlineGetsNoneAdded() {
     let crlf = "# x\r\nhistoryLimit = 1\r\n"
     #expect(ConfigEditing.setting(.key(.historyLimit), to: "2", in: crlf) == "# x\r\nhistoryLimit = 2\r\n")
-    #expect(ConfigEditing.setting(.key(.colors), to: "false", in: crlf) == "# x\r\nhistoryLimit = 1\r\ncolors = false\r\n")
+    #expect(
+      ConfigEditing.setting(.key(.colors), to: "false", in: crlf) == "# x\r\nhistoryLimit = 1\r\ncolors = false\r\n")
     #expect(ConfigEditing.setting(.key(.historyLimit), to: "2", in: "historyLimit = 1") == "historyLimit = 2")
   }
 
@@ -110,7 +112,8 @@ import Testing
     #expect(settings.workspaceWarnAt == 4 && settings.workspaceLimit == 5)
     #expect(ConfigEditing.check(.key(.colors), literal: "yes", base: base) != .valid(base))
     #expect(ConfigEditing.check(.key(.prefix), literal: "\"bad prefix\"", base: base) != .valid(base))
-    #expect(ConfigEditing.check(.key(.historyLimit), literal: "1\nprefix = \"x\"", base: base) == .invalid("one line only"))
+    #expect(
+      ConfigEditing.check(.key(.historyLimit), literal: "1\nprefix = \"x\"", base: base) == .invalid("one line only"))
     #expect(ConfigEditing.check(.paletteRole("dead"), literal: "300", base: base) != .valid(base))
   }
 

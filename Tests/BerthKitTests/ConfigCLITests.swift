@@ -89,7 +89,10 @@ struct ConfigCLITests {
       #expect(mkfifo(fifo, 0o600) == 0)
       let big = dir.file("big.toml")
       try String(repeating: "# padding\n", count: 120_000).write(toFile: big, atomically: true, encoding: .utf8)
-      for (path, reason) in [(fifo, "not a regular file"), ("/dev/zero", "not a regular file"), (dir.path, "a directory"), (big, "more than a config file can be")] {
+      for (path, reason) in [
+        (fifo, "not a regular file"), ("/dev/zero", "not a regular file"), (dir.path, "a directory"),
+        (big, "more than a config file can be"),
+      ] {
         let started = Date()
         run = try berth(["config", "--config", path], server: server, db: nil, socket: false)
         #expect(Date().timeIntervalSince(started) < 10, "\(path) hung berth")

@@ -425,7 +425,8 @@ struct HardeningCommandTests {
       // No directory called `~` here: refused, and nothing is made in the home directory.
       for cwd in ["~", "~/"] {
         run = try berthIn(server.home, ["new", "--id", "tilde", "--cwd", cwd])
-        #expect(run.status == 2 && run.stderr.contains("does not exist"), "\(cwd): \(run.status): \(run.stdout)\(run.stderr)")
+        #expect(
+          run.status == 2 && run.stderr.contains("does not exist"), "\(cwd): \(run.status): \(run.stdout)\(run.stderr)")
         expectOneErrorLine(run)
       }
       // Where a directory called `~` exists, that is the one used.

@@ -82,8 +82,7 @@ enum Fixture {
   ]
 
   /// A loaded panel at a size, with resources, a preview, a mark and an unseen marker.
-  static func state(width: Int = 80, height: Int = 24, sessions: [SessionView] = all) -> PanelState
-  {
+  static func state(width: Int = 80, height: Int = 24, sessions: [SessionView] = all) -> PanelState {
     var state = PanelState(
       now: now, socketName: "default", tmuxVersion: "3.3a", defaultDirectory: "/home/dev/src",
       homeDirectory: "/home/dev", screenWidth: width, screenHeight: height)

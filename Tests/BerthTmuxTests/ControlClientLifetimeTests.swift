@@ -1,9 +1,11 @@
+import Foundation
+import Testing
+
+@testable import BerthTmux
+
 #if canImport(Glibc)
   import Glibc
 #endif
-@testable import BerthTmux
-import Foundation
-import Testing
 
 // The pieces that make a control connection end with berth however berth ends: the hidden
 // pane's watcher (HiddenPane) and children started to die with their parent (Spawn). The
@@ -30,7 +32,8 @@ struct ControlClientLifetimeTests {
 
   @Test func theWatcherEndsAsSoonAsTheLifelineCloses() throws {
     let lifeline = try Lifeline()
-    let watcher = try Watcher(HiddenPane.command(pid: getpid(), descriptor: lifeline.descriptor, startTime: HiddenPane.ownStartTime()))
+    let watcher = try Watcher(
+      HiddenPane.command(pid: getpid(), descriptor: lifeline.descriptor, startTime: HiddenPane.ownStartTime()))
     defer { watcher.stop() }
     usleep(700_000)
     #expect(watcher.isRunning, "the watcher ended while berth was alive")
@@ -54,7 +57,8 @@ struct ControlClientLifetimeTests {
   @Test func aLifelineThatCannotBeOpenedFallsBackToPolling() throws {
     // As for a server running as another user: /proc/PID/fd is closed to it, /proc/PID/stat is not.
     let unused: Int32 = 1_000_000
-    let watcher = try Watcher(HiddenPane.command(pid: getpid(), descriptor: unused, startTime: HiddenPane.ownStartTime()))
+    let watcher = try Watcher(
+      HiddenPane.command(pid: getpid(), descriptor: unused, startTime: HiddenPane.ownStartTime()))
     defer { watcher.stop() }
     usleep(1_500_000)
     #expect(watcher.isRunning, "the watcher ended while berth was alive")

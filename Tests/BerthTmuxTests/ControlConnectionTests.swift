@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthTmux
 import Foundation
 import Testing
 import TmuxControl
 import TmuxTestSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 @Suite("Control connection against a real tmux")
 struct ControlConnectionTests {
@@ -19,7 +20,10 @@ struct ControlConnectionTests {
       let pid = c.pid
       await c.close()
       // ...and disappears with the client; the client process is gone.
-      #expect(server.waitUntil { (try? server.check("list-sessions", "-F", "#{session_name}"))?.contains(c.hiddenSessionName) == false })
+      #expect(
+        server.waitUntil {
+          (try? server.check("list-sessions", "-F", "#{session_name}"))?.contains(c.hiddenSessionName) == false
+        })
       #expect(kill(pid, 0) != 0)
       #expect(c.end != nil)
     }
@@ -53,7 +57,9 @@ struct ControlConnectionTests {
       let replies = try await c.sendBatch(commands)
       #expect(replies.map(\.text) == (0..<300).map { "n=\($0)" })
       // An error in the middle of a batch does not hide the rest.
-      let mixed = try await c.sendBatch([.displayMessage(format: "a"), .hasSession(.session(777)), .displayMessage(format: "b")])
+      let mixed = try await c.sendBatch([
+        .displayMessage(format: "a"), .hasSession(.session(777)), .displayMessage(format: "b"),
+      ])
       #expect(mixed.map(\.isError) == [false, true, false])
       #expect(mixed[2].text == "b")
       await c.close()
@@ -65,7 +71,10 @@ struct ControlConnectionTests {
       let c = try await server.connect()
       var rng = SystemRandomNumberGenerator()
       let alphabet: [String] =
-        (0x20...0x7E).map { String(UnicodeScalar(UInt8($0))) } + ["'", "'", "\"", "\\", ";", "#", "$", "~", "%", "{", "}", "#{", "#(", "\t", "\u{1B}", "é", "ß", "字", "🚀", "\u{301}", "\\'", "';", "$HOME", "~/"]
+        (0x20...0x7E).map { String(UnicodeScalar(UInt8($0))) } + [
+          "'", "'", "\"", "\\", ";", "#", "$", "~", "%", "{", "}", "#{", "#(", "\t", "\u{1B}", "é", "ß", "字", "🚀",
+          "\u{301}", "\\'", "';", "$HOME", "~/",
+        ]
       var values: [String] = []
       for i in 0..<10_000 {
         let length = Int.random(in: 0...24, using: &rng)
@@ -121,7 +130,8 @@ struct ControlConnectionTests {
       #expect(fields[2] == dir)
       let id = try #require(TargetID(fields[0]))
       try await c.send(.renameSession(id, to: "r#(touch \(marker))"))
-      try await c.send(.newWindow(session: id, name: "w#(touch \(marker))", directory: dir, printFormat: "#{window_id}"))
+      try await c.send(
+        .newWindow(session: id, name: "w#(touch \(marker))", directory: dir, printFormat: "#{window_id}"))
       usleep(300_000)
       #expect(!FileManager.default.fileExists(atPath: marker))
       await c.close()
@@ -169,7 +179,8 @@ struct ControlConnectionTests {
       let ownId = await (try? sessionId(c)) ?? nil
       let own = try #require(c.hiddenSessionId ?? ownId)
       let w = try await c.send(
-        .newWindow(session: own, name: "flood", directory: nil, command: ["sh", "-c", script],
+        .newWindow(
+          session: own, name: "flood", directory: nil, command: ["sh", "-c", script],
           printFormat: "#{pane_id}"))
       let pane = try #require(TargetID(w.text))
       var received: [UInt8] = []

@@ -1,11 +1,12 @@
+import CNcursesw
+import Testing
+
 // Smoke tests for the ncursesw binding (CNcursesw): the module links and its shim
 // helpers work without a terminal. The driver itself (BerthTerminal) needs a real
 // terminal and is exercised by hand in a private tmux server (see the driver's notes).
 #if canImport(Glibc)
   import Glibc
 #endif
-import CNcursesw
-import Testing
 
 @Suite("ncursesw binding")
 struct NcursesSmokeTests {
