@@ -37,11 +37,13 @@ public actor SessionManager {
     settings = kept
   }
 
-  /// The tmux found for this context (cached), or why berth cannot use it.
+  /// The tmux found for this context (cached, and its version remembered between runs in
+  /// the state directory), or why berth cannot use it.
   public func tmux() throws(BerthError) -> TmuxInstall {
     if let install { return install }
     do {
-      let found = try TmuxInstall.locate(environment: context.environment)
+      let found = try TmuxInstall.locate(
+        environment: context.environment, versionCache: context.stateDirectory + "/tmux-version")
       install = found
       return found
     } catch {
