@@ -421,15 +421,18 @@ extension MetadataStore {
     }
   }
 
-  /// The writer's settings in WAL mode: the log is kept when the last connection closes
-  /// (`SQLITE_FCNTL_PERSIST_WAL`), so the next run neither recreates it (GRDB writes a
-  /// transaction into a missing log, which syncs the new file and its directory) nor
-  /// leaves a read-only connection without one. `synchronous = NORMAL` (what GRDB's pool
-  /// sets too) leaves the syncing to the checkpoint that follows every write.
+  /// The writer's settings in WAL mode. The log file is kept when the last connection
+  /// closes (`SQLITE_FCNTL_PERSIST_WAL`), emptied rather than deleted (`journal_size_limit
+  /// = 0`): the next run finds it, so it is not recreated (which syncs the new file and its
+  /// directory), and it holds nothing, so the main file alone is the database between runs
+  /// (a log left full would be applied over a main file replaced meanwhile, say from a
+  /// backup). `synchronous = NORMAL` (what GRDB's pool sets too) leaves the syncing to the
+  /// checkpoint that follows every write.
   static func walWriterConfiguration(_ base: Configuration) -> Configuration {
     var configuration = base
     configuration.prepareDatabase { db in
       try keepWriteAheadLog(db)
+      try db.execute(sql: "PRAGMA journal_size_limit = 0")
       try db.execute(sql: "PRAGMA synchronous = NORMAL")
     }
     return configuration
@@ -443,21 +446,11 @@ extension MetadataStore {
     guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
   }
 
-  /// Above this many frames in the log (1 MB with 4 KB pages) a write also empties it: every
-  /// process that opens the database reads the whole log once (about 0.5 ms per MB here),
-  /// and a log kept between runs only starts over when a checkpoint empties it.
-  static let logFramesKept = 256
-
-  /// Copies what the log holds into the main file (never waiting for anyone), and empties
-  /// the log once it grew past `logFramesKept`. Best effort: a checkpoint that cannot run
-  /// now is done by the next one, and the log itself already keeps the write safe from a
-  /// crash of this process.
+  /// Copies what the log holds into the main file, never waiting for anyone. Best effort:
+  /// a checkpoint that cannot run now is done by the next one, and the log itself already
+  /// keeps the write safe from a crash of this process.
   static func checkpoint(_ db: Database) {
-    guard let row = try? Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)") else { return }
-    let frames: Int = row[1] ?? 0
-    if frames > logFramesKept {
-      _ = try? Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
-    }
+    _ = try? Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
   }
 
   /// What the read-only check found.
