@@ -40,47 +40,48 @@ extension SessionManager {
 
   /// Saves every live tracked session (windows, layouts, panes, cwds, foreground commands, the
   /// allowed environment, the last lines of output) in one transaction. Two batched round
-  /// trips, never a process per pane. With no server, or nothing alive, nothing is written
-  /// (an empty save never replaces a good snapshot).
+  /// trips (the listing, then environments and captures), never a process per pane. With no
+  /// server, or nothing alive, nothing is written (an empty save never replaces a good snapshot).
   @discardableResult
   public func snapshotAll(only ids: Set<String>? = nil) async throws(BerthError) -> SnapshotReport {
     guard let c = try await connection(startServer: false) else {
       _ = try await list()
       return SnapshotReport(saved: [], serverRunning: false)
     }
-    let listing = try await list()
-    let live = try await liveSessions(c)
-    let byId = Dictionary(live.map { ($0.sessionId, $0) }, uniquingKeysWith: { a, _ in a })
-    let targets = listing.views.compactMap { v -> (SessionView, LiveSession)? in
-      guard v.tracked, v.isAlive, ids?.contains(v.id) ?? true, let tid = v.tmuxId, let s = byId[tid] else { return nil }
-      return (v, s)
+    let detailed = try await detailedList()
+    let listing = detailed.listing
+    let byId = Dictionary(detailed.live.map { ($0.sessionId, $0) }, uniquingKeysWith: { a, _ in a })
+    // Each live tracked session with its tmux ids, parsed once.
+    let targets = listing.views.compactMap { v -> (view: SessionView, live: LiveSession, id: TargetID, panes: [(LivePane, TargetID)])? in
+      guard v.tracked, v.isAlive, ids?.contains(v.id) ?? true, let tid = v.tmuxId, let s = byId[tid],
+        let sid = TargetID(s.sessionId)
+      else { return nil }
+      return (v, s, sid, s.panes.compactMap { p in TargetID(p.paneId).map { (p, $0) } })
     }
     guard !targets.isEmpty else { return SnapshotReport(saved: [], serverRunning: true) }
     var commands: [TmuxCommand] = []
-    for (_, s) in targets {
-      guard let sid = TargetID(s.sessionId) else { continue }
-      commands.append(.showEnvironment(sid))
-      for p in s.panes {
-        if let pid = TargetID(p.paneId) {
-          commands.append(.capturePane(pid, historyLines: SnapshotBuilder.maxLinesPerPane))
-        }
+    for target in targets {
+      commands.append(.showEnvironment(target.id))
+      for (_, pane) in target.panes {
+        commands.append(.capturePane(pane, historyLines: SnapshotBuilder.maxLinesPerPane))
       }
     }
+    // The process table is read while tmux answers.
+    let panePids = targets.flatMap { $0.live.panes.map(\.pid) }
+    async let table = ProcessTable.read(panePids: panePids)
     let replies = try await send(c, commands)
+    let processes = await table
     var cursor = 0
-    let processes = ProcessTable.read()
     var items: [(sessionId: String, data: Data)] = []
     let now = context.now()
-    let records = Dictionary(
-      (try storeCall { try $0.allRecords() }).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-    for (v, s) in targets {
-      guard TargetID(s.sessionId) != nil else { continue }
+    let records = Dictionary(detailed.records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    for (v, s, _, panes) in targets {
       let envReply = replies[cursor]
       cursor += 1
       let environment = envReply.isError ? [:] : SnapshotBuilder.environment(envReply.textLines, settings: settings)
       var captures: [String: [String]] = [:]
       var foreground: [String: (command: [String]?, isShell: Bool)] = [:]
-      for p in s.panes where TargetID(p.paneId) != nil {
+      for (p, _) in panes {
         let reply = replies[cursor]
         cursor += 1
         if !reply.isError {
@@ -102,15 +103,6 @@ extension SessionManager {
     }
     let saved = try storeCall { try $0.saveSnapshots(items, takenAt: now, bootTime: context.bootClock.bootTime()) }
     return SnapshotReport(saved: saved, serverRunning: true)
-  }
-
-  /// The live sessions on the server (berth's hidden control sessions left out).
-  func liveSessions(_ c: ControlConnection) async throws(BerthError) -> [LiveSession] {
-    let replies = try await send(
-      c, [.listAllPanes(format: TmuxListing.paneFormat), .listClients(format: TmuxListing.clientFormat)])
-    return TmuxListing.sessions(
-      paneLines: replies[0].lines, clients: TmuxListing.parseClients(replies[1].lines),
-      hiddenPrefix: ControlConnection.hiddenSessionPrefix)
   }
 
   /// The last saved snapshot of a session.

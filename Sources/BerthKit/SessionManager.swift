@@ -121,6 +121,18 @@ public actor SessionManager {
   /// round trips at most (the list, then the captures); records that changed are saved in
   /// one transaction.
   public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
+    try await detailedList(preview: preview, includeForeign: includeForeign).listing
+  }
+
+  /// A listing with what it was built from: the live sessions tmux reported (berth's hidden
+  /// ones left out) and the records of this server as stored after reconciling.
+  struct DetailedListing {
+    var listing: Listing
+    var live: [LiveSession]
+    var records: [SessionRecord]
+  }
+
+  func detailedList(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> DetailedListing {
     let c = try await connection(startServer: false)
     var live: [LiveSession] = []
     var serverStartedAt: Date?
@@ -143,9 +155,12 @@ public actor SessionManager {
       prefix: settings.prefix, now: context.now(), bootTime: context.bootClock.bootTime(),
       serverRunning: c != nil, serverStartedAt: serverStartedAt, includeForeign: includeForeign)
     var result = reconciler.reconcile(records: records, live: live)
+    var stored = records
     if !result.changedRecords.isEmpty {
+      let byId = Dictionary(result.changedRecords.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+      stored = stored.map { byId[$0.id] ?? $0 }
       let changed = result.changedRecords
-      try storeCall { store in
+      _ = try storeCall { store in
         try store.updateMany(changed.map { r in (id: r.id, mutate: { $0 = r }) })
       }
     }
@@ -172,7 +187,8 @@ public actor SessionManager {
     if preview != nil {
       for i in result.views.indices where result.views[i].preview == nil { result.views[i].preview = [] }
     }
-    return Listing(views: result.views, serverRunning: c != nil, serverVersion: nil)
+    return DetailedListing(
+      listing: Listing(views: result.views, serverRunning: c != nil, serverVersion: nil), live: live, records: stored)
   }
 
   /// Resolves a TARGET (see `TargetResolver`) against a fresh listing.

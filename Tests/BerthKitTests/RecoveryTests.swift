@@ -411,6 +411,12 @@ struct RebootRecoveryTests {
         m async throws -> SessionSnapshot in
         _ = try await m.create(CreateRequest(id: "precious", cwd: dir.path))
         try server.check("new-window", "-d", "-t", "=berth-precious:1", "-n", "logs", "-c", dir.path)
+        // tmux names a new window after its command only once the shell runs (until then
+        // the forked child is still "tmux"), and renames at most every half second.
+        #expect(
+          server.waitUntil(timeout: 5) {
+            (try? server.check("list-windows", "-t", "=berth-precious", "-F", "#{window_name}")) == "sh\nlogs"
+          })
         #expect(try await m.snapshotAll().saved == ["precious"])
         return try #require(await m.savedSnapshot(id: "precious"))
       }
