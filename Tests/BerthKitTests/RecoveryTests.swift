@@ -745,6 +745,43 @@ struct ForegroundCommandTests {
     #expect(Self.describe(table, argv) == "sleep 1000 command")
   }
 
+  /// Reading only the panes' processes finds what reading the whole machine finds.
+  @Test func readingOnlyThePanesAgreesWithReadingEverything() throws {
+    // A script shell with a child (no terminal: the newest child is what it runs), a
+    // shell with none, and a process that is no shell at all.
+    let busy = try Spawn.withPipes(["/bin/sh", "-c", "sleep 31; true"], environment: ProcessInfo.processInfo.environment)
+    let idle = try Spawn.withPipes(["/bin/sh", "-c", "read line"], environment: ProcessInfo.processInfo.environment)
+    let plain = try Spawn.withPipes(["sleep", "32"], environment: ProcessInfo.processInfo.environment)
+    defer {
+      for child in [busy, idle, plain] {
+        kill(child.pid, SIGKILL)
+        _ = Spawn.waitFor(child.pid)
+        close(child.stdin)
+        close(child.stdout)
+        close(child.stderr)
+      }
+    }
+    let pids = [busy.pid, idle.pid, plain.pid]
+    let deadline = Date().addingTimeInterval(5)
+    while ProcessTable.read(panePids: pids).foreground(panePid: busy.pid, minimumAge: 0).command != ["sleep", "31"],
+      Date() < deadline
+    {
+      usleep(20_000)
+    }
+    let whole = ProcessTable.read()
+    let panes = ProcessTable.read(panePids: pids)
+    for pid in pids {
+      let a = whole.foreground(panePid: pid, minimumAge: 0)
+      let b = panes.foreground(panePid: pid, minimumAge: 0)
+      #expect(a.command == b.command && a.isShell == b.isShell, "pid \(pid): \(a) vs \(b)")
+    }
+    #expect(panes.foreground(panePid: busy.pid, minimumAge: 0).command == ["sleep", "31"])
+    #expect(panes.foreground(panePid: idle.pid).command == nil && panes.foreground(panePid: idle.pid).isShell)
+    #expect(panes.foreground(panePid: plain.pid).command == ["sleep", "32"])
+    // Only what the panes need, not the machine.
+    #expect(panes.entries.count < 10, "\(panes.entries.count) processes read")
+  }
+
   /// Against real processes: an interactive bash running `echo $(sleep 30)` (a command
   /// substitution, in the shell's own group) and one at its prompt.
   @Test func realShellsAtThePromptAndInACommandSubstitution() async throws {
