@@ -252,7 +252,7 @@ public actor SessionManager {
     do {
       let created = try await startTmuxSession(c, record: record, shell: request.shell, command: request.command)
       // Hooks save snapshots on detach; a first snapshot now (of this session only).
-      try? await installHooks(sessions: [created], on: c)
+      try? await installHooks(on: c)
       _ = try? store.update(id: id) { $0.tmuxSessionId = created.description }
       _ = try? await snapshotAll(only: [id])
     } catch {
@@ -368,7 +368,7 @@ public actor SessionManager {
     }
     // The same shell it had (a `--shell` choice included), not whatever tmux defaults to now.
     let id = try await startTmuxSession(c, record: r, shell: r.shell, command: r.command ?? [])
-    try? await installHooks(sessions: [id], on: c)
+    try? await installHooks(on: c)
     let now = context.now()
     _ = try storeCall { store in
       try store.update(id: r.id) {

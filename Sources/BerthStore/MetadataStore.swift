@@ -262,8 +262,10 @@ public final class MetadataStore: Sendable {
   static func fetchOne(_ db: Database, where condition: String, _ arguments: StatementArguments)
     throws -> SessionRecord?
   {
-    try Row.fetchOne(db, sql: SessionRow.selectAll + " WHERE \(condition)", arguments: arguments)
-      .map(SessionRow.record(from:))
+    // Cached: `updateMany` reads each record it changes (500 after a reboot), and GRDB
+    // prepares and authorizes a statement every time it is given SQL text.
+    let statement = try db.cachedStatement(sql: SessionRow.selectAll + " WHERE \(condition)")
+    return try Row.fetchOne(statement, arguments: arguments).map(SessionRow.record(from:))
   }
 
   static func update(_ db: Database, id: String, _ mutate: (inout SessionRecord) throws -> Void)
@@ -276,7 +278,7 @@ public final class MetadataStore: Sendable {
     do {
       var arguments = SessionRow.arguments(for: changed)
       arguments += [id]
-      try db.execute(sql: SessionRow.updateAll, arguments: arguments)
+      try db.cachedStatement(sql: SessionRow.updateAll).execute(arguments: arguments)
     } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
       throw StoreError.duplicateId(id: changed.id, tmuxSessionName: changed.tmuxSessionName)
     }
