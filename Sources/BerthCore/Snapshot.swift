@@ -38,17 +38,182 @@ public struct SessionSnapshot: Codable, Equatable, Sendable {
     return pane?.isShell == false ? pane?.command : nil
   }
 
+  /// The stored form: the bytes Foundation's `JSONEncoder` (`.sortedKeys`,
+  /// `.millisecondsSince1970`) wrote before (sorted keys, nil members left out, slashes
+  /// escaped; the tests compare the two), written by hand because a snapshot of every
+  /// session runs on each detach and on a timer, and the generic encoder was a quarter of
+  /// its CPU.
   public func encoded() throws -> Data {
-    let e = JSONEncoder()
-    e.dateEncodingStrategy = .millisecondsSince1970
-    e.outputFormatting = [.sortedKeys]
-    return try e.encode(self)
+    var out = SnapshotJSONWriter()
+    out.bytes.reserveCapacity(1024 + windows.count * 2048)
+    out.open()
+    out.key("environment")
+    out.open()
+    for name in environment.keys.sorted() {
+      out.key(name)
+      out.string(environment[name] ?? "")
+    }
+    out.close()
+    if let historyFile {
+      out.key("historyFile")
+      out.string(historyFile)
+    }
+    out.key("sessionId")
+    out.string(sessionId)
+    if let shell {
+      out.key("shell")
+      out.string(shell)
+    }
+    out.key("takenAt")
+    try out.number(takenAt.timeIntervalSince1970 * 1000)
+    out.key("version")
+    out.int(version)
+    out.key("windows")
+    out.openArray()
+    for window in windows {
+      out.element()
+      out.open()
+      out.key("active")
+      out.bool(window.active)
+      out.key("index")
+      out.int(window.index)
+      out.key("layout")
+      out.string(window.layout)
+      out.key("name")
+      out.string(window.name)
+      out.key("panes")
+      out.openArray()
+      for pane in window.panes {
+        out.element()
+        out.open()
+        out.key("active")
+        out.bool(pane.active)
+        if let command = pane.command {
+          out.key("command")
+          out.strings(command)
+        }
+        out.key("cwd")
+        out.string(pane.cwd)
+        out.key("index")
+        out.int(pane.index)
+        out.key("isShell")
+        out.bool(pane.isShell)
+        out.key("lastLines")
+        out.strings(pane.lastLines)
+        out.close()
+      }
+      out.closeArray()
+      out.close()
+    }
+    out.closeArray()
+    out.close()
+    return Data(out.bytes)
   }
 
   public static func decode(_ data: Data) throws -> SessionSnapshot {
     let d = JSONDecoder()
     d.dateDecodingStrategy = .millisecondsSince1970
     return try d.decode(SessionSnapshot.self, from: data)
+  }
+}
+
+/// Compact JSON into bytes, with the commas placed by the writer.
+struct SnapshotJSONWriter {
+  var bytes: [UInt8] = []
+  /// Whether the object or array being written still has no member.
+  private var empty: [Bool] = []
+
+  mutating func open() {
+    bytes.append(0x7B)
+    empty.append(true)
+  }
+
+  mutating func close() {
+    bytes.append(0x7D)
+    empty.removeLast()
+  }
+
+  mutating func openArray() {
+    bytes.append(0x5B)
+    empty.append(true)
+  }
+
+  mutating func closeArray() {
+    bytes.append(0x5D)
+    empty.removeLast()
+  }
+
+  /// Starts a member of the current object or array (a comma before all but the first).
+  mutating func element() {
+    if empty[empty.count - 1] {
+      empty[empty.count - 1] = false
+    } else {
+      bytes.append(0x2C)
+    }
+  }
+
+  mutating func key(_ name: String) {
+    element()
+    string(name)
+    bytes.append(0x3A)
+  }
+
+  private static let trueBytes = Array("true".utf8)
+  private static let falseBytes = Array("false".utf8)
+  private static let hexDigits = Array("0123456789abcdef".utf8)
+
+  mutating func bool(_ value: Bool) {
+    bytes.append(contentsOf: value ? Self.trueBytes : Self.falseBytes)
+  }
+
+  mutating func int(_ value: Int) {
+    bytes.append(contentsOf: String(value).utf8)
+  }
+
+  /// A finite number as Swift prints it (shortest form that reads back the same).
+  mutating func number(_ value: Double) throws {
+    guard value.isFinite else { throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "not finite")) }
+    var text = value.description
+    if text.hasSuffix(".0") { text.removeLast(2) }
+    bytes.append(contentsOf: text.utf8)
+  }
+
+  mutating func strings(_ values: [String]) {
+    openArray()
+    for value in values {
+      element()
+      string(value)
+    }
+    closeArray()
+  }
+
+  /// A JSON string: `"` and `\\` escaped, C0 controls as escapes, everything else as its
+  /// UTF-8 bytes (slashes are escaped too, as `JSONEncoder` did).
+  mutating func string(_ value: String) {
+    bytes.append(0x22)
+    // Most text needs no escape: copy it whole.
+    let plain = value.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C && $0 != 0x2F }
+    if plain {
+      bytes.append(contentsOf: value.utf8)
+      bytes.append(0x22)
+      return
+    }
+    for byte in value.utf8 {
+      switch byte {
+      case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
+      case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
+      case 0x2F: bytes.append(contentsOf: [0x5C, 0x2F])
+      case 0x0A: bytes.append(contentsOf: [0x5C, 0x6E])
+      case 0x0D: bytes.append(contentsOf: [0x5C, 0x72])
+      case 0x09: bytes.append(contentsOf: [0x5C, 0x74])
+      case 0x08: bytes.append(contentsOf: [0x5C, 0x62])
+      case 0x0C: bytes.append(contentsOf: [0x5C, 0x66])
+      case 0x00..<0x20:
+        bytes.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0x0F)]])
+      default: bytes.append(byte)
+      }
+    }
+    bytes.append(0x22)
   }
 }
 

@@ -31,14 +31,61 @@ public struct ProcessTable: Sendable {
   public static func read() -> ProcessTable {
     let hz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
     var table = ProcessTable(readAt: uptimeTicks(ticksPerSecond: hz), ticksPerSecond: hz)
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    for name in names {
-      guard let pid = Int32(name), let text = readText("/proc/\(pid)/stat"), let e = parseStat(text, pid: pid) else {
-        continue
-      }
-      table.add(e)
+    var reader = StatReader()
+    for pid in processIds() {
+      if let e = reader.entry(pid: pid) { table.add(e) }
     }
     return table
+  }
+
+  /// Reads what `foreground(panePid:)` needs for these panes, not the whole machine: each
+  /// pane's process, the leader of the group that has its terminal when that is not the
+  /// pane's own, and the children of a pane whose shell keeps the terminal. Those children
+  /// are found by one pass over /proc that parses only the parent of each process (Linux
+  /// lists a process's children only with CONFIG_PROC_CHILDREN).
+  public static func read(panePids: [Int32]) -> ProcessTable {
+    let hz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+    var table = ProcessTable(readAt: uptimeTicks(ticksPerSecond: hz), ticksPerSecond: hz)
+    var reader = StatReader()
+    var parents = Set<Int32>()
+    for pid in Set(panePids) where pid > 0 && table.entries[pid] == nil {
+      guard let pane = reader.entry(pid: pid) else { continue }
+      table.add(pane)
+      if pane.tpgid > 0, pane.tpgid != pane.pgrp {
+        if table.entries[pane.tpgid] == nil, let leader = reader.entry(pid: pane.tpgid) { table.add(leader) }
+      } else if shellNames.contains(bare(pane.comm)) {
+        parents.insert(pid)
+      }
+    }
+    if !parents.isEmpty {
+      for pid in processIds() where table.entries[pid] == nil {
+        guard let ppid = reader.parent(pid: pid), parents.contains(ppid), let e = reader.entry(pid: pid) else { continue }
+        table.add(e)
+      }
+    }
+    return table
+  }
+
+  /// The numeric entries of /proc.
+  static func processIds() -> [Int32] {
+    guard let dir = opendir("/proc") else { return [] }
+    defer { closedir(dir) }
+    var pids: [Int32] = []
+    while let item = readdir(dir) {
+      let pid: Int32? = withUnsafeBytes(of: item.pointee.d_name) { raw in
+        var value: Int32 = 0
+        var digits = 0
+        for byte in raw {
+          if byte == 0 { break }
+          guard byte >= 0x30, byte <= 0x39, digits < 9 else { return nil }
+          value = value * 10 + Int32(byte - 0x30)
+          digits += 1
+        }
+        return digits > 0 ? value : nil
+      }
+      if let pid { pids.append(pid) }
+    }
+    return pids
   }
 
   public init(entries: [Entry] = [], readAt: UInt64? = nil, ticksPerSecond: UInt64 = 100) {
@@ -48,6 +95,7 @@ public struct ProcessTable: Sendable {
   }
 
   mutating func add(_ e: Entry) {
+    if entries[e.pid] != nil { return }
     entries[e.pid] = e
     children[e.ppid, default: []].append(e.pid)
   }
@@ -90,7 +138,8 @@ public struct ProcessTable: Sendable {
 
   /// The time since boot in clock ticks (from /proc/uptime), nil when unreadable.
   static func uptimeTicks(ticksPerSecond: UInt64) -> UInt64? {
-    guard let text = readText("/proc/uptime"), let first = text.split(separator: " ").first,
+    guard let bytes = readFile("/proc/uptime"), case let text = String(decoding: bytes, as: UTF8.self),
+      let first = text.split(separator: " ").first,
       let seconds = Double(first), seconds >= 0
     else { return nil }
     return UInt64(seconds * Double(ticksPerSecond))
@@ -111,8 +160,10 @@ public struct ProcessTable: Sendable {
 
   /// A process's argument list from /proc/PID/cmdline.
   public static func commandLine(pid: Int32) -> [String]? {
-    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return nil }
-    return parseCommandLine(data)
+    guard let bytes = readFile("/proc/\(pid)/cmdline"), !bytes.isEmpty else { return nil }
+    var parts = bytes.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    if parts.last == "" { parts.removeLast() }
+    return parts
   }
 
   /// NUL-separated arguments (the last NUL optional).
@@ -136,7 +187,96 @@ public struct ProcessTable: Sendable {
 
   static func bare(_ name: String) -> String { name.hasPrefix("-") ? String(name.dropFirst()) : name }
 
-  static func readText(_ path: String) -> String? {
-    FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+  /// A whole (small, /proc) file, read with plain system calls.
+  static func readFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+      let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+      if n < 0 && errno == EINTR { continue }
+      guard n > 0 else { break }
+      bytes += chunk[0..<n]
+    }
+    return bytes
+  }
+}
+
+/// Reads /proc/PID/stat with plain system calls into one reused buffer, and parses only
+/// what is asked for (a scan of the machine asks most processes only for their parent).
+struct StatReader {
+  private var buffer = [UInt8](repeating: 0, count: 1024)
+  private var count = 0
+
+  /// Loads /proc/PID/stat; false when the process is gone.
+  private mutating func load(_ pid: Int32) -> Bool {
+    let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var n: Int
+    repeat {
+      n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+    } while n < 0 && errno == EINTR
+    count = max(0, n)
+    return n > 0
+  }
+
+  /// Where the fields after `(comm)` start, and where comm is.
+  private func layout() -> (comm: Range<Int>, rest: Int)? {
+    guard let open = buffer[0..<count].firstIndex(of: 0x28), let close = buffer[0..<count].lastIndex(of: 0x29),
+      open < close, close + 2 <= count
+    else { return nil }
+    return (open + 1..<close, close + 2)
+  }
+
+  /// The numeric fields after comm (state is field 0 and skipped), up to `last`.
+  private func numbers(from start: Int, through last: Int) -> [Int64]? {
+    var values: [Int64] = []
+    values.reserveCapacity(last + 1)
+    var index = start
+    var field = 0
+    while field <= last {
+      while index < count, buffer[index] == 0x20 { index += 1 }
+      guard index < count else { return nil }
+      if field == 0 {
+        while index < count, buffer[index] != 0x20 { index += 1 }
+        values.append(0)
+      } else {
+        var negative = false
+        if buffer[index] == 0x2D {
+          negative = true
+          index += 1
+        }
+        var value: Int64 = 0
+        var digits = 0
+        while index < count, buffer[index] >= 0x30, buffer[index] <= 0x39 {
+          value = value &* 10 &+ Int64(buffer[index] - 0x30)
+          index += 1
+          digits += 1
+        }
+        guard digits > 0, index == count || buffer[index] == 0x20 || buffer[index] == 0x0A else { return nil }
+        values.append(negative ? -value : value)
+      }
+      field += 1
+    }
+    return values
+  }
+
+  /// The parent of a process, nil when it is gone.
+  mutating func parent(pid: Int32) -> Int32? {
+    guard load(pid), let at = layout(), let f = numbers(from: at.rest, through: 1) else { return nil }
+    return Int32(truncatingIfNeeded: f[1])
+  }
+
+  /// A process's entry, nil when it is gone.
+  mutating func entry(pid: Int32) -> ProcessTable.Entry? {
+    guard load(pid), let at = layout(), let f = numbers(from: at.rest, through: 19) else { return nil }
+    // After comm: state(0) ppid(1) pgrp(2) session(3) tty_nr(4) tpgid(5) ... starttime(19)
+    return ProcessTable.Entry(
+      pid: pid, ppid: Int32(truncatingIfNeeded: f[1]), pgrp: Int32(truncatingIfNeeded: f[2]),
+      tpgid: Int32(truncatingIfNeeded: f[5]), comm: String(decoding: buffer[at.comm], as: UTF8.self),
+      startTime: UInt64(max(0, f[19])))
   }
 }

@@ -40,47 +40,48 @@ extension SessionManager {
 
   /// Saves every live tracked session (windows, layouts, panes, cwds, foreground commands, the
   /// allowed environment, the last lines of output) in one transaction. Two batched round
-  /// trips, never a process per pane. With no server, or nothing alive, nothing is written
-  /// (an empty save never replaces a good snapshot).
+  /// trips (the listing, then environments and captures), never a process per pane. With no
+  /// server, or nothing alive, nothing is written (an empty save never replaces a good snapshot).
   @discardableResult
   public func snapshotAll(only ids: Set<String>? = nil) async throws(BerthError) -> SnapshotReport {
     guard let c = try await connection(startServer: false) else {
       _ = try await list()
       return SnapshotReport(saved: [], serverRunning: false)
     }
-    let listing = try await list()
-    let live = try await liveSessions(c)
-    let byId = Dictionary(live.map { ($0.sessionId, $0) }, uniquingKeysWith: { a, _ in a })
-    let targets = listing.views.compactMap { v -> (SessionView, LiveSession)? in
-      guard v.tracked, v.isAlive, ids?.contains(v.id) ?? true, let tid = v.tmuxId, let s = byId[tid] else { return nil }
-      return (v, s)
+    let detailed = try await detailedList()
+    let listing = detailed.listing
+    let byId = Dictionary(detailed.live.map { ($0.sessionId, $0) }, uniquingKeysWith: { a, _ in a })
+    // Each live tracked session with its tmux ids, parsed once.
+    let targets = listing.views.compactMap { v -> (view: SessionView, live: LiveSession, id: TargetID, panes: [(LivePane, TargetID)])? in
+      guard v.tracked, v.isAlive, ids?.contains(v.id) ?? true, let tid = v.tmuxId, let s = byId[tid],
+        let sid = TargetID(s.sessionId)
+      else { return nil }
+      return (v, s, sid, s.panes.compactMap { p in TargetID(p.paneId).map { (p, $0) } })
     }
     guard !targets.isEmpty else { return SnapshotReport(saved: [], serverRunning: true) }
     var commands: [TmuxCommand] = []
-    for (_, s) in targets {
-      guard let sid = TargetID(s.sessionId) else { continue }
-      commands.append(.showEnvironment(sid))
-      for p in s.panes {
-        if let pid = TargetID(p.paneId) {
-          commands.append(.capturePane(pid, historyLines: SnapshotBuilder.maxLinesPerPane))
-        }
+    for target in targets {
+      commands.append(.showEnvironment(target.id))
+      for (_, pane) in target.panes {
+        commands.append(.capturePane(pane, historyLines: SnapshotBuilder.maxLinesPerPane))
       }
     }
+    // The process table is read while tmux answers.
+    let panePids = targets.flatMap { $0.live.panes.map(\.pid) }
+    async let table = ProcessTable.read(panePids: panePids)
     let replies = try await send(c, commands)
+    let processes = await table
     var cursor = 0
-    let processes = ProcessTable.read()
     var items: [(sessionId: String, data: Data)] = []
     let now = context.now()
-    let records = Dictionary(
-      (try storeCall { try $0.allRecords() }).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-    for (v, s) in targets {
-      guard TargetID(s.sessionId) != nil else { continue }
+    let records = Dictionary(detailed.records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    for (v, s, _, panes) in targets {
       let envReply = replies[cursor]
       cursor += 1
       let environment = envReply.isError ? [:] : SnapshotBuilder.environment(envReply.textLines, settings: settings)
       var captures: [String: [String]] = [:]
       var foreground: [String: (command: [String]?, isShell: Bool)] = [:]
-      for p in s.panes where TargetID(p.paneId) != nil {
+      for (p, _) in panes {
         let reply = replies[cursor]
         cursor += 1
         if !reply.isError {
@@ -104,15 +105,6 @@ extension SessionManager {
     return SnapshotReport(saved: saved, serverRunning: true)
   }
 
-  /// The live sessions on the server (berth's hidden control sessions left out).
-  func liveSessions(_ c: ControlConnection) async throws(BerthError) -> [LiveSession] {
-    let replies = try await send(
-      c, [.listAllPanes(format: TmuxListing.paneFormat), .listClients(format: TmuxListing.clientFormat)])
-    return TmuxListing.sessions(
-      paneLines: replies[0].lines, clients: TmuxListing.parseClients(replies[1].lines),
-      hiddenPrefix: ControlConnection.hiddenSessionPrefix)
-  }
-
   /// The last saved snapshot of a session.
   public func savedSnapshot(id: String) -> SessionSnapshot? {
     guard let stored = try? store.snapshot(sessionId: id) else { return nil }
@@ -131,7 +123,8 @@ extension SessionManager {
   /// environment and the per-session history. The previous command is shown, never run.
   /// Batched over one connection: a few round trips for any number of sessions.
   public func restore(ids requested: [String]?, dryRun: Bool) async throws(BerthError) -> RestoreReport {
-    let listing = try await list()
+    let detailed = try await detailedList()
+    let listing = detailed.listing
     var report = RestoreReport(restored: [], skipped: [], dryRun: dryRun)
     var chosen: [SessionView] = []
     if let requested {
@@ -148,10 +141,16 @@ extension SessionManager {
     } else {
       chosen = listing.views.filter { $0.tracked && $0.status == .dead && ($0.endReason?.isRestorable ?? true) }
     }
+    // The records as the listing stored them, and every snapshot in one query.
+    let records = Dictionary(detailed.records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let wanted = Set(chosen.map(\.id))
+    let stored = chosen.isEmpty ? [] : try storeCall { try $0.allSnapshots() }.filter { wanted.contains($0.sessionId) }
+    let snapshots = Dictionary(stored.map { ($0.sessionId, $0.data) }, uniquingKeysWith: { a, _ in a })
     var plans: [RestorePlan] = []
     for v in chosen {
-      guard let record = try storeCall({ try $0.record(id: v.id) }) else { continue }
-      plans.append(restorePlan(record: record, snapshot: savedSnapshot(id: v.id), reason: v.endReason))
+      guard let record = records[v.id] else { continue }
+      let snapshot = snapshots[v.id].flatMap { try? SessionSnapshot.decode($0) }
+      plans.append(restorePlan(record: record, snapshot: snapshot, reason: v.endReason))
     }
     report.restored = plans.map {
       RestoreReport.Item(id: $0.record.id, windows: $0.windows.count, panes: $0.windows.reduce(0) { $0 + $1.panes.count }, notices: $0.notices)
@@ -208,6 +207,10 @@ extension SessionManager {
           index: 0, name: "", layout: "", active: true,
           panes: [PaneSnapshot(index: 0, cwd: record.cwd, command: record.command, isShell: record.command == nil, active: true, lastLines: [])])
       ]
+    // The name tmux gives a window running this shell by itself (its process name): a window
+    // saved under that name was named automatically, and renaming it would only turn tmux's
+    // automatic naming off (and cost a command that makes tmux refresh every session).
+    let automaticName = String((shell as NSString).lastPathComponent.prefix(15))
     var windows: [RestorePlan.Window] = []
     for w in savedWindows where !w.panes.isEmpty {
       var panes: [RestorePlan.Pane] = []
@@ -236,7 +239,8 @@ extension SessionManager {
       }
       windows.append(
         RestorePlan.Window(
-          index: snapshot == nil ? nil : w.index, name: w.name.isEmpty ? nil : w.name, layout: w.layout.isEmpty ? nil : w.layout, active: w.active,
+          index: snapshot == nil ? nil : w.index, name: w.name.isEmpty || w.name == automaticName ? nil : w.name,
+          layout: w.layout.isEmpty || w.panes.count < 2 ? nil : w.layout, active: w.active,
           panes: panes, activePane: w.panes.firstIndex(where: \.active) ?? 0))
     }
     // The record's size follows the active pane, not the window: use the saved layout's.
@@ -266,6 +270,15 @@ extension SessionManager {
         if let command = p.previousCommand, let history = p.launch.historyFile { appendHistory(history, command) }
       }
     }
+    // A pane takes its scrollback size when it is created: the global value is berth's while
+    // the sessions are created (put back in the same batch), as for `berth new`, and each
+    // session gets it as its own option before its other windows and panes are made (and
+    // for those opened later), unless the global value is the same already (each set-option
+    // makes tmux refresh every session: 150 ms at 500 sessions).
+    let limit = String(settings.historyLimit)
+    let current = try await send(c, [.showOptionValue("history-limit", global: true)])[0]
+    let previousLimit = current.isError ? nil : current.text.trimmingCharacters(in: .whitespaces)
+    let globalDiffers = previousLimit != nil && previousLimit != limit
     // Phase 1: one new-session per plan.
     let fmt = "#{session_id}\t#{window_id}\t#{pane_id}\t#{window_index}"
     let phase1 = plans.map { plan -> TmuxCommand in
@@ -275,7 +288,10 @@ extension SessionManager {
         environment: [("BERTH_SESSION_ID", plan.record.id)] + plan.environment + first.launch.environment,
         command: first.launch.argv, printFormat: fmt)
     }
-    let r1 = try await send(c, phase1)
+    let raise: [TmuxCommand] = globalDiffers ? [.setOption("history-limit", value: limit, global: true)] : []
+    let lower: [TmuxCommand] =
+      globalDiffers ? [.setOption("history-limit", value: previousLimit ?? limit, global: true)] : []
+    let r1 = Array(try await send(c, raise + phase1 + lower).dropFirst(raise.count).prefix(phase1.count))
     struct Made {
       var session: TargetID
       var windows: [(window: TargetID, panes: [TargetID])]
@@ -330,7 +346,11 @@ extension SessionManager {
         unsets.append(TmuxCommand([.word("set-environment"), .word("-t"), .target(m.session), .word("-u"), .value(name)]))
       }
     }
-    let r2 = Array(try await send(c, unsets + moves + phase2).dropFirst(unsets.count + moves.count))
+    var limits: [TmuxCommand] = []
+    if previousLimit != limit {
+      for m in made.compactMap({ $0 }) { limits.append(.setOption("history-limit", value: limit, target: m.session)) }
+    }
+    let r2 = Array(try await send(c, unsets + limits + moves + phase2).dropFirst(unsets.count + limits.count + moves.count))
     for ((owner, reply)) in zip(phase2Owners, r2) where !reply.isError {
       let f = reply.text.split(separator: "\t").map(String.init)
       if f.count == 2, let w = TargetID(f[0]), let p = TargetID(f[1]) {
@@ -357,11 +377,12 @@ extension SessionManager {
         made[owner.plan]?.windows[owner.window].panes.insert(p, at: 1)
       }
     }
-    // Phase 4: layouts, names, active panes, history limit, type-ahead.
+    // Phase 4: layouts, names, active panes, type-ahead. Selecting the only
+    // pane of a window or the only window of a session changes nothing, and costs tmux
+    // (select-window makes it refresh every session): left out.
     var phase4: [TmuxCommand] = []
     for (i, plan) in plans.enumerated() {
       guard let m = made[i] else { continue }
-      phase4.append(.setOption("history-limit", value: String(settings.historyLimit), target: m.session))
       var activeWindow: TargetID?
       for (wi, w) in plan.windows.enumerated() where wi < m.windows.count {
         let made = m.windows[wi]
@@ -369,7 +390,7 @@ extension SessionManager {
           phase4.append(.selectLayout(window: made.window, layout: layout))
         }
         if let name = w.name { phase4.append(.renameWindow(made.window, to: name)) }
-        if w.panes.indices.contains(w.activePane), made.panes.indices.contains(w.activePane) {
+        if made.panes.count > 1, w.panes.indices.contains(w.activePane), made.panes.indices.contains(w.activePane) {
           phase4.append(TmuxCommand([.word("select-pane"), .word("-t"), .target(made.panes[w.activePane])]))
         }
         for (pi, p) in w.panes.enumerated() where pi < made.panes.count {
@@ -377,7 +398,9 @@ extension SessionManager {
         }
         if w.active { activeWindow = made.window }
       }
-      if let activeWindow { phase4.append(TmuxCommand([.word("select-window"), .word("-t"), .target(activeWindow)])) }
+      if m.windows.count > 1, let activeWindow {
+        phase4.append(TmuxCommand([.word("select-window"), .word("-t"), .target(activeWindow)]))
+      }
     }
     _ = try await send(c, phase4)
     // Records: alive again, same id and name.
@@ -402,7 +425,7 @@ extension SessionManager {
         ))
     }
     _ = try storeCall { try $0.updateMany(updates) }
-    try await installHooks(sessions: made.compactMap { $0?.session }, on: c)
+    try await installHooks(on: c)
   }
 
   private func split(_ target: TargetID, _ p: RestorePlan.Pane, _ plan: RestorePlan) -> TmuxCommand {
@@ -452,22 +475,38 @@ extension SessionManager {
     return ShellQuote.join(argv)
   }
 
-  /// Installs on berth's own sessions a `client-detached` hook that saves snapshots, and makes
-  /// sure the server runs the periodic autosave.
-  func installHooks(sessions: [TargetID], on c: ControlConnection) async throws(BerthError) {
+  /// The global hook berth saves snapshots from: `client-detached` at an index of this
+  /// database's own (a user's hooks, at [0] and up, stay; another database on the same
+  /// server has another index).
+  func snapshotHookName() -> String {
+    var hash: UInt32 = 2_166_136_261
+    for byte in context.databasePath.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+    return "client-detached[\(1000 + hash % 9000)]"
+  }
+
+  /// Sets the server's `client-detached` hook that saves snapshots when a terminal detaches
+  /// from one of berth's sessions, and makes sure the server runs the periodic autosave.
+  ///
+  /// One global hook, not one per session: every set-hook makes tmux refresh every session,
+  /// so one per session cost a restore of 500 sessions 170 ms. The hook checks the session's
+  /// name (berth's prefix) and the client: control clients (berth's own, named client-PID)
+  /// must not save, or each snapshot's own connection, when it goes, would start the next
+  /// one. (Older berth versions set the same hook on each session; those go with their
+  /// sessions.)
+  func installHooks(on c: ControlConnection) async throws(BerthError) {
     guard let shell = snapshotShellCommand() else { return }
     let hook: String
     do {
-      // Only a real terminal detaching saves: control clients (berth's own, named client-PID)
-      // must not, or each snapshot's own connection would start the next one.
       let save = try TmuxCommand([.word("run-shell"), .word("-b"), .formatExpanded(shell)]).encoded()
+      let realClientOnBerthSession =
+        "#{&&:#{m:\(settings.prefix)*,#{session_name}},#{?#{m:client-*,#{hook_client}},0,1}}"
       hook = try TmuxCommand([
-        .word("if-shell"), .word("-F"), .value("#{m:client-*,#{hook_client}}"), .value(""), .value(save),
+        .word("if-shell"), .word("-F"), .value(realClientOnBerthSession), .value(save), .value(""),
       ]).encoded()
     } catch {
       return
     }
-    _ = try await send(c, sessions.map { .setHook("client-detached", command: hook, session: $0) })
+    _ = try await send(c, [.setHook(snapshotHookName(), command: hook)])
     try await ensureAutosave(on: c)
   }
 

@@ -37,11 +37,13 @@ public actor SessionManager {
     settings = kept
   }
 
-  /// The tmux found for this context (cached), or why berth cannot use it.
+  /// The tmux found for this context (cached, and its version remembered between runs in
+  /// the state directory), or why berth cannot use it.
   public func tmux() throws(BerthError) -> TmuxInstall {
     if let install { return install }
     do {
-      let found = try TmuxInstall.locate(environment: context.environment)
+      let found = try TmuxInstall.locate(
+        environment: context.environment, versionCache: context.stateDirectory + "/tmux-version")
       install = found
       return found
     } catch {
@@ -137,6 +139,18 @@ public actor SessionManager {
   /// round trips at most (the list, then the captures); records that changed are saved in
   /// one transaction.
   public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
+    try await detailedList(preview: preview, includeForeign: includeForeign).listing
+  }
+
+  /// A listing with what it was built from: the live sessions tmux reported (berth's hidden
+  /// ones left out) and the records of this server as stored after reconciling.
+  struct DetailedListing {
+    var listing: Listing
+    var live: [LiveSession]
+    var records: [SessionRecord]
+  }
+
+  func detailedList(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> DetailedListing {
     let c = try await connection(startServer: false)
     var live: [LiveSession] = []
     var serverStartedAt: Date?
@@ -159,9 +173,12 @@ public actor SessionManager {
       prefix: settings.prefix, now: context.now(), bootTime: context.bootClock.bootTime(),
       serverRunning: c != nil, serverStartedAt: serverStartedAt, includeForeign: includeForeign)
     var result = reconciler.reconcile(records: records, live: live)
+    var stored = records
     if !result.changedRecords.isEmpty {
+      let byId = Dictionary(result.changedRecords.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+      stored = stored.map { byId[$0.id] ?? $0 }
       let changed = result.changedRecords
-      try storeCall { store in
+      _ = try storeCall { store in
         try store.updateMany(changed.map { r in (id: r.id, mutate: { $0 = r }) })
       }
     }
@@ -188,7 +205,8 @@ public actor SessionManager {
     if preview != nil {
       for i in result.views.indices where result.views[i].preview == nil { result.views[i].preview = [] }
     }
-    return Listing(views: result.views, serverRunning: c != nil, serverVersion: nil)
+    return DetailedListing(
+      listing: Listing(views: result.views, serverRunning: c != nil, serverVersion: nil), live: live, records: stored)
   }
 
   /// Resolves a TARGET (see `TargetResolver`) against a fresh listing.
@@ -252,7 +270,7 @@ public actor SessionManager {
     do {
       let created = try await startTmuxSession(c, record: record, shell: request.shell, command: request.command)
       // Hooks save snapshots on detach; a first snapshot now (of this session only).
-      try? await installHooks(sessions: [created], on: c)
+      try? await installHooks(on: c)
       _ = try? store.update(id: id) { $0.tmuxSessionId = created.description }
       _ = try? await snapshotAll(only: [id])
     } catch {
@@ -368,7 +386,7 @@ public actor SessionManager {
     }
     // The same shell it had (a `--shell` choice included), not whatever tmux defaults to now.
     let id = try await startTmuxSession(c, record: r, shell: r.shell, command: r.command ?? [])
-    try? await installHooks(sessions: [id], on: c)
+    try? await installHooks(on: c)
     let now = context.now()
     _ = try storeCall { store in
       try store.update(id: r.id) {

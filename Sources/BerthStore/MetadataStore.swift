@@ -1,6 +1,7 @@
 import BerthCore
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// berth's SQLite metadata database: what it knows about each session beyond what tmux keeps.
 ///
@@ -9,6 +10,10 @@ import GRDB
 /// WAL or, where WAL cannot work, a rollback journal. Every write is one `BEGIN IMMEDIATE`
 /// transaction with a busy timeout, so concurrent berth processes wait for each other
 /// instead of failing with "database is locked" or losing an update.
+///
+/// A command that only reads writes nothing, not even at close: reads go through a
+/// read-only connection, and the connection that writes is opened on the first write (see
+/// `openChecked`). Each write is checkpointed into the main file as soon as it commits.
 ///
 /// Operations are synchronous and thread-safe; call them off the cooperative pool when
 /// latency matters (a write may wait up to the busy timeout).
@@ -45,7 +50,10 @@ public final class MetadataStore: Sendable {
   /// The journal mode in use.
   public let journalMode: JournalMode
 
-  let writer: any DatabaseWriter
+  /// Where reads go.
+  let reader: any DatabaseReader
+  /// Where writes go (opened on the first one when the database needed no setup).
+  let writers: WriterSlot
 
   /// The default location: `$XDG_STATE_HOME/berth/berth.sqlite3`, with `XDG_STATE_HOME`
   /// falling back to `~/.local/state` as the XDG spec says (relative values are ignored).
@@ -92,7 +100,7 @@ public final class MetadataStore: Sendable {
     }
     if fresh { try file.createPrivate() }
 
-    var opened: (writer: any DatabaseWriter, mode: JournalMode)
+    var opened: Opened
     do {
       opened = try Self.openChecked(file: file, options: options, messages: messages)
     } catch let damage as DamagedDatabase {
@@ -108,11 +116,12 @@ public final class MetadataStore: Sendable {
       }
     }
 
-    try Self.migrate(opened.writer, path: path)
+    if let writer = opened.writers.openedWriter { try Self.migrate(writer, path: path) }
     file.restrictPermissions()
 
     self.path = path
-    self.writer = opened.writer
+    self.reader = opened.reader
+    self.writers = opened.writers
     self.journalMode = opened.mode
     self.openedFresh = fresh
     self.recoveredFrom = movedTo
@@ -253,8 +262,10 @@ public final class MetadataStore: Sendable {
   static func fetchOne(_ db: Database, where condition: String, _ arguments: StatementArguments)
     throws -> SessionRecord?
   {
-    try Row.fetchOne(db, sql: SessionRow.selectAll + " WHERE \(condition)", arguments: arguments)
-      .map(SessionRow.record(from:))
+    // Cached: `updateMany` reads each record it changes (500 after a reboot), and GRDB
+    // prepares and authorizes a statement every time it is given SQL text.
+    let statement = try db.cachedStatement(sql: SessionRow.selectAll + " WHERE \(condition)")
+    return try Row.fetchOne(statement, arguments: arguments).map(SessionRow.record(from:))
   }
 
   static func update(_ db: Database, id: String, _ mutate: (inout SessionRecord) throws -> Void)
@@ -267,7 +278,7 @@ public final class MetadataStore: Sendable {
     do {
       var arguments = SessionRow.arguments(for: changed)
       arguments += [id]
-      try db.execute(sql: SessionRow.updateAll, arguments: arguments)
+      try db.cachedStatement(sql: SessionRow.updateAll).execute(arguments: arguments)
     } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
       throw StoreError.duplicateId(id: changed.id, tmuxSessionName: changed.tmuxSessionName)
     }
@@ -276,9 +287,14 @@ public final class MetadataStore: Sendable {
 
   /// Runs `body` in a `BEGIN IMMEDIATE` transaction: the write lock is taken before the
   /// first read, so a read-modify-write never races another process's write.
+  ///
+  /// In WAL mode a committed write is then checkpointed into the main file at once (which
+  /// syncs the log, then the file): it survives a power loss from then on, whichever
+  /// process closes the database last, and nothing is left for a reader to checkpoint.
   func writeImmediate<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
     do {
-      return try writer.writeWithoutTransaction { db in
+      let checkpoints = journalMode == .wal
+      return try writers.writer().writeWithoutTransaction { db in
         var result: Result<T, any Error>?
         try db.inTransaction(.immediate) {
           do {
@@ -292,6 +308,7 @@ public final class MetadataStore: Sendable {
         guard let result else {
           throw StoreError.database(path: path, operation: operation, reason: "transaction did not run")
         }
+        if checkpoints, case .success = result { Self.checkpoint(db) }
         return try result.get()
       }
     } catch let error as DatabaseError {
@@ -301,7 +318,7 @@ public final class MetadataStore: Sendable {
 
   func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
     do {
-      return try writer.read(body)
+      return try reader.read(body)
     } catch let error as DatabaseError {
       throw StoreError.wrapping(error, path: path, operation: operation)
     }
@@ -329,25 +346,47 @@ extension MetadataStore {
     return configuration
   }
 
+  /// The connections an open settled on.
+  struct Opened {
+    var reader: any DatabaseReader
+    var writers: WriterSlot
+    var mode: JournalMode
+  }
+
   /// Opens the file with the best journal mode available and checks it is a sound
   /// SQLite database.
+  ///
+  /// The usual case, a WAL database already set up by an earlier run, opens only the
+  /// read-only connection that checked it: the writer comes on the first write. A process
+  /// that only reads (`berth list`) then writes nothing at all: a read-write connection
+  /// checkpoints the log when it is the last to close (two fsyncs), and GRDB's
+  /// `DatabasePool` makes sure a log exists by writing a transaction (two more). Anything
+  /// else (a new file, a pending migration, a rollback journal) opens the writer now.
   ///
   /// - Throws: `DamagedDatabase` when the file is not one (the caller moves it aside),
   ///   `StoreError.cannotOpen` for anything else.
   static func openChecked(
     file: DatabaseFile, options: Options, messages: @Sendable (String) -> Void
-  ) throws -> (writer: any DatabaseWriter, mode: JournalMode) {
+  ) throws -> Opened {
     let configuration = configuration(options: options)
-    try checkReadOnly(file: file, configuration: configuration)
+    let probe = try checkReadOnly(file: file, configuration: configuration)
     if options.allowWAL {
       if let network = file.networkFilesystemName() {
+        try? probe?.queue.close()
         messages(
           "\(file.path) is on a network filesystem (\(network)); using a rollback journal instead of WAL"
         )
       } else {
+        if let probe, probe.journalMode == "wal", probe.migrated {
+          let writerConfiguration = walWriterConfiguration(configuration)
+          let path = file.path
+          let writers = WriterSlot { try DatabaseQueue(path: path, configuration: writerConfiguration) }
+          return Opened(reader: probe.queue, writers: writers, mode: .wal)
+        }
+        try? probe?.queue.close()
         do {
-          let pool = try DatabasePool(path: file.path, configuration: configuration)
-          return (pool, .wal)
+          let pool = try DatabasePool(path: file.path, configuration: walWriterConfiguration(configuration))
+          return Opened(reader: pool, writers: WriterSlot(opened: pool), mode: .wal)
         } catch let error as DatabaseError where error.meansCorruption {
           throw DamagedDatabase(reason: "is not a usable SQLite database (\(error.oneLine))")
         } catch let error as DatabaseError
@@ -363,6 +402,7 @@ extension MetadataStore {
         }
       }
     }
+    try? probe?.queue.close()
     var rollbackConfiguration = configuration
     rollbackConfiguration.prepareDatabase { db in
       // A file whose header still says WAL would make SQLite reach for the shared memory
@@ -375,7 +415,7 @@ extension MetadataStore {
     }
     do {
       let queue = try DatabaseQueue(path: file.path, configuration: rollbackConfiguration)
-      return (queue, .rollback)
+      return Opened(reader: queue, writers: WriterSlot(opened: queue), mode: .rollback)
     } catch let error as DatabaseError where error.meansCorruption {
       throw DamagedDatabase(reason: "is not a usable SQLite database (\(error.oneLine))")
     } catch {
@@ -383,22 +423,71 @@ extension MetadataStore {
     }
   }
 
+  /// The writer's settings in WAL mode. The log file is kept when the last connection
+  /// closes (`SQLITE_FCNTL_PERSIST_WAL`), emptied rather than deleted (`journal_size_limit
+  /// = 0`): the next run finds it, so it is not recreated (which syncs the new file and its
+  /// directory), and it holds nothing, so the main file alone is the database between runs
+  /// (a log left full would be applied over a main file replaced meanwhile, say from a
+  /// backup). `synchronous = NORMAL` (what GRDB's pool sets too) leaves the syncing to the
+  /// checkpoint that follows every write.
+  static func walWriterConfiguration(_ base: Configuration) -> Configuration {
+    var configuration = base
+    configuration.prepareDatabase { db in
+      try keepWriteAheadLog(db)
+      try db.execute(sql: "PRAGMA journal_size_limit = 0")
+      try db.execute(sql: "PRAGMA synchronous = NORMAL")
+    }
+    return configuration
+  }
+
+  static func keepWriteAheadLog(_ db: Database) throws {
+    var persist: CInt = 1
+    let code = withUnsafeMutablePointer(to: &persist) {
+      sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_PERSIST_WAL, $0)
+    }
+    guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+  }
+
+  /// Copies what the log holds into the main file, never waiting for anyone. Best effort:
+  /// a checkpoint that cannot run now is done by the next one, and the log itself already
+  /// keeps the write safe from a crash of this process.
+  static func checkpoint(_ db: Database) {
+    _ = try? Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+  }
+
+  /// What the read-only check found.
+  struct ReadOnlyProbe {
+    var queue: DatabaseQueue
+    var journalMode: String
+    /// Whether every migration berth knows has been applied.
+    var migrated: Bool
+  }
+
   /// Checks the file is a sound SQLite database before anything writes to it, so a
-  /// damaged file is moved aside exactly as it was found.
+  /// damaged file is moved aside exactly as it was found. Returns the read-only
+  /// connection that checked it, or nil for a file that is not there yet.
   ///
   /// `PRAGMA quick_check` reads every page once, enough to catch a file that has a valid
   /// header but damaged content; berth's database is small, so this costs milliseconds.
   /// Failures that say nothing about the content (say, a read-only connection cannot be
   /// had) are left for the real open to report.
-  static func checkReadOnly(file: DatabaseFile, configuration: Configuration) throws {
-    guard file.state() == .present else { return }
+  static func checkReadOnly(file: DatabaseFile, configuration: Configuration) throws -> ReadOnlyProbe? {
+    guard file.state() == .present else { return nil }
     var readOnly = configuration
     readOnly.readonly = true
     let findings: [String]
+    let probe: ReadOnlyProbe
     do {
       let queue = try DatabaseQueue(path: file.path, configuration: readOnly)
-      findings = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
-      try? queue.close()
+      let checked = try queue.read { db in
+        let findings = try String.fetchAll(db, sql: "PRAGMA quick_check")
+        let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? ""
+        let applied = try Schema.migrator.appliedIdentifiers(db)
+        return (findings, mode, Schema.migrator.migrations.allSatisfy(applied.contains))
+      }
+      findings = checked.0
+      probe = ReadOnlyProbe(queue: queue, journalMode: checked.1, migrated: checked.2)
+      if findings != ["ok"] { try? queue.close() }
     } catch let error as DatabaseError where error.meansCorruption {
       throw DamagedDatabase(reason: "is not a usable SQLite database (\(error.oneLine))")
     } catch let error as DatabaseError
@@ -406,12 +495,13 @@ extension MetadataStore {
     {
       throw StoreError.busy(path: file.path, operation: "checking")
     } catch {
-      return
+      return nil
     }
     if findings != ["ok"] {
       let summary = findings.prefix(3).joined(separator: "; ")
       throw DamagedDatabase(reason: "failed SQLite's check (\(summary))")
     }
+    return probe
   }
 
   static func migrate(_ writer: any DatabaseWriter, path: String) throws {
@@ -429,5 +519,35 @@ extension MetadataStore {
   static func describe(_ error: any Error) -> String {
     if let databaseError = error as? DatabaseError { return databaseError.oneLine }
     return String(describing: error)
+  }
+}
+
+/// The store's writing connection: given at open, or opened by the first write.
+final class WriterSlot: @unchecked Sendable {
+  private let lock = NSLock()
+  private var current: (any DatabaseWriter)?
+  private let open: (@Sendable () throws -> any DatabaseWriter)?
+
+  init(opened: any DatabaseWriter) {
+    current = opened
+    open = nil
+  }
+
+  init(open: @escaping @Sendable () throws -> any DatabaseWriter) {
+    self.open = open
+  }
+
+  /// The writer if it is open already.
+  var openedWriter: (any DatabaseWriter)? { lock.withLock { current } }
+
+  /// The writer, opened now if need be (thread-safe: one is ever opened).
+  func writer() throws -> any DatabaseWriter {
+    try lock.withLock {
+      if let current { return current }
+      guard let open else { throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "no writer") }
+      let opened = try open()
+      current = opened
+      return opened
+    }
   }
 }

@@ -47,34 +47,41 @@ enum SessionRow {
     return StatementArguments(values)
   }
 
-  /// Reads a row leniently: a value written by a newer berth or edited by hand
-  /// (an unknown status, malformed JSON) degrades to a default rather than hiding
-  /// every other session from `berth list`.
+  /// Reads a row of `selectAll` leniently: a value written by a newer berth or edited by
+  /// hand (an unknown status, malformed JSON) degrades to a default rather than hiding
+  /// every other session from `berth list`. Columns are read by position (`columns`' order):
+  /// by name, GRDB lowercases the name on every lookup.
   static func record(from row: Row) -> SessionRecord {
-    func value<T: DatabaseValueConvertible>(_ column: String, as type: T.Type = T.self) -> T? {
-      let stored = (row[column] as (any DatabaseValueConvertible)?)?.databaseValue ?? .null
-      return T.fromDatabaseValue(stored)
+    func value<T: DatabaseValueConvertible>(_ column: Column, as type: T.Type = T.self) -> T? {
+      guard column.rawValue < row.count else { return nil }
+      return T.fromDatabaseValue(row[column.rawValue] as DatabaseValue)
     }
-    func time(_ column: String) -> Date? { value(column, as: Int64.self).map(StoredTime.date) }
+    func time(_ column: Column) -> Date? { value(column, as: Int64.self).map(StoredTime.date) }
     return SessionRecord(
-      id: value("id") ?? "",
-      tmuxSessionName: value("tmux_session_name") ?? "",
-      workspaceId: value("workspace_id"),
-      createdAt: time("created_at") ?? StoredTime.date(0),
-      lastAttachedAt: time("last_attached_at"),
-      lastDetachedAt: time("last_detached_at"),
-      cwd: value("cwd") ?? "",
-      status: value("status", as: String.self).flatMap(SessionStatus.init(rawValue:)) ?? .dead,
-      cols: value("cols") ?? 80,
-      rows: value("rows") ?? 24,
-      shell: value("shell") ?? "",
-      metadata: metadata(fromJSON: value("metadata")),
-      tmuxSocket: value("tmux_socket"),
-      tmuxSessionId: value("tmux_session_id"),
-      endReason: value("end_reason", as: String.self).flatMap(EndReason.init(rawValue:)),
-      endedAt: time("ended_at"),
-      lastSeenAt: time("last_seen_at"),
-      command: command(fromJSON: value("command")))
+      id: value(.id) ?? "",
+      tmuxSessionName: value(.tmuxSessionName) ?? "",
+      workspaceId: value(.workspaceId),
+      createdAt: time(.createdAt) ?? StoredTime.date(0),
+      lastAttachedAt: time(.lastAttachedAt),
+      lastDetachedAt: time(.lastDetachedAt),
+      cwd: value(.cwd) ?? "",
+      status: value(.status, as: String.self).flatMap(SessionStatus.init(rawValue:)) ?? .dead,
+      cols: value(.cols) ?? 80,
+      rows: value(.rows) ?? 24,
+      shell: value(.shell) ?? "",
+      metadata: metadata(fromJSON: value(.metadata)),
+      tmuxSocket: value(.tmuxSocket),
+      tmuxSessionId: value(.tmuxSessionId),
+      endReason: value(.endReason, as: String.self).flatMap(EndReason.init(rawValue:)),
+      endedAt: time(.endedAt),
+      lastSeenAt: time(.lastSeenAt),
+      command: command(fromJSON: value(.command)))
+  }
+
+  /// The position of each column in `columns` (and so in a `selectAll` row).
+  enum Column: Int, CaseIterable {
+    case id, tmuxSessionName, workspaceId, createdAt, lastAttachedAt, lastDetachedAt, cwd, status, cols, rows,
+      shell, metadata, tmuxSocket, tmuxSessionId, endReason, endedAt, lastSeenAt, command
   }
 
   /// Empty metadata is stored as NULL, as the seed's nullable column allows.

@@ -21,23 +21,22 @@ extension MetadataStore {
     if usable.isEmpty { return [] }
     return try writeImmediate("saving \(usable.count) snapshots") { db in
       var saved: [String] = []
+      // Prepared once for the batch (GRDB prepares, and authorizes, a statement each time
+      // it is given SQL text).
+      let exists = try db.cachedStatement(sql: "SELECT 1 FROM terminal_sessions WHERE id = ?")
+      let upsert = try db.cachedStatement(
+        sql: """
+          INSERT INTO session_snapshots (session_id, taken_at, boot_time, data)
+          VALUES (?, ?, ?, ?)
+          ON CONFLICT(session_id) DO UPDATE SET
+            taken_at = excluded.taken_at, boot_time = excluded.boot_time, data = excluded.data
+          """)
+      let taken = StoredTime.milliseconds(takenAt)
+      let boot = bootTime.map(StoredTime.milliseconds)
       for item in usable {
-        let known =
-          try Bool.fetchOne(
-            db, sql: "SELECT 1 FROM terminal_sessions WHERE id = ?", arguments: [item.sessionId])
-          ?? false
+        let known = try Bool.fetchOne(exists, arguments: [item.sessionId]) ?? false
         guard known else { continue }
-        try db.execute(
-          sql: """
-            INSERT INTO session_snapshots (session_id, taken_at, boot_time, data)
-            VALUES (?, ?, ?, ?)
-            ON CONFLICT(session_id) DO UPDATE SET
-              taken_at = excluded.taken_at, boot_time = excluded.boot_time, data = excluded.data
-            """,
-          arguments: [
-            item.sessionId, StoredTime.milliseconds(takenAt),
-            bootTime.map(StoredTime.milliseconds), item.data,
-          ])
+        try upsert.execute(arguments: [item.sessionId, taken, boot, item.data])
         saved.append(item.sessionId)
       }
       return saved

@@ -57,7 +57,16 @@ public struct TmuxInstall: Sendable {
 
   /// Finds tmux (`$BERTH_TMUX`, else `tmux` on `PATH`), reads `tmux -V`, and refuses a
   /// version older than the minimum.
-  public static func locate(environment: [String: String]) throws(TmuxError) -> TmuxInstall {
+  ///
+  /// With `versionCache` (a file in berth's state directory), the version `tmux -V` printed
+  /// is remembered for this binary, identified by its path and what `stat` says about it
+  /// (device, inode, size, modification and change times): every berth command would
+  /// otherwise start a `tmux -V` process (5–10 ms) to learn what has not changed since the
+  /// last one. A binary replaced or modified in place changes its change time at least, so
+  /// it is asked again. The cache is best effort: unreadable or unwritable, tmux is asked.
+  public static func locate(environment: [String: String], versionCache: String? = nil) throws(TmuxError)
+    -> TmuxInstall
+  {
     let requested = environment["BERTH_TMUX"].flatMap { $0.isEmpty ? nil : $0 } ?? "tmux"
     guard let path = Spawn.which(requested, path: environment["PATH"]) else {
       if requested != "tmux" {
@@ -65,6 +74,22 @@ public struct TmuxInstall: Sendable {
       }
       throw .notInstalled(installHint: installHint())
     }
+    let identity = BinaryIdentity(path: path)
+    let version: TmuxVersion
+    if let versionCache, let identity, let cached = VersionCache.lookup(versionCache, identity: identity) {
+      version = cached
+    } else {
+      version = try askVersion(path: path, environment: environment)
+      if let versionCache, let identity { VersionCache.store(versionCache, identity: identity, version: version) }
+    }
+    guard version >= TmuxVersion.minimumSupported else {
+      throw .tooOld(found: version.text, minimum: TmuxVersion.minimumSupported.text)
+    }
+    return TmuxInstall(path: path, version: version)
+  }
+
+  /// Runs `tmux -V`.
+  static func askVersion(path: String, environment: [String: String]) throws(TmuxError) -> TmuxVersion {
     let output: Spawn.Output
     do {
       output = try Spawn.run([path, "-V"], environment: environment, timeout: 5)
@@ -74,10 +99,7 @@ public struct TmuxInstall: Sendable {
     guard output.status == 0, let version = TmuxVersion(parsing: output.stdoutText) else {
       throw .startFailed("\(path) -V printed '\(output.stdoutText.prefix(40))': is it tmux?")
     }
-    guard version >= TmuxVersion.minimumSupported else {
-      throw .tooOld(found: version.text, minimum: TmuxVersion.minimumSupported.text)
-    }
-    return TmuxInstall(path: path, version: version)
+    return version
   }
 
   /// The command that installs tmux on this platform.
@@ -98,6 +120,69 @@ public struct TmuxInstall: Sendable {
       return
         "install it with your package manager (apt-get install tmux, dnf install tmux, pacman -S tmux, brew install tmux)"
     #endif
+  }
+}
+
+/// What identifies one tmux binary on disk: its path and its `stat` (symbolic links
+/// followed), so a replaced or rebuilt binary never matches an old entry.
+struct BinaryIdentity: Equatable {
+  let key: String
+
+  init?(path: String) {
+    var info = stat()
+    guard !path.contains("\t"), !path.contains("\n"), stat(path, &info) == 0 else { return nil }
+    key = [
+      path, String(info.st_dev), String(info.st_ino), String(info.st_size),
+      "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)", "\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)",
+    ].joined(separator: "\t")
+  }
+}
+
+/// The versions `tmux -V` printed, one line per binary: its identity, a TAB, the version.
+enum VersionCache {
+  /// Binaries remembered at most (BERTH_TMUX pointing at several builds, say).
+  static let capacity = 8
+
+  static func lookup(_ file: String, identity: BinaryIdentity) -> TmuxVersion? {
+    for line in lines(file) {
+      guard let tab = line.lastIndex(of: "\t"), line[..<tab] == identity.key else { continue }
+      return TmuxVersion(parsing: String(line[line.index(after: tab)...]))
+    }
+    return nil
+  }
+
+  /// Writes the entry first, then up to `capacity - 1` others, to a temporary file renamed
+  /// over the cache (readers see the old file or the new one, never half of one).
+  static func store(_ file: String, identity: BinaryIdentity, version: TmuxVersion) {
+    guard !version.text.contains("\n"), !version.text.contains("\t") else { return }
+    let others = lines(file).filter { line in
+      guard let tab = line.lastIndex(of: "\t") else { return false }
+      return line[..<tab] != identity.key
+    }
+    let text = ([identity.key + "\t" + version.text] + others.prefix(capacity - 1)).joined(separator: "\n") + "\n"
+    let directory = (file as NSString).deletingLastPathComponent
+    if !directory.isEmpty { makeDirectories(directory) }
+    let temporary = "\(file).\(getpid()).tmp"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+    guard fd >= 0 else { return }
+    let bytes = Array(text.utf8)
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+    if written != bytes.count || rename(temporary, file) != 0 { unlink(temporary) }
+  }
+
+  static func lines(_ file: String) -> [Substring] {
+    guard let data = FileManager.default.contents(atPath: file), data.count < 65_536 else { return [] }
+    return String(decoding: data, as: UTF8.self).split(separator: "\n")
+  }
+
+  /// The missing directories down to `path`, each 0700 (berth's state directory is private).
+  static func makeDirectories(_ path: String) {
+    var info = stat()
+    if stat(path, &info) == 0 { return }
+    let parent = (path as NSString).deletingLastPathComponent
+    if !parent.isEmpty, parent != path { makeDirectories(parent) }
+    _ = mkdir(path, 0o700)
   }
 }
 

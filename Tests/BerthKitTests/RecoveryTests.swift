@@ -395,6 +395,51 @@ struct RebootRecoveryTests {
     }
   }
 
+  /// Every restored pane gets berth's scrollback (a pane takes it when it is created), the
+  /// session keeps it for windows opened later, and the server's global value is left as
+  /// it was; the active window and pane come back without selecting what is already so.
+  @Test func restoredPanesGetTheScrollbackSetting() async throws {
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer { server in
+      try await withManager(makeContext(server, dir)) { m async throws in
+        _ = try await m.create(CreateRequest(id: "deep", cwd: dir.path))
+        _ = try await m.create(CreateRequest(id: "flat", cwd: dir.path))
+        try server.check("new-window", "-d", "-t", "=berth-deep:1", "-c", dir.path)
+        try server.check("split-window", "-d", "-t", "=berth-deep:1.0", "-c", dir.path)
+        try server.check("select-window", "-t", "=berth-deep:1")
+        try server.check("select-pane", "-t", "=berth-deep:1.1")
+        // Until its shell runs, tmux names a new window after the forked child ("tmux").
+        #expect(
+          server.waitUntil(timeout: 5) {
+            (try? server.check("list-windows", "-t", "=berth-flat", "-F", "#{window_name}")) == "sh"
+          })
+        _ = try await m.snapshotAll()
+      }
+      try server.killServerAndWait()
+      try server.start()
+      try server.check("new-session", "-d", "-s", "bystander")
+      let global = try server.check("show-options", "-gv", "history-limit")
+      #expect(global == "2000")
+      try await withManager(makeContext(server, dir, boot: Date())) { m async throws in
+        let report = try await m.restore(ids: nil, dryRun: false)
+        #expect(report.restored.map(\.id).sorted() == ["deep", "flat"])
+      }
+      for id in ["deep", "flat"] {
+        let limits = try server.check("list-panes", "-s", "-t", "=berth-\(id):", "-F", "#{history_limit}")
+        #expect(Set(limits.split(separator: "\n")) == ["10000"], "\(id): \(limits)")
+        #expect(try server.check("show-options", "-v", "-t", "=berth-\(id):", "history-limit") == "10000")
+      }
+      #expect(try server.check("show-options", "-gv", "history-limit") == global)
+      #expect(try server.check("list-panes", "-a", "-F", "#{session_name} #{history_limit}").contains("bystander 2000"))
+      let active = try server.check(
+        "display-message", "-p", "-t", "=berth-deep:", "#{window_index}.#{pane_index}")
+      #expect(active == "1.1")
+      // Windows tmux named after their shell are not renamed: tmux keeps naming them itself.
+      let naming = try server.check("list-windows", "-t", "=berth-flat", "-F", "#{automatic-rename}")
+      #expect(naming == "1")
+    }
+  }
+
   /// A save with no server, or with nothing of berth's alive, keeps the last good snapshot.
   @Test func anEmptySaveNeverReplacesAGoodOne() async throws {
     let dir = try TemporaryDirectory()
@@ -405,6 +450,12 @@ struct RebootRecoveryTests {
         m async throws -> SessionSnapshot in
         _ = try await m.create(CreateRequest(id: "precious", cwd: dir.path))
         try server.check("new-window", "-d", "-t", "=berth-precious:1", "-n", "logs", "-c", dir.path)
+        // tmux names a new window after its command only once the shell runs (until then
+        // the forked child is still "tmux"), and renames at most every half second.
+        #expect(
+          server.waitUntil(timeout: 5) {
+            (try? server.check("list-windows", "-t", "=berth-precious", "-F", "#{window_name}")) == "sh\nlogs"
+          })
         #expect(try await m.snapshotAll().saved == ["precious"])
         return try #require(await m.savedSnapshot(id: "precious"))
       }
@@ -501,8 +552,10 @@ struct RebootRecoveryTests {
       let armed = try autosave()
       #expect(UUID(uuidString: armed.token) != nil)
       #expect(abs(armed.due - (Date().timeIntervalSince1970 + 300)) < 30, "due \(armed.due): the default is 5 minutes")
-      let hooks = try server.check("show-hooks", "-t", "=berth-auto:")
-      let hook = try #require(hooks.split(separator: "\n").first { $0.hasPrefix("client-detached") }, "hooks: \(hooks)")
+      // One global hook, at an index of berth's own, not one per session.
+      let hooks = try server.check("show-hooks", "-g")
+      let hook = try #require(hooks.split(separator: "\n").first { $0.hasPrefix("client-detached[") }, "hooks: \(hooks)")
+      #expect(!(try server.check("show-hooks", "-t", "=berth-auto:")).contains("client-detached"))
       #expect(hook.contains("run-shell -b"), "\(hook)")
       #expect(
         hook.contains(realPath(try berthExecutable())) && hook.contains("snapshot") && hook.contains(db), "\(hook)")
@@ -540,6 +593,25 @@ struct RebootRecoveryTests {
         try await Task.sleep(for: .milliseconds(100))
       }
       #expect(third.map { $0 > second } == true, "the client-detached hook saved nothing")
+      let savedByHook = try #require(third)
+      func savesWithin(_ seconds: Double) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+          if let now = try await takenAt(), now > savedByHook { return true }
+          try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+      }
+      // berth's own control clients come and go without saving (each save would start the next).
+      _ = try berth(["list"], server: server, db: db, extra: extra)
+      #expect(try await !savesWithin(1.5), "a control client going away saved a snapshot")
+      // Nor does a terminal leaving a session that is not berth's.
+      try server.check("new-session", "-d", "-s", "someone-else")
+      let other = try server.check("display-message", "-p", "-t", "=someone-else:", "#{session_id}")
+      let otherHost = try attachRealClient(to: server, session: other)
+      defer { otherHost.shutdown() }
+      try server.check("detach-client", "-s", other)
+      #expect(try await !savesWithin(1.5), "a terminal leaving someone else's session saved a snapshot")
     }
   }
 }
@@ -731,6 +803,43 @@ struct ForegroundCommandTests {
     let argv: [Int32: [String]] = [100: ["bash", "-i"], 101: ["sleep", "1000"]]
     let table = Self.table(shell: "bash", child: "sleep", childGroup: 101, tpgid: 101, age: 0.01)
     #expect(Self.describe(table, argv) == "sleep 1000 command")
+  }
+
+  /// Reading only the panes' processes finds what reading the whole machine finds.
+  @Test func readingOnlyThePanesAgreesWithReadingEverything() throws {
+    // A script shell with a child (no terminal: the newest child is what it runs), a
+    // shell with none, and a process that is no shell at all.
+    let busy = try Spawn.withPipes(["/bin/sh", "-c", "sleep 31; true"], environment: ProcessInfo.processInfo.environment)
+    let idle = try Spawn.withPipes(["/bin/sh", "-c", "read line"], environment: ProcessInfo.processInfo.environment)
+    let plain = try Spawn.withPipes(["sleep", "32"], environment: ProcessInfo.processInfo.environment)
+    defer {
+      for child in [busy, idle, plain] {
+        kill(child.pid, SIGKILL)
+        _ = Spawn.waitFor(child.pid)
+        close(child.stdin)
+        close(child.stdout)
+        close(child.stderr)
+      }
+    }
+    let pids = [busy.pid, idle.pid, plain.pid]
+    let deadline = Date().addingTimeInterval(5)
+    while ProcessTable.read(panePids: pids).foreground(panePid: busy.pid, minimumAge: 0).command != ["sleep", "31"],
+      Date() < deadline
+    {
+      usleep(20_000)
+    }
+    let whole = ProcessTable.read()
+    let panes = ProcessTable.read(panePids: pids)
+    for pid in pids {
+      let a = whole.foreground(panePid: pid, minimumAge: 0)
+      let b = panes.foreground(panePid: pid, minimumAge: 0)
+      #expect(a.command == b.command && a.isShell == b.isShell, "pid \(pid): \(a) vs \(b)")
+    }
+    #expect(panes.foreground(panePid: busy.pid, minimumAge: 0).command == ["sleep", "31"])
+    #expect(panes.foreground(panePid: idle.pid).command == nil && panes.foreground(panePid: idle.pid).isShell)
+    #expect(panes.foreground(panePid: plain.pid).command == ["sleep", "32"])
+    // Only what the panes need, not the machine.
+    #expect(panes.entries.count < 10, "\(panes.entries.count) processes read")
   }
 
   /// Against real processes: an interactive bash running `echo $(sleep 30)` (a command

@@ -82,6 +82,69 @@ struct SchemaTests {
     #expect(count == 3)
   }
 
+  /// A command that only reads (`berth list`) must not write: no fsync, no page copied by a
+  /// checkpoint at close. Checked by the files' sizes and change times around a read.
+  @Test func aStoreThatOnlyReadsChangesNoFile() throws {
+    let directory = try TemporaryDirectory()
+    let path = directory.file("berth.sqlite3")
+    do {
+      let store = try MetadataStore(path: path)
+      for index in 0..<20 { try store.insert(sampleRecord("r\(index)")) }
+    }
+    // Written by earlier runs and already checkpointed: nothing left for a reader to do.
+    do { _ = try MetadataStore(path: path).allRecords() }
+    func fileState() -> [String] {
+      [path, path + "-wal"].map { file in
+        var info = stat()
+        guard stat(file, &info) == 0 else { return "\(file): missing" }
+        return "\(file): \(info.st_size) bytes, changed \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+      }
+    }
+    let before = fileState()
+    for _ in 0..<3 {
+      let store = try MetadataStore(path: path)
+      #expect(!store.openedFresh)
+      #expect(try store.allRecords().count == 20)
+      #expect(try store.record(id: "r7") != nil)
+      #expect(try store.integrityCheck() == "ok")
+    }
+    #expect(fileState() == before)
+  }
+
+  /// Each write is checkpointed into the main file when it commits, whoever closes last: it
+  /// does not wait in the log for a checkpoint that a reader no longer makes.
+  @Test func aWriteReachesTheMainFileAtOnce() throws {
+    let directory = try TemporaryDirectory()
+    let path = directory.file("berth.sqlite3")
+    do { _ = try MetadataStore(path: path) }
+    let reader = try MetadataStore(path: path)
+    #expect(try reader.allRecords().isEmpty)
+    let writer = try MetadataStore(path: path)
+    try writer.insert(sampleRecord("in-the-main-file-0123456789"))
+    let main = try #require(FileManager.default.contents(atPath: path))
+    #expect(main.range(of: Data("in-the-main-file-0123456789".utf8)) != nil)
+    #expect(try reader.record(id: "in-the-main-file-0123456789") != nil, "the reader sees the write")
+  }
+
+  /// Between runs the log file stays (recreating it costs two fsyncs) but holds nothing:
+  /// the main file alone is the database.
+  @Test func theLogIsKeptEmptyBetweenRuns() throws {
+    let directory = try TemporaryDirectory()
+    let path = directory.file("berth.sqlite3")
+    for round in 0..<3 {
+      let store = try MetadataStore(path: path)
+      var record = sampleRecord("r\(round)")
+      record.metadata.title = String(repeating: "x", count: 20_000)
+      try store.insert(record)
+      var info = stat()
+      #expect(stat(path + "-wal", &info) == 0 && info.st_size > 0, "the write went through the log")
+    }
+    var info = stat()
+    #expect(stat(path + "-wal", &info) == 0)
+    #expect(info.st_size == 0)
+    #expect(try MetadataStore(path: path).allRecords().count == 3)
+  }
+
   @Test func directoriesAre0700AndFiles0600() throws {
     let directory = try TemporaryDirectory()
     let stateDir = directory.file("state")

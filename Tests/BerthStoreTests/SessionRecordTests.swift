@@ -44,6 +44,19 @@ struct SessionRecordTests {
     #expect(try store.record(tmuxSessionName: "berth-absent") == nil)
   }
 
+  /// Records are read by column position: the positions must name the selected columns.
+  @Test func columnPositionsMatchTheSelectedColumns() {
+    let names = SessionRow.Column.allCases.map { column -> String in
+      // camelCase to the schema's snake_case.
+      var name = ""
+      for character in "\(column)" {
+        if character.isUppercase { name += "_" + character.lowercased() } else { name.append(character) }
+      }
+      return name == "rows" ? "\"rows\"" : name
+    }
+    #expect(names == SessionRow.columns)
+  }
+
   @Test func storedValuesUseMillisecondsAndJSON() throws {
     try store.insert(Self.full)
     try store.insert(Self.minimal)
