@@ -4,7 +4,10 @@ import Foundation
 ///
 /// Fields are TAB-separated. Free text (names, commands, paths) comes last and has every
 /// control character replaced by tmux itself (`#{s/…/…/:var}`), so a hostile path with a
-/// TAB or newline cannot shift fields or split records.
+/// TAB or newline cannot shift fields or split records. Session names are the exception:
+/// tmux itself stores them vis-encoded (`new-session -s` and `rename-session` turn a TAB
+/// into `\t`, a newline into `\n`, other controls into octal escapes), so they never hold
+/// a raw control, and cleaning them cost tmux a regular expression compiled per pane.
 public enum TmuxListing {
   /// Wraps a variable so tmux replaces C0 controls and DEL with U+FFFD.
   static func clean(_ variable: String) -> String {
@@ -18,10 +21,14 @@ public enum TmuxListing {
     "window_layout",
   ]
   static let paneTextFields = ["session_name", "window_name", "pane_current_command", "pane_current_path"]
+  /// Text fields tmux never lets hold a raw control character (see above). Window names
+  /// given with `new-window -n`, commands and paths can.
+  static let encodedByTmux: Set<String> = ["session_name"]
 
   /// `list-panes -a -F` format: every pane of every session.
   public static let paneFormat: String =
-    (paneFields.map { "#{\($0)}" } + paneTextFields.map(clean)).joined(separator: "\t")
+    (paneFields.map { "#{\($0)}" } + paneTextFields.map { encodedByTmux.contains($0) ? "#{\($0)}" : clean($0) })
+    .joined(separator: "\t")
 
   /// `list-clients -F` format: which session each client is on and whether it is a control client.
   public static let clientFormat = "#{session_id}\t#{client_control_mode}\t#{client_pid}\t\(clean("client_name"))"

@@ -172,7 +172,9 @@ struct SnapshotJSONWriter {
 
   /// A finite number as Swift prints it (shortest form that reads back the same).
   mutating func number(_ value: Double) throws {
-    guard value.isFinite else { throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "not finite")) }
+    guard value.isFinite else {
+      throw EncodingError.invalidValue(value, .init(codingPath: [], debugDescription: "not finite"))
+    }
     var text = value.description
     if text.hasSuffix(".0") { text.removeLast(2) }
     bytes.append(contentsOf: text.utf8)
@@ -209,7 +211,9 @@ struct SnapshotJSONWriter {
       case 0x08: bytes.append(contentsOf: [0x5C, 0x62])
       case 0x0C: bytes.append(contentsOf: [0x5C, 0x66])
       case 0x00..<0x20:
-        bytes.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0x0F)]])
+        bytes.append(contentsOf: [
+          0x5C, 0x75, 0x30, 0x30, Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0x0F)],
+        ])
       default: bytes.append(byte)
       }
     }

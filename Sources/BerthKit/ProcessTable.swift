@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
   import Glibc
 #endif
-import Foundation
 
 /// What panes are running, read from the process table (Linux /proc), read once per use.
 public struct ProcessTable: Sendable {
@@ -59,7 +60,9 @@ public struct ProcessTable: Sendable {
     }
     if !parents.isEmpty {
       for pid in processIds() where table.entries[pid] == nil {
-        guard let ppid = reader.parent(pid: pid), parents.contains(ppid), let e = reader.entry(pid: pid) else { continue }
+        guard let ppid = reader.parent(pid: pid), parents.contains(ppid), let e = reader.entry(pid: pid) else {
+          continue
+        }
         table.add(e)
       }
     }

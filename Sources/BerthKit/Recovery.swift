@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthStore
 import BerthTmux
 import Foundation
 import TmuxControl
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// What a snapshot run saved.
 public struct SnapshotReport: Sendable, Equatable {
@@ -52,7 +53,8 @@ extension SessionManager {
     let listing = detailed.listing
     let byId = Dictionary(detailed.live.map { ($0.sessionId, $0) }, uniquingKeysWith: { a, _ in a })
     // Each live tracked session with its tmux ids, parsed once.
-    let targets = listing.views.compactMap { v -> (view: SessionView, live: LiveSession, id: TargetID, panes: [(LivePane, TargetID)])? in
+    let targets = listing.views.compactMap {
+      v -> (view: SessionView, live: LiveSession, id: TargetID, panes: [(LivePane, TargetID)])? in
       guard v.tracked, v.isAlive, ids?.contains(v.id) ?? true, let tid = v.tmuxId, let s = byId[tid],
         let sid = TargetID(s.sessionId)
       else { return nil }
@@ -90,7 +92,11 @@ extension SessionManager {
         foreground[p.paneId] = processes.foreground(panePid: p.pid)
       }
       let shell = records[v.id]?.shell
-      let history = shell.map { ShellLaunch.plan(shell: $0, sessionId: v.id, stateDirectory: context.stateDirectory, userZdotdir: nil).historyFile } ?? nil
+      let history =
+        shell.map {
+          ShellLaunch.plan(shell: $0, sessionId: v.id, stateDirectory: context.stateDirectory, userZdotdir: nil)
+            .historyFile
+        } ?? nil
       var snapshot = SnapshotBuilder.snapshot(
         session: s, recordId: v.id, takenAt: now, environment: environment, captures: captures,
         foreground: foreground, shell: shell, historyFile: history)
@@ -153,7 +159,9 @@ extension SessionManager {
       plans.append(restorePlan(record: record, snapshot: snapshot, reason: v.endReason))
     }
     report.restored = plans.map {
-      RestoreReport.Item(id: $0.record.id, windows: $0.windows.count, panes: $0.windows.reduce(0) { $0 + $1.panes.count }, notices: $0.notices)
+      RestoreReport.Item(
+        id: $0.record.id, windows: $0.windows.count, panes: $0.windows.reduce(0) { $0 + $1.panes.count },
+        notices: $0.notices)
     }
     guard !dryRun, !plans.isEmpty else { return report }
     guard let c = try await connection(startServer: true) else {
@@ -205,7 +213,11 @@ extension SessionManager {
       ?? [
         WindowSnapshot(
           index: 0, name: "", layout: "", active: true,
-          panes: [PaneSnapshot(index: 0, cwd: record.cwd, command: record.command, isShell: record.command == nil, active: true, lastLines: [])])
+          panes: [
+            PaneSnapshot(
+              index: 0, cwd: record.cwd, command: record.command, isShell: record.command == nil, active: true,
+              lastLines: [])
+          ])
       ]
     // The name tmux gives a window running this shell by itself (its process name): a window
     // saved under that name was named automatically, and renaming it would only turn tmux's
@@ -219,7 +231,8 @@ extension SessionManager {
         var paneNotice = ["berth: \(why)"]
         if !Self.isUsableDirectory(cwd) {
           let shown = TerminalText.sanitize(cwd)
-          notices.append("\(record.id): the directory \(shown) is missing or unusable; starting in \(context.homeDirectory)")
+          notices.append(
+            "\(record.id): the directory \(shown) is missing or unusable; starting in \(context.homeDirectory)")
           paneNotice.append("berth: \(shown) is missing, so this starts in \(context.homeDirectory)")
           cwd = context.homeDirectory
         }
@@ -343,14 +356,16 @@ extension SessionManager {
     for (i, plan) in plans.enumerated() {
       guard let m = made[i] else { continue }
       for (name, _) in plan.windows[0].panes[0].launch.environment where name.hasPrefix("BERTH_NOTICE_") {
-        unsets.append(TmuxCommand([.word("set-environment"), .word("-t"), .target(m.session), .word("-u"), .value(name)]))
+        unsets.append(
+          TmuxCommand([.word("set-environment"), .word("-t"), .target(m.session), .word("-u"), .value(name)]))
       }
     }
     var limits: [TmuxCommand] = []
     if previousLimit != limit {
       for m in made.compactMap({ $0 }) { limits.append(.setOption("history-limit", value: limit, target: m.session)) }
     }
-    let r2 = Array(try await send(c, unsets + limits + moves + phase2).dropFirst(unsets.count + limits.count + moves.count))
+    let r2 = Array(
+      try await send(c, unsets + limits + moves + phase2).dropFirst(unsets.count + limits.count + moves.count))
     for ((owner, reply)) in zip(phase2Owners, r2) where !reply.isError {
       let f = reply.text.split(separator: "\t").map(String.init)
       if f.count == 2, let w = TargetID(f[0]), let p = TargetID(f[1]) {
@@ -439,7 +454,8 @@ extension SessionManager {
   func appendHistory(_ path: String, _ command: String) {
     let line = command.replacingOccurrences(of: "\n", with: " ") + "\n"
     let dir = (path as NSString).deletingLastPathComponent
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    try? FileManager.default.createDirectory(
+      atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
     guard fd >= 0 else { return }
     _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, line.utf8.count) }
@@ -452,7 +468,8 @@ extension SessionManager {
     for f in files where written.insert(f.path).inserted {
       let dir = (f.path as NSString).deletingLastPathComponent
       do {
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+          atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         if (try? String(contentsOfFile: f.path, encoding: .utf8)) != f.contents {
           try f.contents.write(toFile: f.path, atomically: true, encoding: .utf8)
           chmod(f.path, 0o600)
@@ -462,7 +479,8 @@ extension SessionManager {
       }
     }
     let historyDir = context.stateDirectory + "/history"
-    try? FileManager.default.createDirectory(atPath: historyDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    try? FileManager.default.createDirectory(
+      atPath: historyDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
   }
 
   // MARK: Hooks and autosave

@@ -134,9 +134,10 @@ public final class MetadataStore: Sendable {
   /// - Throws: `StoreError.duplicateId` when the id or the tmux session name is taken.
   public func insert(_ record: SessionRecord) throws {
     try writeImmediate("saving session \(record.id)") { db in
-      let taken = try Bool.fetchOne(
-        db, sql: "SELECT 1 FROM terminal_sessions WHERE id = ? OR tmux_session_name = ?",
-        arguments: [record.id, record.tmuxSessionName]) ?? false
+      let taken =
+        try Bool.fetchOne(
+          db, sql: "SELECT 1 FROM terminal_sessions WHERE id = ? OR tmux_session_name = ?",
+          arguments: [record.id, record.tmuxSessionName]) ?? false
       if taken { throw StoreError.duplicateId(id: record.id, tmuxSessionName: record.tmuxSessionName) }
       try db.execute(sql: SessionRow.insert, arguments: SessionRow.arguments(for: record))
     }

@@ -42,7 +42,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
       return
         "berth's database \(path) stayed locked by another process during \(operation); retry in a moment"
     case .database(let path, let operation, let reason):
-      return "database error during \(operation) on \(path) (\(reason)); retry, and check free disk space if it persists"
+      return
+        "database error during \(operation) on \(path) (\(reason)); retry, and check free disk space if it persists"
     }
   }
 }

@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
   import Glibc
 #endif
-import Foundation
 
 /// A tmux version such as `3.3a`, `3.4`, `next-3.5`.
 public struct TmuxVersion: Comparable, Sendable, CustomStringConvertible {

@@ -89,4 +89,59 @@ import Testing
     #expect(object["tracked"] as? Bool == true)
     #expect(object["endReason"] is NSNull)
   }
+
+  /// What the writer did before it wrote bytes (String appends, String(format:)): the
+  /// output must not change by a byte.
+  static func referenceEscape(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      default:
+        let v = scalar.value
+        if v < 0x20 || v == 0x7F || (0x80...0x9F).contains(v) || DisplayWidth.isBidiControl(v) {
+          out += String(format: "\\u%04x", v)
+        } else {
+          out.unicodeScalars.append(scalar)
+        }
+      }
+    }
+    return out + "\""
+  }
+
+  static func referenceDate(_ date: Date) -> String {
+    var t = time_t(date.timeIntervalSince1970.rounded(.down))
+    var tm = tm()
+    gmtime_r(&t, &tm)
+    return String(
+      format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
+      Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
+  }
+
+  @Test func bytesAreWhatTheStringWriterWrote() {
+    var rng = SystemRandomNumberGenerator()
+    let pool: [Unicode.Scalar] = [
+      "a", "Z", "0", " ", "~", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1}", "\u{1B}", "\u{1F}", "\u{7F}",
+      "\u{80}", "\u{85}", "\u{9B}", "\u{9F}", "\u{A0}", "é", "日", "🚀", "\u{200E}", "\u{200F}", "\u{061C}",
+      "\u{202A}", "\u{202E}", "\u{2066}", "\u{2069}", "\u{FFFD}", "\u{FEFF}", "\u{10FFFF}",
+    ]
+    for _ in 0..<2_000 {
+      var text = String.UnicodeScalarView()
+      for _ in 0..<Int.random(in: 0...12, using: &rng) { text.append(pool.randomElement(using: &rng)!) }
+      let string = String(text)
+      #expect(JSONValue.string(string).serialized() == Self.referenceEscape(string), "\(string.debugDescription)")
+    }
+    for _ in 0..<2_000 {
+      let date = Date(timeIntervalSince1970: Double.random(in: -62_135_596_800...253_402_300_799, using: &rng))
+      #expect(ISO8601.format(date) == Self.referenceDate(date))
+    }
+    for seconds in [0.0, -1, 59.999, 951_782_400, 4_102_444_800, -62_135_596_800, 253_402_300_799] {
+      let date = Date(timeIntervalSince1970: seconds)
+      #expect(ISO8601.format(date) == Self.referenceDate(date), "\(seconds)")
+    }
+  }
 }

@@ -32,11 +32,14 @@ struct SnapshotEncodingTests {
         panes: (0..<Int.random(in: 1...3, using: &rng)).map { p in
           PaneSnapshot(
             index: p, cwd: "/home/u/" + text(), command: Bool.random(using: &rng) ? nil : [text(), "-x", text()],
-            isShell: Bool.random(using: &rng), active: p == 0, lastLines: (0..<Int.random(in: 0...5, using: &rng)).map { _ in text() })
+            isShell: Bool.random(using: &rng), active: p == 0,
+            lastLines: (0..<Int.random(in: 0...5, using: &rng)).map { _ in text() })
         })
     }
     var environment: [String: String] = [:]
-    for name in ["LANG", "EDITOR", "VIRTUAL_ENV", "Z_LAST", "a_lower"] where Bool.random(using: &rng) { environment[name] = text() }
+    for name in ["LANG", "EDITOR", "VIRTUAL_ENV", "Z_LAST", "a_lower"] where Bool.random(using: &rng) {
+      environment[name] = text()
+    }
     return SessionSnapshot(
       sessionId: "id-\(seed)", takenAt: Date(timeIntervalSince1970: 1_795_233_498.422 + Double(seed) * 0.001),
       windows: windows, environment: environment, shell: Bool.random(using: &rng) ? nil : "/bin/bash",
@@ -75,7 +78,8 @@ struct SnapshotEncodingTests {
 
   @Test func aSnapshotStoredByAnOlderBerthStillReads() throws {
     // As JSONEncoder wrote it (escaped slashes, fractional milliseconds, optional keys absent).
-    let stored = #"{"environment":{"LANG":"C.UTF-8"},"sessionId":"old","takenAt":1795233498422.5,"version":1,"windows":[{"active":true,"index":0,"layout":"b25f,80x24,0,0,1","name":"main","panes":[{"active":true,"cwd":"\/home\/u","index":0,"isShell":true,"lastLines":["$ ls","a\tb"]}]}]}"#
+    let stored =
+      #"{"environment":{"LANG":"C.UTF-8"},"sessionId":"old","takenAt":1795233498422.5,"version":1,"windows":[{"active":true,"index":0,"layout":"b25f,80x24,0,0,1","name":"main","panes":[{"active":true,"cwd":"\/home\/u","index":0,"isShell":true,"lastLines":["$ ls","a\tb"]}]}]}"#
     let snapshot = try SessionSnapshot.decode(Data(stored.utf8))
     #expect(snapshot.sessionId == "old" && snapshot.shell == nil && snapshot.historyFile == nil)
     #expect(snapshot.windows[0].panes[0].cwd == "/home/u" && snapshot.lastOutput == ["$ ls", "a\tb"])

@@ -165,6 +165,36 @@ struct HostileInputTests {
     }
   }
 
+  /// The listing asks tmux for session names as they are (tmux stores them vis-encoded: a
+  /// TAB as `\t`, a newline as `\n`), and for window names, commands and paths cleaned (they
+  /// can hold raw controls): no field shifts, no record splits, whatever the names hold.
+  @Test func controlsInNamesWindowsAndPathsKeepTheListingIntact() async throws {
+    let dir = try TemporaryDirectory()
+    let odd = try dir.makeDirectory("t\tab\nnew line")
+    try await withTmuxServer { server in
+      try server.check("new-session", "-d", "-s", "x\ty\nz\u{1}w\u{7F}v\u{1B}[31m")
+      try server.check("new-session", "-d", "-s", "berth-h1", "-c", odd)
+      try server.check("new-window", "-d", "-t", "=berth-h1:1", "-n", "win\tdow\nname", "-c", odd)
+      // tmux stored the hostile session name encoded: one line, no raw control.
+      let names = try server.check("list-sessions", "-F", "#{session_name}").split(separator: "\n").map(String.init)
+      let foreignName = try #require(names.first { !$0.hasPrefix("berth-") })
+      #expect(names.count == 2)
+      #expect(!foreignName.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(foreignName.debugDescription)")
+      #expect(foreignName.hasPrefix("x\\ty\\nz"))
+      try await withManager(makeContext(server, dir)) { m async throws in
+        let listing = try await m.list(includeForeign: true)
+        #expect(listing.views.count == 2, "\(listing.views.map(\.tmuxSession))")
+        let foreign = try #require(listing.views.first { $0.foreign })
+        #expect(foreign.tmuxSession == foreignName)
+        let orphan = try #require(listing.views.first { $0.id == "h1" })
+        #expect(orphan.orphan && orphan.windows == 2 && orphan.isAlive)
+        let cleaned = odd.replacingOccurrences(of: "\t", with: "\u{FFFD}").replacingOccurrences(of: "\n", with: "\u{FFFD}")
+        #expect(orphan.cwd == cleaned)
+        #expect(orphan.cols == 80 && orphan.rows == 24, "fields after the names stayed in place")
+      }
+    }
+  }
+
   @Test func controlsAndBidiNeverReachTheTerminal() async throws {
     let dir = try TemporaryDirectory()
     // A directory name may hold anything but NUL and "/": berth stores it as given.

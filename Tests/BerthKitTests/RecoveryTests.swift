@@ -554,7 +554,8 @@ struct RebootRecoveryTests {
       #expect(abs(armed.due - (Date().timeIntervalSince1970 + 300)) < 30, "due \(armed.due): the default is 5 minutes")
       // One global hook, at an index of berth's own, not one per session.
       let hooks = try server.check("show-hooks", "-g")
-      let hook = try #require(hooks.split(separator: "\n").first { $0.hasPrefix("client-detached[") }, "hooks: \(hooks)")
+      let hook = try #require(
+        hooks.split(separator: "\n").first { $0.hasPrefix("client-detached[") }, "hooks: \(hooks)")
       #expect(!(try server.check("show-hooks", "-t", "=berth-auto:")).contains("client-detached"))
       #expect(hook.contains("run-shell -b"), "\(hook)")
       #expect(
@@ -809,7 +810,8 @@ struct ForegroundCommandTests {
   @Test func readingOnlyThePanesAgreesWithReadingEverything() throws {
     // A script shell with a child (no terminal: the newest child is what it runs), a
     // shell with none, and a process that is no shell at all.
-    let busy = try Spawn.withPipes(["/bin/sh", "-c", "sleep 31; true"], environment: ProcessInfo.processInfo.environment)
+    let busy = try Spawn.withPipes(
+      ["/bin/sh", "-c", "sleep 31; true"], environment: ProcessInfo.processInfo.environment)
     let idle = try Spawn.withPipes(["/bin/sh", "-c", "read line"], environment: ProcessInfo.processInfo.environment)
     let plain = try Spawn.withPipes(["sleep", "32"], environment: ProcessInfo.processInfo.environment)
     defer {

@@ -63,7 +63,8 @@ struct SessionRecordTests {
     let rows = try store.read("test") { db in
       try Row.fetchAll(
         db,
-        sql: "SELECT id, created_at, ended_at, metadata, command, status, end_reason, \"rows\" FROM terminal_sessions ORDER BY created_at"
+        sql:
+          "SELECT id, created_at, ended_at, metadata, command, status, end_reason, \"rows\" FROM terminal_sessions ORDER BY created_at"
       )
     }
     #expect(rows.count == 2)
@@ -96,7 +97,8 @@ struct SessionRecordTests {
     try store.insert(sampleRecord("odd"))
     try store.writeImmediate("test") { db in
       try db.execute(
-        sql: "UPDATE terminal_sessions SET status = 'hibernating', metadata = '{not json', command = '42', end_reason = 'zapped' WHERE id = 'odd'"
+        sql:
+          "UPDATE terminal_sessions SET status = 'hibernating', metadata = '{not json', command = '42', end_reason = 'zapped' WHERE id = 'odd'"
       )
     }
     let record = try #require(try store.record(id: "odd"))
