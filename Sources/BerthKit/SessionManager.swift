@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
 import BerthCore
 import BerthStore
 import BerthTmux
 import Foundation
 import TmuxControl
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The session lifecycle: tmux through one control connection, metadata in SQLite.
 ///
@@ -237,7 +238,9 @@ public actor SessionManager {
       for i in needSnapshots {
         guard let snap = snapshots[result.views[i].id] else { continue }
         if let lines = preview { result.views[i].preview = Array(snap.lastOutput.suffix(lines)) }
-        if result.views[i].command == nil, let last = snap.lastCommand { result.views[i].command = last.joined(separator: " ") }
+        if result.views[i].command == nil, let last = snap.lastCommand {
+          result.views[i].command = last.joined(separator: " ")
+        }
       }
     }
     if preview != nil {
@@ -252,7 +255,9 @@ public actor SessionManager {
   /// by pane id after the listing.
   static func isPlainSessionName(_ name: String) -> Bool {
     !name.isEmpty
-      && name.utf8.allSatisfy { ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
+      && name.utf8.allSatisfy {
+        ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D
+      }
   }
 
   /// `capture-pane` of a session's active pane, by exact name.
@@ -284,7 +289,9 @@ public actor SessionManager {
     if try storeCall({ try $0.record(id: id) }) != nil {
       throw .exists("a session with id '\(id)' already exists: use 'berth attach \(id)'")
     }
-    if let name = request.name, try storeCall({ try $0.allRecords() }).contains(where: { $0.metadata.customName == name }) {
+    if let name = request.name,
+      try storeCall({ try $0.allRecords() }).contains(where: { $0.metadata.customName == name })
+    {
       throw .exists("another session is already named '\(TerminalText.sanitize(name))': choose another name")
     }
     if let w = request.workspace {
@@ -292,10 +299,13 @@ public actor SessionManager {
       let alive = try await list().views.filter { $0.tracked && $0.workspace == w && $0.isAlive }.count
       if alive >= settings.workspaceLimit {
         throw .limit(
-          "workspace '\(TerminalText.sanitize(w))' already has \(alive) live sessions (limit \(settings.workspaceLimit)): kill some or raise workspaceLimit")
+          "workspace '\(TerminalText.sanitize(w))' already has \(alive) live sessions (limit \(settings.workspaceLimit)): kill some or raise workspaceLimit"
+        )
       }
       if alive + 1 > settings.workspaceWarnAt {
-        context.warn("workspace '\(TerminalText.sanitize(w))' now has \(alive + 1) live sessions (warning past \(settings.workspaceWarnAt))")
+        context.warn(
+          "workspace '\(TerminalText.sanitize(w))' now has \(alive + 1) live sessions (warning past \(settings.workspaceWarnAt))"
+        )
       }
     }
     guard let c = try await connection(startServer: true) else {
@@ -303,7 +313,9 @@ public actor SessionManager {
     }
     let has = try await send(c, [.listSessions(format: "#{session_name}")])[0]
     if has.textLines.contains(tmuxName) {
-      throw .exists("tmux already has a session named '\(tmuxName)' that berth does not track: 'berth adopt \(id)' or 'berth attach \(id)'")
+      throw .exists(
+        "tmux already has a session named '\(tmuxName)' that berth does not track: 'berth adopt \(id)' or 'berth attach \(id)'"
+      )
     }
     let shell = request.shell ?? context.environment["SHELL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
     let now = context.now()
@@ -435,7 +447,8 @@ public actor SessionManager {
     }
     var r = record
     if !Self.isDirectory(r.cwd) {
-      context.warn("the directory \(TerminalText.sanitize(r.cwd)) no longer exists: starting in \(context.homeDirectory)")
+      context.warn(
+        "the directory \(TerminalText.sanitize(r.cwd)) no longer exists: starting in \(context.homeDirectory)")
       r.cwd = context.homeDirectory
     }
     // The same shell it had (a `--shell` choice included), not whatever tmux defaults to now.
@@ -466,7 +479,11 @@ public actor SessionManager {
     }
     guard let c = try await connection(startServer: false) else { throw .tmuxUnavailable("no tmux server") }
     if v.clients > 0 { try await sendChecked(c, .detachClients(of: id)) }
-    if v.tracked { _ = try? store.update(id: v.id) { $0.lastDetachedAt = self.context.now(); $0.status = .detached } }
+    if v.tracked {
+      _ = try? store.update(id: v.id) {
+        $0.lastDetachedAt = self.context.now(); $0.status = .detached
+      }
+    }
     return v
   }
 
@@ -479,7 +496,15 @@ public actor SessionManager {
     _ = try await send(c, commands)
     let now = context.now()
     _ = try storeCall { store in
-      try store.updateMany(attached.map { v in (id: v.id, mutate: { $0.status = .detached; $0.lastDetachedAt = now }) })
+      try store.updateMany(
+        attached.map { v in
+          (
+            id: v.id,
+            mutate: {
+              $0.status = .detached; $0.lastDetachedAt = now
+            }
+          )
+        })
     }
     return attached
   }
@@ -489,7 +514,8 @@ public actor SessionManager {
   public func kill(_ views: [SessionView]) async throws(BerthError) -> [SessionView] {
     if let foreign = views.first(where: { $0.foreign }) {
       throw .usage(
-        "'\(TerminalText.sanitize(foreign.tmuxSession))' is not managed by berth: kill it with tmux itself if you mean it")
+        "'\(TerminalText.sanitize(foreign.tmuxSession))' is not managed by berth: kill it with tmux itself if you mean it"
+      )
     }
     let alive = views.filter { $0.isAlive }
     if !alive.isEmpty, let c = try await connection(startServer: false) {
@@ -588,7 +614,9 @@ public actor SessionManager {
   public func adopt(_ v: SessionView) async throws(BerthError) -> SessionView {
     guard v.orphan else {
       if v.tracked { throw .exists("\(TerminalText.sanitize(v.displayName)) is already tracked") }
-      throw .usage("'\(TerminalText.sanitize(v.tmuxSession))' does not start with the prefix '\(settings.prefix)': berth adopts only its own sessions")
+      throw .usage(
+        "'\(TerminalText.sanitize(v.tmuxSession))' does not start with the prefix '\(settings.prefix)': berth adopts only its own sessions"
+      )
     }
     let now = context.now()
     let record = SessionRecord(

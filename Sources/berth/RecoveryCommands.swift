@@ -8,7 +8,7 @@ struct SnapshotCommand: AsyncParsableCommand {
     commandName: "snapshot",
     abstract: "Save the state of every live session now (windows, layouts, cwds, commands, environment, output).",
     discussion: """
-      berth also saves on detach (a tmux hook on its sessions) and every snapshotIntervalMinutes \
+      berth also saves when a terminal detaches from one of its sessions (one global tmux hook) and every snapshotIntervalMinutes \
       while the tmux server runs (a run-shell timer the server owns).
       """)
 

@@ -179,7 +179,8 @@ struct HostileInputTests {
       let names = try server.check("list-sessions", "-F", "#{session_name}").split(separator: "\n").map(String.init)
       let foreignName = try #require(names.first { !$0.hasPrefix("berth-") })
       #expect(names.count == 2)
-      #expect(!foreignName.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(foreignName.debugDescription)")
+      #expect(
+        !foreignName.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(foreignName.debugDescription)")
       #expect(foreignName.hasPrefix("x\\ty\\nz"))
       try await withManager(makeContext(server, dir)) { m async throws in
         let listing = try await m.list(includeForeign: true)
@@ -188,7 +189,8 @@ struct HostileInputTests {
         #expect(foreign.tmuxSession == foreignName)
         let orphan = try #require(listing.views.first { $0.id == "h1" })
         #expect(orphan.orphan && orphan.windows == 2 && orphan.isAlive)
-        let cleaned = odd.replacingOccurrences(of: "\t", with: "\u{FFFD}").replacingOccurrences(of: "\n", with: "\u{FFFD}")
+        let cleaned = odd.replacingOccurrences(of: "\t", with: "\u{FFFD}").replacingOccurrences(
+          of: "\n", with: "\u{FFFD}")
         #expect(orphan.cwd == cleaned)
         #expect(orphan.cols == 80 && orphan.rows == 24, "fields after the names stayed in place")
       }
