@@ -58,7 +58,7 @@ struct Berth: AsyncParsableCommand {
   static func main() async {
     signal(SIGPIPE, SIG_IGN)
     do {
-      var command = try parseAsRoot()
+      var command = try parseAsRoot(Self.normalizedArguments(Array(CommandLine.arguments.dropFirst())))
       if var asyncCommand = command as? AsyncParsableCommand {
         try await asyncCommand.run()
       } else {
@@ -82,6 +82,30 @@ struct Berth: AsyncParsableCommand {
       if !text.isEmpty { printError(TerminalText.sanitize(text)) }
       Glibc.exit(code.rawValue)
     }
+  }
+
+  /// The arguments as the parser should see them. `berth tag ID -TAG` removes TAG whatever
+  /// it holds, but the parser reads a `-TAG` whose letters include a short option (`-Lisp`)
+  /// as that option (`-L isp`): everything after the session is a tag change, so a `--` is
+  /// put right after the session (options go before it).
+  static func normalizedArguments(_ arguments: [String]) -> [String] {
+    let takesValue: Set<String> = ["-L", "-S", "--socket-name", "--socket-path", "--db", "--prefix", "--config"]
+    /// The index of the first argument from `start` that is not an option or an option's value.
+    func firstPositional(from start: Int) -> Int {
+      var i = start
+      while i < arguments.count, arguments[i].hasPrefix("-"), arguments[i] != "--" {
+        i += takesValue.contains(arguments[i]) ? 2 : 1
+      }
+      return i
+    }
+    let command = firstPositional(from: 0)
+    guard command < arguments.count, arguments[command] == "tag" else { return arguments }
+    let target = firstPositional(from: command + 1)
+    let changes = arguments.dropFirst(target + 1)
+    guard target < arguments.count, !changes.isEmpty, !changes.contains("--"), !changes.contains("--help") else {
+      return arguments
+    }
+    return Array(arguments[...target]) + ["--"] + changes
   }
 
   /// A usage error as one line, like every other berth error: what was wrong (the parser's

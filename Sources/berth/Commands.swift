@@ -272,7 +272,12 @@ struct TagCommand: AsyncParsableCommand {
     commandName: "tag", abstract: "Add (+TAG or TAG) or remove (-TAG) tags; with none, print them.")
   @OptionGroup var global: GlobalOptions
   @Argument(help: "The session.") var target: String
-  @Argument(parsing: .allUnrecognized, help: "+TAG or -TAG, repeatable.") var changes: [String] = []
+  // Everything after the session is a change, whatever letters a `-TAG` holds: see
+  // `Berth.normalizedArguments`, which puts a `--` after the session.
+  @Argument(
+    parsing: .allUnrecognized,
+    help: "+TAG or -TAG, repeatable; everything after the session is a change (options go before it).")
+  var changes: [String] = []
 
   func run() async throws {
     let v = try await withManager(global) { try await $0.tag(target: target, changes: changes) }

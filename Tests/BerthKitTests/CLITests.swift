@@ -338,6 +338,11 @@ struct CLITests {
       #expect(run.stdout == "s1 is now editor\n")
       run = try berth(["tag", "editor", "+a", "+b", "-a"], server: server, db: db)
       #expect(run.stdout == "b\n")
+      // A tag whose letters are also short options (-L, -S) is still a tag to remove.
+      run = try berth(["tag", "editor", "+Lisp", "+Sx-L", "+--x"], server: server, db: db)
+      #expect(run.stdout == "b Lisp Sx-L --x\n", "\(run.stderr)")
+      run = try berth(["tag", "editor", "-Lisp", "-Sx-L", "---x"], server: server, db: db)
+      #expect(run.status == 0 && run.stdout == "b\n", "\(run.stdout)\(run.stderr)")
       run = try berth(["forget", "s1"], server: server, db: db)
       #expect(run.status == 2)
       expectOneErrorLine(run)
