@@ -489,7 +489,8 @@ extension SessionManager {
   func snapshotShellCommand(schedule token: String? = nil) -> String? {
     guard let exe = context.executablePath else { return nil }
     var argv = [exe, "snapshot", "--quiet", "-S", context.socketPath, "--db", context.databasePath]
-    if let token { argv += ["--schedule", token] }
+    // The detach hook's saves coalesce (see `berth snapshot --coalesce`); the timer's do not.
+    argv += token.map { ["--schedule", $0] } ?? ["--coalesce"]
     return ShellQuote.join(argv)
   }
 

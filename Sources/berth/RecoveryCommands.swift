@@ -1,7 +1,12 @@
 import ArgumentParser
 import BerthCore
 import BerthKit
+import BerthStore
 import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 struct SnapshotCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -15,8 +20,36 @@ struct SnapshotCommand: AsyncParsableCommand {
   @OptionGroup var global: GlobalOptions
   @Flag(help: "Print nothing (for hooks).") var quiet = false
   @Option(help: .hidden) var schedule: String?
+  /// From the detach hook: a burst of detaches (fifty web terminals closing) makes one or two
+  /// saves, not fifty control clients connecting at once, each a chance for tmux 3.3a to crash
+  /// (a notification reaching a client that is still connecting, tmux #4980).
+  @Flag(help: .hidden) var coalesce = false
 
   func run() async throws {
+    guard coalesce else { return try await save() }
+    let database = global.database ?? MetadataStore.defaultPath(environment: ProcessInfo.processInfo.environment)
+    let gate = SnapshotGate(databasePath: database)
+    var passes = 0
+    // Leaving and looking again closes the gap between the last look and the unlock.
+    while passes < 5, let held = gate.enter() {
+      do {
+        // Let the burst settle first (the detaches that come meanwhile only leave marks).
+        try? await Task.sleep(for: .seconds(1))
+        repeat {
+          passes += 1
+          gate.takePending()
+          try await save()
+        } while gate.hasPending && passes < 5
+      } catch {
+        gate.leave(held)
+        throw error
+      }
+      gate.leave(held)
+      if !gate.hasPending { return }
+    }
+  }
+
+  private func save() async throws {
     let report = try await withManager(global) { m -> SnapshotReport in
       // A scheduled run re-arms the timer only while its chain is still the server's.
       if let token = schedule, !(try await m.autosaveTokenIsCurrent(token)) {
@@ -32,6 +65,39 @@ struct SnapshotCommand: AsyncParsableCommand {
     } else {
       emit("saved \(report.saved.count) session\(report.saved.count == 1 ? "" : "s")")
     }
+  }
+}
+
+/// One hook-started save at a time per database: a save that finds another running leaves a
+/// mark and ends; the running one saves again when it sees the mark.
+struct SnapshotGate {
+  let lockPath: String
+  let pendingPath: String
+
+  init(databasePath: String) {
+    lockPath = databasePath + ".snapshot-lock"
+    pendingPath = databasePath + ".snapshot-pending"
+  }
+
+  /// The held lock when this process is the one to save; nil when another one is saving (the
+  /// mark is left for it). Without a lock file every process saves, as before (-1).
+  func enter() -> Int32? {
+    let descriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    guard descriptor >= 0 else { return -1 }
+    if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return descriptor }
+    let mark = open(pendingPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+    if mark >= 0 { close(mark) }
+    close(descriptor)
+    return nil
+  }
+
+  var hasPending: Bool { access(pendingPath, F_OK) == 0 }
+
+  func takePending() { unlink(pendingPath) }
+
+  /// Unlocks (once per `enter`).
+  func leave(_ descriptor: Int32) {
+    if descriptor >= 0 { close(descriptor) }
   }
 }
 
