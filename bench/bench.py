@@ -989,7 +989,7 @@ def render(results):
     md.append(md_table(["", ""], [
         ("date", results["started"]), ("mode", results["mode"] + " (%.0f s)" % results.get("duration", 0)),
         ("CPU", "%s × %s" % (m["nproc"], m["cpu"])), ("memory", m["memory"]), ("OS", "%s, kernel %s" % (m["os"], m["kernel"])),
-        ("tmux", m["tmux"]), ("Swift", m["swift"]), ("berth", "release build, commit %s" % m["commit"]),
+        ("tmux", m["tmux"]), ("Swift", m["swift"]), ("berth", "release build (static Swift runtime), commit %s" % m["commit"]),
         ("load average", "%.1f before, %.1f after (1-minute)" % (results["load_before"][0], results.get("load_after", (0,))[0])),
     ]))
     md.append("")
@@ -1126,7 +1126,7 @@ REPRODUCE = """## How to reproduce
     make bench          # 10, 100 and 500 sessions; writes BENCHMARKS.md (about 6 minutes)
     make bench-quick    # 100 sessions, fewer runs; writes bench/out/BENCHMARKS-quick.md (about a minute)
 
-`scripts/bench.sh` builds `swift build -c release --product berth`, creates a virtual
+`scripts/bench.sh` builds `swift build -c release --static-swift-stdlib --product berth` (as `make install` does), creates a virtual
 environment with libtmux under `.build-bench/venv` (skipped, and reported, if PyPI cannot
 be reached), and runs `bench/bench.py`. Everything runs on private tmux servers in a fresh
 temporary directory (own `TMUX_TMPDIR`, `-L berth-bench-*`, `-f /dev/null`, `HOME`, `TERM`,

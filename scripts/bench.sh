@@ -10,8 +10,8 @@ command -v tmux >/dev/null || { echo "bench: tmux is not installed (make deps)" 
 command -v python3 >/dev/null || { echo "bench: python3 is not installed" >&2; exit 1; }
 
 echo "bench: building the release binary"
-swift build -c release --product berth
-BERTH="$(swift build -c release --show-bin-path)/berth"
+swift build -c release --static-swift-stdlib --product berth  # as `make release` installs it
+BERTH="$(swift build -c release --static-swift-stdlib --show-bin-path)/berth"
 
 # libtmux, for the baseline of the tools people use (a pinned version, in an ignored folder).
 LIBTMUX_VERSION=0.62.0
