@@ -2,6 +2,7 @@ import ArgumentParser
 import BerthCore
 import BerthKit
 import BerthStore
+import BerthTmux
 import Foundation
 
 #if canImport(Glibc)
@@ -26,6 +27,10 @@ struct SnapshotCommand: AsyncParsableCommand {
   @Flag(help: .hidden) var coalesce = false
 
   func run() async throws {
+    // Started by tmux (the detach hook, the timer): with the server gone (a hook's job can
+    // outlive it) there is nothing to save, and nothing is touched: no database, no lock.
+    let socketPath = try global.context().socketPath
+    if coalesce || schedule != nil, ServerProbe.check(socketPath: socketPath) == .notRunning { return }
     guard coalesce else { return try await save() }
     let database = global.database ?? MetadataStore.defaultPath(environment: ProcessInfo.processInfo.environment)
     let gate = SnapshotGate(databasePath: database)
@@ -38,6 +43,8 @@ struct SnapshotCommand: AsyncParsableCommand {
         repeat {
           passes += 1
           gate.takePending()
+          // The server may have gone while the burst settled.
+          if ServerProbe.check(socketPath: socketPath) == .notRunning { break }
           try await save()
         } while gate.hasPending && passes < 5
       } catch {
