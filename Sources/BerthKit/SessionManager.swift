@@ -801,9 +801,10 @@ struct ServerLock {
     let name = (socketPath as NSString).lastPathComponent
     guard !directory.isEmpty, !name.isEmpty else { return nil }
     if !FileManager.default.fileExists(atPath: directory) {
-      // tmux would create it 0700 when it starts the server; do the same.
+      // tmux would create it 0700 when it starts the server; do the same. Only that one
+      // directory: a missing TMUX_TMPDIR (a removed test tree) is not made again.
       try? FileManager.default.createDirectory(
-        atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
     }
     let fd = open("\(directory)/.\(name).berth-lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
     guard fd >= 0 else { return nil }

@@ -384,10 +384,27 @@ extension ServeEndToEnd {
           return all
         }
         #expect(results.count == 50)
+        // tmux 3.3a itself can crash while fifty terminals come and go and a control client
+        // connects (tmux #4980, see RELIABILITY.md): a connection lost that way is a known
+        // issue of tmux; any other loss is berth's.
+        let tmuxCrashed = results.contains { !$0.1 && $0.2.contains("server exited unexpectedly") }
         for (i, ok, tail) in results where !ok {
-          Issue.record("connection \(i) lost input or output: \(tail)")
+          if tail.contains("server exited unexpectedly") {
+            withKnownIssue("tmux 3.3a crashed under the load (tmux #4980)", isIntermittent: true) {
+              Issue.record("connection \(i) lost its tmux server: \(tail)")
+            }
+          } else {
+            Issue.record("connection \(i) lost input or output: \(tail)")
+          }
         }
-        #expect(try sessionNames(server).filter { $0.hasPrefix("berth-load-") }.count == 50)
+        // nil: the server the test started is gone (it crashed).
+        let names = try? sessionNames(server)
+        let made = names?.filter { $0.hasPrefix("berth-load-") }.count ?? 0
+        if tmuxCrashed || names == nil {
+          withKnownIssue("tmux 3.3a crashed under the load (tmux #4980)", isIntermittent: true) { #expect(made == 50) }
+        } else {
+          #expect(made == 50)
+        }
         // Every web client detached (berth's own control client stays).
         let detached = await eventually(timeout: .seconds(15)) { terminalClients(server) == 0 }
         #expect(detached, "clients left: \((try? server.check("list-clients")) ?? "?")")
