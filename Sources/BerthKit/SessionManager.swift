@@ -62,35 +62,29 @@ public actor SessionManager {
     // Another call on this actor may have opened it while we waited (actor reentrancy): a
     // second connection would be dropped later without `close()`.
     if let c = connection, c.end == nil { return c }
-    do {
-      let c = try await ControlConnection.open(
-        install: install, socket: context.socket, environment: context.environment, startServer: startServer)
-      connection = c
-      return c
-    } catch TmuxError.noServer where !startServer {
-      return nil
-    } catch TmuxError.serverShuttingDown where !startServer {
-      // Its sessions are gone already: as good as no server for a look.
-      return nil
-    } catch TmuxError.serverShuttingDown {
-      // To start one, wait (briefly) for the old one to go, then try once more.
-      for _ in 0..<30 where ServerProbe.check(socketPath: context.socketPath) != .notRunning {
-        try? await Task.sleep(for: .milliseconds(100))
-      }
+    var waitedForShutdown = false
+    while true {
       do {
         let c = try await ControlConnection.open(
-          install: install, socket: context.socket, environment: context.environment, startServer: true)
+          install: install, socket: context.socket, environment: context.environment, startServer: startServer)
         connection = c
         return c
+      } catch TmuxError.noServer where !startServer {
+        return nil
+      } catch TmuxError.serverShuttingDown where !startServer {
+        // Its sessions are gone already: as good as no server for a look.
+        return nil
+      } catch TmuxError.serverShuttingDown where !waitedForShutdown {
+        // To start one, wait (briefly) for the old one to go, then try once more.
+        waitedForShutdown = true
+        for _ in 0..<30 where ServerProbe.check(socketPath: context.socketPath) != .notRunning {
+          try? await Task.sleep(for: .milliseconds(100))
+        }
       } catch let e as TmuxError {
         throw Self.map(e)
       } catch {
         throw .failed("\(error)")
       }
-    } catch let e as TmuxError {
-      throw Self.map(e)
-    } catch {
-      throw .failed("\(error)")
     }
   }
 

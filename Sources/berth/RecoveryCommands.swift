@@ -29,7 +29,10 @@ struct SnapshotCommand: AsyncParsableCommand {
   func run() async throws {
     // Started by tmux (the detach hook, the timer): with the server gone (a hook's job can
     // outlive it) there is nothing to save, and nothing is touched: no database, no lock.
-    let socketPath = try global.context().socketPath
+    // The socket path alone: a whole context would read (and warn about) the config again.
+    let environment = ProcessInfo.processInfo.environment
+    let socketPath = TmuxSocket.resolve(name: global.socketName, path: global.socketPath, environment: environment)
+      .filePath(environment: environment)
     if coalesce || schedule != nil, ServerProbe.check(socketPath: socketPath) == .notRunning { return }
     guard coalesce else { return try await save() }
     let database = global.database ?? MetadataStore.defaultPath(environment: ProcessInfo.processInfo.environment)

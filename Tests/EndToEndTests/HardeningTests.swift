@@ -75,7 +75,7 @@ struct OuterPane {
   }
 }
 
-/// /proc readings the hardening checks need (memory, CPU, descendants).
+/// /proc readings the hardening checks need besides `ProcessTable`'s (memory, descendants).
 enum HardeningProcess {
   /// Resident memory in KiB (`VmRSS` of /proc/PID/status).
   static func residentKiB(_ pid: pid_t) -> Int? {
@@ -84,16 +84,6 @@ enum HardeningProcess {
       return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
     }
     return nil
-  }
-
-  /// utime + stime in clock ticks (1/100 s on Linux).
-  static func cpuTicks(_ pid: pid_t) -> Int? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-      let close = text.lastIndex(of: ")")
-    else { return nil }
-    let fields = text[text.index(after: close)...].split(separator: " ")
-    guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return nil }
-    return user + system
   }
 
   /// The process and all its descendants, parents first.
@@ -367,9 +357,9 @@ struct HardeningTests {
       }
       // Looking for the server costs next to nothing: no reconnect loop, no tmux started.
       usleep(1_000_000)
-      let before = HardeningProcess.cpuTicks(berth) ?? 0
+      let before = ProcessTable.cpuTicks(berth) ?? 0
       usleep(5_000_000)
-      let used = (HardeningProcess.cpuTicks(berth) ?? before) - before
+      let used = (ProcessTable.cpuTicks(berth) ?? before) - before
       #expect(used < 25, "berth used \(used) ticks (1/100 s) in 5 s with the server gone")
       #expect(HardeningProcess.controlClients(of: berth).isEmpty)
       #expect(ServerProbe.check(socketPath: panel.inner.socketPath) == .notRunning)
@@ -696,11 +686,11 @@ struct HardeningTests {
 
       close(master)
       masterOpen = false
-      let ticksBefore = HardeningProcess.cpuTicks(berth) ?? 0
+      let ticksBefore = ProcessTable.cpuTicks(berth) ?? 0
       let exited = HardeningProcess.waitForExit(berth, timeout: 10)
       #expect(exited, "berth kept running after its terminal went away")
       if !exited {
-        let used = (HardeningProcess.cpuTicks(berth) ?? ticksBefore) - ticksBefore
+        let used = (ProcessTable.cpuTicks(berth) ?? ticksBefore) - ticksBefore
         Issue.record("berth used \(used) ticks in 10 s after the hang-up")
         kill(berth, SIGKILL)
       }
