@@ -134,7 +134,9 @@ public actor SessionManager {
   /// round trips at most (the list, then the captures); records that changed are saved in
   /// one transaction.
   public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
-    try await detailedList(preview: preview, includeForeign: includeForeign).listing
+    var listing = try await detailedList(preview: preview, includeForeign: includeForeign).listing
+    Self.fillCommandLines(&listing.views)
+    return listing
   }
 
   /// A listing with what it was built from: the live sessions tmux reported (berth's hidden
@@ -273,7 +275,8 @@ public actor SessionManager {
   /// Creates a managed session (record first, then tmux; the record is removed again if tmux
   /// refuses). An existing id is an error that suggests `attach`.
   public func create(_ request: CreateRequest) async throws(BerthError) -> SessionView {
-    let id = request.id ?? SessionIDs.newUUID()
+    var id = request.id ?? ""
+    if request.id == nil { id = try await readableId(for: request) }
     try SessionIDs.validate(id)
     if let name = request.name { try Self.validateLabel(name, what: "name") }
     if let w = request.workspace { try Self.validateLabel(w, what: "workspace") }
