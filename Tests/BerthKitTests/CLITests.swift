@@ -335,7 +335,7 @@ struct CLITests {
       #expect(
         server.waitUntil { (try? server.paneText("berth-s1"))?.components(separatedBy: "hello; $HOME 'q'").count == 3 })
       run = try berth(["rename", "s1", "editor"], server: server, db: db)
-      #expect(run.stdout == "s1 is now editor\n")
+      #expect(run.stdout == "renamed s1 to editor\n")
       run = try berth(["tag", "editor", "+a", "+b", "-a"], server: server, db: db)
       #expect(run.stdout == "b\n")
       // A tag whose letters are also short options (-L, -S) is still a tag to remove.

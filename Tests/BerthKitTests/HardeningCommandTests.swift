@@ -88,7 +88,9 @@ struct HardeningCommandTests {
       for (i, v) in values.enumerated() {
         var run = try berth(["rename", "--", v, v + "!"], server: server, db: db)
         #expect(run.status == 0, "rename \(v.debugDescription): \(run.stderr)")
-        #expect(run.stdout == "n\(i) is now \(TerminalText.sanitize(v + "!"))\n", "\(run.stdout.debugDescription)")
+        #expect(
+          run.stdout == "renamed \(TerminalText.sanitize(v)) to \(TerminalText.sanitize(v + "!"))\n",
+          "\(run.stdout.debugDescription)")
         run = try berth(["tag", "n\(i)", "+" + v + "2", "-" + v], server: server, db: db)
         #expect(run.status == 0, "tag \(v.debugDescription): \(run.stderr)")
         #expect(
