@@ -88,6 +88,18 @@ public actor SessionManager {
     }
   }
 
+  /// A control-mode connection for a live view (the panel, `berth serve`): notifications and
+  /// subscriptions. The caller owns it and gives it back with `closeControlConnection`.
+  /// (For now the manager's own connection; one-shot work is moving to command clients.)
+  public func openControlConnection(startServer: Bool) async throws(BerthError) -> ControlConnection? {
+    try await connection(startServer: startServer)
+  }
+
+  /// Ends a connection from `openControlConnection` (its hidden session goes with it).
+  public func closeControlConnection(_ c: ControlConnection) async {
+    if c === connection { await close() } else { await c.close() }
+  }
+
   /// Closes the control connection (its hidden session goes with it).
   public func close() async {
     if let c = connection {
