@@ -855,7 +855,7 @@ struct Painter {
     paintForm(
       title: "New session",
       fields: [
-        ("Name", form.name, TerminalText.sanitize(form.proposedName), form.field == .name),
+        ("Name", form.name, form.proposedName(taken: Set(state.sessions.map(\.id))), form.field == .name),
         ("Directory", form.directory, directory, form.field == .directory),
         ("Workspace", form.workspace, "none", form.field == .workspace),
         ("Tags", form.tags, "none (space-separated)", form.field == .tags),

@@ -137,10 +137,10 @@ public struct NewSessionForm: Equatable, Sendable {
     return typed.isEmpty ? defaultDirectory : typed
   }
 
-  /// What berth will call the session when the name is left empty: the directory's name.
-  var proposedName: String {
-    let id = SessionIDs.readable(name: nil, directory: effectiveDirectory, taken: [])
-    return id
+  /// What berth will call the session when the name is left empty: the directory's name,
+  /// numbered when a session already has it (as `SessionIDs.readable` will do).
+  func proposedName(taken: Set<String>) -> String {
+    SessionIDs.readable(name: nil, directory: effectiveDirectory, taken: taken)
   }
 
   /// The tags typed, split at spaces and commas.

@@ -217,6 +217,13 @@ import Testing
     for c in "/tmp/My Project" { _ = state.update(.char(c)) }
     text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
     #expect(text.contains("Name       my-project"))
+    // A name already used by a session gets the number berth will give it.
+    var taken = Fixture.state(
+      sessions: Fixture.all + [
+        SessionView(id: "src", tmuxSession: "berth-src", status: .detached, tracked: true)
+      ])
+    _ = taken.update(.char("n"))
+    #expect(render(taken, width: 80, height: 24).lines.joined().contains("Name       src-2"))
     _ = state.update(.key(.tab))
     for c in "web" { _ = state.update(.char(c)) }
     _ = state.update(.key(.tab))
