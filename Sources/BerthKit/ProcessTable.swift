@@ -74,19 +74,27 @@ public struct ProcessTable: Sendable {
     guard let dir = opendir("/proc") else { return [] }
     defer { closedir(dir) }
     var pids: [Int32] = []
+    // The name is read in place, up to its NUL and within the record: `item.pointee.d_name`
+    // would copy the whole 256-byte array, and a record is often shorter, so at the end of
+    // readdir's buffer that copy read past it (a crash in memcpy, now and then).
+    let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
     while let item = readdir(dir) {
-      let pid: Int32? = withUnsafeBytes(of: item.pointee.d_name) { raw in
-        var value: Int32 = 0
-        var digits = 0
-        for byte in raw {
-          if byte == 0 { break }
-          guard byte >= 0x30, byte <= 0x39, digits < 9 else { return nil }
-          value = value * 10 + Int32(byte - 0x30)
-          digits += 1
+      let length = max(0, Int(item.pointee.d_reclen) - nameOffset)
+      let name = UnsafeRawPointer(item).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
+      var value: Int32 = 0
+      var digits = 0
+      var isNumber = true
+      for i in 0..<length {
+        let byte = name[i]
+        if byte == 0 { break }
+        guard byte >= 0x30, byte <= 0x39, digits < 9 else {
+          isNumber = false
+          break
         }
-        return digits > 0 ? value : nil
+        value = value * 10 + Int32(byte - 0x30)
+        digits += 1
       }
-      if let pid { pids.append(pid) }
+      if isNumber && digits > 0 { pids.append(value) }
     }
     return pids
   }
