@@ -99,6 +99,26 @@ struct ListWidthTests {
     }
   }
 
+  @Test func liveCommandIsTheWholeCommandLineOfTheForegroundProgram() async throws {
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer { server in
+      let db = dir.database
+      #expect(try berth(["new", "--id", "shell", "--cwd", dir.path], server: server, db: db).status == 0)
+      _ = try berth(["send", "shell", "--enter", "--", "sleep 321"], server: server, db: db)
+      // tmux alone says `sleep`; the listing says what was typed.
+      #expect(
+        server.waitUntil(timeout: 15) {
+          (try? berth(["list"], server: server, db: db).stdout.contains("sleep 321")) == true
+        })
+      // At the prompt again, the shell's own name.
+      try server.check("send-keys", "-t", "=berth-shell:", "C-c")
+      #expect(
+        server.waitUntil(timeout: 15) {
+          (try? berth(["list"], server: server, db: db).stdout.contains("sleep")) == false
+        })
+    }
+  }
+
   @Test func restoreAndRenameSpeakInNames() async throws {
     let dir = try TemporaryDirectory()
     try await withTmuxServer { server in
