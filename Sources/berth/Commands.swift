@@ -347,9 +347,13 @@ struct CleanupCommand: AsyncParsableCommand {
       let age = olderThan ?? (dead ? nil : ttl)
       return try await m.cleanup(orphans: orphans, dead: forgetDead, olderThanDays: age, dryRun: dryRun)
     }
-    let verb = dryRun ? "would " : ""
-    for o in report.killedOrphans { emit("\(verb)kill orphan \(TerminalText.sanitize(o))") }
-    for r in report.forgottenRecords { emit("\(verb)forget dead record \(TerminalText.sanitize(r))") }
+    // Past tense for what was done, as every other command says it ("killed", "forgot").
+    for o in report.killedOrphans {
+      emit("\(dryRun ? "would kill" : "killed") orphan \(TerminalText.sanitize(o))")
+    }
+    for r in report.forgottenRecords {
+      emit("\(dryRun ? "would forget" : "forgot") dead record \(TerminalText.sanitize(r))")
+    }
     if report.killedOrphans.isEmpty && report.forgottenRecords.isEmpty { emit("nothing to clean up") }
   }
 }

@@ -354,7 +354,7 @@ struct CLITests {
       #expect(run.status == 0)
       #expect(Set(run.stdout.split(separator: "\n")) == ["killed editor", "killed s2"])
       run = try berth(["cleanup", "--orphans", "--dead"], server: server, db: db)
-      #expect(run.stdout == "kill orphan berth-stray\nforget dead record s1\nforget dead record s2\n")
+      #expect(run.stdout == "killed orphan berth-stray\nforgot dead record s1\nforgot dead record s2\n")
       #expect(try server.sessionNames().isEmpty)
       run = try berth(["list"], server: server, db: db)
       #expect(run.stdout.hasPrefix("no sessions"))

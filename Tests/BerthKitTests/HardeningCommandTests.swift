@@ -279,7 +279,7 @@ struct HardeningCommandTests {
       run = try berth(["cleanup", "--orphans", "--dry-run"], server: server, db: db)
       #expect(run.stdout == "would kill orphan berth-foob\n", "\(run.stdout)\(run.stderr)")
       run = try berth(["cleanup", "--orphans"], server: server, db: db)
-      #expect(run.status == 0 && run.stdout.hasPrefix("kill orphan berth-foob\n"), "\(run.stdout)\(run.stderr)")
+      #expect(run.status == 0 && run.stdout.hasPrefix("killed orphan berth-foob\n"), "\(run.stdout)\(run.stderr)")
       #expect(Set(try server.sessionNames()) == ["berth-foobar", "berth-n2", "foo", foreign])
       #expect(!marker.fired())
     }
