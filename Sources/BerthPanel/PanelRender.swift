@@ -686,8 +686,10 @@ struct Painter {
         title: "Tags of " + TerminalText.sanitize(form.sessionName),
         fields: [("Tags", form.text, "none: type tags, space-separated", true)],
         hint: [
-          Span("Enter", .key, .bold), Span(" save · "), Span("Esc", .key, .bold),
-          Span(" cancel"),
+          [
+            Span("Enter", .key, .bold), Span(" save · "), Span("Esc", .key, .bold),
+            Span(" cancel"),
+          ]
         ])
     case .settings(let form):
       paintSettings(form)
@@ -696,9 +698,11 @@ struct Painter {
         title: "Rename " + TerminalText.sanitize(form.currentName),
         fields: [("Name", form.name, TerminalText.sanitize(form.id), true)],
         hint: [
-          Span("Enter", .key, .bold), Span(" save (empty: use the id) · "),
-          Span("Esc", .key, .bold),
-          Span(" cancel"),
+          [
+            Span("Enter", .key, .bold), Span(" save (empty: use the id) · "),
+            Span("Esc", .key, .bold),
+            Span(" cancel"),
+          ]
         ])
     }
   }
@@ -841,15 +845,19 @@ struct Painter {
   /// The new-session dialog: four fields, then the error of the last try or the keys.
   mutating func paintNewSession(_ form: NewSessionForm) {
     let directory = TextFormat.shortenPath(form.defaultDirectory, home: state.homeDirectory, to: 30)
-    var status: [Span]
+    var status: [[Span]]
     if form.isCreating {
-      status = [Span("Creating…", .accent, .bold), Span(" · "), Span("Esc", .key, .bold), Span(" closes")]
+      status = [[Span("Creating…", .accent, .bold), Span(" · "), Span("Esc", .key, .bold), Span(" closes")]]
     } else if let error = form.error {
-      status = [Span(TerminalText.sanitize(error), .error, .bold)]
+      // The reason, whole: wrapped to the box (two lines at most).
+      let lines = TextFormat.wrap(TerminalText.sanitize(error), width: max(20, min(width - 6, 72)))
+      status = lines.prefix(2).map { [Span($0, .error, .bold)] }
     } else {
       status = [
-        Span("Tab", .key, .bold), Span(" next field · "), Span("Enter", .key, .bold),
-        Span(" create · "), Span("Esc", .key, .bold), Span(" cancel"),
+        [
+          Span("Tab", .key, .bold), Span(" next field · "), Span("Enter", .key, .bold),
+          Span(" create · "), Span("Esc", .key, .bold), Span(" cancel"),
+        ]
       ]
     }
     paintForm(
@@ -866,14 +874,14 @@ struct Painter {
   /// Labelled text fields; the terminal cursor goes to the active one.
   mutating func paintForm(
     title: String, fields: [(label: String, field: TextField, placeholder: String, active: Bool)],
-    hint: [Span], showCursor: Bool = true
+    hint: [[Span]], showCursor: Bool = true
   ) {
     let labelWidth = (fields.map { DisplayWidth.of($0.label) }.max() ?? 0) + 2
-    let contentWidth = max(min(hint.width, 72), labelWidth + 40)
+    let contentWidth = max(min(hint.map(\.width).max() ?? 0, 72), labelWidth + 40)
     // A blank line between fields when the screen has room for it.
-    let spacing = fields.count * 2 + 1 + 2 <= height - 2 ? 2 : 1
+    let spacing = fields.count * 2 + hint.count + 2 <= height - 2 ? 2 : 1
     let (top, left, innerWidth, innerHeight) = paintBox(
-      title: title, contentWidth: contentWidth, contentHeight: fields.count * spacing + 1)
+      title: title, contentWidth: contentWidth, contentHeight: fields.count * spacing + hint.count)
     let fieldWidth = max(1, innerWidth - labelWidth)
     for (i, entry) in fields.enumerated() where i * spacing < innerHeight {
       let row = top + i * spacing
@@ -894,9 +902,10 @@ struct Painter {
       }
       if entry.active && showCursor { screen.cursor = (row, column + cursorColumn) }
     }
-    let hintRow = top + fields.count * spacing
-    if hintRow < top + innerHeight {
-      screen.draw(hint, row: hintRow, column: left, maxWidth: innerWidth)
+    for (i, line) in hint.enumerated() {
+      let hintRow = top + fields.count * spacing + i
+      guard hintRow < top + innerHeight else { break }
+      screen.draw(line, row: hintRow, column: left, maxWidth: innerWidth)
     }
   }
 

@@ -285,6 +285,7 @@ extension PanelState {
   private mutating func createFailed(_ text: String) {
     let reason =
       text
+      .replacingOccurrences(of: "pass another --cwd", with: "type another directory")
       .replacingOccurrences(of: "--cwd", with: "the directory")
       .replacingOccurrences(of: "--workspace", with: "the workspace")
       .replacingOccurrences(of: "--name", with: "the name")

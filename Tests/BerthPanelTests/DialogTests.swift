@@ -307,7 +307,8 @@ import Testing
     _ = state.send(.key(.tab), .key(.ctrl("u")))
     for c in "/nope" { _ = state.update(.char(c)) }
     _ = state.update(.key(.enter))
-    _ = state.update(.createFailed("the directory '/nope' does not exist: give an existing one with --cwd"))
+    _ = state.update(
+      .createFailed("the directory '/nope' does not exist: create it or pass another --cwd"))
     guard case .newSession(let form) = state.modal else {
       Issue.record("the dialog closed")
       return
@@ -316,8 +317,11 @@ import Testing
     #expect(form.directory.text == "/nope")
     #expect(!form.isCreating)
     #expect(form.error?.contains("--cwd") == false)
+    #expect(form.error == "the directory '/nope' does not exist: create it or type another directory")
+    // Whole, wrapped in the dialog.
     let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
     #expect(text.contains("does not exist"))
+    #expect(text.contains("create it or type another"))
     // Fix it and try again: typing clears the error.
     _ = state.update(.key(.backspace))
     guard case .newSession(let edited) = state.modal else { return }
