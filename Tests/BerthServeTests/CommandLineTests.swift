@@ -22,6 +22,9 @@ struct CommandLineTests {
     (["--prefix", "bad prefix"], "may only contain letters, digits"),
     (["--max-connections", "0"], "--max-connections must be a whole number from 1 to 1024"),
     (["--max-connections=many"], "--max-connections must be a whole number from 1 to 1024"),
+    (["--token", "0123456789abcdef", "--token-file", "/tmp/t"], "give --token or --token-file, not both"),
+    (["--token-file", "/nonexistent/berth-token"], "--token-file: cannot read /nonexistent/berth-token"),
+    (["--token-file", "/etc"], "is not a regular file"),
   ])
   func mistakesAreOneLineAndExit2(arguments: [String], message: String) throws {
     let out = try run(arguments)
@@ -37,10 +40,13 @@ struct CommandLineTests {
     let out = try run(["--help"])
     #expect(out.status == 0)
     for flag in [
-      "--listen ADDR:PORT", "--token TOKEN", "-L", "-S", "--db PATH", "--prefix PREFIX", "--max-connections N",
+      "--listen ADDR:PORT", "--token TOKEN", "--token-file FILE", "-L", "-S", "--db PATH", "--prefix PREFIX",
+      "--config FILE", "--max-connections N",
     ] {
       #expect(out.stdoutText.contains(flag), "\(flag)")
     }
+    // Why --token is the weaker choice.
+    #expect(out.stdoutText.contains("visible to every local user"))
   }
 
   @Test func aBadTokenInTheEnvironmentIsRefused() throws {
