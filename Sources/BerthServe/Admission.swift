@@ -22,7 +22,9 @@ final class PendingConnections: Sendable {
   }
   private let entries = Mutex<[Entry]>([])
 
-  init(limit: Int = 128, perPeer: Int = 32) {
+  /// Room for real bursts (fifty terminals opened at once from one address; a browser opens
+  /// a handful), while a flood from one address only ever pushes out its own oldest.
+  init(limit: Int = 256, perPeer: Int = 64) {
     self.limit = limit
     self.perPeer = perPeer
   }

@@ -23,8 +23,6 @@ struct CommandLineTests {
     (["--max-connections", "0"], "--max-connections must be a whole number from 1 to 1024"),
     (["--max-connections=many"], "--max-connections must be a whole number from 1 to 1024"),
     (["--token", "0123456789abcdef", "--token-file", "/tmp/t"], "give --token or --token-file, not both"),
-    (["--token-file", "/nonexistent/berth-token"], "--token-file: cannot read /nonexistent/berth-token"),
-    (["--token-file", "/etc"], "is not a regular file"),
   ])
   func mistakesAreOneLineAndExit2(arguments: [String], message: String) throws {
     let out = try run(arguments)
@@ -47,6 +45,19 @@ struct CommandLineTests {
     }
     // Why --token is the weaker choice.
     #expect(out.stdoutText.contains("visible to every local user"))
+  }
+
+  /// A token file that cannot be used: one line that says why, exit status 2.
+  @Test(arguments: [
+    ("/nonexistent/berth-token", "--token-file: cannot read /nonexistent/berth-token"),
+    ("/etc", "--token-file: /etc is not a regular file"),
+  ])
+  func anUnusableTokenFileIsRefused(path: String, message: String) throws {
+    let out = try run(["--listen", "127.0.0.1:0", "--token-file", path])
+    #expect(out.status == 2)
+    #expect(out.stdoutText.isEmpty)
+    #expect(out.stderrText.split(separator: "\n").count == 1)
+    #expect(out.stderrText.hasPrefix("berth-serve: \(message)"), "\(out.stderrText)")
   }
 
   @Test func aBadTokenInTheEnvironmentIsRefused() throws {

@@ -319,7 +319,7 @@ extension ServeEndToEnd.ServeTests {
           config,
         ], environment: server.environment, timeout: 30)
       #expect(listed.status == 0, "\(listed.stderrText)")
-      #expect(listed.stdoutText.contains(#""id":"cfg""#), "\(listed.stdoutText)")
+      #expect(listed.stdoutText.contains(#""id": "cfg""#), "\(listed.stdoutText)")
       #expect(listed.stdoutText.contains("zz-cfg"), "\(listed.stdoutText)")
     }
   }
