@@ -169,7 +169,8 @@ extension ServeEndToEnd.ServeTests {
         #expect(response.body.contains("is not a loopback name"), "\(host): \(response.body)")
       }
       for host in ["127.0.0.1:\(serve.port)", "localhost:\(serve.port)", "[::1]:\(serve.port)", "127.0.0.2"] {
-        #expect(try await HTTPProbe.get(port: serve.port, path: path, headers: [("Host", host)]).status == 200, "\(host)")
+        #expect(
+          try await HTTPProbe.get(port: serve.port, path: path, headers: [("Host", host)]).status == 200, "\(host)")
       }
       let socket = try await serve.connect("sessionId=h", headers: [("Host", "rebound.example:\(serve.port)")])
       #expect(socket.snapshot.httpStatus == 403)
