@@ -29,6 +29,12 @@ public enum PanelMessage: Equatable, Sendable {
   case settingsLoaded(SettingsDocument, status: String?)
   /// Saving the settings failed (the text says why and what to do).
   case settingsFailed(String)
+  /// A session asked for with `create` exists now: select it (once it is listed) and show
+  /// the notice.
+  case sessionCreated(id: String, notice: String)
+  /// Creating a session failed: the new-session dialog stays open with what was typed and
+  /// says why (in the panel's own words).
+  case createFailed(String)
 
   /// Shorthand for a key press.
   public static func key(_ key: Key) -> PanelMessage { .input(.key(key)) }
@@ -41,12 +47,17 @@ public enum PanelEffect: Equatable, Sendable {
   /// Attach to the session. The caller recreates a dead session in its cwd first and
   /// adopts an orphan first.
   case attach(SessionView)
-  /// Create a session (nil name: let berth choose the id) in a directory.
-  case create(name: String?, cwd: String)
+  /// Create a session (nil name: let berth choose the id) in a directory, in a workspace
+  /// and with tags (both optional). Answered by `sessionCreated` or `createFailed`.
+  case create(name: String?, cwd: String, workspace: String?, tags: [String])
   /// Set a session's custom name (nil clears it).
   case rename(id: String, name: String?)
-  /// Kill these sessions (for dead ones: forget their records).
+  /// Kill these live sessions (orphans included).
   case kill([String])
+  /// Forget these dead records (what `berth forget` does).
+  case forget([String])
+  /// Change a session's tags: `+tag`/`tag` adds, `-tag` removes (what `berth tag` does).
+  case tag(id: String, changes: [String])
   /// Kill these orphan sessions and delete these stale dead records.
   case cleanup(orphans: [String], dead: [String])
   /// Recreate these dead sessions.

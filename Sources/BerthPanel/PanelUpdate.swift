@@ -49,6 +49,11 @@ extension PanelState {
       settingsLoaded(document, status: status)
     case .settingsFailed(let text):
       settingsFailed(text)
+    case .sessionCreated(_, let text):
+      notice = PanelNotice(text)
+      effects.append(.refresh)
+    case .createFailed(let text):
+      notice = PanelNotice(text, isError: true)
     case .startupRestoreCandidates(let views):
       let candidates = views.filter(\.isRestorable)
       if !candidates.isEmpty && modal == nil {
@@ -318,7 +323,8 @@ extension PanelState {
         effects.append(
           .create(
             name: name.isEmpty ? nil : name,
-            cwd: directory.isEmpty ? form.defaultDirectory : expandingHome(directory)))
+            cwd: directory.isEmpty ? form.defaultDirectory : expandingHome(directory), workspace: nil,
+            tags: []))
       case .tab, .backTab, .up, .down:
         form.field = form.field == .name ? .directory : .name
         self.modal = .newSession(form)

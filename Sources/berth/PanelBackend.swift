@@ -22,9 +22,11 @@ enum BackendCommand: Sendable {
   /// How many lines a preview capture keeps (follows the terminal's height).
   case previewLines(Int)
   case attach(SessionView)
-  case create(name: String?, cwd: String, size: (cols: Int, rows: Int)?)
+  case create(name: String?, cwd: String, workspace: String?, tags: [String], size: (cols: Int, rows: Int)?)
   case rename(id: String, name: String?)
   case kill([String])
+  case forget([String])
+  case tag(id: String, changes: [String])
   case cleanup(orphans: [String], dead: [String])
   case restore([String])
   case dismissRestore([String])
@@ -155,10 +157,28 @@ actor PanelBackend {
         requestCapture()
       }
     case .attach(let view): await attach(view)
-    case .create(let name, let cwd, let size):
+    case .create(let name, let cwd, let workspace, let tags, let size):
+      do {
+        let created = try await manager.create(
+          CreateRequest(name: name, cwd: cwd, workspace: workspace, tags: tags, size: size))
+        inbox.post(
+          .message(
+            .sessionCreated(
+              id: created.id, notice: "Created \(TerminalText.sanitize(created.displayName)): Enter attaches")))
+      } catch {
+        inbox.post(.message(.createFailed(error.description)))
+      }
+      await reconnectIfNeeded()
+    case .forget(let ids):
       await operation {
-        let created = try await self.manager.create(CreateRequest(name: name, cwd: cwd, size: size))
-        return "Created \(TerminalText.sanitize(created.displayName)): Enter attaches"
+        var names: [String] = []
+        for id in ids { names.append(try await self.manager.forget(target: id).displayName) }
+        return names.isEmpty ? "Nothing to forget" : "Forgot \(PanelText.describe(names))"
+      }
+    case .tag(let id, let changes):
+      await operation {
+        let tagged = try await self.manager.tag(target: id, changes: changes)
+        return "Tags of \(TerminalText.sanitize(tagged.displayName)): \(tagged.tags.joined(separator: " "))"
       }
     case .rename(let id, let name):
       await operation {

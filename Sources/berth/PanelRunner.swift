@@ -288,13 +288,15 @@ final class PanelLoop {
         state.notice = PanelNotice("Attaching to \(TerminalText.sanitize(view.displayName))…")
         awaitingAttach = true
         commands.yield(.attach(view))
-      case .create(let name, let cwd):
+      case .create(let name, let cwd, let workspace, let tags):
         let size = driver.size
         let columnsAndRows =
           size.width > 0 && size.height > 0 ? (cols: size.width, rows: size.height) : nil
-        commands.yield(.create(name: name, cwd: cwd, size: columnsAndRows))
+        commands.yield(.create(name: name, cwd: cwd, workspace: workspace, tags: tags, size: columnsAndRows))
       case .rename(let id, let name): commands.yield(.rename(id: id, name: name))
       case .kill(let ids): commands.yield(.kill(ids))
+      case .forget(let ids): commands.yield(.forget(ids))
+      case .tag(let id, let changes): commands.yield(.tag(id: id, changes: changes))
       case .cleanup(let orphans, let dead): commands.yield(.cleanup(orphans: orphans, dead: dead))
       case .restore(let ids): commands.yield(.restore(ids))
       case .dismissRestore(let ids): commands.yield(.dismissRestore(ids))

@@ -102,7 +102,7 @@ import Testing
     }
     #expect(form.directory.text == "/home/dev/src")
     #expect(form.name.text.isEmpty)
-    #expect(state.update(.key(.enter)) == [.create(name: nil, cwd: "/home/dev/src")])
+    #expect(state.update(.key(.enter)) == [.create(name: nil, cwd: "/home/dev/src", workspace: nil, tags: [])])
     #expect(state.modal == nil)
   }
 
@@ -118,7 +118,7 @@ import Testing
     _ = state.update(.key(.backspace))
     let screen = render(state, width: 80, height: 24)
     #expect(screen.cursor != nil)
-    #expect(state.update(.key(.enter)) == [.create(name: "web api", cwd: "/tmp/x")])
+    #expect(state.update(.key(.enter)) == [.create(name: "web api", cwd: "/tmp/x", workspace: nil, tags: [])])
   }
 
   @Test func newSessionExpandsATildeTypedInTheDialog() {
@@ -126,14 +126,14 @@ import Testing
       var state = Fixture.state()
       _ = state.send(.char("n"), .key(.tab), .key(.ctrl("u")))
       for c in typed { _ = state.update(.char(c)) }
-      #expect(state.update(.key(.enter)) == [.create(name: nil, cwd: expected)], "\(typed)")
+      #expect(state.update(.key(.enter)) == [.create(name: nil, cwd: expected, workspace: nil, tags: [])], "\(typed)")
     }
   }
 
   @Test func newSessionEmptyDirectoryFallsBackToTheDefaultAndEscCancels() {
     var state = Fixture.state()
     _ = state.send(.char("n"), .key(.down), .key(.ctrl("u")))
-    #expect(state.update(.key(.enter)) == [.create(name: nil, cwd: "/home/dev/src")])
+    #expect(state.update(.key(.enter)) == [.create(name: nil, cwd: "/home/dev/src", workspace: nil, tags: [])])
     _ = state.send(.char("n"), .char("z"))
     #expect(state.update(.key(.escape)).isEmpty)
     #expect(state.modal == nil)

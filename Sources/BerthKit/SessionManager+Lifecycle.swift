@@ -1,0 +1,281 @@
+import BerthCore
+import BerthStore
+import BerthTmux
+import Foundation
+import TmuxControl
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+// Lifecycle: create, attach (the bookkeeping around the hand-off), recreate, detach, kill.
+extension SessionManager {
+  // MARK: Creating
+
+  /// Creates a managed session (record first, then tmux; the record is removed again if tmux
+  /// refuses). An existing id is an error that suggests `attach`.
+  public func create(_ request: CreateRequest) async throws(BerthError) -> SessionView {
+    let id = request.id ?? SessionIDs.newUUID()
+    try SessionIDs.validate(id)
+    if let name = request.name { try Self.validateLabel(name, what: "name") }
+    if let w = request.workspace { try Self.validateLabel(w, what: "workspace") }
+    for t in request.tags { try Self.validateLabel(t, what: "tag") }
+    let cwd = try resolveDirectory(request.cwd)
+    let tmuxName = settings.prefix + id
+    if try storeCall({ try $0.record(id: id) }) != nil {
+      throw .exists("a session with id '\(id)' already exists: use 'berth attach \(id)'")
+    }
+    if let name = request.name,
+      try storeCall({ try $0.allRecords() }).contains(where: { $0.metadata.customName == name })
+    {
+      throw .exists("another session is already named '\(TerminalText.sanitize(name))': choose another name")
+    }
+    if let w = request.workspace {
+      // Count from a fresh listing: stored statuses may be stale (sessions that exited since).
+      let alive = try await list().views.filter { $0.tracked && $0.workspace == w && $0.isAlive }.count
+      if alive >= settings.workspaceLimit {
+        throw .limit(
+          "workspace '\(TerminalText.sanitize(w))' already has \(alive) live sessions (limit \(settings.workspaceLimit)): kill some or raise workspaceLimit"
+        )
+      }
+      if alive + 1 > settings.workspaceWarnAt {
+        context.warn(
+          "workspace '\(TerminalText.sanitize(w))' now has \(alive + 1) live sessions (warning past \(settings.workspaceWarnAt))"
+        )
+      }
+    }
+    guard let c = try await connection(startServer: true) else {
+      throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
+    }
+    let has = try await send(c, [.listSessions(format: "#{session_name}")])[0]
+    if has.textLines.contains(tmuxName) {
+      throw .exists(
+        "tmux already has a session named '\(tmuxName)' that berth does not track: 'berth adopt \(id)' or 'berth attach \(id)'"
+      )
+    }
+    let shell = request.shell ?? context.environment["SHELL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+    let now = context.now()
+    let size = request.size ?? (80, 24)
+    let record = SessionRecord(
+      id: id, tmuxSessionName: tmuxName, workspaceId: request.workspace, createdAt: now, cwd: cwd,
+      status: .detached, cols: size.cols, rows: size.rows, shell: shell,
+      metadata: SessionMetadata(customName: request.name, tags: Self.uniqueTags(request.tags)),
+      tmuxSocket: context.socketPath, lastSeenAt: now,
+      command: request.command.isEmpty ? nil : request.command)
+    do {
+      try store.insert(record)
+    } catch StoreError.duplicateId {
+      throw .exists("a session with id '\(id)' already exists: use 'berth attach \(id)'")
+    } catch {
+      throw .database("\(error)")
+    }
+    do {
+      let created = try await startTmuxSession(c, record: record, shell: request.shell, command: request.command)
+      // Hooks save snapshots on detach; a first snapshot now (of this session only).
+      try? await installHooks(on: c)
+      _ = try? store.update(id: id) { $0.tmuxSessionId = created.description }
+      _ = try? await snapshotAll(only: [id])
+    } catch {
+      _ = try? store.delete(id: id)
+      throw error
+    }
+    return try await view(id: id)
+  }
+
+  /// Starts the tmux side of a record; returns the new session's id.
+  func startTmuxSession(
+    _ c: ControlConnection, record: SessionRecord, shell: String?, command: [String],
+    environment: [(String, String)] = []
+  ) async throws(BerthError) -> TargetID {
+    var argv = command
+    var env = [("BERTH_SESSION_ID", record.id)] + environment
+    if argv.isEmpty {
+      // berth starts the shell itself so the session keeps its own history file.
+      let launch = ShellLaunch.plan(
+        shell: shell ?? record.shell, sessionId: record.id, stateDirectory: context.stateDirectory,
+        userZdotdir: context.environment["ZDOTDIR"])
+      try writeShellFiles(launch.files)
+      argv = launch.argv
+      env += launch.environment
+    }
+    // A pane takes its scrollback size when it is created, so the first pane needs the global
+    // value set around new-session (then put back); later windows use the session's option.
+    let limit = String(settings.historyLimit)
+    let current = try await send(c, [.showOptionValue("history-limit", global: true)])[0]
+    let previous = current.isError ? nil : current.text.trimmingCharacters(in: .whitespaces)
+    var batch: [TmuxCommand] = []
+    if let previous, previous != limit { batch.append(.setOption("history-limit", value: limit, global: true)) }
+    let createIndex = batch.count
+    batch.append(
+      .newSession(
+        name: record.tmuxSessionName, directory: record.cwd, width: record.cols, height: record.rows,
+        environment: env, command: argv, printFormat: "#{session_id}"))
+    if let previous, previous != limit { batch.append(.setOption("history-limit", value: previous, global: true)) }
+    let reply = try await send(c, batch)[createIndex]
+    guard !reply.isError, let id = TargetID(reply.text.trimmingCharacters(in: .whitespaces)) else {
+      throw .failed("tmux could not create the session: \(TerminalText.sanitize(reply.text))")
+    }
+    // A failure here is not worth failing the create.
+    _ = try? await send(c, [.setOption("history-limit", value: limit, target: id)])
+    return id
+  }
+
+  /// The current view of one tracked session.
+  public func view(id: String) async throws(BerthError) -> SessionView {
+    let listing = try await list()
+    guard let v = listing.views.first(where: { $0.id == id && !$0.foreign }) else {
+      throw .notFound("session '\(id)' vanished right after it was created: see 'berth list'")
+    }
+    return v
+  }
+
+  // MARK: Attaching
+
+  /// Prepares the hand-off to tmux for a target: resolves it; recreates a dead session in
+  /// its cwd; adopts an orphan; with `create`, makes a missing session with the target as id.
+  public func prepareAttach(target: String, create: CreateRequest?) async throws(BerthError) -> AttachPlan {
+    var notice: String?
+    var view: SessionView
+    do {
+      // Get-or-create by a client-given id must be exact: a prefix of another id is a new session.
+      let listing = try await list(includeForeign: true)
+      view = try TargetResolver.resolve(target, in: listing.views, allowPrefix: create == nil)
+    } catch .notFound(let message) {
+      guard var request = create else { throw .notFound(message) }
+      request.id = target
+      view = try await self.create(request)
+    }
+    if view.orphan {
+      view = try await adopt(view)
+      notice = "adopted \(view.tmuxSession)"
+    } else if view.status == .dead {
+      view = try await recreate(view)
+      notice = "recreated \(view.displayName) in \(view.cwd ?? "~")"
+    }
+    guard let tmuxId = view.tmuxId else { throw .failed("session \(view.id) has no tmux id") }
+    let install = try tmux()
+    if view.tracked {
+      _ = try? store.update(id: view.id) { $0.lastAttachedAt = self.context.now() }
+    }
+    let inside = Self.insideSameServer(environment: context.environment, socketPath: context.socketPath)
+    let argv: [String]
+    if inside {
+      argv = [install.path] + context.socket.arguments + ["switch-client", "-t", tmuxId]
+    } else {
+      argv = [install.path, "-u"] + context.socket.arguments + ["attach-session", "-t", tmuxId]
+    }
+    return AttachPlan(argv: argv, session: view, switchesClient: inside, notice: notice)
+  }
+
+  /// Whether berth runs inside a tmux client of the server it manages.
+  public static func insideSameServer(environment: [String: String], socketPath: String) -> Bool {
+    guard let tmux = environment["TMUX"], let first = tmux.split(separator: ",").first else { return false }
+    return String(first) == socketPath
+  }
+
+  /// Recreates a dead tracked session with the same id in its last cwd (or $HOME).
+  public func recreate(_ view: SessionView) async throws(BerthError) -> SessionView {
+    guard let record = try storeCall({ try $0.record(id: view.id) }) else {
+      throw .notFound("no record for '\(view.id)'")
+    }
+    guard let c = try await connection(startServer: true) else {
+      throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
+    }
+    var r = record
+    if !Self.isDirectory(r.cwd) {
+      context.warn(
+        "the directory \(TerminalText.sanitize(r.cwd)) no longer exists: starting in \(context.homeDirectory)")
+      r.cwd = context.homeDirectory
+    }
+    // The same shell it had (a `--shell` choice included), not whatever tmux defaults to now.
+    let id = try await startTmuxSession(c, record: r, shell: r.shell, command: r.command ?? [])
+    try? await installHooks(on: c)
+    let now = context.now()
+    _ = try storeCall { store in
+      try store.update(id: r.id) {
+        $0.status = .detached
+        $0.endReason = nil
+        $0.endedAt = nil
+        $0.tmuxSessionId = id.description
+        $0.tmuxSocket = self.context.socketPath
+        $0.lastSeenAt = now
+        $0.cwd = r.cwd
+      }
+    }
+    return try await self.view(id: r.id)
+  }
+
+  // MARK: Other operations
+
+  /// Detaches every client of a session.
+  public func detach(target: String) async throws(BerthError) -> SessionView {
+    let v = try await resolve(target)
+    guard let id = v.tmuxId.flatMap({ TargetID($0) }), v.isAlive else {
+      throw .failed("\(TerminalText.sanitize(v.displayName)) is not running: nothing to detach")
+    }
+    guard let c = try await connection(startServer: false) else { throw .tmuxUnavailable("no tmux server") }
+    if v.clients > 0 { try await sendChecked(c, .detachClients(of: id)) }
+    if v.tracked {
+      _ = try? store.update(id: v.id) {
+        $0.lastDetachedAt = self.context.now(); $0.status = .detached
+      }
+    }
+    return v
+  }
+
+  /// Detaches every client of every managed session (the seed's "detach all" on app close).
+  public func detachAll() async throws(BerthError) -> [SessionView] {
+    let listing = try await list()
+    guard let c = try await connection(startServer: false) else { return [] }
+    let attached = listing.views.filter { $0.tracked && $0.status == .attached }
+    let commands = attached.compactMap { $0.tmuxId.flatMap(TargetID.init).map(TmuxCommand.detachClients(of:)) }
+    _ = try await send(c, commands)
+    let now = context.now()
+    _ = try storeCall { store in
+      try store.updateMany(
+        attached.map { v in
+          (
+            id: v.id,
+            mutate: {
+              $0.status = .detached; $0.lastDetachedAt = now
+            }
+          )
+        })
+    }
+    return attached
+  }
+
+  /// Kills sessions (one batch). Tracked sessions become dead with reason `killed`, so no
+  /// restore brings them back; foreign sessions are refused.
+  public func kill(_ views: [SessionView]) async throws(BerthError) -> [SessionView] {
+    if let foreign = views.first(where: { $0.foreign }) {
+      throw .usage(
+        "'\(TerminalText.sanitize(foreign.tmuxSession))' is not managed by berth: kill it with tmux itself if you mean it"
+      )
+    }
+    let alive = views.filter { $0.isAlive }
+    if !alive.isEmpty, let c = try await connection(startServer: false) {
+      let commands = alive.compactMap { $0.tmuxId.flatMap(TargetID.init).map(TmuxCommand.killSession) }
+      _ = try await send(c, commands)
+    }
+    let now = context.now()
+    let tracked = views.filter(\.tracked)
+    _ = try storeCall { store in
+      try store.updateMany(
+        tracked.map { v in
+          (
+            id: v.id,
+            mutate: {
+              if $0.status != .dead || $0.endReason != .killed { $0.endedAt = now }
+              $0.status = .dead
+              $0.endReason = .killed
+              $0.tmuxSessionId = nil
+            }
+          )
+        })
+    }
+    return views
+  }
+
+  /// Sets or clears (nil) a session's custom name.
+}

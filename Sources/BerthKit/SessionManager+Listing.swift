@@ -1,0 +1,159 @@
+import BerthCore
+import BerthStore
+import BerthTmux
+import Foundation
+import TmuxControl
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+// Listing: one batched round trip for the list (and previews), reconciled with the records.
+extension SessionManager {
+  // MARK: Listing
+
+  public struct Listing: Sendable {
+    public var views: [SessionView]
+    public var serverRunning: Bool
+    public var serverVersion: String?
+  }
+
+  /// Every tracked session with its live status, plus orphans (and foreign sessions when
+  /// asked), with the last `preview` lines of each live session's active pane. Two batched
+  /// round trips at most (the list, then the captures); records that changed are saved in
+  /// one transaction.
+  public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
+    try await detailedList(preview: preview, includeForeign: includeForeign).listing
+  }
+
+  /// A listing with what it was built from: the live sessions tmux reported (berth's hidden
+  /// ones left out) and the records of this server as stored after reconciling.
+  struct DetailedListing {
+    var listing: Listing
+    var live: [LiveSession]
+    var records: [SessionRecord]
+  }
+
+  func detailedList(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> DetailedListing {
+    let c = try await connection(startServer: false)
+    // The records first: the previews of the sessions they name go in the same batch as the
+    // listing (one round trip instead of two), by exact name (`=NAME:` is the session's
+    // active pane, which is what the listing calls its active pane, at the same moment).
+    let records = try storeCall { try $0.allRecords() }.filter { self.isOnThisServer($0) }
+    let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
+    var live: [LiveSession] = []
+    var serverStartedAt: Date?
+    var earlyCaptures: [String: ControlReply] = [:]
+    if let c {
+      var batch: [TmuxCommand] = [
+        .listAllPanes(format: TmuxListing.paneFormat), .listClients(format: TmuxListing.clientFormat),
+        .displayMessage(format: "#{start_time}"),
+      ]
+      var captured: [String] = []
+      if let lines = previewLines {
+        var seen = Set<String>()
+        for r in records where r.status != .dead && Self.isPlainSessionName(r.tmuxSessionName) {
+          guard seen.insert(r.tmuxSessionName).inserted else { continue }
+          captured.append(r.tmuxSessionName)
+          batch.append(Self.capture(sessionNamed: r.tmuxSessionName, historyLines: max(lines, 50)))
+        }
+      }
+      let replies = try await send(c, batch)
+      let clients = TmuxListing.parseClients(replies[1].lines)
+      live = TmuxListing.sessions(
+        paneLines: replies[0].lines, clients: clients, hiddenPrefix: ControlConnection.hiddenSessionPrefix)
+      if !replies[2].isError, let seconds = Double(replies[2].text.trimmingCharacters(in: .whitespaces)) {
+        serverStartedAt = Date(timeIntervalSince1970: seconds)
+      }
+      for (name, reply) in zip(captured, replies.dropFirst(3)) where !reply.isError { earlyCaptures[name] = reply }
+    }
+    let reconciler = Reconciler(
+      prefix: settings.prefix, now: context.now(), bootTime: context.bootClock.bootTime(),
+      serverRunning: c != nil, serverStartedAt: serverStartedAt, includeForeign: includeForeign)
+    var result = reconciler.reconcile(records: records, live: live)
+    var stored = records
+    if !result.changedRecords.isEmpty {
+      let byId = Dictionary(result.changedRecords.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+      let read = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+      stored = stored.map { byId[$0.id] ?? $0 }
+      let changed = result.changedRecords
+      // Only over the record as it was read: another berth process may have changed it since
+      // (a kill marks it killed, which a reconciled "exited" must not undo); the next
+      // listing reconciles it again.
+      _ = try storeCall { store in
+        try store.updateMany(
+          changed.map { r in
+            (id: r.id, mutate: { current in if current == read[r.id] { current = r } })
+          })
+      }
+    }
+    if let lines = previewLines, let c {
+      var targets: [(Int, TargetID)] = []
+      for (i, v) in result.views.enumerated() where v.isAlive {
+        if let early = earlyCaptures[v.tmuxSession] {
+          result.views[i].preview = TmuxListing.previewLines(early.lines, count: lines)
+        } else if let p = v.activePaneId.flatMap({ TargetID($0) }) {
+          targets.append((i, p))
+        }
+      }
+      if !targets.isEmpty {
+        let replies = try await send(c, targets.map { .capturePane($0.1, historyLines: max(lines, 50)) })
+        for ((i, _), reply) in zip(targets, replies) where !reply.isError {
+          result.views[i].preview = TmuxListing.previewLines(reply.lines, count: lines)
+        }
+      }
+    }
+    // Dead sessions: their last known output and command come from the last snapshot (all
+    // read in one query when there are several).
+    let needSnapshots = result.views.indices.filter { i in
+      result.views[i].tracked && result.views[i].status == .dead && (preview != nil || result.views[i].command == nil)
+    }
+    if !needSnapshots.isEmpty {
+      var snapshots: [String: SessionSnapshot] = [:]
+      if needSnapshots.count > 1 {
+        let wanted = Set(needSnapshots.map { result.views[$0].id })
+        for item in (try? store.allSnapshots()) ?? [] where wanted.contains(item.sessionId) {
+          snapshots[item.sessionId] = try? SessionSnapshot.decode(item.data)
+        }
+      } else if let only = needSnapshots.first, let snap = savedSnapshot(id: result.views[only].id) {
+        snapshots[result.views[only].id] = snap
+      }
+      for i in needSnapshots {
+        guard let snap = snapshots[result.views[i].id] else { continue }
+        if let lines = preview { result.views[i].preview = Array(snap.lastOutput.suffix(lines)) }
+        if result.views[i].command == nil, let last = snap.lastCommand {
+          result.views[i].command = last.joined(separator: " ")
+        }
+      }
+    }
+    if preview != nil {
+      for i in result.views.indices where result.views[i].preview == nil { result.views[i].preview = [] }
+    }
+    return DetailedListing(
+      listing: Listing(views: result.views, serverRunning: c != nil, serverVersion: nil), live: live, records: stored)
+  }
+
+  /// Names a `-t =NAME:` target can carry as they are: tmux session names never hold `:` or
+  /// `.`, and berth's are prefix + id (letters, digits, `_`, `-`); anything else is captured
+  /// by pane id after the listing.
+  static func isPlainSessionName(_ name: String) -> Bool {
+    !name.isEmpty
+      && name.utf8.allSatisfy {
+        ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D
+      }
+  }
+
+  /// `capture-pane` of a session's active pane, by exact name.
+  static func capture(sessionNamed name: String, historyLines: Int) -> TmuxCommand {
+    TmuxCommand([
+      .word("capture-pane"), .word("-p"), .word("-J"), .word("-t"), .value("=\(name):"), .word("-S"),
+      .value(String(-max(0, historyLines))), .word("-E"), .value("-"),
+    ])
+  }
+
+  /// Resolves a TARGET (see `TargetResolver`) against a fresh listing.
+  public func resolve(_ target: String, includeForeign: Bool = true) async throws(BerthError) -> SessionView {
+    let listing = try await list(includeForeign: includeForeign)
+    return try TargetResolver.resolve(target, in: listing.views)
+  }
+}

@@ -1,0 +1,119 @@
+import BerthCore
+import BerthStore
+import BerthTmux
+import Foundation
+import TmuxControl
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// What a snapshot run saved.
+public struct SnapshotReport: Sendable, Equatable {
+  public var saved: [String]
+  public var serverRunning: Bool
+
+  public init(saved: [String], serverRunning: Bool) {
+    self.saved = saved
+    self.serverRunning = serverRunning
+  }
+}
+
+/// What a restore did (or would do, with a dry run).
+public struct RestoreReport: Sendable, Equatable {
+  public struct Item: Sendable, Equatable {
+    public var id: String
+    public var windows: Int
+    public var panes: Int
+    public var notices: [String]
+  }
+  public var restored: [Item]
+  public var skipped: [(id: String, reason: String)]
+  public var dryRun: Bool
+
+  public static func == (a: RestoreReport, b: RestoreReport) -> Bool {
+    a.restored == b.restored && a.dryRun == b.dryRun && a.skipped.map(\.id) == b.skipped.map(\.id)
+  }
+}
+
+extension SessionManager {
+  // MARK: Snapshots
+
+  /// Saves every live tracked session (windows, layouts, panes, cwds, foreground commands, the
+  /// allowed environment, the last lines of output) in one transaction. Two batched round
+  /// trips (the listing, then environments and captures), never a process per pane. With no
+  /// server, or nothing alive, nothing is written (an empty save never replaces a good snapshot).
+  @discardableResult
+  public func snapshotAll(only ids: Set<String>? = nil) async throws(BerthError) -> SnapshotReport {
+    guard let c = try await connection(startServer: false) else {
+      _ = try await list()
+      return SnapshotReport(saved: [], serverRunning: false)
+    }
+    let detailed = try await detailedList()
+    let listing = detailed.listing
+    let byId = Dictionary(detailed.live.map { ($0.sessionId, $0) }, uniquingKeysWith: { a, _ in a })
+    // Each live tracked session with its tmux ids, parsed once.
+    let targets = listing.views.compactMap {
+      v -> (view: SessionView, live: LiveSession, id: TargetID, panes: [(LivePane, TargetID)])? in
+      guard v.tracked, v.isAlive, ids?.contains(v.id) ?? true, let tid = v.tmuxId, let s = byId[tid],
+        let sid = TargetID(s.sessionId)
+      else { return nil }
+      return (v, s, sid, s.panes.compactMap { p in TargetID(p.paneId).map { (p, $0) } })
+    }
+    guard !targets.isEmpty else { return SnapshotReport(saved: [], serverRunning: true) }
+    var commands: [TmuxCommand] = []
+    for target in targets {
+      commands.append(.showEnvironment(target.id))
+      for (_, pane) in target.panes {
+        commands.append(.capturePane(pane, historyLines: SnapshotBuilder.maxLinesPerPane))
+      }
+    }
+    // The process table is read while tmux answers.
+    let panePids = targets.flatMap { $0.live.panes.map(\.pid) }
+    async let table = ProcessTable.read(panePids: panePids)
+    let replies = try await send(c, commands)
+    let processes = await table
+    var cursor = 0
+    var items: [(sessionId: String, data: Data)] = []
+    let now = context.now()
+    let records = Dictionary(detailed.records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    for (v, s, _, panes) in targets {
+      let envReply = replies[cursor]
+      cursor += 1
+      let environment = envReply.isError ? [:] : SnapshotBuilder.environment(envReply.textLines, settings: settings)
+      var captures: [String: [String]] = [:]
+      var foreground: [String: (command: [String]?, isShell: Bool)] = [:]
+      for (p, _) in panes {
+        let reply = replies[cursor]
+        cursor += 1
+        if !reply.isError {
+          captures[p.paneId] = TmuxListing.previewLines(reply.lines, count: SnapshotBuilder.maxLinesPerPane)
+        }
+        foreground[p.paneId] = processes.foreground(panePid: p.pid)
+      }
+      let shell = records[v.id]?.shell
+      let history =
+        shell.map {
+          ShellLaunch.plan(shell: $0, sessionId: v.id, stateDirectory: context.stateDirectory, userZdotdir: nil)
+            .historyFile
+        } ?? nil
+      var snapshot = SnapshotBuilder.snapshot(
+        session: s, recordId: v.id, takenAt: now, environment: environment, captures: captures,
+        foreground: foreground, shell: shell, historyFile: history)
+      for wi in snapshot.windows.indices {
+        for pi in snapshot.windows[wi].panes.indices {
+          snapshot.windows[wi].panes[pi].cwd = Self.withoutDeletedMark(snapshot.windows[wi].panes[pi].cwd)
+        }
+      }
+      if let data = try? snapshot.encoded() { items.append((v.id, data)) }
+    }
+    let saved = try storeCall { try $0.saveSnapshots(items, takenAt: now, bootTime: context.bootClock.bootTime()) }
+    return SnapshotReport(saved: saved, serverRunning: true)
+  }
+
+  /// The last saved snapshot of a session.
+  public func savedSnapshot(id: String) -> SessionSnapshot? {
+    guard let stored = try? store.snapshot(sessionId: id) else { return nil }
+    return try? SessionSnapshot.decode(stored.data)
+  }
+}
