@@ -307,6 +307,11 @@ extension ServeEndToEnd.ServeTests {
       try "prefix = \"zz-\"\nhistoryLimit = 4321\n".write(toFile: config, atomically: true, encoding: .utf8)
       let serve = try ServeProcess(server: server, extra: ["--config", config], viaBerth: true)
       defer { serve.stop() }
+      // `berth serve --token` hands the token on in the environment: berth-serve's command
+      // line (what `ps` shows after the exec) does not hold it.
+      let commandLine = try String(contentsOfFile: "/proc/\(serve.pid)/cmdline", encoding: .utf8)
+      #expect(commandLine.contains("berth-serve") && commandLine.contains("--config"), "\(commandLine)")
+      #expect(!commandLine.contains(serve.token))
       let probe = try await open(serve, "sessionId=cfg")
       try await run(probe, "echo cfg-$((2*3))", expect: "cfg-6")
       await probe.close()
