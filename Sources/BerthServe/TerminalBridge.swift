@@ -16,8 +16,8 @@ import NIOWebSocket
 /// Flow control: while the socket cannot take more output, the terminal is not read (tmux
 /// then holds back) and neither is the socket (a client that never reads cannot make it
 /// queue pongs); while the terminal cannot take more input, the socket is not read. At most
-/// one pong waits to be written; pings meanwhile are answered by the latest one (RFC 6455
-/// 5.5.3 allows answering only the most recent ping).
+/// one pong is on its way and one waits (the latest ping's: RFC 6455 5.5.3 allows answering
+/// only the most recent ping); while one waits, the socket is not read either.
 final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
   typealias InboundIn = WebSocketFrame
   typealias OutboundOut = WebSocketFrame
@@ -253,7 +253,10 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
       }
     case .ping:
       if pongInFlight {
+        // A pong is still on its way: keep only the latest ping's, and read no more until
+        // the one on its way is written (a client that pings and never reads stalls itself).
         nextPong = frame.unmaskedData
+        updateSocketReading()
       } else {
         sendPong(frame.unmaskedData)
       }
@@ -278,6 +281,7 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
       nextPong = nil
       sendPong(next)
     }
+    updateSocketReading()
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
@@ -354,7 +358,7 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
   /// answers) and the terminal can take the input.
   private func updateSocketReading() {
     guard let context else { return }
-    let read = context.channel.isWritable && !terminalFull
+    let read = context.channel.isWritable && !terminalFull && nextPong == nil
     context.channel.setOption(ChannelOptions.autoRead, value: read).whenFailure { _ in }
   }
 
