@@ -79,6 +79,11 @@ struct ServeOptions: Equatable, Sendable {
         guard let next = rest.popFirst() else { throw UsageError("\(flag) needs a value") }
         return next
       }
+      func path(_ what: String) throws(UsageError) -> String {
+        let path = try value()
+        if path.isEmpty { throw UsageError("\(what) path is empty") }
+        return path
+      }
       switch flag {
       case "-h", "--help":
         options.showHelp = true
@@ -89,13 +94,9 @@ struct ServeOptions: Equatable, Sendable {
         try validateToken(token)
         options.token = token
       case "--token-file":
-        let path = try value()
-        if path.isEmpty { throw UsageError("the token file path is empty") }
-        options.tokenFile = path
+        options.tokenFile = try path("the token file")
       case "--config":
-        let path = try value()
-        if path.isEmpty { throw UsageError("the config file path is empty") }
-        options.config = path
+        options.config = try path("the config file")
       case "-L", "--socket-name":
         let name = try value()
         if name.isEmpty || name.contains("/") {
@@ -103,13 +104,9 @@ struct ServeOptions: Equatable, Sendable {
         }
         options.socketName = name
       case "-S", "--socket-path":
-        let path = try value()
-        if path.isEmpty { throw UsageError("the socket path is empty") }
-        options.socketPath = path
+        options.socketPath = try path("the socket")
       case "--db":
-        let path = try value()
-        if path.isEmpty { throw UsageError("the database path is empty") }
-        options.database = path
+        options.database = try path("the database")
       case "--prefix":
         let prefix = try value()
         do { try SessionIDs.validatePrefix(prefix) } catch { throw UsageError(error.description) }
