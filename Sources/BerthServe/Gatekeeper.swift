@@ -49,19 +49,17 @@ struct Gatekeeper: Sendable {
     guard listen.isLoopback else { return nil }
     let hosts = head.headers["Host"]
     guard !hosts.isEmpty else { return nil }
-    guard hosts.count == 1 else {
+    guard let host = hosts.first, hosts.count == 1 else {
       return Refusal(status: .badRequest, message: "a request must carry one Host header, not \(hosts.count)")
     }
-    for host in hosts {
-      let name = Self.parseHostHeader(host).map { $0.host.lowercased() }
-      let bare = name.map { $0.hasPrefix("[") ? String($0.dropFirst().dropLast()) : $0 }
-      if bare.map({ !IPAddressText.isLoopback($0) }) ?? true {
-        return Refusal(
-          status: .forbidden,
-          message:
-            "the Host '\(TerminalText.sanitize(String(host.prefix(200))))' is not a loopback name: open the page from http://\(listen)"
-        )
-      }
+    let name = Self.parseHostHeader(host).map { $0.host.lowercased() }
+    let bare = name.map { $0.hasPrefix("[") ? String($0.dropFirst().dropLast()) : $0 }
+    guard let bare, IPAddressText.isLoopback(bare) else {
+      return Refusal(
+        status: .forbidden,
+        message:
+          "the Host '\(TerminalText.sanitize(String(host.prefix(200))))' is not a loopback name: open the page from http://\(listen)"
+      )
     }
     return nil
   }
