@@ -136,7 +136,7 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
   static func isTmuxFailure(_ error: BerthError) -> Bool {
     switch error {
     case .tmuxUnavailable, .failed: return true
-    case .usage, .notFound, .ambiguous, .exists, .limit, .database: return false
+    case .usage, .notFound, .ambiguous, .exists, .limit, .database, .hostUnreachable: return false
     }
   }
 
