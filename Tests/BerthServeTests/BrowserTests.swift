@@ -51,7 +51,9 @@ extension ServeEndToEnd {
           let screen = try await tools.evaluate(rows, session: session)
           return up && !screen.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         }
-        #expect(connected)
+        // Each step that the next ones need ends the test when it fails (`#require`), so the
+        // browser and the server are always stopped by the defers, within the time limit.
+        try #require(connected, "the page did not connect: \(serve.stderrText.suffix(500))")
 
         // Type as a person would: key events into xterm.js's textarea.
         _ = try await tools.evaluate("document.querySelector('.xterm-helper-textarea').focus(); 'ok'", session: session)
@@ -61,7 +63,7 @@ extension ServeEndToEnd {
           try await tools.evaluate(rows, session: session).contains("web-42")
         }
         let screenBefore = try await tools.evaluate(rows, session: session)
-        #expect(answered, "screen: \(screenBefore)")
+        try #require(answered, "screen: \(screenBefore)")
 
         // Reload: the same id from the hash, the same session, its screen redrawn.
         _ = try await tools.evaluate("window.beforeReload = true; 'ok'", session: session)
@@ -74,7 +76,7 @@ extension ServeEndToEnd {
           return reloaded && up && screen.contains("web-42")
         }
         let screenAfter = try await tools.evaluate(rows, session: session)
-        #expect(redrawn, "screen: \(screenAfter)")
+        try #require(redrawn, "screen: \(screenAfter)")
         let hash = try await tools.evaluate("location.hash", session: session)
         #expect(hash == "#session=webtest")
         #expect(try server.check("list-sessions", "-F", "#{session_name}").contains("berth-webtest"))
@@ -99,7 +101,7 @@ extension ServeEndToEnd {
           try await tools.evaluate(status, session: session) == "connected"
         }
         let statusNow = try await tools.evaluate(status, session: session)
-        #expect(reconnected, "status: \(statusNow)")
+        try #require(reconnected, "status: \(statusNow)")
         #expect(try await tools.evaluate("String(window.beforeRestart === true)", session: session) == "true")
         _ = try await tools.evaluate("document.querySelector('.xterm-helper-textarea').focus(); 'ok'", session: session)
         try await tools.type("echo back-$((50+5))", session: session)
