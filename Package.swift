@@ -80,7 +80,8 @@ let package = Package(
       name: "BerthStoreTests",
       dependencies: ["BerthStore", "BerthCore", .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "BerthTerminalTests", dependencies: ["BerthTerminal", "BerthPanel", "BerthCore"]),
-    .testTarget(name: "BerthKitTests", dependencies: ["BerthKit", "BerthCore", "BerthTmux", "TmuxTestSupport"]),
+    .testTarget(
+      name: "BerthKitTests", dependencies: ["BerthKit", "BerthCore", "BerthTmux", "TmuxTestSupport", "TestModels"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
     .testTarget(
       name: "BerthServeTests",

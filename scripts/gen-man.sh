@@ -451,8 +451,44 @@ envAllowList = ["LANG", "LC_*", "EDITOR", "AWS_PROFILE"]
 dead = "red"
 selected = 31
 .Ed
+.Pp
+Each
+.Ql [hosts. Ns Ar NAME Ns Ql \&]
+table names a machine
+.Nm
+reaches over ssh:
+.Ql ssh
+is what you would type after
+.Xr ssh 1
+(a
+.Pa ~/.ssh/config
+alias works), and
+.Ql socket
+or
+.Ql socketPath
+optionally pick the remote tmux server
+.Pf ( Fl L
+or
+.Fl S ) .
+.Cm berth hosts
+lists them.
+.Bd -literal -offset indent
+[hosts.build]
+ssh = "me@build.example"
+socket = "work"
+.Ed
 .Sh ENVIRONMENT
 .Bl -tag -width Ds
+.It Ev BERTH_SSH
+The ssh client to run for hosts (default
+.Ql ssh
+from
+.Ev PATH ) .
+.It Ev XDG_RUNTIME_DIR
+The ssh master connections' sockets live in
+.Pa $XDG_RUNTIME_DIR/berth
+.Pq default Pa /tmp/berth- Ns Ar uid ,
+mode 0700.
 .It Ev BERTH_TMUX
 The tmux to run, as a path or a name looked up in
 .Ev PATH
@@ -497,9 +533,15 @@ in every session it starts, to the session's id.
 .It Ev BERTH_SERVE_TOKEN
 The token of
 .Cm serve
-when
+when neither
+.Fl -token-file
+nor
 .Fl -token
-is not given.
+is given.
+Unlike
+.Fl -token ,
+it does not show in the command line other local users can read
+.Pq Xr ps 1 , Pa /proc .
 .It Ev BERTH_FAKE_BOOT_TIME
 For tests only: the machine's boot time, in seconds since the epoch, to simulate a reboot.
 .El
@@ -518,7 +560,13 @@ Start-up files
 writes so each shell keeps its own history; safe to delete.
 .It Pa $XDG_CONFIG_HOME/berth/config.toml
 Settings (another file with
-.Fl -config ) .
+.Fl -config ) ;
+.Cm serve
+uses them for its sessions too.
+.It Pa $XDG_STATE_HOME/berth/serve-token
+The token
+.Cm serve
+made at start when none was given (mode 0600).
 .It Pa $TMUX_TMPDIR/tmux- Ns Ar uid Ns Pa / Ns Ar name
 The tmux server's socket; next to it,
 .Pa \&. Ns Ar name Ns Pa .berth-lock
@@ -544,6 +592,8 @@ Already exists.
 Limit reached (sessions per workspace).
 .It 7
 Database error.
+.It 8
+A host could not be reached over ssh (or wants a password).
 .El
 .Sh EXAMPLES
 The panel at every interactive SSH login, in
