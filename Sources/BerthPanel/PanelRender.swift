@@ -853,12 +853,12 @@ struct Painter {
       let lines = TextFormat.wrap(TerminalText.sanitize(error), width: max(20, min(width - 6, 72)))
       status = lines.prefix(2).map { [Span($0, .error, .bold)] }
     } else {
-      status = [
+      // On as few lines as the box allows (two at 40 columns).
+      status = Self.wrap(
         [
-          Span("Tab", .key, .bold), Span(" next field · "), Span("Enter", .key, .bold),
-          Span(" create · "), Span("Esc", .key, .bold), Span(" cancel"),
-        ]
-      ]
+          [Span("Tab", .key, .bold), Span(" next field")], [Span("Enter", .key, .bold), Span(" create")],
+          [Span("Esc", .key, .bold), Span(" cancel")],
+        ], width: max(20, min(width - 6, 72)))
     }
     paintForm(
       title: "New session",

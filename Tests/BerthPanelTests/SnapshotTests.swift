@@ -66,6 +66,23 @@ import Testing
     try Snapshot.assert(render(state, width: 80, height: 24), named: "confirm-kill-forget-80x24")
   }
 
+  @Test func smallDialogs40x10() throws {
+    var state = Fixture.state(width: 40, height: 10)
+    _ = state.send(.char("n"), .char("w"), .char("e"), .char("b"))
+    try Snapshot.assert(render(state, width: 40, height: 10), named: "new-session-40x10")
+    state = Fixture.state(width: 40, height: 10)
+    _ = state.update(.char(","))
+    _ = state.update(
+      .settingsLoaded(SettingsDocument(path: "/tmp/config.toml", text: "", exists: false), status: nil))
+    try Snapshot.assert(render(state, width: 40, height: 10), named: "settings-too-small-40x10")
+  }
+
+  @Test func tagsDialog() throws {
+    var state = Fixture.state()
+    _ = state.send(.char("j"), .char("j"), .char("j"), .char("t"))
+    try Snapshot.assert(render(state, width: 80, height: 24), named: "tags-80x24")
+  }
+
   @Test func tooSmall30x8() throws {
     try Snapshot.assert(
       render(Fixture.state(width: 30, height: 8), width: 30, height: 8), named: "too-small-30x8")
