@@ -91,14 +91,30 @@ public enum Spawn {
   public static func run(
     _ argv: [String], environment: [String: String]? = nil, timeout: Double = 10
   ) throws -> Output {
+    try run(argv, environment: environment, input: [], timeout: timeout)
+  }
+
+  /// Runs a command to completion, killing it after `timeout` seconds. Its stdin gets `input`
+  /// (written as the child reads, while its output is read) and is then closed; without
+  /// input it is closed at once. Blocking: call it from a thread that may block, not from a
+  /// UI loop.
+  public static func run(
+    _ argv: [String], environment: [String: String]? = nil, input: [UInt8], timeout: Double = 10
+  ) throws -> Output {
     let child = try withPipes(argv, environment: environment)
-    close(child.stdin)
     var out: [UInt8] = []
     var err: [UInt8] = []
     var fds = [
       pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
       pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0),
     ]
+    var written = 0
+    if input.isEmpty {
+      close(child.stdin)
+    } else {
+      _ = fcntl(child.stdin, F_SETFL, fcntl(child.stdin, F_GETFL) | O_NONBLOCK)
+      fds.append(pollfd(fd: child.stdin, events: Int16(POLLOUT), revents: 0))
+    }
     let deadline = Date().addingTimeInterval(timeout)
     var open = 2
     var timedOut = false
@@ -115,7 +131,15 @@ public enum Spawn {
         if errno == EINTR { continue }
         break
       }
-      for i in 0..<fds.count where fds[i].fd >= 0 && fds[i].revents != 0 {
+      if fds.count == 3, fds[2].fd >= 0, fds[2].revents != 0 {
+        let n = input.withUnsafeBytes { write(child.stdin, $0.baseAddress! + written, $0.count - written) }
+        if n > 0 { written += n }
+        if written == input.count || (n < 0 && errno != EINTR && errno != EAGAIN) {
+          close(child.stdin)
+          fds[2].fd = -1
+        }
+      }
+      for i in 0..<2 where fds[i].fd >= 0 && fds[i].revents != 0 {
         let n = buffer.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
         if n > 0 {
           if i == 0 { out.append(contentsOf: buffer[0..<n]) } else { err.append(contentsOf: buffer[0..<n]) }
