@@ -132,9 +132,9 @@ public enum Spawn {
         break
       }
       if fds.count == 3, fds[2].fd >= 0, fds[2].revents != 0 {
-        let n = input.withUnsafeBytes { write(child.stdin, $0.baseAddress! + written, $0.count - written) }
+        let (n, e) = writeWithoutSIGPIPE(child.stdin, input, from: written)
         if n > 0 { written += n }
-        if written == input.count || (n < 0 && errno != EINTR && errno != EAGAIN) {
+        if written == input.count || (n < 0 && e != EINTR && e != EAGAIN) {
           close(child.stdin)
           fds[2].fd = -1
         }
@@ -153,6 +153,29 @@ public enum Spawn {
     for f in fds where f.fd >= 0 { close(f.fd) }
     let status = waitFor(child.pid)
     return Output(status: status, stdout: out, stderr: err, timedOut: timedOut)
+  }
+
+  /// Writes to a pipe whose reader may be gone (tmux exits before reading a batch when it
+  /// cannot reach the server) without letting SIGPIPE end the process: the signal is blocked
+  /// on this thread for the write, and the one the write raised is taken back.
+  static func writeWithoutSIGPIPE(_ fd: Int32, _ bytes: [UInt8], from offset: Int) -> (Int, Int32) {
+    var pipeSignal = sigset_t()
+    sigemptyset(&pipeSignal)
+    sigaddset(&pipeSignal, SIGPIPE)
+    var previous = sigset_t()
+    pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+    defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+    let e = errno
+    if n < 0, e == EPIPE {
+      var pending = sigset_t()
+      sigpending(&pending)
+      if sigismember(&pending, SIGPIPE) == 1 {
+        var now = timespec()
+        _ = sigtimedwait(&pipeSignal, nil, &now)
+      }
+    }
+    return (n, e)
   }
 
   /// Waits for a child and returns its exit status (128+signal when killed by a signal).
