@@ -45,7 +45,7 @@ struct CommandClientTests {
         #expect(a.isError == b.isError)
         #expect(a.lines == b.lines)
       }
-      #expect(viaClient[1].textLines.contains("%begin 1 2 1"))
+      #expect(viaClient[1].textLines.contains("%end 1 2 1"))
       #expect(viaClient[4].isError && viaClient[4].text.contains("4242"))
     }
   }
