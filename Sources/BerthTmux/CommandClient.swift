@@ -85,13 +85,15 @@ public final class CommandClient: Sendable {
     if starting, case .path(let p) = socket { try Self.ensureParentDirectory(of: p) }
     var waitedForShutdown = false
     while true {
-      let output = try await Self.runOffPool(argv(starting: starting), environment: environment, input: script, timeout: seconds)
+      let output = try await Self.runOffPool(
+        argv(starting: starting), environment: environment, input: script, timeout: seconds)
       if output.timedOut {
-        let what = commands.count == 1 ? "'\(ControlConnection.describe(commands[0]))'" : "a batch of \(commands.count) commands"
+        let what =
+          commands.count == 1 ? "'\(ControlConnection.describe(commands[0]))'" : "a batch of \(commands.count) commands"
         throw TmuxError.timeout(what: what, seconds: seconds)
       }
       let replies = batch.replies(stdout: output.stdout, stderr: output.stderr)
-      // Something ran: tmux was reached, whatever each command said.
+      // Nothing on stdout, not even a marker: tmux may not have been reached at all.
       if output.stdout.isEmpty, let failure = classify(output) {
         switch failure {
         case .noServer where startServer && !starting:
