@@ -79,6 +79,34 @@ struct TransportTests {
     }
   }
 
+  /// With `detach-on-destroy off`, tmux moves a terminal whose session is killed to another
+  /// session: never to the panel's hidden one (the terminal is detached instead, as with no
+  /// session left), and the panel's connection stays.
+  @Test func aTerminalNeverLandsInThePanelsHiddenSession() async throws {
+    try await withTmuxServer { server in
+      try server.check("set-option", "-g", "detach-on-destroy", "off")
+      try server.check("new-session", "-d", "-s", "mine")
+      try server.check("new-session", "-d", "-s", "spare")
+      let mine = try server.check("display-message", "-p", "-t", "=mine:", "#{session_id}")
+      let spare = try server.check("display-message", "-p", "-t", "=spare:", "#{session_id}")
+      let host = try attachRealClient(to: server, session: mine)
+      defer { host.shutdown() }
+      let panel = try await server.connect()
+      // The option works: the terminal moves to the other session...
+      try server.check("kill-session", "-t", mine)
+      #expect(server.waitUntil(timeout: 10) { (try? server.clientLines())?.contains("\(spare) 0") == true })
+      // ...and when the only other session is the hidden one, it is detached instead.
+      try server.check("kill-session", "-t", spare)
+      #expect(
+        server.waitUntil(timeout: 10) {
+          (try? server.clientLines()).map { $0.allSatisfy { $0.hasSuffix(" 1") } } == true
+        }, "clients: \((try? server.clientLines()) ?? [])")
+      #expect(panel.end == nil)
+      #expect(try server.clientLines().count == 1)
+      await panel.close()
+    }
+  }
+
   /// The short run of `scripts/crash-stress.sh` (the full one is `make crash-stress`).
   @Test func oneShotCommandsKilledAtRandomNeverTakeTheServerDown() throws {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
