@@ -184,8 +184,11 @@ public final class ControlConnection: @unchecked Sendable {
         "-C", "new-session", "-A", "-s", name, "-f", receiveOutput ? "ignore-size" : "ignore-size,no-output",
         "-x", "80", "-y", "24",
       ] + pane + [";", "set-option", "detach-on-destroy", "on"]
-      + [";", "set-hook", "client-session-changed", Self.landingHook(
-        tmux: install.path, socketFile: socket.filePath(environment: environment), session: name)]
+      + [
+        ";", "set-hook", "client-session-changed",
+        Self.landingHook(
+          tmux: install.path, socketFile: socket.filePath(environment: environment), session: name),
+      ]
     do {
       child = try Spawn.withPipes(argv, environment: env, endsWithParent: true)
     } catch {
