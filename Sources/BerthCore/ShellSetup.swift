@@ -37,9 +37,13 @@ public struct ShellLaunch: Equatable, Sendable {
   }
 
   /// Plans the shell launch for a session. `notice` lines (if any) are printed first by
-  /// `/bin/sh` from environment variables, so their text is never interpreted.
+  /// `/bin/sh` from environment variables, so their text is never interpreted. `command` is
+  /// the user's tmux `default-command`: it runs as tmux would run it (`SHELL -c COMMAND`),
+  /// inside berth's set-up (a zsh it starts finds berth's wrappers through `ZDOTDIR`; other
+  /// shells get `HISTFILE`).
   public static func plan(
-    shell: String, sessionId: String, stateDirectory: String, userZdotdir: String?, notice: [String] = []
+    shell: String, sessionId: String, stateDirectory: String, userZdotdir: String?, notice: [String] = [],
+    command: String? = nil
   ) -> ShellLaunch {
     let history = historyPath(stateDirectory: stateDirectory, sessionId: sessionId)
     let wrappers = "\(stateDirectory)/shell"
@@ -65,6 +69,10 @@ public struct ShellLaunch: Equatable, Sendable {
       launch = ShellLaunch(argv: [shell, "-l"], environment: [("fish_history", name)], files: [], historyFile: nil)
     case .other:
       launch = ShellLaunch(argv: [shell, "-l"], environment: [("HISTFILE", history)], files: [], historyFile: history)
+    }
+    if let command, !command.isEmpty {
+      launch.argv = [shell, "-c", command]
+      if kind(of: shell) == .bash { launch.environment.append(("HISTFILE", history)) }
     }
     let lines = notice.map { $0.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ") }
       .prefix(4)

@@ -67,6 +67,41 @@ public final class TmuxTestServer: @unchecked Sendable {
     serverPid = pid_t(pidOut.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))
   }
 
+  // MARK: What differs between tmux releases
+
+  /// The tmux this server runs (`BERTH_TMUX`, else `tmux` on PATH): 3.2a to master, whose
+  /// version is `next-3.8`, so never assume it starts with "3".
+  public var version: TmuxVersion { install.version }
+
+  /// `tmux VERSION` as berth shows it (the panel's header).
+  public var versionLabel: String { "tmux \(install.version.text)" }
+
+  /// tmux 3.7c and later refuse session names holding control characters
+  /// (`invalid session name`).
+  public var refusesControlCharactersInSessionNames: Bool {
+    install.version >= TmuxVersion(major: 3, minor: 7)
+  }
+
+  /// tmux 3.3 added `#{hook_client}`; before it a hook cannot tell which client it is about.
+  public var hasHookClient: Bool { install.version >= TmuxVersion(major: 3, minor: 3) }
+
+  /// tmux before 3.3 sizes a detached `new-session -x/-y` from the client that sent it.
+  public var sizesDetachedSessionsFromTheClient: Bool { install.version < TmuxVersion(major: 3, minor: 3) }
+
+  /// Creates a detached session named `name`, which may hold control characters: the name
+  /// tmux stored it under, or nil when this tmux refuses such names (3.7c and later; any
+  /// other refusal throws).
+  public func newSession(hostileName name: String, arguments: [String] = []) throws -> String? {
+    let out = try tmux(arguments: ["new-session", "-d", "-P", "-F", "#{session_name}", "-s", name] + arguments)
+    if out.status == 0 {
+      var s = out.stdoutText
+      if s.hasSuffix("\n") { s.removeLast() }
+      return s
+    }
+    if refusesControlCharactersInSessionNames, out.stderrText.contains("invalid session name") { return nil }
+    throw TestServerError("tmux new-session -s \(name.debugDescription) failed: \(out.stderrText)")
+  }
+
   /// The socket berth code should use.
   public var socket: TmuxSocket { .name(socketName) }
 
