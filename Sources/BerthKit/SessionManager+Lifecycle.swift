@@ -83,14 +83,7 @@ extension SessionManager {
       _ = try? store.delete(id: id)
       throw error
     }
-    let made = try await view(id: id)
-    guard made.isAlive else {
-      // Something on the server (a hook, an option berth does not know) ended it at once.
-      _ = try? store.delete(id: id)
-      throw .failed(
-        "tmux ended the session \(tmuxName) right after creating it: check your tmux.conf's hooks (session-created)")
-    }
-    return made
+    return try await view(id: id)
   }
 
   /// What berth reads of the user's tmux settings before it creates sessions.

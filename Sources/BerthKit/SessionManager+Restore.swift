@@ -153,6 +153,8 @@ extension SessionManager {
       var previousCommand: String?
       /// Type it at the prompt (without Enter): the `restoreCommands` setting.
       var typeAhead: Bool
+      /// What the pane says first.
+      var notice: [String]
     }
     struct Window {
       /// The index it had (nil without a snapshot: wherever tmux puts it).
@@ -225,7 +227,7 @@ extension SessionManager {
         panes.append(
           RestorePlan.Pane(
             cwd: cwd, launch: launch, previousCommand: previous,
-            typeAhead: previous != nil && settings.restoreCommands))
+            typeAhead: previous != nil && settings.restoreCommands, notice: paneNotice))
       }
       windows.append(
         RestorePlan.Window(
@@ -280,23 +282,39 @@ extension SessionManager {
   /// Carries out restore plans in batched phases: sessions, then windows and first splits,
   /// then the remaining splits, then layouts, names, active panes and type-ahead, and last
   /// the name. Returns the sessions that did not come back, with why.
-  func execute(_ plans: [RestorePlan], on c: ControlConnection) async throws(BerthError) -> [(
+  func execute(_ planned: [RestorePlan], on c: ControlConnection) async throws(BerthError) -> [(
     id: String, reason: String
   )] {
+    // What the user's server says: scrollback, automatic naming, hooks, what an earlier
+    // restore left, and the user's default-command.
+    let looks = try await send(
+      c,
+      [
+        .showOptionValue("history-limit", global: true), .showOptionValue("automatic-rename", global: true, scope: .window),
+        TmuxCommand([.word("show-hooks"), .word("-g")]), .listSessions(format: "#{session_id}\t#{session_name}"),
+        .showOptionValue("default-command", global: true),
+      ])
+    var plans = planned
+    let defaultCommand = looks[4].isError ? "" : looks[4].text.trimmingCharacters(in: .whitespaces)
+    if !defaultCommand.isEmpty {
+      // The user's default-command runs inside berth's set-up, as for `berth new`.
+      for pi in plans.indices {
+        for wi in plans[pi].windows.indices {
+          for p in plans[pi].windows[wi].panes.indices {
+            plans[pi].windows[wi].panes[p].launch = ShellLaunch.plan(
+              shell: plans[pi].launchShell, sessionId: plans[pi].record.id, stateDirectory: context.stateDirectory,
+              userZdotdir: context.environment["ZDOTDIR"], notice: plans[pi].windows[wi].panes[p].notice,
+              command: defaultCommand)
+          }
+        }
+      }
+    }
     try writeShellFiles(plans.flatMap { $0.windows.flatMap { $0.panes.flatMap { $0.launch.files } } })
     for plan in plans {
       for p in plan.windows.flatMap(\.panes) {
         if let command = p.previousCommand, let history = p.launch.historyFile { appendHistory(history, command) }
       }
     }
-    // What the user's server says: scrollback, automatic naming, hooks, and what an earlier
-    // restore left.
-    let looks = try await send(
-      c,
-      [
-        .showOptionValue("history-limit", global: true), .showOptionValue("automatic-rename", global: true, scope: .window),
-        TmuxCommand([.word("show-hooks"), .word("-g")]), .listSessions(format: "#{session_id}\t#{session_name}"),
-      ])
     let userLimit = looks[0].isError ? nil : Int(looks[0].text.trimmingCharacters(in: .whitespaces))
     let globalAutomatic = looks[1].isError || looks[1].text.trimmingCharacters(in: .whitespaces) != "off"
     let shadowed = Self.userAfterHooks(looks[2])
