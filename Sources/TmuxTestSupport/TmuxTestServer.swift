@@ -88,6 +88,17 @@ public final class TmuxTestServer: @unchecked Sendable {
   /// tmux before 3.3 sizes a detached `new-session -x/-y` from the client that sent it.
   public var sizesDetachedSessionsFromTheClient: Bool { install.version < TmuxVersion(major: 3, minor: 3) }
 
+  /// Gives a session made by a test's own `new-session -d` the size asked for on tmux before
+  /// 3.3, which sizes it from the command's client instead (`80x23` without a terminal);
+  /// later tmux needs nothing.
+  public func fixDetachedSize(_ target: String, cols: Int = 80, rows: Int = 24) throws {
+    guard sizesDetachedSessionsFromTheClient else { return }
+    let out = try tmux(
+      "resize-window", "-t", target, "-x", String(cols), "-y", String(rows), ";", "set-option", "-uw", "-t", target,
+      "window-size")
+    guard out.status == 0 else { throw TestServerError("resize-window \(target) failed: \(out.stderrText)") }
+  }
+
   /// Creates a detached session named `name`, which may hold control characters: the name
   /// tmux stored it under, or nil when this tmux refuses such names (3.7c and later; any
   /// other refusal throws).

@@ -179,6 +179,7 @@ struct HostileInputTests {
         _ = try #require(try server.newSession(hostileName: "x y z\u{202E}w"))
       }
       try server.check("new-session", "-d", "-s", "berth-h1", "-c", odd)
+      try server.fixDetachedSize("=berth-h1:")
       try server.check("new-window", "-d", "-t", "=berth-h1:1", "-n", "win\tdow\nname", "-c", odd)
       // tmux stored the hostile session name encoded: one line, no raw control.
       let names = try server.check("list-sessions", "-F", "#{session_name}").split(separator: "\n").map(String.init)

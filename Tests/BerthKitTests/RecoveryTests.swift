@@ -603,8 +603,9 @@ struct RebootRecoveryTests {
         try await Task.sleep(for: .milliseconds(100))
       }
       #expect(third.map { $0 > second } == true, "the client-detached hook saved nothing")
-      let savedByHook = try #require(third)
+      var savedByHookLatest = try #require(third)
       func savesWithin(_ seconds: Double) async throws -> Bool {
+        let savedByHook = savedByHookLatest
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
           if let now = try await takenAt(), now > savedByHook { return true }
@@ -614,7 +615,17 @@ struct RebootRecoveryTests {
       }
       // berth's own control clients come and go without saving (each save would start the next).
       _ = try berth(["list"], server: server, db: db, extra: extra)
-      #expect(try await !savesWithin(1.5), "a control client going away saved a snapshot")
+      if server.hasHookClient {
+        #expect(try await !savesWithin(1.5), "a control client going away saved a snapshot")
+      } else {
+        // tmux 3.2a has no #{hook_client}: a one-shot command that is a control client
+        // starts a save when it goes (ordinary command clients never attach, so never do).
+        let saved = try await savesWithin(1.5)
+        withKnownIssue("tmux 3.2a: no #{hook_client} to tell control clients apart", isIntermittent: true) {
+          #expect(!saved, "a control client going away saved a snapshot")
+        }
+        if let latest = try await takenAt() { savedByHookLatest = latest }
+      }
       // Nor does a terminal leaving a session that is not berth's.
       try server.check("new-session", "-d", "-s", "someone-else")
       let other = try server.check("display-message", "-p", "-t", "=someone-else:", "#{session_id}")
