@@ -194,6 +194,9 @@ extension SessionManager {
     guard !reply.isError, let id = TargetID(reply.text.trimmingCharacters(in: .whitespaces)) else {
       throw .failed("tmux could not create the session: \(TerminalText.sanitize(reply.text))")
     }
+    // A session running a command may end as quickly as its command does: only shells are
+    // checked.
+    guard command.isEmpty else { return id }
     let check = try await send(c, [.displayMessage(format: "#{session_id}", target: id)])[0]
     guard !check.isError, check.text.trimmingCharacters(in: .whitespaces) == id.description else {
       throw .failed(

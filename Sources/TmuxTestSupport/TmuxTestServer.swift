@@ -25,6 +25,9 @@ public final class TmuxTestServer: @unchecked Sendable {
 
   /// Creates the directories and starts the server (kept alive with `exit-empty off`).
   public init(startServer: Bool = true, shell: String = "/bin/sh") throws {
+    // As berth does: a write to a tmux client that has just gone (a control connection's
+    // pipe) is an error to handle, not a signal that ends the whole test run.
+    signal(SIGPIPE, SIG_IGN)
     let base = FileManager.default.temporaryDirectory.path
     let n = Self.counter.add(1, ordering: .relaxed).newValue
     let unique = "berth-test-\(getpid())-\(n)-\(UInt32.random(in: 0...UInt32.max))"

@@ -632,7 +632,16 @@ struct RebootRecoveryTests {
       let otherHost = try attachRealClient(to: server, session: other)
       defer { otherHost.shutdown() }
       try server.check("detach-client", "-s", other)
-      #expect(try await !savesWithin(1.5), "a terminal leaving someone else's session saved a snapshot")
+      let savedForOther = try await savesWithin(1.5)
+      if server.hasHookClient {
+        #expect(!savedForOther, "a terminal leaving someone else's session saved a snapshot")
+      } else {
+        // tmux 3.2a runs client-detached hooks in the most recently used session, not the
+        // client's: a save on any detach (harmless, coalesced; never a chain).
+        withKnownIssue("tmux 3.2a: a client-detached hook does not know the client's session", isIntermittent: true) {
+          #expect(!savedForOther, "a terminal leaving someone else's session saved a snapshot")
+        }
+      }
     }
   }
 }
