@@ -79,8 +79,8 @@ public final class TmuxTestServer: @unchecked Sendable {
   /// `tmux VERSION` as berth shows it (the panel's header).
   public var versionLabel: String { "tmux \(install.version.text)" }
 
-  /// tmux 3.7c and later refuse session names holding control characters
-  /// (`invalid session name`).
+  /// tmux 3.7c and later refuse session (and window) names holding control characters
+  /// (`invalid session name`, `invalid window name`).
   public var refusesControlCharactersInSessionNames: Bool {
     install.version >= TmuxVersion(major: 3, minor: 7)
   }

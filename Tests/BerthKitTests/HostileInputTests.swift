@@ -180,7 +180,9 @@ struct HostileInputTests {
       }
       try server.check("new-session", "-d", "-s", "berth-h1", "-c", odd)
       try server.fixDetachedSize("=berth-h1:")
-      try server.check("new-window", "-d", "-t", "=berth-h1:1", "-n", "win\tdow\nname", "-c", odd)
+      // (Window names too, from tmux 3.7c on.)
+      let windowName = server.refusesControlCharactersInSessionNames ? "win dow name" : "win\tdow\nname"
+      try server.check("new-window", "-d", "-t", "=berth-h1:1", "-n", windowName, "-c", odd)
       // tmux stored the hostile session name encoded: one line, no raw control.
       let names = try server.check("list-sessions", "-F", "#{session_name}").split(separator: "\n").map(String.init)
       let foreignName = try #require(names.first { !$0.hasPrefix("berth-") })
