@@ -4,7 +4,8 @@
 /// bash: an rc file that reads the login files as a login shell would, then switches
 /// `HISTFILE` and appends after every command (`history -a` in `PROMPT_COMMAND`).
 /// zsh: a `ZDOTDIR` of wrappers that read the user's files, then set `HISTFILE` with
-/// `INC_APPEND_HISTORY`. fish: its own per-session history name (fish writes at once).
+/// `INC_APPEND_HISTORY` (zsh reads `HISTFILE` itself after its start-up files: reading it
+/// there too listed every line twice). fish: its own per-session history name (fish writes at once).
 /// Anything else: `HISTFILE` in the environment.
 public struct ShellLaunch: Equatable, Sendable {
   public var argv: [String]
@@ -124,7 +125,6 @@ public struct ShellLaunch: Equatable, Sendable {
           SAVEHIST=${SAVEHIST:-10000}; [ "$SAVEHIST" -lt 1000 ] && SAVEHIST=10000
           HISTSIZE=${HISTSIZE:-10000}; [ "$HISTSIZE" -lt 1000 ] && HISTSIZE=10000
           setopt INC_APPEND_HISTORY
-          fc -R "$HISTFILE" 2>/dev/null
         fi
         # Later files (.zlogin) and child shells use the user's own directory again.
         ZDOTDIR="$BERTH_USER_ZDOTDIR"

@@ -552,9 +552,12 @@ extension SessionManager {
       command: p.launch.argv, printFormat: "#{pane_id}")
   }
 
-  /// Appends a command line to a history file (so Up recalls it); never runs it.
+  /// Appends a command line to a history file (so Up recalls it); never runs it. Not when
+  /// it is the file's last line already: zsh writes a command as it starts (bash only once
+  /// it has finished), and a restored zsh listed it twice.
   func appendHistory(_ path: String, _ command: String) {
     let line = command.replacingOccurrences(of: "\n", with: " ") + "\n"
+    if Self.lastHistoryLine(path) == String(line.dropLast()) { return }
     let dir = (path as NSString).deletingLastPathComponent
     try? FileManager.default.createDirectory(
       atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -562,6 +565,23 @@ extension SessionManager {
     guard fd >= 0 else { return }
     _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, line.utf8.count) }
     Glibc.close(fd)
+  }
+
+  /// The last command in a history file (zsh's `: START:ELAPSED;` prefix taken off), read
+  /// from its last 4 KiB.
+  static func lastHistoryLine(_ path: String) -> String? {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? handle.close() }
+    guard let size = try? handle.seekToEnd() else { return nil }
+    try? handle.seek(toOffset: size > 4096 ? size - 4096 : 0)
+    guard let data = try? handle.readToEnd() else { return nil }
+    let text = String(decoding: data, as: UTF8.self)
+    guard var last = text.split(separator: "\n").last.map(String.init) else { return nil }
+    if last.hasPrefix(": "), let semicolon = last.firstIndex(of: ";") {
+      let stamp = last[last.index(last.startIndex, offsetBy: 2)..<semicolon]
+      if stamp.allSatisfy({ $0.isNumber || $0 == ":" }) { last = String(last[last.index(after: semicolon)...]) }
+    }
+    return last
   }
 
   /// Writes the shared shell wrappers (0600, in a 0700 directory).
