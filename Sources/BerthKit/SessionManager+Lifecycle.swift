@@ -133,7 +133,8 @@ extension SessionManager {
     guard try tmux().version < TmuxVersion(major: 3, minor: 3), cols > 0, rows > 0 else { return [] }
     return [
       TmuxCommand([
-        .word("resize-window"), .word("-t"), target, .word("-x"), .value(String(cols)), .word("-y"), .value(String(rows)),
+        .word("resize-window"), .word("-t"), target, .word("-x"), .value(String(cols)), .word("-y"),
+        .value(String(rows)),
       ]),
       TmuxCommand([.word("set-option"), .word("-uw"), .word("-t"), target, .value("window-size")]),
     ]

@@ -134,7 +134,9 @@ extension SessionManager {
           userZdotdir: context.environment["ZDOTDIR"], notice: notice)
         var w: [CommandWord] = [.word("respawn-pane"), .word("-k"), .word("-t"), .target(p)]
         if Self.isUsableDirectory(pane.currentPath) { w += [.word("-c"), .formatExpanded(pane.currentPath)] }
-        for (k, v) in [("BERTH_SESSION_ID", s.record.id)] + launch.environment { w += [.word("-e"), .value("\(k)=\(v)")] }
+        for (k, v) in [("BERTH_SESSION_ID", s.record.id)] + launch.environment {
+          w += [.word("-e"), .value("\(k)=\(v)")]
+        }
         w.append(.word("--"))
         w += launch.argv.map { .value($0) }
         batch.append(TmuxCommand(w))
@@ -290,7 +292,8 @@ extension SessionManager {
     let looks = try await send(
       c,
       [
-        .showOptionValue("history-limit", global: true), .showOptionValue("automatic-rename", global: true, scope: .window),
+        .showOptionValue("history-limit", global: true),
+        .showOptionValue("automatic-rename", global: true, scope: .window),
         TmuxCommand([.word("show-hooks"), .word("-g")]), .listSessions(format: "#{session_id}\t#{session_name}"),
         .showOptionValue("default-command", global: true),
       ])
@@ -348,7 +351,8 @@ extension SessionManager {
       phase1 += Self.protectiveOptions(sessionNamed: name)
       phase1 += try sizeFix(window: target, cols: plan.size.cols, rows: plan.size.rows)
       if let raised {
-        phase1.append(TmuxCommand([.word("set-option"), .word("-t"), target, .value("history-limit"), .value(String(raised))]))
+        phase1.append(
+          TmuxCommand([.word("set-option"), .word("-t"), target, .value("history-limit"), .value(String(raised))]))
       }
       for hook in shadowed {
         phase1.append(TmuxCommand([.word("set-hook"), .word("-t"), target, .value(hook), .value("")]))
@@ -359,7 +363,9 @@ extension SessionManager {
         phase1.append(TmuxCommand([.word("set-environment"), .word("-t"), target, .word("-u"), .value(name)]))
       }
     }
-    if raised != nil, let userLimit { phase1.append(.setOption("history-limit", value: String(userLimit), global: true)) }
+    if raised != nil, let userLimit {
+      phase1.append(.setOption("history-limit", value: String(userLimit), global: true))
+    }
     struct Made {
       var session: TargetID
       var windows: [(window: TargetID, panes: [TargetID])]

@@ -165,9 +165,11 @@ struct ConfigurationTests {
         server.waitUntil(timeout: 10) { (try? server.sessionNames())?.contains("berth-cfg") == true },
         "\(option.name): the restored session is gone")
       let shapeAfter = try SessionShape.read(server, "berth-cfg")
-      #expect(shapeAfter.windows.map { $0.split(separator: " ").first } == shapeBefore.windows.map {
-        $0.split(separator: " ").first
-      }, "\(option.name): window indexes \(shapeAfter.windows) vs \(shapeBefore.windows)")
+      #expect(
+        shapeAfter.windows.map { $0.split(separator: " ").first }
+          == shapeBefore.windows.map {
+            $0.split(separator: " ").first
+          }, "\(option.name): window indexes \(shapeAfter.windows) vs \(shapeBefore.windows)")
       #expect(shapeAfter.panes.count == shapeBefore.panes.count, "\(option.name): panes")
       #expect(shapeAfter.panes.map(\.index) == shapeBefore.panes.map(\.index), "\(option.name): pane indexes")
       // The user's hooks are as they were (berth's own are at an index of 1000 and up), and

@@ -528,7 +528,9 @@ struct HardeningTests {
       try pane.type("stty -a > \(PanelHarness.shellQuote(stoppedStty)); fg")
       try pane.keys("Enter")
       guard
-        pane.wait("the whole panel again", { $0.contains("berth ·") && $0.contains("alpha") && $0.contains(panel.inner.versionLabel) })
+        pane.wait(
+          "the whole panel again",
+          { $0.contains("berth ·") && $0.contains("alpha") && $0.contains(panel.inner.versionLabel) })
       else { return }
       expectCookedWithEcho((try? String(contentsOfFile: stoppedStty, encoding: .utf8)) ?? "", "while stopped")
       try pane.keys("j")
