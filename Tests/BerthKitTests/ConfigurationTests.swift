@@ -273,3 +273,41 @@ struct LeaveNoTraceTests {
     }
   }
 }
+
+@Suite("Next to tmux-resurrect")
+struct ResurrectTests {
+  /// A session tmux-resurrect brought back under berth's name (no environment, a plain shell)
+  /// is not saved over berth's snapshot, and `restore` adopts it: `BERTH_SESSION_ID` in the
+  /// session and in its restarted shell, which keeps the session's own history.
+  @Test func aSessionResurrectBroughtBackIsAdoptedNotSavedOver() async throws {
+    let dir = try TemporaryDirectory()
+    let work = try dir.makeDirectory("work")
+    try await withTmuxServer { server in
+      var env = server.environment
+      env["XDG_STATE_HOME"] = dir.file("xdg-state")
+      let context = makeContext(server, dir, environment: env)
+      let good = try await withManager(context) { m async throws -> SessionSnapshot in
+        _ = try await m.create(CreateRequest(id: "rez", cwd: work))
+        try server.check("new-window", "-d", "-t", "=berth-rez:1", "-n", "logs", "-c", work)
+        _ = try await m.snapshotAll()
+        return try #require(await m.savedSnapshot(id: "rez"))
+      }
+      try server.killServerAndWait()
+      // What resurrect does at server start: the same name, the saved directory, a plain shell.
+      try server.start()
+      try server.check("new-session", "-d", "-s", "berth-rez", "-c", work)
+      try await withManager(makeContext(server, dir, boot: Date().addingTimeInterval(60), environment: env)) {
+        m async throws in
+        #expect(try await m.snapshotAll().saved.isEmpty, "resurrect's copy was saved over berth's snapshot")
+        #expect(await m.savedSnapshot(id: "rez") == good)
+        let report = try await m.restore(ids: nil, dryRun: false)
+        #expect(report.restored.map(\.id) == ["rez"], "\(report)")
+        #expect(report.restored.first?.notices.first?.contains("tmux-resurrect") == true)
+        #expect(try await m.snapshotAll().saved == ["rez"])
+      }
+      #expect(try server.check("show-environment", "-t", "=berth-rez:", "BERTH_SESSION_ID") == "BERTH_SESSION_ID=rez")
+      try runAndWait(server, pane: "=berth-rez:", "echo \"id=[$BERTH_SESSION_ID]\"", until: "id=[rez]")
+      #expect(paneHistory(server, "=berth-rez:").contains("adopted from tmux-resurrect"))
+    }
+  }
+}
