@@ -74,27 +74,26 @@ public struct ProcessTable: Sendable {
     guard let dir = opendir("/proc") else { return [] }
     defer { closedir(dir) }
     var pids: [Int32] = []
-    // The name is read in place, up to its NUL and within the record: `item.pointee.d_name`
-    // would copy the whole 256-byte array, and a record is often shorter, so at the end of
-    // readdir's buffer that copy read past it (a crash in memcpy, now and then).
+    // The name is read in place, up to its NUL: copying `d_name` (a 256-byte tuple) reads
+    // past a short entry at the end of the kernel's buffer, which can be unmapped (a crash).
     let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
     while let item = readdir(dir) {
-      let length = max(0, Int(item.pointee.d_reclen) - nameOffset)
       let name = UnsafeRawPointer(item).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
       var value: Int32 = 0
       var digits = 0
-      var isNumber = true
-      for i in 0..<length {
+      var i = 0
+      var numeric = true
+      while name[i] != 0 {
         let byte = name[i]
-        if byte == 0 { break }
         guard byte >= 0x30, byte <= 0x39, digits < 9 else {
-          isNumber = false
+          numeric = false
           break
         }
         value = value * 10 + Int32(byte - 0x30)
         digits += 1
+        i += 1
       }
-      if isNumber && digits > 0 { pids.append(value) }
+      if numeric, digits > 0 { pids.append(value) }
     }
     return pids
   }
