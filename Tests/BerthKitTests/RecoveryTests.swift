@@ -224,9 +224,9 @@ struct RebootRecoveryTests {
           try runAndWait(server, pane: "=berth-zshy:0.0", "fc -l 1", until: "echo zsh-history-two")
           #expect(paneHistory(server, "=berth-zshy:0.0").contains("echo zsh-history-one"))
           // Each line once (zsh reads its HISTFILE itself; berth reading it too doubled them).
-          let listed = paneHistory(server, "=berth-zshy:0.0").split(separator: "\n").filter {
-            $0.trimmingCharacters(in: .whitespaces).first?.isNumber == true
-          }
+          let listed = paneHistory(server, "=berth-zshy:0.0").split(separator: "\n").map {
+            $0.trimmingCharacters(in: .whitespaces)
+          }.filter { $0.first?.isNumber == true }
           #expect(listed.filter { $0.hasSuffix("echo zsh-history-one") }.count == 1, "\(listed)")
           try server.check("send-keys", "-t", "=berth-zshy:1.0", "Up")
           #expect(
