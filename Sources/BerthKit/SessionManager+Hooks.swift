@@ -60,7 +60,7 @@ extension SessionManager {
   /// one-shot commands are ordinary command clients, which attach nowhere and so never
   /// detach. (Older berth versions set the same hook on each session; those go with their
   /// sessions.)
-  func installHooks(on c: ControlConnection) async throws(BerthError) {
+  func installHooks(on c: CommandClient) async throws(BerthError) {
     guard let shell = snapshotShellCommand() else { return }
     let hook: String
     let cleanup: String
@@ -92,7 +92,7 @@ extension SessionManager {
   }
 
   /// Whether any session on the server carries berth's prefix.
-  func berthSessionsExist(on c: ControlConnection) async throws(BerthError) -> Bool {
+  func berthSessionsExist(on c: CommandClient) async throws(BerthError) -> Bool {
     let reply = try await send(c, [.listSessions(format: "#{session_name}")])[0]
     return !reply.isError && reply.textLines.contains { $0.hasPrefix(settings.prefix) }
   }
@@ -101,7 +101,7 @@ extension SessionManager {
   /// re-arms itself from `berth snapshot --schedule TOKEN` while the server option
   /// `@berth-autosave` still names that token, so it lives and dies with the tmux server and
   /// needs neither a daemon nor the status line.
-  public func ensureAutosave(on c: ControlConnection? = nil) async throws(BerthError) {
+  public func ensureAutosave(on c: CommandClient? = nil) async throws(BerthError) {
     guard context.executablePath != nil else { return }
     guard let conn = try await (c == nil ? connection(startServer: false) : c) else { return }
     // No timer on a server without berth's sessions.
@@ -118,7 +118,7 @@ extension SessionManager {
 
   /// Arms the next autosave for `token` (called by `berth snapshot --schedule TOKEN`). With
   /// no berth session left on the server, the chain ends and berth's hooks go with it.
-  public func scheduleAutosave(token: String, on c: ControlConnection? = nil) async throws(BerthError) {
+  public func scheduleAutosave(token: String, on c: CommandClient? = nil) async throws(BerthError) {
     guard let shell = snapshotShellCommand(schedule: token) else { return }
     guard let conn = try await (c == nil ? connection(startServer: false) : c) else { return }
     guard try await berthSessionsExist(on: conn) else {

@@ -97,14 +97,14 @@ extension SessionManager {
   }
 
   /// The server's session names and the user's settings, in one round trip.
-  func sessionNamesAndOptions(_ c: ControlConnection) async throws(BerthError) -> ([String], UserTmuxOptions) {
+  func sessionNamesAndOptions(_ c: CommandClient) async throws(BerthError) -> ([String], UserTmuxOptions) {
     let replies = try await send(
       c,
       [
         .listSessions(format: "#{session_name}"), .showOptionValue("history-limit", global: true),
         .showOptionValue("default-shell", global: true), .showOptionValue("default-command", global: true),
       ])
-    func value(_ r: ControlReply) -> String? {
+    func value(_ r: CommandReply) -> String? {
       guard !r.isError else { return nil }
       let v = r.text.trimmingCharacters(in: .whitespaces)
       return v.isEmpty ? nil : v
@@ -151,7 +151,7 @@ extension SessionManager {
   /// Starts the tmux side of a record; returns the new session's id, once tmux has shown
   /// that it still exists.
   func startTmuxSession(
-    _ c: ControlConnection, record: SessionRecord, shell: String?, command: [String],
+    _ c: CommandClient, record: SessionRecord, shell: String?, command: [String],
     environment: [(String, String)] = [], options known: UserTmuxOptions? = nil
   ) async throws(BerthError) -> TargetID {
     var options: UserTmuxOptions

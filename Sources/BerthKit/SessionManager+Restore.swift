@@ -113,7 +113,7 @@ extension SessionManager {
   /// berth's options, and each pane that sits at its shell's prompt restarted (in place,
   /// same directory, its output kept) as berth starts a shell, so it keeps this session's
   /// history. Panes running anything else are left alone.
-  func adoptResurrected(_ strangers: [Stranger], on c: ControlConnection) async throws(BerthError) {
+  func adoptResurrected(_ strangers: [Stranger], on c: CommandClient) async throws(BerthError) {
     let table = ProcessTable.read(panePids: strangers.flatMap { $0.live.panes.map(\.pid) })
     var batch: [TmuxCommand] = []
     var files: [(path: String, contents: String)] = []
@@ -268,7 +268,7 @@ extension SessionManager {
   /// answers. While a session is restored its own empty hook of the same name hides the
   /// user's global one (tmux looks at the session's hooks first); both are removed again
   /// before the session gets its name.
-  static func userAfterHooks(_ reply: ControlReply) -> [String] {
+  static func userAfterHooks(_ reply: CommandReply) -> [String] {
     guard !reply.isError else { return [] }
     var names: [String] = []
     for line in reply.textLines where line.hasPrefix("after-") {
@@ -284,7 +284,7 @@ extension SessionManager {
   /// Carries out restore plans in batched phases: sessions, then windows and first splits,
   /// then the remaining splits, then layouts, names, active panes and type-ahead, and last
   /// the name. Returns the sessions that did not come back, with why.
-  func execute(_ planned: [RestorePlan], on c: ControlConnection) async throws(BerthError) -> [(
+  func execute(_ planned: [RestorePlan], on c: CommandClient) async throws(BerthError) -> [(
     id: String, reason: String
   )] {
     // What the user's server says: scrollback, automatic naming, hooks, what an earlier

@@ -211,7 +211,7 @@ actor PanelBackend {
     }
     let current = connection
     connection = nil
-    await current?.close()
+    if let current { await manager.closeControlConnection(current) }
     await manager.close()
   }
 
@@ -224,7 +224,8 @@ actor PanelBackend {
     guard !shuttingDown else { return false }
     let current: ControlConnection?
     do {
-      current = try await manager.connection(startServer: false)
+      if let open = connection, open.end == nil { return true }
+      current = try await manager.openControlConnection(startServer: false)
     } catch {
       return false
     }
