@@ -638,14 +638,13 @@ struct RebootRecoveryTests {
       defer { otherHost.shutdown() }
       try server.check("detach-client", "-s", other)
       let savedForOther = try await savesWithin(1.5)
-      if server.hasHookClient {
+      // tmux runs a client-detached hook in its "best" session, not the one the client left
+      // (the client has no session any more by then), so `#{session_name}` can name one of
+      // berth's: a terminal leaving any session may start one coalesced save (harmless, never
+      // a chain; before berth's one-shot commands stopped making hidden sessions, the best
+      // session was usually one of those, which hid this).
+      withKnownIssue("tmux: a client-detached hook does not know the client's session", isIntermittent: true) {
         #expect(!savedForOther, "a terminal leaving someone else's session saved a snapshot")
-      } else {
-        // tmux 3.2a runs client-detached hooks in the most recently used session, not the
-        // client's: a save on any detach (harmless, coalesced; never a chain).
-        withKnownIssue("tmux 3.2a: a client-detached hook does not know the client's session", isIntermittent: true) {
-          #expect(!savedForOther, "a terminal leaving someone else's session saved a snapshot")
-        }
       }
     }
   }
