@@ -37,6 +37,11 @@ let package = Package(
     .target(
       name: "BerthKit", dependencies: ["BerthCore", "BerthTmux", "BerthStore"],
       swiftSettings: swiftSettings),
+    // I/O: the panel's I/O side (a state machine of events and actions, and the runner that
+    // carries the actions out through the session manager).
+    .target(
+      name: "BerthPanelIO", dependencies: ["BerthKit", "BerthPanel", "BerthCore", "BerthTmux", "TmuxControl"],
+      swiftSettings: swiftSettings),
     // I/O: the ncurses driver that blits screen buffers and reads keys.
     .target(
       name: "BerthTerminal", dependencies: ["CNcursesw", "BerthPanel", "BerthCore"], swiftSettings: swiftSettings),
@@ -44,7 +49,7 @@ let package = Package(
     .executableTarget(
       name: "berth",
       dependencies: [
-        "BerthKit", "BerthTerminal", "BerthPanel", "BerthCore", "BerthStore", "BerthTmux",
+        "BerthKit", "BerthTerminal", "BerthPanel", "BerthPanelIO", "BerthCore", "BerthStore", "BerthTmux",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),
@@ -79,6 +84,7 @@ let package = Package(
     .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
     .testTarget(name: "BerthTerminalTests", dependencies: ["BerthTerminal", "BerthPanel", "BerthCore"]),
     .testTarget(name: "BerthKitTests", dependencies: ["BerthKit", "TmuxTestSupport"]),
+    .testTarget(name: "BerthPanelIOTests", dependencies: ["BerthPanelIO", "BerthPanel", "BerthKit", "BerthCore"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
     .testTarget(
       name: "BerthServeTests",

@@ -1,6 +1,7 @@
 import BerthCore
 import BerthKit
 import BerthPanel
+import BerthPanelIO
 import BerthTerminal
 import BerthTmux
 import Foundation
@@ -14,7 +15,8 @@ import Foundation
 /// The main actor owns the terminal and the panel's state: it draws, waits in the driver's
 /// `poll` (terminal, signals, and the inbox's wake pipe, with no timeout), feeds what
 /// happened to `PanelState.update`, and carries out the effects. Everything that talks to
-/// tmux or the database runs in `PanelBackend` and comes back through the inbox.
+/// tmux or the database runs in `PanelIORunner` (BerthPanelIO) and comes back through the
+/// inbox.
 enum PanelRunner {
   @MainActor
   static func run(global: GlobalOptions, execAttach: Bool, noColor: Bool) async throws {
@@ -39,13 +41,14 @@ enum PanelRunner {
     }
 
     // Startup housekeeping from the settings: forget dead records past their TTL, and with
-    // autoRestore bring dead sessions back without asking (the prompt then has nothing to ask).
+    // autoRestore bring back what the prompt would offer (sessions lost to a reboot or to
+    // the server going away) without asking.
     if context.settings.sessionTTLDays > 0 {
       _ = try? await manager.cleanup(
         orphans: false, dead: true, olderThanDays: context.settings.sessionTTLDays, dryRun: false)
     }
     if context.settings.autoRestore {
-      _ = try? await manager.restore(ids: nil, dryRun: false)
+      _ = try? await manager.restoreOffered()
     }
 
     var overrides: [String: String] = [:]
@@ -87,17 +90,15 @@ enum PanelRunner {
       )
     }
 
-    let backend = PanelBackend(
+    let backend = PanelIORunner(
       manager: manager, inbox: inbox, socketPath: context.socketPath,
       previewLines: size.height)
-    let (commands, commandSink) = AsyncStream.makeStream(of: BackendCommand.self)
-    let backendTask = Task.detached { await backend.run(commands: commands) }
+    let backendTask = Task.detached { await backend.run() }
 
     let panel = PanelLoop(
-      state: state, driver: driver, backend: backend, inbox: inbox, commands: commandSink,
+      state: state, driver: driver, backend: backend, inbox: inbox,
       execAttach: execAttach, settingsFile: settingsFile, colorsOff: colorsOff)
     let handOffPlan = await panel.run()
-    commandSink.finish()
     backendTask.cancel()
     if let handOffPlan {
       // --exec, or inside tmux on the same server: this process becomes tmux.
@@ -111,9 +112,8 @@ enum PanelRunner {
 final class PanelLoop {
   private var state: PanelState
   private let driver: TerminalDriver
-  private let backend: PanelBackend
+  private let backend: PanelIORunner
   private let inbox: PanelInbox
-  private let commands: AsyncStream<BackendCommand>.Continuation
   private let execAttach: Bool
   private let settingsFile: SettingsFile
   /// `--no-color` or NO_COLOR: the `colors` setting cannot turn colours on.
@@ -126,9 +126,8 @@ final class PanelLoop {
   private var awaitingAttach = false
 
   init(
-    state: PanelState, driver: TerminalDriver, backend: PanelBackend, inbox: PanelInbox,
-    commands: AsyncStream<BackendCommand>.Continuation, execAttach: Bool, settingsFile: SettingsFile,
-    colorsOff: Bool
+    state: PanelState, driver: TerminalDriver, backend: PanelIORunner, inbox: PanelInbox,
+    execAttach: Bool, settingsFile: SettingsFile, colorsOff: Bool
   ) {
     self.settingsFile = settingsFile
     self.colorsOff = colorsOff
@@ -136,7 +135,6 @@ final class PanelLoop {
     self.driver = driver
     self.backend = backend
     self.inbox = inbox
-    self.commands = commands
     self.execAttach = execAttach
     self.previewLines = state.screenHeight
   }
@@ -282,27 +280,23 @@ final class PanelLoop {
     let effects = state.update(message)
     var outcome = Outcome.continue
     var followUps: [PanelMessage] = []
+    let size = driver.size
+    let terminalSize = size.width > 0 && size.height > 0 ? TerminalSize(cols: size.width, rows: size.height) : nil
     for effect in effects {
+      if let operation = PanelOperation(effect, size: terminalSize) {
+        if case .attach(let view) = operation {
+          state.notice = PanelNotice("Attaching to \(TerminalText.sanitize(view.displayName))…")
+          awaitingAttach = true
+        }
+        backend.send(.operation(operation))
+        continue
+      }
       switch effect {
-      case .attach(let view):
-        state.notice = PanelNotice("Attaching to \(TerminalText.sanitize(view.displayName))…")
-        awaitingAttach = true
-        commands.yield(.attach(view))
-      case .create(let name, let cwd, let workspace, let tags):
-        let size = driver.size
-        let columnsAndRows =
-          size.width > 0 && size.height > 0 ? (cols: size.width, rows: size.height) : nil
-        commands.yield(.create(name: name, cwd: cwd, workspace: workspace, tags: tags, size: columnsAndRows))
-      case .rename(let id, let name): commands.yield(.rename(id: id, name: name))
-      case .kill(let ids): commands.yield(.kill(ids))
-      case .forget(let ids): commands.yield(.forget(ids))
-      case .tag(let id, let changes): commands.yield(.tag(id: id, changes: changes))
-      case .cleanup(let orphans, let dead): commands.yield(.cleanup(orphans: orphans, dead: dead))
-      case .restore(let ids): commands.yield(.restore(ids))
-      case .dismissRestore(let ids): commands.yield(.dismissRestore(ids))
+      case .attach, .create, .rename, .kill, .forget, .tag, .cleanup, .restore, .dismissRestore:
+        break  // operations, above
       case .watchPreview(let pane, let session):
-        commands.yield(.watch(paneId: pane, sessionId: session))
-      case .refresh: commands.yield(.refresh)
+        backend.send(.watch(paneId: pane, sessionId: session))
+      case .refresh: backend.send(.refresh)
       case .redraw:
         driver.forceFullRedraw()
         drawn = nil
@@ -320,11 +314,11 @@ final class PanelLoop {
     let selected = state.selectedSession?.id
     if selectedId != .some(selected) {
       selectedId = .some(selected)
-      commands.yield(.select(sessionId: selected))
+      backend.send(.select(sessionId: selected))
     }
     if state.screenHeight != previewLines {
       previewLines = state.screenHeight
-      commands.yield(.previewLines(previewLines))
+      backend.send(.previewLines(previewLines))
     }
     return outcome
   }
@@ -369,8 +363,10 @@ final class PanelLoop {
 
   /// Gives the terminal to a program until it ends (the backend pauses meanwhile), then
   /// takes it back; says what went wrong, if anything.
-  private func runInTerminal(_ argv: [String], environment: [String: String], what: String) -> String? {
-    commands.yield(.foreground(false))
+  private func runInTerminal(
+    _ argv: [String], environment: [String: String], what: String, afterward: BackendCommand? = nil
+  ) -> String? {
+    backend.send(.foreground(false))
     driver.suspend()
     var failure: String?
     do {
@@ -382,14 +378,15 @@ final class PanelLoop {
     }
     driver.resume()
     drawn = nil
-    commands.yield(.foreground(true))
+    if let afterward { backend.send(afterward) }
+    backend.send(.foreground(true))
     return failure
   }
 
   private func applySettings(_ settings: BerthSettings) {
     driver.setColors(mode: colorsOff || !settings.colors ? .none : .auto, palette: settings.palette)
     drawn = nil
-    commands.yield(.updateSettings(settings))
+    backend.send(.operation(.updateSettings(settings)))
   }
 
   /// Hands the terminal to `tmux attach` and takes it back when the user detaches; with
@@ -399,7 +396,11 @@ final class PanelLoop {
     if execAttach || plan.switchesClient { return .replaceProcess(plan) }
     var environment = ProcessInfo.processInfo.environment
     environment["TMUX"] = nil
-    let failure = runInTerminal(plan.argv, environment: environment, what: "tmux attach")
+    // Back from tmux: the detach is recorded and the session saved (what the detach hook
+    // does for a terminal of its own).
+    let failure = runInTerminal(
+      plan.argv, environment: environment, what: "tmux attach",
+      afterward: .operation(.finishAttach(sessionId: plan.session.id)))
     if let failure {
       state.notice = PanelNotice(failure, isError: true)
     } else if let notice = plan.notice {
