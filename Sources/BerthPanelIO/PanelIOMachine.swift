@@ -523,7 +523,8 @@ public struct PanelIOMachine: Sendable {
       if postedUsage?.id != id || postedUsage?.text != text {
         postedUsage = (id, text)
         out.append(
-          .post(.message(.resourcesLoaded([id: ResourceUsage(cpuPercent: usage.cpuPercent, rssBytes: usage.rssBytes)]))))
+          .post(.message(.resourcesLoaded([id: ResourceUsage(cpuPercent: usage.cpuPercent, rssBytes: usage.rssBytes)])))
+        )
       }
     }
     // Durations on screen (idle, uptime) move on with the same wake-up, now and then:

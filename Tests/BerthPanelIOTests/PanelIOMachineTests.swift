@@ -219,7 +219,10 @@ struct PanelIOMachineTests {
     let a = live("a", tmuxId: "$1", pane: "%1")
     let b = live("b", tmuxId: "$2", pane: "%2")
     d.started(with: [a, b])
-    #expect(d.send(.command(.watch(paneId: "%1", sessionId: "a"))) == ["capture %1 a 24", "start trailingCapture 1.1 seconds"])
+    #expect(
+      d.send(.command(.watch(paneId: "%1", sessionId: "a"))) == [
+        "capture %1 a 24", "start trailingCapture 1.1 seconds",
+      ])
     #expect(d.send(.captured(pane: "%1", session: "a", lines: ["hello"])) == ["post preview a hello"])
     // The first reading is a baseline against the listing: activity newer than listed.
     #expect(
@@ -235,9 +238,10 @@ struct PanelIOMachineTests {
       ])
     // Another change while capturing waits for the capture, then runs once.
     #expect(d.send(.timerFired(.trailingCapture)) == [])
-    #expect(d.send(.captured(pane: "%1", session: "a", lines: ["hello", "world"])) == [
-      "post preview a hello|world", "capture %1 a 24",
-    ])
+    #expect(
+      d.send(.captured(pane: "%1", session: "a", lines: ["hello", "world"])) == [
+        "post preview a hello|world", "capture %1 a 24",
+      ])
     #expect(d.send(.captured(pane: "%1", session: "a", lines: ["hello", "world"])) == [])
     #expect(d.send(.timerFired(.activityPost)) == ["post sessions a,b"])
     // A capture of a pane no longer watched is dropped; the new pane's follows it.

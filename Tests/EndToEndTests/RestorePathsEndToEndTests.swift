@@ -96,7 +96,9 @@ struct RestorePathsEndToEndTests {
     }
     #expect(shape == wanted, "\(path): \(shape)", sourceLocation: sourceLocation)
     #expect(
-      inner.waitUntil(timeout: 10) { history(inner, "=berth-multi:0.0").contains("recreated after the tmux server stopped") },
+      inner.waitUntil(timeout: 10) {
+        history(inner, "=berth-multi:0.0").contains("recreated after the tmux server stopped")
+      },
       "\(path): no notice in multi: \(history(inner, "=berth-multi:0.0"))", sourceLocation: sourceLocation)
     guard editor else { return }
     #expect(
@@ -110,10 +112,22 @@ struct RestorePathsEndToEndTests {
     (try? server.check("capture-pane", "-p", "-J", "-S", "-", "-t", pane)) ?? ""
   }
 
+  /// Loses everything, then opens the panel and waits for its startup prompt.
+  func startAfterLoss(_ panel: PanelHarness, sourceLocation: SourceLocation = #_sourceLocation) throws -> Bool {
+    try loseEverything(panel)
+    try panel.startPanel()
+    return panel.waitFor("2 sessions from your previous session", sourceLocation: sourceLocation)
+  }
+
   func quit(_ panel: PanelHarness) {
     try? panel.keys("q")
     _ = panel.waitForExit()
     try? FileManager.default.removeItem(atPath: panel.sttyFile)
+  }
+
+  func ignorePrompt(_ panel: PanelHarness) throws {
+    try panel.keys("i")
+    panel.waitForScreen("prompt dismissed") { !$0.contains("from your previous session") }
   }
 
   /// Selects a row by filtering for its name.
@@ -141,18 +155,14 @@ struct RestorePathsEndToEndTests {
     expectRestored(panel, like: original, "restore --all")
 
     // 2. The prompt's a.
-    try loseEverything(panel)
-    try panel.startPanel()
-    guard panel.waitFor("2 sessions from your previous session") else { return }
+    guard try startAfterLoss(panel) else { return }
     try panel.keys("a")
     panel.waitFor("Restored")
     expectRestored(panel, like: expected, "the prompt's a")
     quit(panel)
 
     // 3. The prompt's s, every session marked, then R.
-    try loseEverything(panel)
-    try panel.startPanel()
-    guard panel.waitFor("2 sessions from your previous session") else { return }
+    guard try startAfterLoss(panel) else { return }
     try panel.keys("s")
     guard panel.waitFor("Marked 2") else { return }
     try panel.keys("R")
@@ -161,11 +171,8 @@ struct RestorePathsEndToEndTests {
     quit(panel)
 
     // 4. R on each dead row (the prompt ignored first).
-    try loseEverything(panel)
-    try panel.startPanel()
-    guard panel.waitFor("2 sessions from your previous session") else { return }
-    try panel.keys("i")
-    panel.waitForScreen("prompt dismissed") { !$0.contains("from your previous session") }
+    guard try startAfterLoss(panel) else { return }
+    try ignorePrompt(panel)
     for name in ["multi", "editor"] {
       try select(panel, name)
       try panel.keys("R")
@@ -177,11 +184,8 @@ struct RestorePathsEndToEndTests {
     quit(panel)
 
     // 5. Enter on a dead row: restored, attached; back in the panel after prefix-d.
-    try loseEverything(panel)
-    try panel.startPanel()
-    guard panel.waitFor("2 sessions from your previous session") else { return }
-    try panel.keys("i")
-    panel.waitForScreen("prompt dismissed") { !$0.contains("from your previous session") }
+    guard try startAfterLoss(panel) else { return }
+    try ignorePrompt(panel)
     try select(panel, "multi")
     try panel.keys("Enter")
     panel.waitForScreen("the attached session") { !$0.contains("berth ·") && $0.contains("recreated after") }
@@ -213,8 +217,7 @@ struct RestorePathsEndToEndTests {
     guard panel.waitFor("1 session from your previous session") else { return }
     #expect(panel.screen().contains("lost"))
     // Ignore: not now. The next start does not ask about this loss again.
-    try panel.keys("i")
-    panel.waitForScreen("prompt dismissed") { !$0.contains("from your previous session") }
+    try ignorePrompt(panel)
     panel.waitFor("dead (exited)")
     quit(panel)
     try panel.startPanel()
