@@ -40,7 +40,8 @@ let package = Package(
     // I/O: the panel's I/O side (a state machine of events and actions, and the runner that
     // carries the actions out through the session manager).
     .target(
-      name: "BerthPanelIO", dependencies: ["BerthKit", "BerthPanel", "BerthCore", "BerthTmux", "TmuxControl"],
+      name: "BerthPanelIO",
+      dependencies: ["BerthKit", "BerthPanel", "BerthTerminal", "BerthCore", "BerthTmux", "TmuxControl"],
       swiftSettings: swiftSettings),
     // I/O: the ncurses driver that blits screen buffers and reads keys.
     .target(
@@ -84,7 +85,8 @@ let package = Package(
     .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
     .testTarget(name: "BerthTerminalTests", dependencies: ["BerthTerminal", "BerthPanel", "BerthCore"]),
     .testTarget(name: "BerthKitTests", dependencies: ["BerthKit", "TmuxTestSupport"]),
-    .testTarget(name: "BerthPanelIOTests", dependencies: ["BerthPanelIO", "BerthPanel", "BerthKit", "BerthCore"]),
+    .testTarget(
+      name: "BerthPanelIOTests", dependencies: ["BerthPanelIO", "BerthPanel", "BerthKit", "BerthCore", "BerthTerminal"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
     .testTarget(
       name: "BerthServeTests",

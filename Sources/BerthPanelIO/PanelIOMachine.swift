@@ -3,95 +3,6 @@ import BerthKit
 import BerthPanel
 import Foundation
 
-/// What the panel's main loop asks the I/O side to do, in order.
-public enum BackendCommand: Sendable {
-  /// List again (after Ctrl-L's refresh effect, an operation, a reconnect).
-  case refresh
-  /// Keep this pane's preview live (nil: nothing to watch).
-  case watch(paneId: String?, sessionId: String?)
-  /// The selected session changed: measure its processes instead.
-  case select(sessionId: String?)
-  /// The panel owns the terminal (true) or handed it to `tmux attach` (false).
-  case foreground(Bool)
-  /// How many lines a preview capture keeps (follows the terminal's height).
-  case previewLines(Int)
-  /// An operation through the session manager (results come back through the inbox).
-  case operation(PanelOperation)
-}
-
-/// The timers the I/O side may run. Each runs once; starting one again replaces it.
-public enum PanelTimer: Hashable, Sendable, CaseIterable {
-  /// After the control client ended: let a server that is shutting down go before looking.
-  case lossSettle
-  /// With the server gone: look at the socket again.
-  case reconnect
-  /// One more capture after activity in the watched session (see `trailingCapture`).
-  case trailingCapture
-  /// The idle column's update, at most every `activityRefresh`.
-  case activityPost
-  /// The next resource sample of the selected session.
-  case sample
-}
-
-/// Why the I/O side opens a control connection.
-public enum ConnectPurpose: Sendable, Equatable {
-  /// The first one, at start.
-  case start
-  /// The control client ended and the loss has settled: is a server still there?
-  case afterLoss
-  /// The server was gone; the reconnection timer fired.
-  case retry
-  /// An operation or a listing may have started a server.
-  case afterOperation
-
-  /// Whether the runner looks at the socket first (a cheap `connect`) instead of starting a
-  /// `tmux -C` client that would only find nothing.
-  public var probesFirst: Bool { self != .start }
-}
-
-/// Everything that happens to the panel's I/O side.
-public enum PanelIOEvent: Sendable {
-  case command(BackendCommand)
-  /// A connection attempt ended (connected: the runner holds a live control connection).
-  case connectFinished(ConnectPurpose, connected: Bool)
-  /// A listing came back.
-  case listed(views: [SessionView], serverRunning: Bool)
-  /// A listing was not run (the control client had ended, its end not handled yet).
-  case listSkipped
-  case listFailed(String)
-  /// A preview capture came back (nil lines: it failed or there was no connection).
-  case captured(pane: String, session: String, lines: [String]?)
-  /// The all-sessions subscription reported a new reading.
-  case digest([String: SessionDigest])
-  /// tmux said sessions came, went or were renamed.
-  case sessionsChanged
-  /// The control client ended.
-  case connectionClosed
-  case timerFired(PanelTimer)
-  /// A resource sample of a session's process tree, at `seconds` on a monotonic clock.
-  case sampled(generation: Int, id: String, tree: [ProcessSample], seconds: Double)
-  /// An operation finished: what to post, and whether to list again at once.
-  case operationFinished([PanelInboxItem], refresh: Bool)
-  case shutdown
-}
-
-/// What the runner must do.
-public enum PanelIOAction: Sendable {
-  case connect(ConnectPurpose)
-  /// Subscribe to (true) or drop (false) the all-sessions digest on the connection.
-  case subscribe(Bool)
-  /// List every session (with previews of this many lines, or none).
-  case list(previewLines: Int?)
-  case capture(pane: String, session: String, lines: Int)
-  case post(PanelInboxItem)
-  case startTimer(PanelTimer, Duration)
-  case cancelTimer(PanelTimer)
-  /// Read the process tree under these pids (answered by `sampled`).
-  case sample(generation: Int, id: String, pids: [Int32])
-  /// Run an operation through the session manager (answered by `operationFinished`).
-  case run(PanelOperation)
-}
-
 /// The panel's I/O logic as a state machine (swift-nio style): `handle(event, now:)` updates
 /// the state and returns the actions to carry out; `PanelIORunner` carries them out and
 /// feeds the results back as events. Nothing here does I/O or reads a clock, so each
@@ -117,50 +28,50 @@ public struct PanelIOMachine: Sendable {
   public static let lossSettleTime: Duration = .milliseconds(500)
 
   // Connection.
-  public private(set) var connected = false
-  private var connecting = false
-  private var queuedConnects: [ConnectPurpose] = []
-  private var startedWithoutServer = false
+  public internal(set) var connected = false
+  var connecting = false
+  var queuedConnects: [ConnectPurpose] = []
+  var startedWithoutServer = false
   /// Between the control client's end and knowing whether the server is gone: no listing
   /// may run then, because opening a connection to a server that is still shutting down
   /// can start a fresh one (`tmux -C new-session` starts a server when it finds none).
-  public private(set) var settlingLoss = false
-  public private(set) var reconnecting = false
-  private var digests: [String: SessionDigest]?
-  public private(set) var shuttingDown = false
-  public private(set) var foreground = true
+  public internal(set) var settlingLoss = false
+  public internal(set) var reconnecting = false
+  var digests: [String: SessionDigest]?
+  public internal(set) var shuttingDown = false
+  public internal(set) var foreground = true
 
   // Listing.
-  public private(set) var views: [SessionView] = []
-  private var listedOnce = false
-  private var listing = false
-  private var listAgain = false
-  private var lastListingError: String?
+  public internal(set) var views: [SessionView] = []
+  var listedOnce = false
+  var listing = false
+  var listAgain = false
+  var lastListingError: String?
   /// The last output seen per session id, so a session that dies keeps its last screen.
-  private var lastOutput: [String: [String]] = [:]
-  public private(set) var previewLineCount: Int
-  private var activityPostPending = false
-  private var lastViewsPosted = Date.distantPast
+  var lastOutput: [String: [String]] = [:]
+  public internal(set) var previewLineCount: Int
+  var activityPostPending = false
+  var lastViewsPosted = Date.distantPast
 
   // Preview.
-  private var watchedPane: String?
-  private var watchedSession: String?
-  private var capturing = false
-  private var captureAgain = false
-  private var postedPreview: PanelPreview?
+  var watchedPane: String?
+  var watchedSession: String?
+  var capturing = false
+  var captureAgain = false
+  var postedPreview: PanelPreview?
 
   // Resources.
-  private var selectedSession: String?
-  public private(set) var samplingId: String?
-  private var samplingGeneration = 0
-  private var sampler = ProcessUsageSampler()
-  private var firstSample = true
-  private var postedUsage: (id: String, text: String)?
-  private var lastTick: Date
+  var selectedSession: String?
+  public internal(set) var samplingId: String?
+  var samplingGeneration = 0
+  var sampler = ProcessUsageSampler()
+  var firstSample = true
+  var postedUsage: (id: String, text: String)?
+  var lastTick: Date
 
   // Operations, one at a time and in order.
-  private var operating = false
-  private var pendingOperations: [PanelOperation] = []
+  var operating = false
+  var pendingOperations: [PanelOperation] = []
 
   public init(previewLines: Int, now: Date) {
     previewLineCount = max(10, previewLines)
@@ -216,7 +127,7 @@ public struct PanelIOMachine: Sendable {
 
   // MARK: - Commands
 
-  private mutating func handle(_ command: BackendCommand, now: Date, _ out: inout [PanelIOAction]) {
+  mutating func handle(_ command: BackendCommand, now: Date, _ out: inout [PanelIOAction]) {
     switch command {
     case .refresh: requestListing(&out)
     case .watch(let pane, let session):
@@ -249,7 +160,7 @@ public struct PanelIOMachine: Sendable {
     }
   }
 
-  private mutating func runOperation(_ operation: PanelOperation, _ out: inout [PanelIOAction]) {
+  mutating func runOperation(_ operation: PanelOperation, _ out: inout [PanelIOAction]) {
     if operating {
       pendingOperations.append(operation)
       return
@@ -260,7 +171,7 @@ public struct PanelIOMachine: Sendable {
 
   // MARK: - Connection
 
-  private mutating func connect(_ purpose: ConnectPurpose, _ out: inout [PanelIOAction]) {
+  mutating func connect(_ purpose: ConnectPurpose, _ out: inout [PanelIOAction]) {
     if connecting {
       queuedConnects.append(purpose)
       return
@@ -269,7 +180,7 @@ public struct PanelIOMachine: Sendable {
     out.append(.connect(purpose))
   }
 
-  private mutating func connectFinished(_ purpose: ConnectPurpose, _ ok: Bool, _ out: inout [PanelIOAction]) {
+  mutating func connectFinished(_ purpose: ConnectPurpose, _ ok: Bool, _ out: inout [PanelIOAction]) {
     connecting = false
     let wasConnected = connected
     connected = ok
@@ -325,21 +236,21 @@ public struct PanelIOMachine: Sendable {
     }
   }
 
-  private mutating func startReconnecting(_ out: inout [PanelIOAction]) {
+  mutating func startReconnecting(_ out: inout [PanelIOAction]) {
     guard !reconnecting else { return }
     reconnecting = true
     out.append(.startTimer(.reconnect, Self.reconnectInterval))
   }
 
   /// After an operation or a listing that may have started a server.
-  private mutating func reconnectIfNeeded(_ out: inout [PanelIOAction]) {
+  mutating func reconnectIfNeeded(_ out: inout [PanelIOAction]) {
     guard !connected, !settlingLoss else { return }
     connect(.afterOperation, &out)
   }
 
   // MARK: - Listing
 
-  private mutating func requestListing(_ out: inout [PanelIOAction]) {
+  mutating func requestListing(_ out: inout [PanelIOAction]) {
     guard foreground else { return }
     if listing {
       listAgain = true
@@ -352,7 +263,7 @@ public struct PanelIOMachine: Sendable {
     out.append(.list(previewLines: previewLineCount))
   }
 
-  private mutating func listingDone(_ out: inout [PanelIOAction]) {
+  mutating func listingDone(_ out: inout [PanelIOAction]) {
     if listAgain && foreground && !settlingLoss {
       listAgain = false
       out.append(.list(previewLines: previewLineCount))
@@ -361,7 +272,7 @@ public struct PanelIOMachine: Sendable {
     }
   }
 
-  private mutating func listed(
+  mutating func listed(
     _ listed: [SessionView], serverRunning: Bool, now: Date, _ out: inout [PanelIOAction]
   ) {
     var fresh = listed
@@ -396,7 +307,7 @@ public struct PanelIOMachine: Sendable {
   /// Sends the views with their new activity times (the idle column), at most every few
   /// seconds: with hundreds of sessions every update of the panel costs real time, and
   /// the unseen markers already show which sessions printed.
-  private mutating func postViewsSoon(now: Date, _ out: inout [PanelIOAction]) {
+  mutating func postViewsSoon(now: Date, _ out: inout [PanelIOAction]) {
     guard !activityPostPending else { return }
     let wait = Self.activityRefresh - now.timeIntervalSince(lastViewsPosted)
     guard wait > 0 else {
@@ -407,7 +318,7 @@ public struct PanelIOMachine: Sendable {
     out.append(.startTimer(.activityPost, .milliseconds(Int((wait * 1000).rounded(.up)))))
   }
 
-  private mutating func postViews(now: Date, _ out: inout [PanelIOAction]) {
+  mutating func postViews(now: Date, _ out: inout [PanelIOAction]) {
     if activityPostPending {
       activityPostPending = false
       out.append(.cancelTimer(.activityPost))
@@ -416,130 +327,9 @@ public struct PanelIOMachine: Sendable {
     out.append(.post(.message(.sessionsLoaded(views, now: now))))
   }
 
-  // MARK: - Subscription
-
-  private mutating func digestChanged(_ new: [String: SessionDigest], now: Date, _ out: inout [PanelIOAction]) {
-    let first = digests == nil
-    let changes = digests.map { SessionDigest.compare($0, new) } ?? SessionDigest.compare(views, new)
-    digests = new
-    if changes.needsListing { requestListing(&out) }
-    if !changes.active.isEmpty {
-      var outputs: [PanelMessage] = []
-      for index in views.indices {
-        guard let tmuxId = views[index].tmuxId, changes.active.contains(tmuxId) else { continue }
-        if let latest = new[tmuxId]?.latestActivity {
-          views[index].activityAt = Date(timeIntervalSince1970: TimeInterval(latest))
-        }
-        if let pane = views[index].activePaneId { outputs.append(.output(paneId: pane)) }
-      }
-      out += outputs.map { .post(.message($0)) }
-      postViewsSoon(now: now, &out)
-    }
-    // The first reading cannot tell what happened since the last capture in the same
-    // second: capture the watched pane then too.
-    let watchedTmuxId = watchedSession.flatMap { id in
-      views.first(where: { $0.id == id && $0.isAlive })?.tmuxId
-    }
-    if let watchedTmuxId, first || changes.active.contains(watchedTmuxId) {
-      captureNowAndOnceMore(&out)
-    }
-  }
-
-  // MARK: - Preview
-
-  /// Captures now and once more a little later: tmux reports activity in whole seconds,
-  /// so output later in the same second would otherwise wait for the next change.
-  private mutating func captureNowAndOnceMore(_ out: inout [PanelIOAction]) {
-    guard foreground, watchedPane != nil else { return }
-    requestCapture(&out)
-    out.append(.startTimer(.trailingCapture, Self.trailingCapture))
-  }
-
-  private mutating func requestCapture(_ out: inout [PanelIOAction]) {
-    guard foreground, watchedPane != nil else { return }
-    if capturing {
-      captureAgain = true
-      return
-    }
-    guard let action = captureAction() else { return }
-    capturing = true
-    out.append(action)
-  }
-
-  private func captureAction() -> PanelIOAction? {
-    guard let pane = watchedPane, let session = watchedSession, connected else { return nil }
-    return .capture(pane: pane, session: session, lines: previewLineCount)
-  }
-
-  private mutating func captured(_ pane: String, _ session: String, _ lines: [String]?, _ out: inout [PanelIOAction]) {
-    // The selection may have moved on while tmux answered.
-    if let lines, watchedPane == pane, watchedSession == session {
-      lastOutput[session] = lines
-      let preview = PanelPreview(sessionId: session, lines: lines)
-      if preview != postedPreview {
-        postedPreview = preview
-        out.append(.post(.message(.previewLoaded(sessionId: session, lines: lines))))
-      }
-    }
-    if captureAgain && foreground, let action = captureAction() {
-      captureAgain = false
-      out.append(action)
-    } else {
-      captureAgain = false
-      capturing = false
-    }
-  }
-
-  // MARK: - Resources
-
-  private mutating func stopSampling(_ out: inout [PanelIOAction]) {
-    if samplingId != nil { out.append(.cancelTimer(.sample)) }
-    samplingId = nil
-    samplingGeneration += 1
-  }
-
-  private mutating func restartSampling(_ out: inout [PanelIOAction]) {
-    stopSampling(&out)
-    guard foreground, let id = selectedSession, let pids = livePids(id) else { return }
-    samplingId = id
-    sampler = ProcessUsageSampler()
-    firstSample = true
-    out.append(.sample(generation: samplingGeneration, id: id, pids: pids))
-  }
-
-  private func livePids(_ id: String) -> [Int32]? {
-    guard let pids = views.first(where: { $0.id == id && $0.isAlive })?.panePids, !pids.isEmpty else { return nil }
-    return pids
-  }
-
-  private mutating func sampled(
-    _ generation: Int, _ id: String, _ tree: [ProcessSample], _ seconds: Double, now: Date,
-    _ out: inout [PanelIOAction]
-  ) {
-    guard generation == samplingGeneration, samplingId == id, foreground else { return }
-    if let usage = sampler.add(tree, atSeconds: seconds) {
-      // Posted only when the detail line would change, so an idle session costs no redraw.
-      let text = TextFormat.percent(usage.cpuPercent) + " " + TextFormat.bytes(usage.rssBytes)
-      if postedUsage?.id != id || postedUsage?.text != text {
-        postedUsage = (id, text)
-        out.append(
-          .post(.message(.resourcesLoaded([id: ResourceUsage(cpuPercent: usage.cpuPercent, rssBytes: usage.rssBytes)])))
-        )
-      }
-    }
-    // Durations on screen (idle, uptime) move on with the same wake-up, now and then:
-    // a redraw costs more than a sample, and busy sessions update through activity.
-    if now.timeIntervalSince(lastTick) >= Self.tickInterval {
-      lastTick = now
-      out.append(.post(.message(.tick(now))))
-    }
-    out.append(.startTimer(.sample, firstSample ? Self.firstResourceInterval : Self.resourceInterval))
-    firstSample = false
-  }
-
   // MARK: - Timers
 
-  private mutating func timerFired(_ timer: PanelTimer, now: Date, _ out: inout [PanelIOAction]) {
+  mutating func timerFired(_ timer: PanelTimer, now: Date, _ out: inout [PanelIOAction]) {
     switch timer {
     case .lossSettle:
       guard settlingLoss else { return }

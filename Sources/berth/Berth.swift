@@ -2,6 +2,7 @@ import ArgumentParser
 import BerthCore
 import BerthKit
 import BerthPanel
+import BerthPanelIO
 import BerthStore
 import BerthTmux
 import Foundation

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BerthCore
 import BerthKit
+import BerthPanelIO
 import BerthTmux
 import Foundation
 

@@ -291,3 +291,49 @@ struct PanelIOMachineTests {
     #expect(d.send(.command(.operation(.kill(["a"])))) == [])
   }
 }
+
+@Suite("The main loop's pure parts")
+struct PanelLoopTests {
+  /// Only the newest listing, preview and resource reading of a batch reach the update;
+  /// everything else keeps its order.
+  @MainActor @Test func aBatchKeepsOnlyTheNewestReadings() {
+    let now = Date(timeIntervalSince1970: 1)
+    let items: [PanelInboxItem] = [
+      .message(.sessionsLoaded([dead("old")], now: now)),
+      .message(.previewLoaded(sessionId: "a", lines: ["1"])),
+      .notice("warned", isError: false),
+      .message(.output(paneId: "%1")),
+      .message(.sessionsLoaded([dead("new")], now: now)),
+      .message(.previewLoaded(sessionId: "a", lines: ["2"])),
+    ]
+    let kept = PanelLoop.coalesce(items).map { item -> String in
+      switch item {
+      case .message(let message): return describe(message)
+      case .notice(let text, _): return "notice \(text)"
+      case .handOff(let plan): return "handOff \(plan.session.id)"
+      }
+    }
+    #expect(kept == ["notice warned", "output %1", "sessions new", "preview a 2"])
+  }
+
+  /// Every effect that is an operation becomes the operation of the same name; the others
+  /// (drawing, settings, the preview) stay with the main loop.
+  @Test func effectsThatAreOperations() {
+    let size = TerminalSize(cols: 80, rows: 24)
+    #expect(PanelOperation(.kill(["a"]), size: size).map(describe) == "kill a")
+    #expect(PanelOperation(.forget(["a"]), size: size).map(describe) == "forget a")
+    #expect(PanelOperation(.restore(["a", "b"]), size: size).map(describe) == "restore a,b")
+    #expect(PanelOperation(.dismissRestore(["a"]), size: size).map(describe) == "dismiss a")
+    guard
+      case .create(_, _, _, _, let passed)? = PanelOperation(
+        .create(name: "n", cwd: "/", workspace: nil, tags: []), size: size)
+    else {
+      Issue.record("create is an operation")
+      return
+    }
+    #expect(passed == size)
+    #expect(PanelOperation(.refresh, size: size) == nil)
+    #expect(PanelOperation(.redraw, size: size) == nil)
+    #expect(PanelOperation(.watchPreview(paneId: nil, sessionId: nil), size: size) == nil)
+  }
+}

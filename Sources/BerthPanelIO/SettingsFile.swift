@@ -9,15 +9,20 @@ import Foundation
 /// The config file for the panel's settings screen: read it whole, and write an edited text
 /// back without ever losing what is there (atomic replace, never over a file changed by hand
 /// since it was read, through a symbolic link to where the file really is).
-struct SettingsFile {
+public struct SettingsFile {
   /// Where the file is (`--config`, else the XDG location); nil without HOME.
-  let path: String?
+  public let path: String?
   /// What the command line or the environment decides over the file.
-  let overrides: [String: String]
+  public let overrides: [String: String]
+
+  public init(path: String?, overrides: [String: String]) {
+    self.path = path
+    self.overrides = overrides
+  }
 
   /// The file now. A missing file is an empty one (saving creates it); an unreadable one
   /// gives a read-only screen that says why.
-  func read() -> SettingsDocument {
+  public func read() -> SettingsDocument {
     guard let path else { return SettingsDocument(path: nil, text: "", exists: false, overrides: overrides) }
     switch Self.contents(of: path) {
     case .missing:
@@ -32,7 +37,7 @@ struct SettingsFile {
   /// The most a config file may hold: settings take a few hundred bytes.
   static let maxBytes = 1 << 20
 
-  enum Contents: Equatable {
+  public enum Contents: Equatable {
     case missing
     case text(String)
     /// Why it cannot be used, in one line that says what to do.
@@ -45,7 +50,7 @@ struct SettingsFile {
   /// Reads a config file without hanging or filling memory whatever the path names: only a
   /// regular file (after symbolic links) of at most `maxBytes` is read; a FIFO, a device
   /// (`--config /dev/zero`) or a directory is refused with the reason.
-  static func contents(of path: String) -> Contents {
+  public static func contents(of path: String) -> Contents {
     var info = stat()
     guard stat(path, &info) == 0 else {
       return errno == ENOENT ? .missing : .unreachable("cannot read \(TerminalText.sanitize(path)): \(lastError())")
@@ -76,14 +81,14 @@ struct SettingsFile {
     return .text(String(decoding: bytes, as: UTF8.self))
   }
 
-  enum WriteError: Error {
+  public enum WriteError: Error {
     /// The file is not what the screen read: somebody edited it meanwhile.
     case changedOnDisk
     case failed(String)
   }
 
   /// Replaces the file's text with `save.text` if it still holds `save.original`.
-  func write(_ save: SettingsSave) throws(WriteError) {
+  public func write(_ save: SettingsSave) throws(WriteError) {
     let target = Self.resolvingLinks(save.path)
     switch Self.contents(of: target) {
     case .missing: guard save.original.isEmpty else { throw .changedOnDisk }
@@ -123,7 +128,7 @@ struct SettingsFile {
   }
 
   /// The file a path names after following symbolic links (a dotfiles link stays a link).
-  static func resolvingLinks(_ path: String) -> String {
+  public static func resolvingLinks(_ path: String) -> String {
     var resolved = path
     for _ in 0..<32 {
       guard let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: resolved) else { break }
