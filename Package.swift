@@ -22,12 +22,12 @@ let package = Package(
     // Pure: the control-mode protocol (framing, parsing, reply matching, encoding).
     .target(name: "TmuxControl", swiftSettings: swiftSettings),
     // Pure: berth's model, target resolution, sanitising, config parsing, JSON shapes.
-    .target(name: "BerthCore", dependencies: ["TmuxControl"], swiftSettings: swiftSettings),
+    .target(name: "BerthCore", swiftSettings: swiftSettings),
     // Pure: the panel's state, update and render.
     .target(name: "BerthPanel", dependencies: ["BerthCore"], swiftSettings: swiftSettings),
 
     // I/O: the tmux control connection and tmux facts.
-    .target(name: "BerthTmux", dependencies: ["TmuxControl", "BerthCore"], swiftSettings: swiftSettings),
+    .target(name: "BerthTmux", dependencies: ["TmuxControl"], swiftSettings: swiftSettings),
     // I/O: the SQLite metadata store.
     .target(
       name: "BerthStore",
@@ -35,7 +35,7 @@ let package = Package(
       swiftSettings: swiftSettings),
     // I/O glue: the session manager (tmux + store).
     .target(
-      name: "BerthKit", dependencies: ["BerthCore", "BerthTmux", "BerthStore"],
+      name: "BerthKit", dependencies: ["BerthCore", "BerthTmux", "BerthStore", "TmuxControl"],
       swiftSettings: swiftSettings),
     // I/O: the panel's I/O side (a state machine of events and actions, and the runner that
     // carries the actions out through the session manager).
@@ -51,13 +51,14 @@ let package = Package(
       name: "berth",
       dependencies: [
         "BerthKit", "BerthTerminal", "BerthPanel", "BerthPanelIO", "BerthCore", "BerthStore", "BerthTmux",
+        "TmuxControl",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),
 
     // Test helper executable: writes the store from a second process (lock and kill -9 tests).
     .executableTarget(
-      name: "berth-store-stress", dependencies: ["BerthStore"], path: "Sources/BerthStoreStress",
+      name: "berth-store-stress", dependencies: ["BerthStore", "BerthCore"], path: "Sources/BerthStoreStress",
       swiftSettings: swiftSettings),
 
     // The web terminal backend (`berth serve` runs it): WebSocket /pty over SwiftNIO, in its
@@ -80,11 +81,14 @@ let package = Package(
 
     .testTarget(name: "TmuxControlTests", dependencies: ["TmuxControl", "TestModels"], exclude: ["Transcripts"]),
     .testTarget(name: "BerthCoreTests", dependencies: ["BerthCore", "TestModels"]),
-    .testTarget(name: "BerthPanelTests", dependencies: ["BerthPanel"], exclude: ["__Snapshots__"]),
-    .testTarget(name: "BerthTmuxTests", dependencies: ["BerthTmux", "TmuxTestSupport", "CNcursesw"]),
-    .testTarget(name: "BerthStoreTests", dependencies: ["BerthStore"]),
+    .testTarget(name: "BerthPanelTests", dependencies: ["BerthPanel", "BerthCore"], exclude: ["__Snapshots__"]),
+    .testTarget(name: "BerthTmuxTests", dependencies: ["BerthTmux", "TmuxControl", "TmuxTestSupport", "CNcursesw"]),
+    .testTarget(
+      name: "BerthStoreTests",
+      dependencies: ["BerthStore", "BerthCore", .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "BerthTerminalTests", dependencies: ["BerthTerminal", "BerthPanel", "BerthCore"]),
-    .testTarget(name: "BerthKitTests", dependencies: ["BerthKit", "TmuxTestSupport"]),
+    .testTarget(
+      name: "BerthKitTests", dependencies: ["BerthKit", "BerthCore", "BerthTmux", "TmuxTestSupport", "TestModels"]),
     .testTarget(
       name: "BerthPanelIOTests", dependencies: ["BerthPanelIO", "BerthPanel", "BerthKit", "BerthCore", "BerthTerminal"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),

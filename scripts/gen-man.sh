@@ -441,8 +441,44 @@ envAllowList = ["LANG", "LC_*", "EDITOR", "AWS_PROFILE"]
 dead = "red"
 selected = 31
 .Ed
+.Pp
+Each
+.Ql [hosts. Ns Ar NAME Ns Ql \&]
+table names a machine
+.Nm
+reaches over ssh:
+.Ql ssh
+is what you would type after
+.Xr ssh 1
+(a
+.Pa ~/.ssh/config
+alias works), and
+.Ql socket
+or
+.Ql socketPath
+optionally pick the remote tmux server
+.Pf ( Fl L
+or
+.Fl S ) .
+.Cm berth hosts
+lists them.
+.Bd -literal -offset indent
+[hosts.build]
+ssh = "me@build.example"
+socket = "work"
+.Ed
 .Sh ENVIRONMENT
 .Bl -tag -width Ds
+.It Ev BERTH_SSH
+The ssh client to run for hosts (default
+.Ql ssh
+from
+.Ev PATH ) .
+.It Ev XDG_RUNTIME_DIR
+The ssh master connections' sockets live in
+.Pa $XDG_RUNTIME_DIR/berth
+.Pq default Pa /tmp/berth- Ns Ar uid ,
+mode 0700.
 .It Ev BERTH_TMUX
 The tmux to run, as a path or a name looked up in
 .Ev PATH
@@ -534,6 +570,8 @@ Already exists.
 Limit reached (sessions per workspace).
 .It 7
 Database error.
+.It 8
+A host could not be reached over ssh (or wants a password).
 .El
 .Sh EXAMPLES
 The panel at every interactive SSH login, in

@@ -176,8 +176,9 @@ public enum ConfigKey: String, CaseIterable, Sendable {
 /// The subset: `#` comments, blank lines, `key = value` with bare keys, basic strings
 /// (`"..."`, escapes `\" \\ \n \t \b \f \r \uXXXX \UXXXXXXXX`), literal strings (`'...'`),
 /// decimal integers (`1_000` allowed), `true`/`false`, arrays of strings (which may span
-/// lines, with comments and a trailing comma), and one table, `[palette]`, of colour roles:
-/// `dead = "red"` or `dead = 167`. Line endings LF or CRLF; a leading BOM is skipped.
+/// lines, with comments and a trailing comma), the table `[palette]` of colour roles
+/// (`dead = "red"` or `dead = 167`), and `[hosts.NAME]` tables of machines reached over ssh
+/// (`ssh`, `socket`, `socketPath`: see `HostConfig`). Line endings LF or CRLF; a leading BOM is skipped.
 /// Control characters in strings and comments must be escaped (the file could otherwise
 /// hide text from the user's terminal). Multi-line strings, floats, dates, inline tables,
 /// dotted and quoted keys are refused with an error saying so. Every file `render` writes
@@ -204,11 +205,18 @@ public enum Config {
     for key in ConfigKey.allCases { provenance[key.rawValue] = .default }
     var errors = parser.errors
     var totalErrors = parser.errorCount
+    var hostValues: [String: [String: (value: String, line: Int)]] = [:]
+    /// Hosts with a value that could not be used (already reported): left out.
+    var brokenHosts: Set<String> = []
 
     for assignment in parser.assignments where !parser.brokenKeys.contains(assignment.key) {
       do throws(ValueProblem) {
         if let role = assignment.paletteRole {
           settings.palette[role] = try assignment.value.paletteColor()
+        } else if let (host, field) = assignment.hostField {
+          brokenHosts.insert(host)  // until the value is read
+          hostValues[host, default: [:]][field] = (try assignment.value.hostValue(field), assignment.line)
+          brokenHosts.remove(host)
         } else if let key = ConfigKey(rawValue: assignment.key) {
           try key.apply(assignment.value, to: &settings)
         } else {
@@ -218,6 +226,29 @@ public enum Config {
       } catch {
         totalErrors += 1
         errors.append(ConfigError(line: error.line ?? assignment.line, key: assignment.key, message: error.message))
+      }
+    }
+
+    if !parser.hostHeaders.isEmpty {
+      settings.hosts = []
+      for (host, line) in parser.hostHeaders where !brokenHosts.contains(host) {
+        let values = hostValues[host] ?? [:]
+        guard let ssh = values["ssh"]?.value else {
+          totalErrors += 1
+          errors.append(
+            ConfigError(line: line, key: "hosts.\(host)", message: "the host has no ssh = \"DESTINATION\": add one"))
+          continue
+        }
+        if let socket = values["socket"], values["socketPath"] != nil {
+          totalErrors += 1
+          errors.append(
+            ConfigError(
+              line: socket.line, key: "hosts.\(host).socket", message: "set socket or socketPath, not both"))
+          continue
+        }
+        settings.hosts.append(
+          HostConfig(name: host, ssh: ssh, socket: values["socket"]?.value, socketPath: values["socketPath"]?.value))
+        for (field, item) in values { provenance["hosts.\(host).\(field)"] = .file(line: item.line) }
       }
     }
 
@@ -292,6 +323,11 @@ public enum Config {
     out += "[palette]\n"
     for role in BerthSettings.paletteRoles {
       if let color = settings.palette[role] { out += "\(role) = \(tomlValue(color))\n" }
+    }
+    for host in settings.hosts {
+      out += "\n[hosts.\(host.name)]\nssh = \(tomlString(host.ssh))\n"
+      if let socket = host.socket { out += "socket = \(tomlString(socket))\n" }
+      if let path = host.socketPath { out += "socketPath = \(tomlString(path))\n" }
     }
     return out
   }
@@ -472,6 +508,19 @@ struct ConfigValue: Equatable {
     return value
   }
 
+  /// The value of a `[hosts.NAME]` field, checked.
+  func hostValue(_ field: String) throws(ValueProblem) -> String {
+    let text = try string()
+    let problem: String? =
+      switch field {
+      case "ssh": HostConfig.problem(ssh: text)
+      case "socket": HostConfig.problem(socket: text)
+      default: HostConfig.problem(socketPath: text)
+      }
+    if let problem { throw ValueProblem(problem) }
+    return text
+  }
+
   /// A colour name in quotes, or 0 to 255 (as a number or in quotes).
   func paletteColor() throws(ValueProblem) -> PaletteColor {
     switch kind {
@@ -536,7 +585,7 @@ struct ConfigParser {
     var atLineStart = false
   }
 
-  enum Table { case root, palette, ignored }
+  enum Table: Equatable { case root, palette, host(String), ignored }
 
   /// The lines one `key = value` statement takes (more than one for a multi-line array).
   /// A statement that could not be read counts as its first line only: the lines skipped
@@ -547,9 +596,11 @@ struct ConfigParser {
   }
 
   struct Assignment {
-    /// The key as reported: `prefix`, or `palette.dead`.
+    /// The key as reported: `prefix`, `palette.dead`, or `hosts.build.ssh`.
     var key: String
     var paletteRole: String?
+    /// For a key of a `[hosts.NAME]` table: the host and the field.
+    var hostField: (host: String, field: String)?
     var line: Int
     var value: ConfigValue
   }
@@ -565,8 +616,10 @@ struct ConfigParser {
   var assignments: [Assignment] = []
   /// Where each statement naming a known key lies, for editing the file in place.
   var statements: [Statement] = []
-  /// The line of every table header, in order (`[palette]` and unknown ones).
+  /// The line of every table header, in order (`[palette]`, `[hosts.NAME]` and unknown ones).
   var tableHeaders: [(name: String, line: Int)] = []
+  /// The `[hosts.NAME]` tables, in order, with their header lines.
+  var hostHeaders: [(name: String, line: Int)] = []
   /// The key of the statement being read, if it names a known setting or role.
   private var statementKey: String?
   /// A reference, so that recording an error is not a mutation of the parser while the
@@ -634,7 +687,7 @@ struct ConfigParser {
     while !atEnd && !looksLikeStatement(at: index) { skipToNextLine() }
   }
 
-  /// Whether the line starting at `start` begins `key =` or `[name]`.
+  /// Whether the line starting at `start` begins `key =`, `[name]` or `[hosts.name]`.
   private func looksLikeStatement(at start: Int) -> Bool {
     var i = start
     func skipBlanks() { while let b = byte(at: i), b == ConfigSyntax.space || b == ConfigSyntax.tab { i += 1 } }
@@ -643,7 +696,7 @@ struct ConfigParser {
       i += 1
       skipBlanks()
       let nameStart = i
-      while let b = byte(at: i), ConfigSyntax.isBareKey(b) { i += 1 }
+      while let b = byte(at: i), ConfigSyntax.isBareKey(b) || b == ConfigSyntax.dot { i += 1 }
       guard i > nameStart else { return false }
       skipBlanks()
       return byte(at: i) == ConfigSyntax.closeBracket
@@ -724,14 +777,43 @@ struct ConfigParser {
   private mutating func tableHeader() throws(Stop) {
     let headerLine = line
     let headerStart = index
+    // Until the header is read: the keys under a header that could not be read belong to
+    // no table (one mistake, one error).
+    table = .ignored
     index += 1
     if byte(at: index) == ConfigSyntax.openBracket {
-      throw fail("arrays of tables ([[...]]) are not supported; the only table is [palette]", key: nil)
+      throw fail("arrays of tables ([[...]]) are not supported; the tables are [palette] and [hosts.NAME]", key: nil)
     }
     skipBlanks()
     let name = bareKey()
     skipBlanks()
-    guard !name.isEmpty, byte(at: index) == ConfigSyntax.closeBracket else {
+    guard !name.isEmpty else {
+      throw fail("expected a table header such as [palette], got \(restOfLine(from: headerStart))", key: nil)
+    }
+    if name == "hosts", byte(at: index) == ConfigSyntax.dot {
+      index += 1
+      skipBlanks()
+      let host = bareKey()
+      skipBlanks()
+      guard byte(at: index) == ConfigSyntax.closeBracket, !host.isEmpty else {
+        throw fail("expected a host table such as [hosts.build], got \(restOfLine(from: headerStart))", key: nil)
+      }
+      index += 1
+      tableHeaders.append((name: "hosts.\(host)", line: headerLine))
+      if let problem = HostConfig.problem(name: host) {
+        report(problem, key: "hosts.\(host)")
+        table = .ignored
+      } else if let first = hostHeaders.first(where: { $0.name == host }) {
+        report("[hosts.\(host)] appears twice (first on line \(first.line)); keep one", key: "hosts.\(host)")
+        table = .ignored
+      } else {
+        hostHeaders.append((name: host, line: headerLine))
+        table = .host(host)
+      }
+      try endOfLine(key: nil)
+      return
+    }
+    guard byte(at: index) == ConfigSyntax.closeBracket else {
       throw fail("expected a table header such as [palette], got \(restOfLine(from: headerStart))", key: nil)
     }
     index += 1
@@ -777,6 +859,7 @@ struct ConfigParser {
 
     let key: String?
     var paletteRole: String?
+    var hostField: (host: String, field: String)?
     switch table {
     case .root:
       guard ConfigKey(rawValue: name) != nil else { throw fail(Self.unknownSettingMessage(name), key: name) }
@@ -787,6 +870,14 @@ struct ConfigParser {
       }
       key = "palette.\(name)"
       paletteRole = name
+    case .host(let host):
+      guard HostConfig.fields.contains(name) else {
+        throw fail(
+          "unknown host setting (a host has \(HostConfig.fields.joined(separator: ", ")))", key: "hosts.\(host).\(name)"
+        )
+      }
+      key = "hosts.\(host).\(name)"
+      hostField = (host, name)
     case .ignored:
       key = nil
     }
@@ -801,7 +892,10 @@ struct ConfigParser {
     do throws(Stop) {
       let value = try parseValue(key: key ?? name)
       try endOfLine(key: key ?? name)
-      if let key { assignments.append(Assignment(key: key, paletteRole: paletteRole, line: keyLine, value: value)) }
+      if let key {
+        assignments.append(
+          Assignment(key: key, paletteRole: paletteRole, hostField: hostField, line: keyLine, value: value))
+      }
     } catch {
       if let key { brokenKeys.insert(key) }
       throw error
@@ -821,13 +915,13 @@ struct ConfigParser {
 
   static func unknownTableMessage(_ name: String) -> String {
     if name == "colors" || name == "colours" {
-      return "unknown table [\(name)]; the only table is [palette]"
+      return "unknown table [\(name)]; the tables are [palette] and [hosts.NAME]"
         + " (colours of the panel's roles go there; colors = true/false switches them on and off)"
     }
     if Config.suggestion(for: name, among: ["palette"]) != nil {
       return "unknown table [\(shortened(name))]; did you mean [palette]?"
     }
-    return "unknown table [\(shortened(name))]; the only table is [palette]"
+    return "unknown table [\(shortened(name))]; the tables are [palette] and [hosts.NAME]"
   }
 
   static func unknownRoleMessage(_ name: String) -> String {

@@ -28,6 +28,8 @@ public struct BerthSettings: Equatable, Sendable {
   /// set in the config file's `[palette]` table. Roles not listed keep the built-in
   /// palette, so an empty dictionary means "berth's own colours".
   public var palette: [String: PaletteColor] = [:]
+  /// Machines reached over ssh (`[hosts.NAME]` tables), in the file's order.
+  public var hosts: [HostConfig] = []
 
   /// The panel's colour role names that `[palette]` accepts, in display order.
   ///

@@ -82,11 +82,13 @@ public enum BerthError: Error, Equatable, Sendable, CustomStringConvertible {
   case tmuxUnavailable(String)
   case failed(String)
   case database(String)
+  /// A host in the config file could not be reached over ssh (or wants a password).
+  case hostUnreachable(String)
 
   public var description: String {
     switch self {
     case .usage(let m), .notFound(let m), .ambiguous(let m), .exists(let m), .limit(let m),
-      .tmuxUnavailable(let m), .failed(let m), .database(let m):
+      .tmuxUnavailable(let m), .failed(let m), .database(let m), .hostUnreachable(let m):
       return m
     }
   }
@@ -101,6 +103,7 @@ public enum BerthError: Error, Equatable, Sendable, CustomStringConvertible {
     case .exists: return 5
     case .limit: return 6
     case .database: return 7
+    case .hostUnreachable: return 8
     }
   }
 }

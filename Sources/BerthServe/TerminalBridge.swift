@@ -175,7 +175,7 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
   static func closeCode(for error: BerthError) -> UInt16 {
     switch error {
     case .usage, .notFound, .ambiguous, .exists, .limit: return 1008
-    case .tmuxUnavailable, .failed, .database: return 1011
+    case .tmuxUnavailable, .failed, .database, .hostUnreachable: return 1011
     }
   }
 

@@ -23,14 +23,14 @@ struct Berth: AsyncParsableCommand {
       With no subcommand, berth opens its panel: every session as attached, detached or dead, \
       with a live preview; a keystroke restores, kills, cleans up or attaches.
       Exit statuses: 0 success, 1 failure, 2 usage error, 3 target not found or ambiguous, \
-      4 tmux missing or too old, 5 already exists, 6 limit reached, 7 database error.
+      4 tmux missing or too old, 5 already exists, 6 limit reached, 7 database error, 8 host unreachable.
       """,
     version: version,
     subcommands: [
       ListCommand.self, NewCommand.self, AttachCommand.self, DetachCommand.self, KillCommand.self,
       RenameCommand.self, TagCommand.self, SendCommand.self, OrphansCommand.self, AdoptCommand.self,
       ForgetCommand.self, CleanupCommand.self, DoctorCommand.self, SnapshotCommand.self,
-      RestoreCommand.self, ConfigCommand.self, ServeCommand.self,
+      RestoreCommand.self, ConfigCommand.self, ServeCommand.self, HostsCommand.self,
     ])
 
   @OptionGroup var global: GlobalOptions

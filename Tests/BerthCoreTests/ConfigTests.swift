@@ -315,7 +315,7 @@ import Testing
         "colors = true\rprefix = \"a\"",
         "config.toml:1: colors: a carriage return must be followed by a line feed (use LF or CRLF line endings)"
       ),
-      ("[[palette]]", "config.toml:1: arrays of tables ([[...]]) are not supported; the only table is [palette]"),
+      ("[[palette]]", "config.toml:1: arrays of tables ([[...]]) are not supported; the tables are [palette] and [hosts.NAME]"),
       ("[palette", #"config.toml:1: expected a table header such as [palette], got "[palette""#),
       ("[]", #"config.toml:1: expected a table header such as [palette], got "[]""#),
     ]
@@ -386,7 +386,7 @@ import Testing
       ("[palette]\n[palette]", "config.toml:2: [palette] appears twice (first on line 1); keep one"),
       (
         "[colors]\ndead = 1",
-        "config.toml:1: unknown table [colors]; the only table is [palette] (colours of the panel's roles"
+        "config.toml:1: unknown table [colors]; the tables are [palette] and [hosts.NAME] (colours of the panel's roles"
       ),
       ("[palete]", "config.toml:1: unknown table [palete]; did you mean [palette]?"),
     ]

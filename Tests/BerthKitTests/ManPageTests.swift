@@ -51,7 +51,7 @@ struct ManPageTests {
     let statuses = list.split(separator: ",").compactMap {
       Int($0.trimmingCharacters(in: .whitespaces).prefix { $0.isNumber })
     }
-    #expect(statuses == Array(0...7), "read \(statuses) from: \(list)")
+    #expect(statuses == Array(0...8), "read \(statuses) from: \(list)")
     let section = page.section("EXIT STATUS")
     for status in statuses {
       #expect(section.contains(".It \(status)\n"), "exit status \(status) is not in EXIT STATUS")
