@@ -23,13 +23,8 @@ public final class TmuxTestServer: @unchecked Sendable {
 
   private static let counter = Atomic<Int>(0)
 
-  /// The test process ignores SIGPIPE as berth does (`Berth.swift`): a control client whose
-  /// server a test killed must fail a write with EPIPE, not kill every test in the process.
-  private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
-
   /// Creates the directories and starts the server (kept alive with `exit-empty off`).
   public init(startServer: Bool = true, shell: String = "/bin/sh") throws {
-    _ = Self.ignoreBrokenPipes
     let base = FileManager.default.temporaryDirectory.path
     let n = Self.counter.add(1, ordering: .relaxed).newValue
     let unique = "berth-test-\(getpid())-\(n)-\(UInt32.random(in: 0...UInt32.max))"
