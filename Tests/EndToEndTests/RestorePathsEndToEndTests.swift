@@ -108,6 +108,14 @@ struct RestorePathsEndToEndTests {
     #expect(command != "vim", "\(path): vim ran again", sourceLocation: sourceLocation)
   }
 
+  /// The session's `lastDetachedAt` as `berth list --json` gives it (nil when null).
+  func lastDetachedAt(_ panel: PanelHarness, _ id: String) -> String? {
+    guard let json = try? panel.cli("list", "--json"),
+      let rows = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]
+    else { return nil }
+    return rows.first { $0["id"] as? String == id }?["lastDetachedAt"] as? String
+  }
+
   func history(_ server: TmuxTestServer, _ pane: String) -> String {
     (try? server.check("capture-pane", "-p", "-J", "-S", "-", "-t", pane)) ?? ""
   }
@@ -194,10 +202,7 @@ struct RestorePathsEndToEndTests {
     expectRestored(panel, like: expected, editor: false, layout: false, "Enter on a dead row")
     #expect(!panel.innerSessions().contains("berth-editor"))
     // The detach was recorded.
-    let json = try panel.cli("list", "--json")
-    let rows = (try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]]) ?? []
-    let multi = rows.first { $0["id"] as? String == "multi" }
-    #expect(multi?["lastDetachedAt"] != nil, "\(json)")
+    #expect(lastDetachedAt(panel, "multi") != nil)
     quit(panel)
   }
 
@@ -234,6 +239,31 @@ struct RestorePathsEndToEndTests {
     try loseEverything(panel)
     try panel.startPanel()
     panel.waitFor("2 sessions from your previous session")
+    quit(panel)
+  }
+
+  /// Enter hands a live session to `tmux attach`; after prefix-d the panel records the
+  /// detach (it used to keep "attached 5s ago" with no detach time).
+  @Test func theHandOffsReturnIsRecorded() throws {
+    let panel = try PanelHarness()
+    defer { panel.shutdown() }
+    try panel.createSession("alpha", name: "alpha")
+    #expect(lastDetachedAt(panel, "alpha") == nil)
+    try panel.startPanel()
+    guard panel.waitFor("alpha") else { return }
+    try panel.keys("Enter")
+    panel.waitForScreen("the attached session") { !$0.contains("berth ·") }
+    #expect(
+      panel.inner.waitUntil(timeout: 10) {
+        ((try? panel.inner.check("list-clients", "-F", "#{client_control_mode}")) ?? "").split(separator: "\n")
+          .contains("0")
+      })
+    try panel.keys("C-b", "d")
+    guard panel.waitFor("berth ·") else { return }
+    #expect(panel.inner.waitUntil(timeout: 10) { lastDetachedAt(panel, "alpha") != nil })
+    panel.waitForScreen("the detach shown") {
+      $0.range(of: #"detached [0-9]+s ago"#, options: .regularExpression) != nil
+    }
     quit(panel)
   }
 }
