@@ -523,9 +523,15 @@ in every session it starts, to the session's id.
 .It Ev BERTH_SERVE_TOKEN
 The token of
 .Cm serve
-when
+when neither
+.Fl -token-file
+nor
 .Fl -token
-is not given.
+is given.
+Unlike
+.Fl -token ,
+it does not show in the command line other local users can read
+.Pq Xr ps 1 , Pa /proc .
 .It Ev BERTH_FAKE_BOOT_TIME
 For tests only: the machine's boot time, in seconds since the epoch, to simulate a reboot.
 .El
@@ -544,7 +550,13 @@ Start-up files
 writes so each shell keeps its own history; safe to delete.
 .It Pa $XDG_CONFIG_HOME/berth/config.toml
 Settings (another file with
-.Fl -config ) .
+.Fl -config ) ;
+.Cm serve
+uses them for its sessions too.
+.It Pa $XDG_STATE_HOME/berth/serve-token
+The token
+.Cm serve
+made at start when none was given (mode 0600).
 .It Pa $TMUX_TMPDIR/tmux- Ns Ar uid Ns Pa / Ns Ar name
 The tmux server's socket; next to it,
 .Pa \&. Ns Ar name Ns Pa .berth-lock

@@ -1,4 +1,5 @@
 import BerthCore
+import BerthKit
 import BerthPanel
 import Foundation
 
@@ -34,52 +35,10 @@ public struct SettingsFile {
     }
   }
 
-  /// The most a config file may hold: settings take a few hundred bytes.
-  static let maxBytes = 1 << 20
+  /// Reading is BerthKit's `ConfigFile`, the same the context builder reads with.
+  public typealias Contents = ConfigFile.Contents
 
-  public enum Contents: Equatable {
-    case missing
-    case text(String)
-    /// Why it cannot be used, in one line that says what to do.
-    case unreadable(String)
-    /// Its directory cannot be searched (or a part of the path is not a directory): at the
-    /// default place that is as good as no file; given with --config it is worth a warning.
-    case unreachable(String)
-  }
-
-  /// Reads a config file without hanging or filling memory whatever the path names: only a
-  /// regular file (after symbolic links) of at most `maxBytes` is read; a FIFO, a device
-  /// (`--config /dev/zero`) or a directory is refused with the reason.
-  public static func contents(of path: String) -> Contents {
-    var info = stat()
-    guard stat(path, &info) == 0 else {
-      return errno == ENOENT ? .missing : .unreachable("cannot read \(TerminalText.sanitize(path)): \(lastError())")
-    }
-    let shown = TerminalText.sanitize(path)
-    guard info.st_mode & S_IFMT == S_IFREG else {
-      let what = info.st_mode & S_IFMT == S_IFDIR ? "a directory" : "not a regular file"
-      return .unreadable("\(shown) is \(what); give the path of a config file")
-    }
-    guard Int(info.st_size) <= maxBytes else {
-      return .unreadable("\(shown) is \(info.st_size) bytes, more than a config file can be (1 MiB)")
-    }
-    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-    guard fd >= 0 else { return .unreadable("cannot read \(shown): \(lastError()); fix its permissions") }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    while bytes.count <= maxBytes {
-      let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-      if n < 0 && errno == EINTR { continue }
-      if n < 0 { return .unreadable("cannot read \(shown): \(lastError())") }
-      if n == 0 { break }
-      bytes += buffer[0..<n]
-    }
-    guard bytes.count <= maxBytes else {
-      return .unreadable("\(shown) is more than a config file can be (1 MiB)")
-    }
-    return .text(String(decoding: bytes, as: UTF8.self))
-  }
+  public static func contents(of path: String) -> Contents { ConfigFile.contents(of: path) }
 
   public enum WriteError: Error {
     /// The file is not what the screen read: somebody edited it meanwhile.

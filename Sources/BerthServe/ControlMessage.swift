@@ -6,15 +6,23 @@ enum ControlMessage: Equatable {
   case input(String)
   case resize(cols: Int, rows: Int)
 
-  /// Sizes outside this range are refused: no real terminal is 0 or 10,000 cells wide, and
-  /// tmux would have to draw it.
+  /// Sizes are clamped to this range: no real terminal is 0 or 10,000 cells wide, and tmux
+  /// would have to draw it; a very wide browser window still gets a (narrower) terminal.
   static let sizeRange = 1...1000
+
+  static func clamp(_ n: Int) -> Int { min(max(n, sizeRange.lowerBound), sizeRange.upperBound) }
+
+  static func clamp(_ n: Double) -> Int {
+    guard n.isFinite else { return sizeRange.upperBound }
+    return clamp(Int(min(max(n, -1), Double(sizeRange.upperBound + 1))))
+  }
 
   private struct Wire: Decodable {
     var type: String
     var data: String?
-    var cols: Int?
-    var rows: Int?
+    /// Numbers, whatever their size (clamped below), not only those that fit an Int.
+    var cols: Double?
+    var rows: Double?
   }
 
   /// Decodes one text frame; the error is the close reason (short enough for a close frame).
@@ -30,11 +38,10 @@ enum ControlMessage: Equatable {
       }
       return .success(.input(data))
     case "resize":
-      guard let cols = wire.cols, let rows = wire.rows, sizeRange.contains(cols), sizeRange.contains(rows) else {
-        return .failure(
-          PolicyRefusal(code: 1008, message: "a resize message needs \"cols\" and \"rows\" from 1 to 1000"))
+      guard let cols = wire.cols, let rows = wire.rows else {
+        return .failure(PolicyRefusal(code: 1008, message: "a resize message needs \"cols\" and \"rows\" numbers"))
       }
-      return .success(.resize(cols: cols, rows: rows))
+      return .success(.resize(cols: clamp(cols), rows: clamp(rows)))
     default:
       return .failure(PolicyRefusal(code: 1008, message: "unknown message type: use \"input\" or \"resize\""))
     }

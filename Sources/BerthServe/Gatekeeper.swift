@@ -35,10 +35,33 @@ struct Gatekeeper: Sendable {
   /// The address actually bound (port 0 replaced by the chosen port).
   let listen: ListenAddress
 
-  /// Checks the token, then the Origin; nil when the request may proceed.
+  /// Checks the token, then the Host, then the Origin; nil when the request may proceed.
   func check(_ head: HTTPRequestHead, target: RequestTarget) -> Refusal? {
     if let refusal = checkToken(head, target: target) { return refusal }
+    if let refusal = checkHost(head) { return refusal }
     return checkOrigin(head)
+  }
+
+  /// On a loopback listen, the `Host` must be a loopback name or address: a page whose name
+  /// was rebound to 127.0.0.1 (DNS rebinding) sends its own name here. Defence in depth
+  /// beside the Origin check; a request without Host (HTTP/1.0 tools) passes.
+  func checkHost(_ head: HTTPRequestHead) -> Refusal? {
+    guard listen.isLoopback else { return nil }
+    let hosts = head.headers["Host"]
+    guard !hosts.isEmpty else { return nil }
+    guard let host = hosts.first, hosts.count == 1 else {
+      return Refusal(status: .badRequest, message: "a request must carry one Host header, not \(hosts.count)")
+    }
+    let name = Self.parseHostHeader(host).map { $0.host.lowercased() }
+    let bare = name.map { $0.hasPrefix("[") ? String($0.dropFirst().dropLast()) : $0 }
+    guard let bare, IPAddressText.isLoopback(bare) else {
+      return Refusal(
+        status: .forbidden,
+        message:
+          "the Host '\(TerminalText.sanitize(String(host.prefix(200))))' is not a loopback name: open the page from http://\(listen)"
+      )
+    }
+    return nil
   }
 
   func checkToken(_ head: HTTPRequestHead, target: RequestTarget) -> Refusal? {
@@ -66,13 +89,17 @@ struct Gatekeeper: Sendable {
   /// Browsers always send Origin on WebSocket handshakes; other clients may leave it out.
   func checkOrigin(_ head: HTTPRequestHead) -> Refusal? {
     let origins = head.headers["Origin"]
-    guard let origin = origins.first else { return nil }
-    guard origins.count == 1, isAllowed(origin: origin, host: head.headers.first(name: "Host")) else {
+    let host = head.headers.first(name: "Host")
+    // Every Origin must be allowed; the refusal names the first one that is not.
+    if let wrong = origins.first(where: { !isAllowed(origin: $0, host: host) }) {
       return Refusal(
         status: .forbidden,
         message:
-          "the origin '\(TerminalText.sanitize(String(origin.prefix(200))))' is not allowed: open the page from http://\(listen)"
+          "the origin '\(TerminalText.sanitize(String(wrong.prefix(200))))' is not allowed: open the page from http://\(listen)"
       )
+    }
+    if origins.count > 1 {
+      return Refusal(status: .forbidden, message: "a request must carry one Origin header, not \(origins.count)")
     }
     return nil
   }
@@ -119,21 +146,22 @@ struct Gatekeeper: Sendable {
     return (String(parts[0]), port)
   }
 
-  /// Compares without an early exit, so response timing says nothing about the prefix.
+  /// Lengths compared exactly (the length of the token is no secret), then the bytes without
+  /// an early exit, so response timing says nothing about a matching prefix.
   static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
     let x = Array(a.utf8)
     let y = Array(b.utf8)
-    var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
-    for i in 0..<max(x.count, y.count) {
-      difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
-    }
+    guard x.count == y.count else { return false }
+    var difference: UInt8 = 0
+    for i in 0..<x.count { difference |= x[i] ^ y[i] }
     return difference == 0
   }
 }
 
 /// What a `/pty` request asks for, checked.
 struct TerminalRequest: Equatable, Sendable {
-  /// The client's session id; nil: a fresh session for this connection.
+  /// The client's session id; nil: a plain shell that ends with the connection (the design:
+  /// without an id, persistence is simply not asked for).
   var sessionId: String?
   /// The directory a new session starts in (an existing directory, else `$HOME`).
   var cwd: String
@@ -141,8 +169,6 @@ struct TerminalRequest: Equatable, Sendable {
   var cwdFellBack: Bool
   var cols: Int
   var rows: Int
-
-  static let sizeRange = 1...1000
 
   /// Reads `sessionId`, `cwd` and the optional `cols`/`rows` (initial size) of a `/pty` URL.
   /// An empty `sessionId` counts as none; an invalid one is refused with the id rules.
@@ -164,8 +190,8 @@ struct TerminalRequest: Equatable, Sendable {
         fellBack = true
       }
     }
-    let cols = target.query["cols"].flatMap(Int.init).flatMap { sizeRange.contains($0) ? $0 : nil } ?? 80
-    let rows = target.query["rows"].flatMap(Int.init).flatMap { sizeRange.contains($0) ? $0 : nil } ?? 24
+    let cols = target.query["cols"].flatMap(Int.init).map(ControlMessage.clamp) ?? 80
+    let rows = target.query["rows"].flatMap(Int.init).map(ControlMessage.clamp) ?? 24
     return .success(TerminalRequest(sessionId: sessionId, cwd: cwd, cwdFellBack: fellBack, cols: cols, rows: rows))
   }
 

@@ -14,15 +14,15 @@ final class HTTPRouter: ChannelInboundHandler, RemovableChannelHandler {
   static let maxBodyBytes = 64 * 1024
 
   private let state: ServeState
-  /// False when the connection is over the socket limit: every request then gets a 503.
-  private let admitted: Bool
+  /// Whether the connection showed the token and holds a socket slot (else: a 503).
+  private let admission: Admission
   private var head: HTTPRequestHead?
   private var bodyBytes = 0
   private var refusedBody = false
 
-  init(state: ServeState, admitted: Bool) {
+  init(state: ServeState, admission: Admission) {
     self.state = state
-    self.admitted = admitted
+    self.admission = admission
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -45,10 +45,6 @@ final class HTTPRouter: ChannelInboundHandler, RemovableChannelHandler {
 
   private func route(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
     let target = RequestTarget(uri: head.uri)
-    guard admitted else {
-      return respond(
-        context, head: head, status: .serviceUnavailable, text: "too many connections: try again later", close: true)
-    }
     guard head.method == .GET || head.method == .HEAD else {
       return respond(context, head: head, status: .methodNotAllowed, text: "only GET is served here", close: true)
     }
@@ -57,6 +53,10 @@ final class HTTPRouter: ChannelInboundHandler, RemovableChannelHandler {
       serveLog(
         "\(peerDescription(context.remoteAddress)): \(head.uri.split(separator: "?").first ?? ""): \(refusal.message)")
       return respond(context, head: head, status: refusal.status, text: refusal.message, close: true)
+    }
+    guard admission.admit() else {
+      return respond(
+        context, head: head, status: .serviceUnavailable, text: "too many connections: try again later", close: true)
     }
     switch target.path {
     case "/", "/index.html":

@@ -1,4 +1,5 @@
 import BerthCore
+import BerthKit
 
 /// The command line of `berth-serve` (and of `berth serve`, which execs it with the same
 /// arguments), parsed by hand: this executable does not link swift-argument-parser, and
@@ -10,8 +11,13 @@ struct ServeOptions: Equatable, Sendable {
   static let defaultMaxConnections = 32
 
   var listen = ServeOptions.defaultListen
-  /// The shared secret for the page and the socket (nil: a random one is made at start-up).
+  /// The shared secret for the page and the socket (nil: from `tokenFile`, else
+  /// `$BERTH_SERVE_TOKEN`, else a random one made at start-up).
   var token: String?
+  /// A file holding the token (its first line), so it is not on the command line.
+  var tokenFile: String?
+  /// The config file (as `berth --config`).
+  var config: String?
   var socketName: String?
   var socketPath: String?
   var database: String?
@@ -20,26 +26,35 @@ struct ServeOptions: Equatable, Sendable {
   var showHelp = false
 
   static let usage = """
-    usage: berth-serve [--listen ADDR:PORT] [--token TOKEN] [-L NAME | -S PATH] [--db PATH]
-                       [--prefix PREFIX] [--max-connections N]
+    usage: berth-serve [--listen ADDR:PORT] [--token-file FILE | --token TOKEN] [-L NAME | -S PATH]
+                       [--db PATH] [--prefix PREFIX] [--config FILE] [--max-connections N]
 
     Serves berth sessions to browsers and apps over WebSocket (GET /pty?sessionId=ID&cwd=DIR)
     and a small web terminal (GET /). Listens on \(defaultListen) unless told otherwise; port 0
     picks a free port. The first line on stdout is "listening on http://ADDR:PORT".
 
       --listen ADDR:PORT     address to listen on (IPv6 as [ADDR]:PORT)
-      --token TOKEN          the token clients must present (16-256 of A-Z a-z 0-9 . _ ~ -);
-                             default $BERTH_SERVE_TOKEN, else a random one printed at start-up
+      --token-file FILE      read the token clients must present from FILE (its first line;
+                             keep it mode 0600)
+      --token TOKEN          the token itself (16-256 of A-Z a-z 0-9 . _ ~ -): weaker, because a
+                             command line is visible to every local user (ps, /proc); prefer
+                             --token-file or $BERTH_SERVE_TOKEN. Without any of them a random
+                             token is made, printed, and written to a 0600 file
+                             ($XDG_STATE_HOME/berth/serve-token)
       -L, --socket-name NAME tmux server socket name (as tmux -L)
       -S, --socket-path PATH tmux server socket path (as tmux -S)
       --db PATH              the metadata database (default $XDG_STATE_HOME/berth/berth.sqlite3)
       --prefix PREFIX        prefix of managed tmux session names (default berth-)
+      --config FILE          the config file (default $XDG_CONFIG_HOME/berth/config.toml): the
+                             prefix, limits, scrollback and environment settings of sessions
       --max-connections N    terminals served at once (default \(defaultMaxConnections), 1-1024)
 
-    WebSocket GET /pty?sessionId=ID&cwd=DIR[&cols=C&rows=R]: get-or-create the session ID
-    (none: a new session) and attach to it; binary frames are terminal input and output;
-    text frames are {"type":"input","data":"..."} and {"type":"resize","cols":C,"rows":R}.
-    The token goes in ?token= or Authorization: Bearer. A disconnect detaches.
+    WebSocket GET /pty?sessionId=ID&cwd=DIR[&cols=C&rows=R]: get-or-create the berth session
+    whose id is ID (an id only, never a name) and attach to it; without sessionId, a plain
+    shell that ends with the connection (as when tmux is missing or cannot be used). Binary
+    frames are terminal input and output; text frames are {"type":"input","data":"..."} and
+    {"type":"resize","cols":C,"rows":R} (sizes clamped to 1-1000). The token goes in ?token=
+    or Authorization: Bearer. A disconnect detaches.
     """
 
   /// A refusal of the command line, as one line that names the offending argument.
@@ -64,6 +79,11 @@ struct ServeOptions: Equatable, Sendable {
         guard let next = rest.popFirst() else { throw UsageError("\(flag) needs a value") }
         return next
       }
+      func path(_ what: String) throws(UsageError) -> String {
+        let path = try value()
+        if path.isEmpty { throw UsageError("\(what) path is empty") }
+        return path
+      }
       switch flag {
       case "-h", "--help":
         options.showHelp = true
@@ -73,6 +93,10 @@ struct ServeOptions: Equatable, Sendable {
         let token = try value()
         try validateToken(token)
         options.token = token
+      case "--token-file":
+        options.tokenFile = try path("the token file")
+      case "--config":
+        options.config = try path("the config file")
       case "-L", "--socket-name":
         let name = try value()
         if name.isEmpty || name.contains("/") {
@@ -80,13 +104,9 @@ struct ServeOptions: Equatable, Sendable {
         }
         options.socketName = name
       case "-S", "--socket-path":
-        let path = try value()
-        if path.isEmpty { throw UsageError("the socket path is empty") }
-        options.socketPath = path
+        options.socketPath = try path("the socket")
       case "--db":
-        let path = try value()
-        if path.isEmpty { throw UsageError("the database path is empty") }
-        options.database = path
+        options.database = try path("the database")
       case "--prefix":
         let prefix = try value()
         do { try SessionIDs.validatePrefix(prefix) } catch { throw UsageError(error.description) }
@@ -105,7 +125,15 @@ struct ServeOptions: Equatable, Sendable {
     if options.socketName != nil && options.socketPath != nil {
       throw UsageError("give -L/--socket-name or -S/--socket-path, not both")
     }
+    if options.token != nil && options.tokenFile != nil {
+      throw UsageError("give --token or --token-file, not both")
+    }
     return options
+  }
+
+  /// The options the context builder shares with `berth`.
+  var contextOptions: ContextOptions {
+    ContextOptions(socketName: socketName, socketPath: socketPath, database: database, prefix: prefix, config: config)
   }
 
   /// Tokens travel in URLs and `Authorization` headers: only characters that need no

@@ -24,12 +24,16 @@ final class ServeState: Sendable {
   let assets: WebAssets
   /// Terminals (WebSocket connections) being served, bounded by `--max-connections`.
   let terminals: Slots
-  /// TCP connections of any kind, bounded so idle or slow clients cannot pile up.
+  /// Authenticated TCP connections (they showed the token), bounded so idle clients cannot
+  /// pile up.
   let sockets: Slots
+  /// Connections that have not shown the token yet: apart, bounded, with a short deadline.
+  let pending = PendingConnections()
   let reaper = ChildReaper()
   private let boundPort = Atomic<Int>(0)
   private let live = Mutex<[ObjectIdentifier: NIOLoopBound<TerminalBridge>]>([:])
   private let shuttingDown = Atomic<Bool>(false)
+  static let closeHandshakeWait = Duration.seconds(1)
 
   init(
     options: ServeOptions, token: String, sessions: SessionService?, childEnvironment: [String: String],
@@ -65,16 +69,17 @@ final class ServeState: Sendable {
     _ = live.withLock { $0.removeValue(forKey: id) }
   }
 
-  /// Closes every terminal (their tmux clients detach, the sessions keep running) and
-  /// waits, briefly, for the clients to exit.
+  /// Closes every terminal (their tmux clients detach, the sessions keep running) with 1001
+  /// and waits up to `closeHandshakeWait` for the clients' close frames, so browsers see a
+  /// clean close and not 1006; then waits, briefly, for the tmux clients to exit.
   func shutDownTerminals() async {
     shuttingDown.store(true, ordering: .releasing)
     let bridges = live.withLock { Array($0.values) }
     for bridge in bridges {
       bridge.eventLoop.execute { bridge.value.serverShutdown() }
     }
-    // Give the close frames and the hang-ups a moment, then wait for the children.
-    let deadline = ContinuousClock.now + .seconds(3)
+    // A socket leaves `live` when it closes: after the client answered the close frame.
+    let deadline = ContinuousClock.now + Self.closeHandshakeWait
     while ContinuousClock.now < deadline, live.withLock({ !$0.isEmpty }) {
       try? await Task.sleep(for: .milliseconds(20))
     }
@@ -168,17 +173,22 @@ actor SessionService {
     }
   }
 
-  /// Get-or-create for a client id (a new UUID when none), as `berth attach --create ID`:
-  /// the same naming, metadata and limits; a dead session is recreated in its last cwd.
-  /// Sessions berth does not manage are refused: an id is not a way into other tmux sessions.
-  func attachPlan(for request: TerminalRequest) async throws(BerthError) -> AttachPlan {
+  /// Get-or-create for a client id through BerthKit's operations (`create`, then
+  /// `prepareAttach`, as `berth new --id ID` and `berth attach ID`): the same naming,
+  /// prefix, limits and records; a dead session is recreated in its last cwd, an orphan
+  /// adopted. The id names a berth session id and nothing else: a custom name, a tmux
+  /// session name or another id's prefix never matches, and foreign sessions are out of reach.
+  func attachPlan(id: String, for request: TerminalRequest) async throws(BerthError) -> AttachPlan {
     await acquire()
     defer { release() }
-    let id = request.sessionId ?? SessionIDs.newUUID()
-    let plan = try await manager.prepareAttach(
-      target: id, create: CreateRequest(cwd: request.cwd, size: (request.cols, request.rows)))
-    if plan.session.foreign {
-      throw .usage("'\(plan.session.tmuxSession)' is a tmux session berth does not manage")
+    let known = try await manager.list().views.contains { !$0.foreign && $0.id == id }
+    if !known {
+      _ = try await manager.create(CreateRequest(id: id, cwd: request.cwd, size: (request.cols, request.rows)))
+    }
+    // An exact managed id comes first in target resolution, so this is the session `id`.
+    let plan = try await manager.prepareAttach(target: id, create: nil)
+    guard !plan.session.foreign, plan.session.id == id else {
+      throw .failed("the session '\(id)' could not be opened: see 'berth list'")
     }
     return plan
   }

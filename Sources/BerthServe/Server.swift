@@ -27,9 +27,14 @@ enum Server {
   }
 
   static func configure(_ channel: any Channel, state: ServeState) throws {
-    let admitted = state.sockets.tryAcquire()
-    if admitted {
-      channel.closeFuture.whenComplete { _ in state.sockets.release() }
+    // Until it shows the token, a connection is only waiting (see PendingConnections).
+    let admission = Admission(state: state)
+    let evicted = state.pending.add(
+      channel, peer: channel.remoteAddress?.ipAddress ?? "unknown", key: admission.key)
+    for other in evicted { other.close(promise: nil) }
+    channel.closeFuture.whenComplete { _ in admission.closed() }
+    channel.eventLoop.scheduleTask(in: PendingConnections.headDeadline) {
+      if admission.isPending { channel.close(promise: nil) }
     }
     let peer = peerDescription(channel.remoteAddress)
     let upgrader = NIOWebSocketServerUpgrader(
@@ -37,7 +42,7 @@ enum Server {
       shouldUpgrade: { channel, head in
         // Refused upgrades fall through to the router, which answers 401/403/503 in one line.
         let target = RequestTarget(uri: head.uri)
-        guard admitted, target.path == "/pty", state.gatekeeper.check(head, target: target) == nil else {
+        guard target.path == "/pty", state.gatekeeper.check(head, target: target) == nil, admission.admit() else {
           return channel.eventLoop.makeSucceededFuture(nil)
         }
         return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
@@ -45,11 +50,14 @@ enum Server {
       upgradePipelineHandler: { channel, head in
         channel.eventLoop.makeCompletedFuture {
           let request = TerminalRequest.parse(RequestTarget(uri: head.uri), home: state.home)
-          try channel.pipeline.syncOperations.addHandler(
+          let sync = channel.pipeline.syncOperations
+          // RFC 6455 checks on every frame as it arrives (the aggregator drops the mask).
+          try sync.addHandler(FrameValidator())
+          try sync.addHandler(
             NIOWebSocketFrameAggregator(
               minNonFinalFragmentSize: 1, maxAccumulatedFrameCount: 256,
               maxAccumulatedFrameSize: TerminalBridge.maxMessageBytes))
-          try channel.pipeline.syncOperations.addHandler(TerminalBridge(state: state, request: request, peer: peer))
+          try sync.addHandler(TerminalBridge(state: state, request: request, peer: peer))
         }
       })
     let sync = channel.pipeline.syncOperations
@@ -63,7 +71,7 @@ enum Server {
           context.pipeline.removeHandler(name: "idle", promise: nil)
         }
       ))
-    try sync.addHandler(HTTPRouter(state: state, admitted: admitted), name: "router")
+    try sync.addHandler(HTTPRouter(state: state, admission: admission), name: "router")
   }
 
   /// SIGINT and SIGTERM close the listening channel (the caller then shuts down). Outside

@@ -14,7 +14,10 @@ import NIOWebSocket
 /// the terminal hangs up its tmux client (a detach: the session keeps running).
 ///
 /// Flow control: while the socket cannot take more output, the terminal is not read (tmux
-/// then holds back), and while the terminal cannot take more input, the socket is not read.
+/// then holds back) and neither is the socket (a client that never reads cannot make it
+/// queue pongs); while the terminal cannot take more input, the socket is not read. At most
+/// one pong is on its way and one waits (the latest ping's: RFC 6455 5.5.3 allows answering
+/// only the most recent ping); while one waits, the socket is not read either.
 final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
   typealias InboundIn = WebSocketFrame
   typealias OutboundOut = WebSocketFrame
@@ -49,6 +52,10 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
   private var holdsSlot = false
   private var closeSent = false
   private var watch: RepeatedTask?
+  /// The terminal cannot take more input: the socket is not read until it drains.
+  private var terminalFull = false
+  private var pongInFlight = false
+  private var nextPong: ByteBuffer?
 
   init(state: ServeState, request: Result<TerminalRequest, PolicyRefusal>, peer: String) {
     self.state = state
@@ -85,15 +92,16 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
     if terminalRequest.cwdFellBack {
       log("the requested cwd is not an existing directory: using \(terminalRequest.cwd)")
     }
-    guard let sessions = state.sessions, let bound else {
-      return spawn(
-        [state.shell, "-l"], directory: terminalRequest.cwd,
-        notice: "berth: tmux is not available here, so this shell ends when you disconnect")
+    guard let sessions = state.sessions else {
+      return plainShell(notice: "berth: tmux is not available here, so this shell ends when you disconnect")
     }
+    // Without a sessionId, persistence is not asked for: a plain shell, no tmux session.
+    guard let id = terminalRequest.sessionId else { return plainShell(notice: nil) }
+    guard let bound else { return }
     Task {
       let result: Result<AttachPlan, BerthError>
       do throws(BerthError) {
-        result = .success(try await sessions.attachPlan(for: terminalRequest))
+        result = .success(try await sessions.attachPlan(id: id, for: terminalRequest))
       } catch {
         result = .failure(error)
       }
@@ -104,12 +112,38 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
   private func attachPrepared(_ result: Result<AttachPlan, BerthError>) {
     guard case .starting = phase else { return }
     switch result {
+    case .failure(let error) where Self.isTmuxFailure(error):
+      // tmux is installed but cannot be used (its server cannot start: an unsafe socket
+      // directory, another version's server, a full disk): as without tmux, a plain shell.
+      log("tmux cannot be used, serving a plain shell: \(error.description)")
+      plainShell(
+        notice: "berth: tmux cannot be used here (\(error.description)), so this shell ends when you disconnect")
     case .failure(let error):
       log("cannot open the session: \(error.description)")
       refuse(code: Self.closeCode(for: error), reason: "cannot open the session: \(error.description)")
     case .success(let plan):
       spawn(plan.argv, directory: nil, notice: plan.notice.map { "berth: \($0)" })
     }
+  }
+
+  /// A login shell in the requested directory, ended (hung up) when the socket closes.
+  private func plainShell(notice: String?) {
+    guard case .success(let r) = request else { return }
+    spawn([state.shell, "-l"], directory: r.cwd, notice: notice.map { Self.oneLine($0, limit: 300) })
+  }
+
+  /// Errors that mean tmux itself is unusable, not that the request was wrong.
+  static func isTmuxFailure(_ error: BerthError) -> Bool {
+    switch error {
+    case .tmuxUnavailable, .failed: return true
+    case .usage, .notFound, .ambiguous, .exists, .limit, .database, .hostUnreachable: return false
+    }
+  }
+
+  /// Sanitised and cut to `limit` characters (a notice must stay one line).
+  static func oneLine(_ text: String, limit: Int) -> String {
+    let clean = TerminalText.sanitize(text).replacingOccurrences(of: "\n", with: " ")
+    return clean.count <= limit ? clean : String(clean.prefix(limit - 3)) + "..."
   }
 
   private func spawn(_ argv: [String], directory: String?, notice: String?) {
@@ -218,13 +252,36 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
         context.close(promise: nil)
       }
     case .ping:
-      let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
-      context.writeAndFlush(Self.wrapOutboundOut(pong), promise: nil)
+      if pongInFlight {
+        // A pong is still on its way: keep only the latest ping's, and read no more until
+        // the one on its way is written (a client that pings and never reads stalls itself).
+        nextPong = frame.unmaskedData
+        updateSocketReading()
+      } else {
+        sendPong(frame.unmaskedData)
+      }
     case .pong, .continuation:
       break
     default:
       refuse(code: 1002, reason: "unknown frame type")
     }
+  }
+
+  /// Writes a pong; the next one waits until this one is written (see the type's comment).
+  private func sendPong(_ data: ByteBuffer) {
+    guard let context, let bound, !closeSent else { return }
+    pongInFlight = true
+    let pong = WebSocketFrame(fin: true, opcode: .pong, data: data)
+    context.writeAndFlush(Self.wrapOutboundOut(pong)).whenComplete { _ in bound.value.pongWritten() }
+  }
+
+  private func pongWritten() {
+    pongInFlight = false
+    if let next = nextPong {
+      nextPong = nil
+      sendPong(next)
+    }
+    updateSocketReading()
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
@@ -236,9 +293,10 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
     switch phase {
     case .running(let running):
       running.channel.write(buffer, promise: nil)
-      if !running.channel.isWritable, let context {
+      if !running.channel.isWritable {
         // The terminal is not keeping up: stop reading the socket until it drains.
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        terminalFull = true
+        updateSocketReading()
       }
     case .starting:
       pendingBytes += buffer.readableBytes
@@ -286,12 +344,22 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
     updateTerminalReading(context: context)
+    updateSocketReading()
     context.fireChannelWritabilityChanged()
   }
 
   fileprivate func terminalWritabilityChanged(isWritable: Bool) {
-    guard isWritable, let context else { return }
-    context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+    guard isWritable else { return }
+    terminalFull = false
+    updateSocketReading()
+  }
+
+  /// Reads the socket only while it can take what the reading makes it write (pongs, close
+  /// answers) and the terminal can take the input.
+  private func updateSocketReading() {
+    guard let context else { return }
+    let read = context.channel.isWritable && !terminalFull && nextPong == nil
+    context.channel.setOption(ChannelOptions.autoRead, value: read).whenFailure { _ in }
   }
 
   /// The terminal closed: its client exited (the session ended, or was killed), or we closed it.
@@ -306,11 +374,13 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
 
   func channelInactive(context: ChannelHandlerContext) {
     teardown()
+    state.unregister(id: ObjectIdentifier(self))
     context.fireChannelInactive()
   }
 
   func handlerRemoved(context: ChannelHandlerContext) {
     teardown()
+    state.unregister(id: ObjectIdentifier(self))
     self.context = nil
   }
 
@@ -321,6 +391,8 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
     case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge,
       NIOWebSocketFrameAggregator.Error.tooManyFragments:
       refuse(code: 1009, reason: "messages are limited to \(Self.maxMessageBytes) bytes")
+    case let violation as FrameValidator.Violation:
+      refuse(code: 1002, reason: violation.reason)
     case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error:
       refuse(code: 1002, reason: "WebSocket protocol error")
     default:
@@ -328,7 +400,8 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
     }
   }
 
-  /// The server stops: say so, and close (the session keeps running).
+  /// The server stops: say so (1001), and close (the session keeps running). The socket
+  /// stays open for the client's close frame; `ServeState.shutDownTerminals` waits for it.
   func serverShutdown() {
     teardown()
     refuse(code: 1001, reason: "berth-serve is shutting down; the session keeps running")
@@ -387,7 +460,6 @@ final class TerminalBridge: ChannelInboundHandler, RemovableChannelHandler {
       holdsSlot = false
       state.terminals.release()
     }
-    state.unregister(id: ObjectIdentifier(self))
   }
 
   private func log(_ message: String) {

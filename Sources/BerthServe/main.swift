@@ -29,10 +29,26 @@ if options.showHelp {
 }
 
 let processEnvironment = ProcessInfo.processInfo.environment
+let setup: ServeSetup
+do {
+  setup = try ServeSetup(options: options, environment: processEnvironment)
+} catch {
+  serveLog(error.description)
+  exit(error.exitStatus)
+}
+
+var generatedTokenFile: String?
 var generatedToken = false
 let token: String
 if let given = options.token {
   token = given
+} else if let file = options.tokenFile {
+  switch TokenFile.read(file) {
+  case .success(let read): token = read
+  case .failure(let problem):
+    serveLog("--token-file: \(problem.description)")
+    exit(2)
+  }
 } else if let fromEnvironment = processEnvironment["BERTH_SERVE_TOKEN"], !fromEnvironment.isEmpty {
   do {
     try ServeOptions.validateToken(fromEnvironment)
@@ -45,9 +61,13 @@ if let given = options.token {
   var generator = SystemRandomNumberGenerator()
   token = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
   generatedToken = true
+  let path = setup.context.stateDirectory + "/serve-token"
+  switch TokenFile.write(token, to: path) {
+  case .success: generatedTokenFile = path
+  case .failure(let problem): serveLog("warning: the token could not be saved: \(problem.description)")
+  }
 }
 
-let setup = ServeSetup(options: options, environment: processEnvironment)
 let manager: SessionManager
 do {
   manager = try SessionManager(context: setup.context)
@@ -88,6 +108,7 @@ bound.port = serverChannel.localAddress?.port ?? options.listen.port
 var banner = "listening on http://\(bound)\n"
 if generatedToken {
   banner += "token \(token)\nopen http://\(bound)/?token=\(token)\n"
+  if let generatedTokenFile { banner += "token saved in \(generatedTokenFile) (mode 0600)\n" }
 } else {
   banner += "open http://\(bound)/?token=<your token>\n"
 }
@@ -110,7 +131,9 @@ try? await group.shutdownGracefully()
 withExtendedLifetime(signalSources) {}
 exit(0)
 
-/// The berth context for this server, from the options and the environment.
+/// The berth context for this server, from the options and the environment, built by
+/// BerthKit's `ContextBuilder` as `berth` builds its own (config file, socket, database,
+/// prefix, settings, clocks).
 struct ServeSetup {
   let context: BerthContext
   /// What tmux clients and fallback shells run with: no TMUX (they are not nested), no
@@ -118,40 +141,19 @@ struct ServeSetup {
   let childEnvironment: [String: String]
   let shell: String
 
-  init(options: ServeOptions, environment: [String: String]) {
+  init(options: ServeOptions, environment: [String: String]) throws(BerthError) {
     // The socket is chosen with TMUX still set (inside tmux, that server is the default).
-    let socket = TmuxSocket.resolve(name: options.socketName, path: options.socketPath, environment: environment)
+    var context = try ContextBuilder.build(
+      options.contextOptions, environment: environment, warn: { serveLog("warning: \($0)") },
+      executablePath: Self.siblingBerth())
     var env = environment
     for name in ["TMUX", "TMUX_PANE", "BERTH_SERVE_TOKEN"] { env[name] = nil }
-    var settings = BerthSettings()
-    if let prefix = options.prefix { settings.prefix = prefix }
-    var boot: any BootClock = SystemBootClock()
-    if let fake = env["BERTH_FAKE_BOOT_TIME"], let seconds = Double(fake) {
-      boot = FixedBootClock(Date(timeIntervalSince1970: seconds))
-    }
-    context = BerthContext(
-      environment: env, socket: socket,
-      databasePath: options.database ?? Self.defaultDatabasePath(environment: env),
-      settings: settings, bootClock: boot, warn: { serveLog("warning: \($0)") },
-      executablePath: Self.siblingBerth())
+    context.environment = env
+    self.context = context
     var child = env
     child["TERM"] = "xterm-256color"
     childEnvironment = child
     shell = env["SHELL"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/bin/sh"
-  }
-
-  /// `$XDG_STATE_HOME/berth/berth.sqlite3` (default `~/.local/state`), as the berth CLI uses
-  /// (MetadataStore.defaultPath; BerthStore is not a dependency of this executable).
-  static func defaultDatabasePath(environment: [String: String]) -> String {
-    let stateHome: String
-    if let xdg = environment["XDG_STATE_HOME"], xdg.hasPrefix("/") {
-      stateHome = xdg
-    } else {
-      let home =
-        environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.homeDirectoryForCurrentUser.path
-      stateHome = (home as NSString).appendingPathComponent(".local/state")
-    }
-    return (stateHome as NSString).appendingPathComponent("berth/berth.sqlite3")
   }
 
   /// The `berth` executable next to this one, for the snapshot hooks berth installs in tmux.

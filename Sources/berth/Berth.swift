@@ -2,7 +2,6 @@ import ArgumentParser
 import BerthCore
 import BerthKit
 import BerthPanel
-import BerthPanelIO
 import BerthStore
 import BerthTmux
 import Foundation
@@ -167,24 +166,16 @@ struct GlobalOptions: ParsableArguments {
     }
   }
 
-  /// The context for this run: environment, socket, database, settings, clocks.
+  /// The context for this run: environment, socket, database, settings, clocks (built as
+  /// berth-serve builds it, by BerthKit's `ContextBuilder`).
   func context() throws -> BerthContext {
-    let env = ProcessInfo.processInfo.environment
-    var settings = loadSettings(environment: env, report: true).result.settings
-    if let prefix {
-      try SessionIDs.validatePrefix(prefix)
-      settings.prefix = prefix
-    }
-    var boot: any BootClock = SystemBootClock()
-    if let fake = env["BERTH_FAKE_BOOT_TIME"], let seconds = Double(fake) {
-      boot = FixedBootClock(Date(timeIntervalSince1970: seconds))
-    }
-    return BerthContext(
-      environment: env,
-      socket: TmuxSocket.resolve(name: socketName, path: socketPath, environment: env),
-      databasePath: database ?? MetadataStore.defaultPath(environment: env),
-      settings: settings, bootClock: boot,
-      warn: { printError("warning: \($0)") }, executablePath: Self.executablePath())
+    try ContextBuilder.build(
+      contextOptions, environment: ProcessInfo.processInfo.environment, warn: { printError("warning: \($0)") },
+      executablePath: Self.executablePath())
+  }
+
+  var contextOptions: ContextOptions {
+    ContextOptions(socketName: socketName, socketPath: socketPath, database: database, prefix: prefix, config: config)
   }
 
   /// This executable's absolute path (for the hooks berth installs in tmux).
@@ -200,33 +191,11 @@ struct GlobalOptions: ParsableArguments {
   /// The config file's path and what it says. An invalid file is reported one line per
   /// problem (file, line and key) and berth runs on defaults for the broken keys.
   func loadSettings(environment env: [String: String], report: Bool) -> (path: String?, result: ConfigParseResult) {
-    let path = config ?? Config.defaultPath(environment: env)
-    guard let path else { return (nil, Config.parse("")) }
-    let text: String
-    switch SettingsFile.contents(of: path) {
-    case .text(let read):
-      text = read
-    case .missing:
-      if let config, report {
-        printError("warning: the config file \(TerminalText.sanitize(config)) cannot be read: using defaults")
-      }
-      return (path, Config.parse(""))
-    case .unreachable(let problem):
-      if config != nil, report { printError("warning: \(problem) (using defaults)") }
-      return (path, Config.parse(""))
-    case .unreadable(let problem):
-      // A FIFO or a device must not hang berth or fill its memory; a file it cannot read is
-      // worth a word even at the default place.
-      if report { printError("warning: \(problem) (using defaults)") }
-      return (path, Config.parse(""))
-    }
-    let result = Config.parse(text)
+    let loaded = ConfigFile.load(explicitPath: config, environment: env)
     if report {
-      for e in result.errors {
-        printError("warning: \(TerminalText.sanitize(e.formatted(path: path))) (using the default)")
-      }
+      for warning in loaded.warnings { printError("warning: \(warning)") }
     }
-    return (path, result)
+    return (loaded.path, loaded.result)
   }
 
   func manager() throws -> SessionManager {

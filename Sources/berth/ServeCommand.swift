@@ -14,26 +14,42 @@ struct ServeCommand: ParsableCommand {
     abstract: "Serve terminals over WebSocket (/pty?sessionId=ID) that survive reloads and restarts.",
     discussion: """
       Listens on loopback unless told otherwise; a token is required for the page and the socket \
-      (printed at start when not given). Binary frames are terminal input and output; text frames \
-      are JSON {"type":"input","data":"..."} and {"type":"resize","cols":C,"rows":R}.
+      (printed at start and saved in a 0600 file when not given). Prefer --token-file or \
+      $BERTH_SERVE_TOKEN to --token: a command line is visible to every local user. Without \
+      sessionId a connection gets a plain shell. Binary frames are terminal input and output; \
+      text frames are JSON {"type":"input","data":"..."} and {"type":"resize","cols":C,"rows":R}.
       """)
 
   @OptionGroup var global: GlobalOptions
   @Option(help: "Address and port to listen on (default 127.0.0.1:8722).") var listen: String?
-  @Option(help: "The access token (default: $BERTH_SERVE_TOKEN, else a random one printed at start).") var token:
-    String?
+  @Option(
+    name: .customLong("token-file"),
+    help: "Read the access token from this file (first line; keep it mode 0600).")
+  var tokenFile: String?
+  @Option(
+    help:
+      "The access token (weaker than --token-file: visible to local users in ps; default $BERTH_SERVE_TOKEN, else a random one)."
+  )
+  var token: String?
   @Option(name: .customLong("max-connections"), help: "Concurrent connections allowed (default 32).")
   var maxConnections: Int?
+
+  func validate() throws {
+    if token != nil && tokenFile != nil { throw ValidationError("give --token or --token-file, not both") }
+  }
 
   func run() throws {
     var args: [String] = []
     if let listen { args += ["--listen", listen] }
-    if let token { args += ["--token", token] }
+    // The token goes on in the environment, not in berth-serve's visible command line.
+    if let token { setenv("BERTH_SERVE_TOKEN", token, 1) }
+    if let tokenFile { args += ["--token-file", tokenFile] }
     if let maxConnections { args += ["--max-connections", String(maxConnections)] }
     if let n = global.socketName { args += ["-L", n] }
     if let p = global.socketPath { args += ["-S", p] }
     if let d = global.database { args += ["--db", d] }
     if let p = global.prefix { args += ["--prefix", p] }
+    if let c = global.config { args += ["--config", c] }
     guard let me = GlobalOptions.executablePath() else {
       throw BerthError.failed("cannot find berth's own path to locate berth-serve")
     }

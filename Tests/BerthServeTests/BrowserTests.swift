@@ -12,7 +12,9 @@ extension ServeEndToEnd {
   /// The page in a real browser: headless Chromium (Debian's `chromium`) driven over the
   /// DevTools protocol, through the same NIO WebSocket client the other tests use. It loads
   /// the page, types a command into xterm.js, sees its output, reloads, and sees it again (the
-  /// session id lives in the URL hash; tmux redraws the screen on the new attach).
+  /// session id lives in the URL hash; tmux redraws the screen on the new attach); then the
+  /// server restarts on the same port and the page reconnects by itself to the same shell.
+  /// It runs whenever `chromium` is installed (CI installs it, see .ci/run).
   ///
   /// `BERTH_RECORD_SCREENSHOTS=1` writes the final screen to screenshots/web.png; otherwise
   /// the screenshot goes to a temporary file and is only checked to be a PNG.
@@ -49,7 +51,9 @@ extension ServeEndToEnd {
           let screen = try await tools.evaluate(rows, session: session)
           return up && !screen.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
         }
-        #expect(connected)
+        // Each step that the next ones need ends the test when it fails (`#require`), so the
+        // browser and the server are always stopped by the defers, within the time limit.
+        try #require(connected, "the page did not connect: \(serve.stderrText.suffix(500))")
 
         // Type as a person would: key events into xterm.js's textarea.
         _ = try await tools.evaluate("document.querySelector('.xterm-helper-textarea').focus(); 'ok'", session: session)
@@ -59,7 +63,7 @@ extension ServeEndToEnd {
           try await tools.evaluate(rows, session: session).contains("web-42")
         }
         let screenBefore = try await tools.evaluate(rows, session: session)
-        #expect(answered, "screen: \(screenBefore)")
+        try #require(answered, "screen: \(screenBefore)")
 
         // Reload: the same id from the hash, the same session, its screen redrawn.
         _ = try await tools.evaluate("window.beforeReload = true; 'ok'", session: session)
@@ -72,7 +76,7 @@ extension ServeEndToEnd {
           return reloaded && up && screen.contains("web-42")
         }
         let screenAfter = try await tools.evaluate(rows, session: session)
-        #expect(redrawn, "screen: \(screenAfter)")
+        try #require(redrawn, "screen: \(screenAfter)")
         let hash = try await tools.evaluate("location.hash", session: session)
         #expect(hash == "#session=webtest")
         #expect(try server.check("list-sessions", "-F", "#{session_name}").contains("berth-webtest"))
@@ -81,6 +85,33 @@ extension ServeEndToEnd {
             .contains("webtest\nattached")
         }
         #expect(listed)
+
+        // The server restarts on the same port: the page sees 1001, retries, and is back in
+        // the same shell without anyone touching it.
+        let port = serve.port
+        _ = try await tools.evaluate("window.beforeRestart = true; 'ok'", session: session)
+        #expect(serve.stop() == 0)
+        let dropped = try await tools.waitFor("the page notices the restart", session: session, timeout: .seconds(20)) {
+          try await tools.evaluate(status, session: session) != "connected"
+        }
+        #expect(dropped)
+        let restarted = try ServeProcess(server: server, extra: ["--listen", "127.0.0.1:\(port)"])
+        defer { restarted.stop() }
+        let reconnected = try await tools.waitFor("the page reconnects by itself", session: session) {
+          try await tools.evaluate(status, session: session) == "connected"
+        }
+        let statusNow = try await tools.evaluate(status, session: session)
+        try #require(reconnected, "status: \(statusNow)")
+        #expect(try await tools.evaluate("String(window.beforeRestart === true)", session: session) == "true")
+        _ = try await tools.evaluate("document.querySelector('.xterm-helper-textarea').focus(); 'ok'", session: session)
+        try await tools.type("echo back-$((50+5))", session: session)
+        try await tools.pressEnter(session: session)
+        let back = try await tools.waitFor("the same shell answers after the restart", session: session) {
+          let screen = try await tools.evaluate(rows, session: session)
+          return screen.contains("back-55") && screen.contains("web-42")
+        }
+        let screenBack = try await tools.evaluate(rows, session: session)
+        #expect(back, "screen: \(screenBack)")
 
         let shot = try await tools.call("Page.captureScreenshot", ["format": "png"], session: session)
         let base64 = try #require(DevTools.field(shot, "result", "data") as? String)

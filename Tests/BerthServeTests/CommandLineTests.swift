@@ -22,6 +22,7 @@ struct CommandLineTests {
     (["--prefix", "bad prefix"], "may only contain letters, digits"),
     (["--max-connections", "0"], "--max-connections must be a whole number from 1 to 1024"),
     (["--max-connections=many"], "--max-connections must be a whole number from 1 to 1024"),
+    (["--token", "0123456789abcdef", "--token-file", "/tmp/t"], "give --token or --token-file, not both"),
   ])
   func mistakesAreOneLineAndExit2(arguments: [String], message: String) throws {
     let out = try run(arguments)
@@ -37,10 +38,26 @@ struct CommandLineTests {
     let out = try run(["--help"])
     #expect(out.status == 0)
     for flag in [
-      "--listen ADDR:PORT", "--token TOKEN", "-L", "-S", "--db PATH", "--prefix PREFIX", "--max-connections N",
+      "--listen ADDR:PORT", "--token TOKEN", "--token-file FILE", "-L", "-S", "--db PATH", "--prefix PREFIX",
+      "--config FILE", "--max-connections N",
     ] {
       #expect(out.stdoutText.contains(flag), "\(flag)")
     }
+    // Why --token is the weaker choice.
+    #expect(out.stdoutText.contains("visible to every local user"))
+  }
+
+  /// A token file that cannot be used: one line that says why, exit status 2.
+  @Test(arguments: [
+    ("/nonexistent/berth-token", "--token-file: cannot read /nonexistent/berth-token"),
+    ("/etc", "--token-file: /etc is not a regular file"),
+  ])
+  func anUnusableTokenFileIsRefused(path: String, message: String) throws {
+    let out = try run(["--listen", "127.0.0.1:0", "--token-file", path])
+    #expect(out.status == 2)
+    #expect(out.stdoutText.isEmpty)
+    #expect(out.stderrText.split(separator: "\n").count == 1)
+    #expect(out.stderrText.hasPrefix("berth-serve: \(message)"), "\(out.stderrText)")
   }
 
   @Test func aBadTokenInTheEnvironmentIsRefused() throws {

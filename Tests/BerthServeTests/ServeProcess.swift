@@ -22,14 +22,16 @@ final class ServeProcess: Sendable {
   /// `environment` changes the server's environment (nil values remove a variable).
   init(
     server: TmuxTestServer, token: String = ServeProcess.defaultToken, extra: [String] = [],
-    environment changes: [String: String?] = [:], useToken: Bool = true
+    environment changes: [String: String?] = [:], useToken: Bool = true, viaBerth: Bool = false
   ) throws {
     var env = server.environment
     for (key, value) in changes { env[key] = value }
-    var argv = [
-      try Self.locateBinary(), "--listen", "127.0.0.1:0", "-L", server.socketName, "--db",
-      server.directory + "/berth.sqlite3",
-    ]
+    // viaBerth: `berth serve ...`, which must hand every flag on to berth-serve.
+    let program = viaBerth ? [try Self.locateBerth(), "serve"] : [try Self.locateBinary()]
+    var argv =
+      program + [
+        "--listen", "127.0.0.1:0", "-L", server.socketName, "--db", server.directory + "/berth.sqlite3",
+      ]
     if useToken { argv += ["--token", token] }
     argv += extra
     let child = try Spawn.withPipes(argv, environment: env)
@@ -100,6 +102,20 @@ final class ServeProcess: Sendable {
 
   func connect(_ query: String = "", headers: [(String, String)] = []) async throws -> WebSocketProbe {
     try await WebSocketProbe.connect(port: port, path: ptyPath(query), headers: headers)
+  }
+
+  /// The `berth` executable built next to berth-serve.
+  static func locateBerth() throws -> String {
+    let path = (try locateBinary() as NSString).deletingLastPathComponent + "/berth"
+    guard access(path, X_OK) == 0 else { throw TestServerError("berth was not found at \(path): run 'swift build'") }
+    return path
+  }
+
+  /// The server's resident set size in KiB (VmRSS), nil when it cannot be read.
+  var residentKiB: Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+    return line.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") }
   }
 
   private static func drain(_ fd: Int32) -> String {

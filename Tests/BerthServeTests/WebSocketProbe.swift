@@ -24,6 +24,9 @@ final class WebSocketProbe: Sendable {
     var closeCode: UInt16?
     var closeReason: String?
     var closed = false
+    /// Whether the socket was still open when this client answered the server's close frame
+    /// (nil: it has not answered one).
+    var openWhenAnsweringClose: Bool?
     var text: String { String(decoding: output, as: UTF8.self) }
     var settled: Bool { upgraded || httpDone || closed }
   }
@@ -37,6 +40,10 @@ final class WebSocketProbe: Sendable {
   private let record = Mutex(Record())
   private let waiters = Mutex<(next: Int, list: [Waiter])>((0, []))
   private let channelBox = Mutex<(any Channel)?>(nil)
+  /// How long this client waits before answering a close frame (a slow browser).
+  let closeReplyDelay: TimeAmount
+
+  init(closeReplyDelay: TimeAmount = .zero) { self.closeReplyDelay = closeReplyDelay }
 
   /// Opens `path` (with its query) on 127.0.0.1:`port` and waits for the handshake's outcome.
   static func connect(
@@ -46,9 +53,10 @@ final class WebSocketProbe: Sendable {
   }
 
   static func connect(
-    host: String, port: Int, path: String, headers: [(String, String)] = [], timeout: Duration = .seconds(15)
+    host: String, port: Int, path: String, headers: [(String, String)] = [], timeout: Duration = .seconds(15),
+    closeReplyDelay: TimeAmount = .zero
   ) async throws -> WebSocketProbe {
-    let probe = WebSocketProbe()
+    let probe = WebSocketProbe(closeReplyDelay: closeReplyDelay)
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
       .channelInitializer { channel in
@@ -79,7 +87,9 @@ final class WebSocketProbe: Sendable {
       .connect(host: host, port: port).get()
     probe.channelBox.withLock { $0 = channel }
     var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
-    head.headers.add(name: "Host", value: "\(host):\(port)")
+    if !headers.contains(where: { $0.0.lowercased() == "host" }) {
+      head.headers.add(name: "Host", value: "\(host):\(port)")
+    }
     head.headers.add(contentsOf: headers)
     head.headers.add(name: "Content-Length", value: "0")
     // Head and end leave together: the answer (and the switch to WebSocket frames) cannot
@@ -171,6 +181,14 @@ final class WebSocketProbe: Sendable {
     try await channel.writeAndFlush(frame).get()
   }
 
+  /// Any frame, for the protocol checks: unmasked, or with RSV1 set.
+  func sendFrame(_ opcode: WebSocketOpcode, _ bytes: [UInt8], masked: Bool = true, rsv1: Bool = false) async throws {
+    guard let channel = channelBox.withLock({ $0 }) else { return }
+    let frame = WebSocketFrame(
+      fin: true, rsv1: rsv1, opcode: opcode, maskKey: masked ? .random() : nil, data: ByteBuffer(bytes: bytes))
+    try await channel.writeAndFlush(frame).get()
+  }
+
   /// Raw terminal input as a binary frame.
   func type(_ text: String) async throws { try await send(.binary, Array(text.utf8)) }
 
@@ -258,12 +276,21 @@ final class WebSocketProbe: Sendable {
           $0.closeCode = code
           $0.closeReason = reason
         }
-        var echo = ByteBuffer()
-        if let code { echo.writeInteger(code) }
+        var buffer = ByteBuffer()
+        if let code { buffer.writeInteger(code) }
+        let echo = buffer
         let channel = context.channel
-        context.writeAndFlush(
-          Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: echo))
-        ).whenComplete { _ in channel.close(promise: nil) }
+        let probe = self.probe
+        let answer = { @Sendable in
+          probe.update { $0.openWhenAnsweringClose = channel.isActive }
+          channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: echo))
+            .whenComplete { _ in channel.close(promise: nil) }
+        }
+        if probe.closeReplyDelay == .zero {
+          answer()
+        } else {
+          context.eventLoop.scheduleTask(in: probe.closeReplyDelay, answer)
+        }
       case .ping:
         let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
         context.writeAndFlush(Self.wrapOutboundOut(pong), promise: nil)
@@ -305,7 +332,9 @@ enum HTTPProbe {
       }
       .connect(host: "127.0.0.1", port: port).get()
     var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
-    head.headers.add(name: "Host", value: "127.0.0.1:\(port)")
+    if !headers.contains(where: { $0.0.lowercased() == "host" }) {
+      head.headers.add(name: "Host", value: "127.0.0.1:\(port)")
+    }
     head.headers.add(name: "Connection", value: "close")
     head.headers.add(contentsOf: headers)
     channel.write(HTTPClientRequestPart.head(head), promise: nil)
