@@ -6,7 +6,7 @@ BIN := .build/debug/berth
 # System packages berth needs to build and run (Debian names).
 APT_PACKAGES := tmux libncurses-dev libsqlite3-dev libjs-xterm node-xterm
 
-.PHONY: all build release run test lint format clean deps install man bench bench-quick fuzz screenshots
+.PHONY: all build release run test lint format clean deps install man bench bench-quick crash-stress fuzz screenshots
 
 all: build
 
@@ -45,6 +45,11 @@ bench:
 
 bench-quick:
 	./scripts/bench.sh --quick
+
+## crash-stress: 2,000 berth one-shot commands, half SIGKILLed, while tmux is kept busy notifying
+## (CRASH_PROCESSES to change the count; `make bench` runs it too).
+crash-stress: release
+	./scripts/crash-stress.sh -n $(or $(CRASH_PROCESSES),2000) -b .build/release/berth
 
 ## man: regenerate man/berth.1 from the command definitions and the panel's key table.
 man:

@@ -195,6 +195,7 @@ class Bench:
         self.sock = "berth-bench-%s" % tag
         self.view_sock = "berth-bench-view-%s" % tag
         self.base_sock = "berth-bench-base-%s" % tag
+        self.one_sock = "berth-bench-one-%s" % tag
         self.home = os.path.join(self.tmp, "home")
         self.work = os.path.join(self.tmp, "work")
         for d in (self.home, self.work):
@@ -291,7 +292,7 @@ class Bench:
                 self.viewer.close()
             except Exception:
                 pass
-        for s in (self.sock, self.view_sock, self.base_sock):
+        for s in (self.sock, self.view_sock, self.base_sock, self.one_sock):
             try:
                 self.kill_server(s)
             except Exception:
@@ -426,6 +427,19 @@ class Bench:
         def fork_loop():
             return self.timed(["/bin/sh", "-c", fork_script])
 
+        # The same commands through one ordinary command client (what berth itself sends
+        # since it stopped opening control clients: no session made, nobody notified).
+        source_input = "".join(c + "\n" for c in floor_cmds).encode()
+
+        def source_file():
+            t0 = time.perf_counter()
+            p = subprocess.run([self.tmux, "-u", "-N", "-L", self.sock, "source-file", "-"], input=source_input,
+                               env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+            t = time.perf_counter() - t0
+            if p.returncode != 0:
+                raise BenchError("the source-file batch failed: %s" % p.stderr.decode(errors="replace").strip()[:300])
+            return t, p.stdout
+
         def libtmux():
             return self.timed([self.venv_python, os.path.join(HERE, "libtmux_probe.py"), self.sock, str(PREVIEW_LINES)])
 
@@ -444,6 +458,7 @@ class Bench:
             ("berth", berth_list, self.fast_runs),
             ("list_sessions", tmux_ls, self.fast_runs),
             ("floor", floor, self.fast_runs),
+            ("source_file", source_file, self.fast_runs),
             ("fork_loop", fork_loop, self.slow_runs),
         ]
         if self.venv_python:
@@ -465,9 +480,70 @@ class Bench:
         result = self.results["lists"].setdefault(n, {})
         for name, s in samples.items():
             result[name] = stats(s)
-        self.log("  berth %s · list-sessions %s · -C floor %s · fork loop %s · libtmux %s" % (
+        self.log("  berth %s · list-sessions %s · -C floor %s · source-file batch %s · fork loop %s · libtmux %s" % (
             fmt_stat(result["berth"]), fmt_stat(result["list_sessions"]), fmt_stat(result["floor"]),
+            fmt_stat(result["source_file"]),
             fmt_stat(result["fork_loop"]), fmt_stat(result.get("libtmux"))))
+
+    # -- one session: what an app pays on every `berth attach --create`
+
+    def measure_one(self):
+        self.log("one session: berth list --json against one tmux command")
+        db = os.path.join(self.tmp, "one.sqlite3")
+        self.kill_server(self.one_sock)
+        self.run(self.tmux_cmd(self.one_sock, "-f", "/dev/null", "start-server", ";", "set", "-g", "exit-empty", "off"))
+        self.run([self.berth, "new", "-L", self.one_sock, "--db", db, "--name", "one"])
+        time.sleep(0.3)
+
+        def berth_list():
+            return self.timed([self.berth, "list", "-L", self.one_sock, "--db", db, "--json"])
+
+        def version():
+            return self.timed([self.berth, "--version"])
+
+        def tmux_ls():
+            return self.timed(self.tmux_cmd(self.one_sock, "list-sessions"))
+
+        def control_one():
+            t0 = time.perf_counter()
+            one_shot_batch(self.tmux, self.one_sock, self.env, "_bench-one", ["list-sessions"])
+            return time.perf_counter() - t0, b""
+
+        views = json.loads(berth_list()[1])
+        if len([v for v in views if v.get("tracked")]) != 1:
+            raise BenchError("berth list saw %d sessions, expected 1" % len(views))
+        contenders = [("berth", berth_list), ("version", version), ("list_sessions", tmux_ls), ("control", control_one)]
+        samples = {name: [] for name, _ in contenders}
+        for _ in range(self.fast_runs * 2):
+            for name, fn in contenders:
+                samples[name].append(fn()[0])
+        self.results["one"] = {name: stats(v) for name, v in samples.items()}
+        self.kill_server(self.one_sock)
+        r = self.results["one"]
+        self.log("  berth list --json %s · berth --version %s · tmux list-sessions %s · one command through tmux -C %s" % (
+            fmt_stat(r["berth"]), fmt_stat(r["version"]), fmt_stat(r["list_sessions"]), fmt_stat(r["control"])))
+
+    # -- crash stress: berth processes killed at random while tmux is busy notifying
+
+    def measure_crash(self):
+        script = os.path.join(ROOT, "scripts", "crash-stress.sh")
+        n = 200 if self.quick else 2000
+        result = {}
+        for label, berth in (("current", self.berth), ("previous", self.args.previous_berth)):
+            if not berth:
+                continue
+            self.log("crash stress (%s berth): %d processes" % (label, n))
+            env = dict(self.env)
+            env.pop("TMUX_TMPDIR", None)
+            p = subprocess.run(["/bin/bash", script, "-q", "-n", str(n), "-b", berth, "-t", self.tmux], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=7200)
+            line = p.stdout.decode(errors="replace").strip().splitlines()
+            fields = dict(kv.split("=", 1) for kv in (line[-1].split() if line else []) if "=" in kv)
+            if "server_deaths" not in fields:
+                raise BenchError("crash-stress.sh said: %s" % p.stderr.decode(errors="replace").strip()[:300])
+            result[label] = fields
+            self.log("  %s" % line[-1])
+        self.results["crash"] = result
 
     # -- the panel, through a private tmux pane
 
@@ -862,6 +938,7 @@ class Bench:
         self.results["mode"] = "quick" if self.quick else "full"
         self.log("berth %s · %s · temp dir %s" % (self.berth, self.results["machine"]["tmux"], self.tmp))
         largest = self.sizes[-1]
+        self.attempt("one-session", self.measure_one)
         for n in self.sizes:
             self.grow_to(n)
             self.attempt("list-%d" % n, self.measure_lists, n)
@@ -873,6 +950,7 @@ class Bench:
         self.attempt("snapshot", self.measure_snapshot, largest)
         self.attempt("restore", self.measure_restore, largest)
         self.attempt("after-restore", self.measure_after_restore, largest)
+        self.attempt("crash-stress", self.measure_crash)
         self.results["load_after"] = os.getloadavg()
         self.results["duration"] = time.monotonic() - self.started
         self.log("done in %s" % fmt_seconds(self.results["duration"]))
@@ -932,9 +1010,21 @@ def targets(results, largest):
     def verdict(ok):
         return "not measured" if ok is None else ("PASS" if ok else "MISS")
 
+    one = results.get("one") or {}
+    rows.append(("`berth list --json`, one session ≤ 10 ms", fmt_stat(one.get("berth")),
+                 "tmux list-sessions " + fmt_stat(one.get("list_sessions")), fmt_ratio(ratio(one.get("berth"), one.get("list_sessions"))),
+                 verdict(None if not isinstance(one.get("berth"), dict) else one["berth"]["median"] <= 0.010)))
+    source = lists.get("source_file")
+    r = ratio(berth, source)
+    rows.append(("list + previews ≤ 1.25x the same commands through one ordinary client", fmt_stat(berth),
+                 "source-file " + fmt_stat(source), fmt_ratio(r), verdict(None if r is None else r <= 1.25)))
     r = ratio(berth, floor)
-    rows.append(("list + previews ≤ 1.4x the batched -C floor", fmt_stat(berth), "floor " + fmt_stat(floor),
-                 fmt_ratio(r), verdict(None if r is None else r <= 1.4)))
+    rows.append(("list + previews next to the batched -C floor (was the target before berth stopped using control clients)",
+                 fmt_stat(berth), "floor " + fmt_stat(floor), fmt_ratio(r), "-"))
+    crash = (results.get("crash") or {}).get("current")
+    rows.append(("crash stress: 0 server deaths over ≥ 2,000 berth processes",
+                 ("%s deaths, %s processes (%s killed)" % (crash["server_deaths"], crash["processes"], crash["killed"])) if crash else "not measured",
+                 "-", "-", verdict(None if not crash else crash["server_deaths"] == "0" and int(crash["processes"]) >= 2000)))
     r = ratio(lib, berth)
     rows.append(("list + previews 250x faster than libtmux", fmt_stat(berth), "libtmux " + fmt_stat(lib),
                  (fmt_ratio(r) + " faster") if r else "-", verdict(None if r is None else r >= 250)))
@@ -1009,12 +1099,41 @@ def render(results):
         l = results["lists"].get(n, {})
         b = l.get("berth")
         rows.append((n, fmt_stat(b), fmt_stat(l.get("list_sessions")), fmt_stat(l.get("floor")),
-                     fmt_stat(l.get("fork_loop")), fmt_stat(l.get("libtmux")),
-                     fmt_ratio(ratio(b, l.get("floor"))), fmt_ratio(ratio(l.get("fork_loop"), b)),
-                     fmt_ratio(ratio(l.get("libtmux"), b))))
-    md.append(md_table(["sessions", "berth list", "tmux list-sessions", "-C floor", "fork loop", "libtmux",
-                        "berth ÷ floor", "fork loop ÷ berth", "libtmux ÷ berth"], rows))
+                     fmt_stat(l.get("source_file")), fmt_stat(l.get("fork_loop")), fmt_stat(l.get("libtmux")),
+                     fmt_ratio(ratio(b, l.get("source_file"))), fmt_ratio(ratio(b, l.get("floor"))),
+                     fmt_ratio(ratio(l.get("fork_loop"), b)), fmt_ratio(ratio(l.get("libtmux"), b))))
+    md.append(md_table(["sessions", "berth list", "tmux list-sessions", "-C floor (control client)",
+                        "source-file (ordinary client)", "fork loop", "libtmux", "berth ÷ source-file",
+                        "berth ÷ -C floor", "fork loop ÷ berth", "libtmux ÷ berth"], rows))
     md.append("")
+    md.append(
+        "berth's one-shot commands are ordinary tmux command clients (`tmux -N source-file -`, "
+        "the batch on stdin, each command's reply ended by a random marker): they create no "
+        "session, fire none of the user's hooks and are told about nothing, so they cannot crash "
+        "tmux the way a control client can. The two batch columns are the same tmux commands "
+        "through one control client and through one ordinary client: their difference is the "
+        "price of leaving no trace.\n")
+    one = results.get("one")
+    if one:
+        md.append("### One session\n")
+        md.append("What an app pays on every `berth attach --create`.\n")
+        md.append(md_table(["berth list --json", "berth --version", "tmux list-sessions", "one command through tmux -C"],
+                           [(fmt_stat(one.get("berth")), fmt_stat(one.get("version")), fmt_stat(one.get("list_sessions")),
+                             fmt_stat(one.get("control")))]))
+        md.append("")
+    crash = results.get("crash")
+    if crash:
+        md.append("## Crash stress\n")
+        md.append(
+            "`scripts/crash-stress.sh` (`make crash-stress`): rounds of 8 berth one-shot commands at "
+            "once (list, list --all --json --preview, orphans, doctor, snapshot, new, kill), about "
+            "half SIGKILLed at a random moment in their first 400 ms, while another client renames a "
+            "window as fast as tmux takes it and real clients attach and detach; after each round the "
+            "server must be the same process.\n")
+        md.append(md_table(["berth", "processes", "SIGKILLed", "server deaths", "tmux segfaults logged"],
+                           [(label, c["processes"], c["killed"], c["server_deaths"], c.get("segfaults_logged", "-"))
+                            for label, c in sorted(crash.items())]))
+        md.append("")
     md.append("## The panel\n")
     md.append(
         "`berth` started in a 120x40 pane of a second private tmux server; the harness polls "
@@ -1176,6 +1295,7 @@ def main():
     parser.add_argument("--tag", help="suffix of the private tmux socket names")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--idle-seconds", type=int, help="length of the idle measurement")
+    parser.add_argument("--previous-berth", help="an older berth binary for the crash stress's comparison")
     parser.add_argument("--output", help="where to write the Markdown report")
     parser.add_argument("--render", metavar="RESULTS_JSON",
                         help="only rewrite the report from a saved results file (bench/out/results-*.json)")

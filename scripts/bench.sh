@@ -34,7 +34,7 @@ fi
 BENCH_TMP="$(mktemp -d /tmp/berth-bench.XXXXXX)"
 TAG="$$"
 cleanup() {
-  for socket in "berth-bench-$TAG" "berth-bench-view-$TAG" "berth-bench-base-$TAG"; do
+  for socket in "berth-bench-$TAG" "berth-bench-view-$TAG" "berth-bench-base-$TAG" "berth-bench-one-$TAG"; do
     TMUX_TMPDIR="$BENCH_TMP" tmux -L "$socket" kill-server 2>/dev/null || true
   done
   case " $* " in
@@ -50,6 +50,12 @@ trap 'cleanup "$@"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The crash stress also runs an older berth when PREVIOUS_BERTH names one (a release build of
+# an earlier commit), so the report shows both counts.
+PREVIOUS_ARGS=()
+if [[ -n ${PREVIOUS_BERTH:-} ]]; then PREVIOUS_ARGS=(--previous-berth "$PREVIOUS_BERTH"); fi
+
 status=0
-env -u TMUX python3 bench/bench.py --berth "$BERTH" --tmpdir "$BENCH_TMP" --tag "$TAG" "${VENV_ARGS[@]}" "$@" || status=$?
+env -u TMUX python3 bench/bench.py --berth "$BERTH" --tmpdir "$BENCH_TMP" --tag "$TAG" "${VENV_ARGS[@]}" \
+  "${PREVIOUS_ARGS[@]}" "$@" || status=$?
 exit "$status"

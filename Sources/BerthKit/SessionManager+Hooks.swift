@@ -39,7 +39,7 @@ extension SessionManager {
   /// must not save, or each snapshot's own connection, when it goes, would start the next
   /// one. (Older berth versions set the same hook on each session; those go with their
   /// sessions.)
-  func installHooks(on c: ControlConnection) async throws(BerthError) {
+  func installHooks(on c: CommandClient) async throws(BerthError) {
     guard let shell = snapshotShellCommand() else { return }
     let hook: String
     do {
@@ -60,7 +60,7 @@ extension SessionManager {
   /// re-arms itself from `berth snapshot --schedule TOKEN` while the server option
   /// `@berth-autosave` still names that token, so it lives and dies with the tmux server and
   /// needs neither a daemon nor the status line.
-  public func ensureAutosave(on c: ControlConnection? = nil) async throws(BerthError) {
+  public func ensureAutosave(on c: CommandClient? = nil) async throws(BerthError) {
     guard context.executablePath != nil else { return }
     guard let conn = try await (c == nil ? connection(startServer: false) : c) else { return }
     let now = context.now().timeIntervalSince1970
@@ -74,7 +74,7 @@ extension SessionManager {
   }
 
   /// Arms the next autosave for `token` (called by `berth snapshot --schedule TOKEN`).
-  public func scheduleAutosave(token: String, on c: ControlConnection? = nil) async throws(BerthError) {
+  public func scheduleAutosave(token: String, on c: CommandClient? = nil) async throws(BerthError) {
     guard let shell = snapshotShellCommand(schedule: token) else { return }
     guard let conn = try await (c == nil ? connection(startServer: false) : c) else { return }
     let seconds = max(1, settings.snapshotIntervalMinutes) * 60

@@ -84,7 +84,7 @@ extension SessionManager {
 
   /// Starts the tmux side of a record; returns the new session's id.
   func startTmuxSession(
-    _ c: ControlConnection, record: SessionRecord, shell: String?, command: [String],
+    _ c: CommandClient, record: SessionRecord, shell: String?, command: [String],
     environment: [(String, String)] = []
   ) async throws(BerthError) -> TargetID {
     var argv = command

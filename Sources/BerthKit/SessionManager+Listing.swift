@@ -35,7 +35,7 @@ extension SessionManager {
   }
 
   func detailedList(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> DetailedListing {
-    let c = try await connection(startServer: false)
+    var c = try await connection(startServer: false)
     // The records first: the previews of the sessions they name go in the same batch as the
     // listing (one round trip instead of two), by exact name (`=NAME:` is the session's
     // active pane, which is what the listing calls its active pane, at the same moment).
@@ -43,8 +43,8 @@ extension SessionManager {
     let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
     var live: [LiveSession] = []
     var serverStartedAt: Date?
-    var earlyCaptures: [String: ControlReply] = [:]
-    if let c {
+    var earlyCaptures: [String: CommandReply] = [:]
+    if let client = c {
       var batch: [TmuxCommand] = [
         .listAllPanes(format: TmuxListing.paneFormat), .listClients(format: TmuxListing.clientFormat),
         .displayMessage(format: "#{start_time}"),
@@ -58,14 +58,19 @@ extension SessionManager {
           batch.append(Self.capture(sessionNamed: r.tmuxSessionName, historyLines: max(lines, 50)))
         }
       }
-      let replies = try await send(c, batch)
-      let clients = TmuxListing.parseClients(replies[1].lines)
-      live = TmuxListing.sessions(
-        paneLines: replies[0].lines, clients: clients, hiddenPrefix: ControlConnection.hiddenSessionPrefix)
-      if !replies[2].isError, let seconds = Double(replies[2].text.trimmingCharacters(in: .whitespaces)) {
-        serverStartedAt = Date(timeIntervalSince1970: seconds)
+      // Only looks: no lock, and a server gone since the probe (or going, its sessions with
+      // it) is as good as none.
+      if let replies = try await look(client, batch) {
+        let clients = TmuxListing.parseClients(replies[1].lines)
+        live = TmuxListing.sessions(
+          paneLines: replies[0].lines, clients: clients, hiddenPrefix: ControlConnection.hiddenSessionPrefix)
+        if !replies[2].isError, let seconds = Double(replies[2].text.trimmingCharacters(in: .whitespaces)) {
+          serverStartedAt = Date(timeIntervalSince1970: seconds)
+        }
+        for (name, reply) in zip(captured, replies.dropFirst(3)) where !reply.isError { earlyCaptures[name] = reply }
+      } else {
+        c = nil
       }
-      for (name, reply) in zip(captured, replies.dropFirst(3)) where !reply.isError { earlyCaptures[name] = reply }
     }
     let reconciler = Reconciler(
       prefix: settings.prefix, now: context.now(), bootTime: context.bootClock.bootTime(),
@@ -97,7 +102,7 @@ extension SessionManager {
         }
       }
       if !targets.isEmpty {
-        let replies = try await send(c, targets.map { .capturePane($0.1, historyLines: max(lines, 50)) })
+        let replies = try await look(c, targets.map { .capturePane($0.1, historyLines: max(lines, 50)) }) ?? []
         for ((i, _), reply) in zip(targets, replies) where !reply.isError {
           result.views[i].preview = TmuxListing.previewLines(reply.lines, count: lines)
         }
@@ -131,6 +136,19 @@ extension SessionManager {
     }
     return DetailedListing(
       listing: Listing(views: result.views, serverRunning: c != nil, serverVersion: nil), live: live, records: stored)
+  }
+
+  /// A batch that only looks: nil when the server has gone (or is going) since the probe.
+  func look(_ c: CommandClient, _ commands: [TmuxCommand]) async throws(BerthError) -> [CommandReply]? {
+    do {
+      return try await c.sendBatch(commands)
+    } catch TmuxError.noServer, TmuxError.serverShuttingDown {
+      return nil
+    } catch let e as TmuxError {
+      throw Self.map(e)
+    } catch {
+      throw .failed("\(error)")
+    }
   }
 
   /// Names a `-t =NAME:` target can carry as they are: tmux session names never hold `:` or

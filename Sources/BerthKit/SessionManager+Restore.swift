@@ -169,7 +169,7 @@ extension SessionManager {
 
   /// Carries out restore plans in batched phases: sessions, then windows and first splits,
   /// then the remaining splits, then layouts, names, active panes and type-ahead.
-  func execute(_ plans: [RestorePlan], on c: ControlConnection) async throws(BerthError) {
+  func execute(_ plans: [RestorePlan], on c: CommandClient) async throws(BerthError) {
     try writeShellFiles(plans.flatMap { $0.windows.flatMap { $0.panes.flatMap { $0.launch.files } } })
     for plan in plans {
       for p in plan.windows.flatMap(\.panes) {

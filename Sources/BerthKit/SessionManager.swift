@@ -8,15 +8,15 @@ import TmuxControl
   import Glibc
 #endif
 
-/// The session lifecycle: tmux through one control connection, metadata in SQLite.
+/// The session lifecycle: tmux through ordinary command clients (`CommandClient`), one per
+/// batch, metadata in SQLite.
 ///
 /// Every operation targets tmux sessions by id (`$N`), never by a prefix-matchable name, and
-/// every list is one batched round trip on one connection.
+/// every list is one batch in one client.
 public actor SessionManager {
   public nonisolated let context: BerthContext
   public nonisolated let store: MetadataStore
   private var install: TmuxInstall?
-  private var connection: ControlConnection?
   /// The settings in effect: the context's, until the panel's settings screen saves new ones.
   public private(set) var settings: BerthSettings
 
@@ -52,23 +52,39 @@ public actor SessionManager {
     }
   }
 
-  /// The control connection (opened on first use). With `startServer: false` and no server
-  /// running, nil: nothing is started just to look.
-  public func connection(startServer: Bool) async throws(BerthError) -> ControlConnection? {
-    if let c = connection, c.end == nil { return c }
+  /// The one-shot client for this server: every batch is an ordinary tmux command client
+  /// (`CommandClient`), never a control client, so nothing is created on the server and no
+  /// other client is told anything but what the commands themselves change. With
+  /// `startServer: false` and no server running, nil: nothing is started just to look. With
+  /// `startServer: true`, the batch that creates a session starts the server if none runs.
+  public func connection(startServer: Bool) async throws(BerthError) -> CommandClient? {
+    let install = try tmux()
+    if !startServer {
+      switch ServerProbe.check(socketPath: context.socketPath) {
+      case .running: break
+      case .notRunning: return nil
+      case .permissionDenied(let detail):
+        throw Self.map(.socketPermission(socket: context.socketPath, detail: detail))
+      }
+    }
+    return CommandClient(
+      install: install, socket: context.socket, environment: context.environment, startServer: startServer)
+  }
+
+  /// A control-mode connection for a live view (the panel): notifications and subscriptions.
+  /// The caller owns it (a new one each call, separate from the one-shot client) and gives it
+  /// back with `closeControlConnection`. With `startServer: false` and no server running (or
+  /// one shutting down), nil. Connecting holds the server's `ServerLock`, so no other berth
+  /// process's change is notified to it while it identifies.
+  public func openControlConnection(startServer: Bool) async throws(BerthError) -> ControlConnection? {
     let install = try tmux()
     let lock = await ServerLock.acquire(socketPath: context.socketPath)
     defer { lock?.release() }
-    // Another call on this actor may have opened it while we waited (actor reentrancy): a
-    // second connection would be dropped later without `close()`.
-    if let c = connection, c.end == nil { return c }
     var waitedForShutdown = false
     while true {
       do {
-        let c = try await ControlConnection.open(
+        return try await ControlConnection.open(
           install: install, socket: context.socket, environment: context.environment, startServer: startServer)
-        connection = c
-        return c
       } catch TmuxError.noServer where !startServer {
         return nil
       } catch TmuxError.serverShuttingDown where !startServer {
@@ -88,43 +104,32 @@ public actor SessionManager {
     }
   }
 
-  /// A control-mode connection for a live view (the panel, `berth serve`): notifications and
-  /// subscriptions. The caller owns it and gives it back with `closeControlConnection`.
-  /// (For now the manager's own connection; one-shot work is moving to command clients.)
-  public func openControlConnection(startServer: Bool) async throws(BerthError) -> ControlConnection? {
-    try await connection(startServer: startServer)
-  }
-
-  /// Ends a connection from `openControlConnection` (its hidden session goes with it).
+  /// Ends a connection from `openControlConnection`: its hidden session goes with it, under
+  /// the server's lock, so the session's end and the client's detach are notified to other
+  /// berth control clients only while none of them is identifying.
   public func closeControlConnection(_ c: ControlConnection) async {
-    if c === connection { await close() } else { await c.close() }
+    let lock = await ServerLock.acquire(socketPath: context.socketPath)
+    if c.end == nil, let hidden = c.hiddenSessionId {
+      _ = try? await c.sendBatch(
+        [.setOption("detach-on-destroy", value: "on", target: hidden), .killSession(hidden)], timeout: 2)
+    }
+    await c.close()
+    // tmux notices our client is gone only after it exits, and tells other control clients
+    // (`%client-detached`) then. A plain command answered after that means it has done so.
+    if lock != nil {
+      await Self.serverRoundTrip(install: c.install, socket: context.socket, environment: context.environment)
+    }
+    lock?.release()
   }
 
-  /// Closes the control connection (its hidden session goes with it).
-  public func close() async {
-    if let c = connection {
-      let lock = await ServerLock.acquire(socketPath: context.socketPath)
-      // End our hidden session ourselves, so its destruction and our detach are notified while
-      // we hold the lock, not after our client is gone (see `ServerLock`).
-      if c.end == nil, let hidden = c.hiddenSessionId {
-        _ = try? await c.sendBatch(
-          [.setOption("detach-on-destroy", value: "on", target: hidden), .killSession(hidden)], timeout: 2)
-      }
-      await c.close()
-      // tmux notices our client is gone only after it exits, and tells other control clients
-      // (`%client-detached`) then. A plain command answered after that means it has done so.
-      if lock != nil {
-        await Self.serverRoundTrip(install: c.install, socket: context.socket, environment: context.environment)
-      }
-      lock?.release()
-    }
-    connection = nil
-  }
+  /// Nothing to close any more: each one-shot batch is a client that has ended when it
+  /// answers. Kept so callers can say they are done with the manager.
+  public func close() async {}
 
   /// Runs `tmux display-message -p ''` as a plain (non-control) client on its own thread.
   static func serverRoundTrip(install: TmuxInstall, socket: TmuxSocket, environment: [String: String]) async {
     let env = environment.filter { $0.key != "TMUX" }
-    let argv = [install.path] + socket.arguments + ["display-message", "-p", ""]
+    let argv = [install.path, "-N"] + socket.arguments + ["display-message", "-p", ""]
     await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
       Thread {
         _ = try? Spawn.run(argv, environment: env, timeout: 2)
@@ -182,17 +187,15 @@ public actor SessionManager {
     }
   }
 
-  func send(_ c: ControlConnection, _ commands: [TmuxCommand]) async throws(BerthError) -> [ControlReply] {
-    let lock = await ServerLock.acquire(socketPath: context.socketPath)
+  /// Runs a batch through the one-shot client (one tmux process). A batch that changes
+  /// something holds the server's `ServerLock` while it runs: what it changes is notified to
+  /// the control clients (the panel's) before the client answers, and none of berth's may be
+  /// identifying then. A batch that only looks notifies nobody and takes no lock.
+  func send(_ c: CommandClient, _ commands: [TmuxCommand]) async throws(BerthError) -> [CommandReply] {
+    let lock = commands.allSatisfy(Self.isReadOnly) ? nil : await ServerLock.acquire(socketPath: context.socketPath)
     defer { lock?.release() }
     do {
-      let replies = try await c.sendBatch(commands)
-      if !commands.allSatisfy(Self.isReadOnly) {
-        // tmux queues the notifications a change causes and sends them on its next loop; one
-        // more round trip lets them out while we still hold the lock (see `ServerLock`).
-        _ = try await c.sendBatch([.displayMessage(format: "")])
-      }
-      return replies
+      return try await c.sendBatch(commands)
     } catch let e as TmuxError {
       throw Self.map(e)
     } catch {
@@ -205,11 +208,11 @@ public actor SessionManager {
     guard case .word(let name) = command.words.first else { return false }
     return [
       "list-panes", "list-clients", "list-sessions", "list-windows", "capture-pane", "display-message",
-      "show-options", "show-environment", "has-session",
+      "show-options", "show-environment", "has-session", "show-hooks", "list-windows", "list-buffers",
     ].contains(name)
   }
 
-  func sendChecked(_ c: ControlConnection, _ command: TmuxCommand) async throws(BerthError) {
+  func sendChecked(_ c: CommandClient, _ command: TmuxCommand) async throws(BerthError) {
     let reply = try await send(c, [command])[0]
     if reply.isError { throw .failed("tmux: \(TerminalText.sanitize(reply.text))") }
   }

@@ -57,6 +57,9 @@ public enum PanelIOEvent: Sendable {
   case command(BackendCommand)
   /// A connection attempt ended (connected: the runner holds a live control connection).
   case connectFinished(ConnectPurpose, connected: Bool)
+  /// After a loss, the socket still answers but no control client can attach: the server is
+  /// still exiting (a listing now would see it running with no sessions and call them exited).
+  case serverStillExiting
   /// A listing came back.
   case listed(views: [SessionView], serverRunning: Bool)
   /// A listing was not run (the control client had ended, its end not handled yet).

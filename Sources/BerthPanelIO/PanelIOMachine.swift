@@ -26,12 +26,15 @@ public struct PanelIOMachine: Sendable {
   public static let trailingCapture: Duration = .milliseconds(1100)
   /// How long after losing the control client berth waits before looking at the socket.
   public static let lossSettleTime: Duration = .milliseconds(500)
+  /// How many settle periods a loss waits, at most, for an exiting server to be gone.
+  public static let maxSettleRounds = 10
 
   // Connection.
   public internal(set) var connected = false
   var connecting = false
   var queuedConnects: [ConnectPurpose] = []
   var startedWithoutServer = false
+  var settleRounds = 0
   /// Between the control client's end and knowing whether the server is gone: no listing
   /// may run then, because opening a connection to a server that is still shutting down
   /// can start a fresh one (`tmux -C new-session` starts a server when it finds none).
@@ -103,9 +106,19 @@ public struct PanelIOMachine: Sendable {
     case .captured(let pane, let session, let lines): captured(pane, session, lines, &out)
     case .digest(let new): digestChanged(new, now: now, &out)
     case .sessionsChanged: requestListing(&out)
+    case .serverStillExiting:
+      connecting = false
+      settleRounds += 1
+      if settleRounds < Self.maxSettleRounds {
+        settlingLoss = true
+        out.append(.startTimer(.lossSettle, Self.lossSettleTime))
+      } else {
+        connectFinished(.afterLoss, false, &out)
+      }
     case .connectionClosed:
       connected = false
       digests = nil
+      settleRounds = 0
       // A server killed with kill-server still accepts connections for a moment: let it go.
       settlingLoss = true
       out.append(.startTimer(.lossSettle, Self.lossSettleTime))

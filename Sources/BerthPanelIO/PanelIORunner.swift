@@ -103,6 +103,10 @@ public actor PanelIORunner {
           return
         }
         let opened = try? await manager.openControlConnection(startServer: false)
+        if opened ?? nil == nil, purpose == .afterLoss, ServerProbe.check(socketPath: socketPath) == .running {
+          sink.yield(.event(.serverStillExiting))
+          return
+        }
         sink.yield(.connected(purpose, opened ?? nil))
       }
     case .subscribe(let on):

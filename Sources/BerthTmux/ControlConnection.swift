@@ -184,6 +184,11 @@ public final class ControlConnection: @unchecked Sendable {
         "-C", "new-session", "-A", "-s", name, "-f", receiveOutput ? "ignore-size" : "ignore-size,no-output",
         "-x", "80", "-y", "24",
       ] + pane + [";", "set-option", "detach-on-destroy", "on"]
+      + [
+        ";", "set-hook", "client-session-changed",
+        Self.landingHook(
+          tmux: install.path, socketFile: socket.filePath(environment: environment), session: name),
+      ]
     do {
       child = try Spawn.withPipes(argv, environment: env, endsWithParent: true)
     } catch {
@@ -205,6 +210,21 @@ public final class ControlConnection: @unchecked Sendable {
 
   deinit {
     closeStdin()
+  }
+
+  /// The hidden session's own `client-session-changed` hook: a client that lands on it
+  /// (a user's terminal whose session was killed under `detach-on-destroy off`, when ours is
+  /// the only session left) is detached at once, as it would be with no session left. Only
+  /// clients that are not control clients: berth's own stays. tmux 3.2a cannot name the
+  /// client a hook runs for (`hook_client` came in 3.3), so the hook asks tmux which clients
+  /// the session has. Paths are quoted for sh and `#`-escaped for run-shell's expansion.
+  static func landingHook(tmux: String, socketFile: String, session: String) -> String {
+    func sh(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    let script =
+      "t=\(sh(tmux)); s=\(sh(socketFile)); \"$t\" -S \"$s\" list-clients -t \(sh("=" + session)) "
+      + "-F '#{client_control_mode} #{client_name}' | while read -r m n; do "
+      + "[ \"$m\" = 1 ] || \"$t\" -S \"$s\" detach-client -t \"$n\"; done"
+    return (try? TmuxCommand([.word("run-shell"), .word("-b"), .formatExpanded(script)]).encoded()) ?? ""
   }
 
   private var stdinClosed = false

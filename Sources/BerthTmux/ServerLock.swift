@@ -5,15 +5,19 @@ import Foundation
 #endif
 
 /// A per-server advisory lock that berth processes take while a control client connects or
-/// disconnects and while they send commands.
+/// disconnects, and while a one-shot batch changes something on the server.
 ///
-/// Why: tmux 3.3a (and later releases, see tmux/tmux#4980 and #5004) crashes the whole server,
+/// Why: every tmux release up to 3.7c (tmux/tmux#4980 and #5004) can crash the whole server,
 /// losing every session, when a notification (a session created or destroyed, a client
-/// detached) reaches a control client that is still identifying. Every berth command opens a
-/// control client and destroys its hidden session on close, so two berth processes at once
-/// (two scripts, the panel and a script) could crash the user's server. Holding this lock
-/// while connecting, sending and closing means berth never notifies another berth client
-/// that is mid-handshake. Best effort: without a lock file berth goes on unlocked.
+/// detached) reaches a control client that is still identifying. berth's one-shot commands
+/// are ordinary command clients (`CommandClient`): they are never notified, so they need no
+/// lock to connect and none to look. Only the panel's control connection is exposed. So the
+/// lock is held while that connection identifies and while it closes (its hidden session's
+/// end is itself notified), and by a one-shot batch that changes something (new, kill,
+/// restore, the hooks), for as long as the batch runs: tmux has notified the control
+/// clients of a batch's changes before the client answers. Batches that only look take no
+/// lock. It guards berth against berth only; another control-mode program is not
+/// serialised with it. Best effort: without a lock file berth goes on unlocked.
 public struct ServerLock: Sendable {
   let descriptor: Int32
 

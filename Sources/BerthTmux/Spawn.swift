@@ -91,14 +91,30 @@ public enum Spawn {
   public static func run(
     _ argv: [String], environment: [String: String]? = nil, timeout: Double = 10
   ) throws -> Output {
+    try run(argv, environment: environment, input: [], timeout: timeout)
+  }
+
+  /// Runs a command to completion, killing it after `timeout` seconds. Its stdin gets `input`
+  /// (written as the child reads, while its output is read) and is then closed; without
+  /// input it is closed at once. Blocking: call it from a thread that may block, not from a
+  /// UI loop.
+  public static func run(
+    _ argv: [String], environment: [String: String]? = nil, input: [UInt8], timeout: Double = 10
+  ) throws -> Output {
     let child = try withPipes(argv, environment: environment)
-    close(child.stdin)
     var out: [UInt8] = []
     var err: [UInt8] = []
     var fds = [
       pollfd(fd: child.stdout, events: Int16(POLLIN), revents: 0),
       pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0),
     ]
+    var written = 0
+    if input.isEmpty {
+      close(child.stdin)
+    } else {
+      _ = fcntl(child.stdin, F_SETFL, fcntl(child.stdin, F_GETFL) | O_NONBLOCK)
+      fds.append(pollfd(fd: child.stdin, events: Int16(POLLOUT), revents: 0))
+    }
     let deadline = Date().addingTimeInterval(timeout)
     var open = 2
     var timedOut = false
@@ -115,7 +131,15 @@ public enum Spawn {
         if errno == EINTR { continue }
         break
       }
-      for i in 0..<fds.count where fds[i].fd >= 0 && fds[i].revents != 0 {
+      if fds.count == 3, fds[2].fd >= 0, fds[2].revents != 0 {
+        let (n, e) = writeWithoutSIGPIPE(child.stdin, input, from: written)
+        if n > 0 { written += n }
+        if written == input.count || (n < 0 && e != EINTR && e != EAGAIN) {
+          close(child.stdin)
+          fds[2].fd = -1
+        }
+      }
+      for i in 0..<2 where fds[i].fd >= 0 && fds[i].revents != 0 {
         let n = buffer.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
         if n > 0 {
           if i == 0 { out.append(contentsOf: buffer[0..<n]) } else { err.append(contentsOf: buffer[0..<n]) }
@@ -129,6 +153,29 @@ public enum Spawn {
     for f in fds where f.fd >= 0 { close(f.fd) }
     let status = waitFor(child.pid)
     return Output(status: status, stdout: out, stderr: err, timedOut: timedOut)
+  }
+
+  /// Writes to a pipe whose reader may be gone (tmux exits before reading a batch when it
+  /// cannot reach the server) without letting SIGPIPE end the process: the signal is blocked
+  /// on this thread for the write, and the one the write raised is taken back.
+  static func writeWithoutSIGPIPE(_ fd: Int32, _ bytes: [UInt8], from offset: Int) -> (Int, Int32) {
+    var pipeSignal = sigset_t()
+    sigemptyset(&pipeSignal)
+    sigaddset(&pipeSignal, SIGPIPE)
+    var previous = sigset_t()
+    pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+    defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+    let e = errno
+    if n < 0, e == EPIPE {
+      var pending = sigset_t()
+      sigpending(&pending)
+      if sigismember(&pending, SIGPIPE) == 1 {
+        var now = timespec()
+        _ = sigtimedwait(&pipeSignal, nil, &now)
+      }
+    }
+    return (n, e)
   }
 
   /// Waits for a child and returns its exit status (128+signal when killed by a signal).

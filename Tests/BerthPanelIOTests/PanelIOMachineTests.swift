@@ -160,6 +160,22 @@ struct PanelIOMachineTests {
         "post connection serverGone", "list 24", "start reconnect 3.0 seconds",
       ])
 
+    // A server still exiting (its socket answers, no client can attach): wait again, do
+    // not list (it would call the sessions exited); give up after a few rounds.
+    var slow = Driver()
+    slow.started(with: [live("a", tmuxId: "$1", pane: "%1")])
+    _ = slow.send(.connectionClosed)
+    #expect(slow.send(.timerFired(.lossSettle)) == ["connect afterLoss"])
+    #expect(slow.send(.serverStillExiting) == ["start lossSettle 0.5 seconds"])
+    #expect(slow.send(.sessionsChanged) == [])
+    #expect(slow.send(.timerFired(.lossSettle)) == ["connect afterLoss"])
+    for _ in 2..<PanelIOMachine.maxSettleRounds {
+      _ = slow.send(.serverStillExiting)
+      _ = slow.send(.timerFired(.lossSettle))
+    }
+    #expect(
+      slow.send(.serverStillExiting) == ["post connection serverGone", "list 24", "start reconnect 3.0 seconds"])
+
     // Only the client went: reconnected at once, no alarm.
     var e = Driver()
     e.started(with: [])

@@ -1,0 +1,137 @@
+/// The reply to one command run through an ordinary tmux command client.
+public struct CommandReply: Equatable, Sendable {
+  /// Whether the command failed (or never ran); `lines` then hold tmux's message.
+  public let isError: Bool
+  /// What the command printed (on error: its message), raw bytes, one entry per line.
+  public let lines: [[UInt8]]
+
+  public init(isError: Bool, lines: [[UInt8]]) {
+    self.isError = isError
+    self.lines = lines
+  }
+
+  /// Body lines decoded leniently (invalid UTF-8 → U+FFFD).
+  public var textLines: [String] { lines.map { String(decoding: $0, as: UTF8.self) } }
+
+  /// The body as one string, lines joined by LF.
+  public var text: String { textLines.joined(separator: "\n") }
+}
+
+/// A batch of commands for one ordinary command client (`tmux source-file -`), framed so the
+/// replies can be told apart and pane text cannot forge the framing.
+///
+/// tmux runs a file one line at a time and, when a command fails, drops the rest of that
+/// line only (each line is a command group). So each command gets a line of its own, ended
+/// by a marker printed on stdout:
+///
+///     COMMAND ; display-message -p 'MARKERE<i>'
+///
+/// A command's reply is what came after the previous marker; a missing marker means the
+/// command failed. MARKER is random for every batch (`randomMarker`): output that is not
+/// ours cannot know it, and only a line ending in it is framing; everything else, whatever
+/// it holds (`%begin`, NUL, invalid UTF-8, a guessed marker), is body.
+///
+/// One marker per command, not a begin and an end: tmux spends about as long on any command
+/// as on a `capture-pane`, so every extra command per command is paid in full by a listing
+/// of hundreds of sessions. Error messages go to stderr, which tmux writes through a buffer
+/// of its own (its order against stdout is not kept), one line each: with as many lines as
+/// failed commands they are matched in order; otherwise (a user's hook also wrote an error,
+/// or one message took two lines) each failed command gets all of them.
+public struct CommandBatch: Sendable {
+  public let commands: [TmuxCommand]
+  /// Letters and digits.
+  public let marker: String
+
+  public init(_ commands: [TmuxCommand], marker: String = CommandBatch.randomMarker()) {
+    precondition(
+      marker.utf8.count >= 8 && marker.utf8.allSatisfy { TmuxCommand.isPlain($0) && $0 != 0x2D },
+      "a batch marker is letters or digits")
+    self.commands = commands
+    self.marker = marker
+  }
+
+  /// `Z9` and 32 random hex digits (128 bits).
+  public static func randomMarker() -> String {
+    var g = SystemRandomNumberGenerator()
+    let hex = Array("0123456789abcdef")
+    return "Z9" + String((0..<32).map { _ in hex[Int(g.next() & 15)] })
+  }
+
+  /// The text to feed `tmux source-file -`; throws (sending nothing) if a command cannot be
+  /// encoded.
+  public func script() throws(CommandEncodingError) -> String {
+    var out = ""
+    for (i, c) in commands.enumerated() {
+      out += try c.encoded()
+      out += " ; display-message -p '\(marker)E\(i)'\n"
+    }
+    return out
+  }
+
+  /// The command whose end marker ends this line, and the body text before the marker (a
+  /// command's last line when it did not end with a newline); nil for any other line.
+  func endMarker(in line: ArraySlice<UInt8>) -> (prefix: ArraySlice<UInt8>, index: Int)? {
+    let m = marker.utf8
+    // A marker line ends in a digit: most body lines are rejected here.
+    guard line.count >= m.count + 2, let last = line.last, last >= 0x30, last <= 0x39 else { return nil }
+    var digitsStart = line.endIndex
+    while digitsStart > line.startIndex, line[digitsStart - 1] >= 0x30, line[digitsStart - 1] <= 0x39 {
+      digitsStart -= 1
+    }
+    let digits = line[digitsStart...]
+    guard digits.count <= 9, digitsStart - line.startIndex >= m.count + 1, line[digitsStart - 1] == 0x45 else {
+      return nil
+    }
+    let markerStart = digitsStart - 1 - m.count
+    guard line[markerStart..<(digitsStart - 1)].elementsEqual(m),
+      let n = Int(String(decoding: digits, as: UTF8.self)), n < commands.count,
+      digits.count == 1 || digits.first != 0x30
+    else { return nil }
+    return (line[line.startIndex..<markerStart], n)
+  }
+
+  static func splitLines(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
+    var out = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+    if out.last?.isEmpty == true { out.removeLast() }
+    return out
+  }
+
+  /// Splits what the client wrote into one reply per command. A command whose marker is
+  /// missing failed (or, after the last marker, never ran): its reply is an error holding
+  /// its error message (see the type's notes), or says that tmux did not run it.
+  public func replies(stdout: [UInt8], stderr: [UInt8]) -> [CommandReply] {
+    let n = commands.count
+    var bodies = [[[UInt8]]](repeating: [], count: n)
+    var ended = [Bool](repeating: false, count: n)
+    var body: [[UInt8]] = []
+    var next = 0
+    for line in Self.splitLines(stdout) {
+      guard let (prefix, i) = endMarker(in: line), i >= next else {
+        body.append(Array(line))
+        continue
+      }
+      if !prefix.isEmpty { body.append(Array(prefix)) }
+      // Commands between the last marker and this one failed; what came between is this
+      // one's (a failing command prints nothing on stdout).
+      bodies[i] = body
+      ended[i] = true
+      body = []
+      next = i + 1
+    }
+    let failed = (0..<n).filter { !ended[$0] }
+    let messages = Self.splitLines(stderr).filter { !$0.isEmpty }.map { Array($0) }
+    var replies = (0..<n).map { CommandReply(isError: !ended[$0], lines: bodies[$0]) }
+    for (k, i) in failed.enumerated() {
+      let lines: [[UInt8]]
+      if messages.count == failed.count {
+        lines = [messages[k]]
+      } else if !messages.isEmpty {
+        lines = messages
+      } else {
+        lines = [Array((i >= next ? "tmux did not run the command" : "the command failed").utf8)]
+      }
+      replies[i] = CommandReply(isError: true, lines: lines)
+    }
+    return replies
+  }
+}

@@ -1,0 +1,144 @@
+import BerthTmux
+import Foundation
+import Testing
+import TmuxControl
+import TmuxTestSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+@Suite("Command client (berth's one-shot transport) against a real tmux")
+struct CommandClientTests {
+  static func client(_ server: TmuxTestServer, startServer: Bool = false) -> CommandClient {
+    CommandClient(
+      install: server.install, socket: server.socket, environment: server.environment, startServer: startServer)
+  }
+
+  @Test func repliesAreTheControlConnectionsByteForByte() async throws {
+    try await withTmuxServer { server in
+      // A pane that printed the framing's words, control mode's guards, a guessed marker,
+      // invalid UTF-8 and escapes: capture-pane hands all of it back as body.
+      try server.check("new-session", "-d", "-s", "hostile", "-x", "80", "-y", "24")
+      let script =
+        "printf '%%begin 1 2 1\\n%%end 1 2 1\\nZ9ffffffffffffffffffffffffffffffffE0\\ninvalid option: Z9S1\\n\\377\\376 \\342\\202 \\033[31mred\\033[0m\\n'"
+      try server.check("send-keys", "-t", "hostile:", "-l", script)
+      try server.check("send-keys", "-t", "hostile:", "Enter")
+      #expect(server.waitUntil { (try? server.check("capture-pane", "-p", "-t", "hostile:"))?.contains("red") == true })
+      let pane = TargetID(try server.check("display-message", "-p", "-t", "hostile:", "#{pane_id}"))!
+      let commands: [TmuxCommand] = [
+        .listSessions(format: "#{session_name} #{session_windows} #{m:_berth-control-*,#{session_name}}"),
+        .capturePane(pane, historyLines: 50),
+        TmuxCommand([.word("capture-pane"), .word("-p"), .word("-e"), .word("-t"), .target(pane)]),
+        .displayMessage(format: "#{pane_id}", target: pane),
+        .hasSession(.session(4242)),
+      ]
+      let viaClient = try await Self.client(server).sendBatch(commands)
+      let control = try await server.connect()
+      let viaControl = try await control.sendBatch(commands)
+      await control.close()
+      #expect(viaClient.count == commands.count)
+      // The control connection's own hidden session is the one difference.
+      #expect(viaClient[0].textLines == ["hostile 1 0"])
+      #expect(viaControl[0].textLines.filter { !$0.hasSuffix(" 1") } == ["hostile 1 0"])
+      for (a, b) in zip(viaClient, viaControl).dropFirst() {
+        #expect(a.isError == b.isError)
+        #expect(a.lines == b.lines)
+      }
+      #expect(viaClient[1].textLines.contains("%end 1 2 1"))
+      #expect(viaClient[4].isError && viaClient[4].text.contains("4242"))
+    }
+  }
+
+  @Test func aFailingCommandDropsNothingElse() async throws {
+    try await withTmuxServer { server in
+      try server.check("new-session", "-d", "-s", "mine")
+      let replies = try await Self.client(server).sendBatch([
+        .displayMessage(format: "first"), .killSession(.session(999)), .displayMessage(format: "third"),
+        .hasSession(.session(998)), .displayMessage(format: "last"),
+      ])
+      #expect(replies.map(\.isError) == [false, true, false, true, false])
+      #expect(replies[0].textLines == ["first"])
+      #expect(replies[1].text.contains("999") && !replies[1].text.contains("998"))
+      #expect(replies[3].text.contains("998") && !replies[3].text.contains("999"))
+      #expect(replies[2].textLines == ["third"])
+      #expect(replies[4].textLines == ["last"])
+      do {
+        try await Self.client(server).send(.killSession(.session(997)))
+        Issue.record("expected an error")
+      } catch let TmuxError.commandFailed(command, message) {
+        #expect(command == "kill-session")
+        #expect(message.contains("997"))
+      }
+    }
+  }
+
+  @Test func batchesLongerThanTmuxsArgumentLimitGoThroughStdin() async throws {
+    try await withTmuxServer { server in
+      let commands = (0..<3000).map { TmuxCommand.displayMessage(format: "reply number \($0) of the batch") }
+      let replies = try await Self.client(server).sendBatch(commands)
+      #expect(replies.map(\.text) == (0..<3000).map { "reply number \($0) of the batch" })
+    }
+  }
+
+  @Test func aServerIsStartedOnlyByABatchThatCreatesASession() async throws {
+    let server = try TmuxTestServer(startServer: false)
+    defer { server.shutdown() }
+    // Looking never starts one.
+    await #expect(throws: TmuxError.noServer(socket: server.socketPath)) {
+      try await Self.client(server).sendBatch([.listSessions(format: "#{session_name}")])
+    }
+    let starting = Self.client(server, startServer: true)
+    let looks = try await starting.sendBatch([
+      .listSessions(format: "#{session_name}"), .showOptionValue("history-limit", global: true),
+    ])
+    #expect(looks.allSatisfy { $0.isError })
+    #expect(looks[0].text.contains("no tmux server"))
+    #expect(ServerProbe.check(socketPath: server.socketPath) == .notRunning)
+    // The batch that creates a session starts it, and the session keeps it.
+    let made = try await starting.sendBatch([
+      .newSession(name: "made", directory: nil, printFormat: "#{session_name}"),
+      .listSessions(format: "#{session_name}"),
+    ])
+    #expect(made.map(\.isError) == [false, false])
+    #expect(made[0].textLines == ["made"])
+    #expect(made[1].textLines == ["made"])
+    #expect(ServerProbe.check(socketPath: server.socketPath) == .running)
+    _ = try? server.tmux("kill-server")
+  }
+
+  @Test func itIsNeverAControlClientAndLeavesNothingBehind() async throws {
+    try await withTmuxServer { server in
+      try server.check("new-session", "-d", "-s", "mine")
+      // A control client watching (its own hidden session made before the hook is set).
+      let watcher = try await server.connect()
+      try server.check("set-hook", "-g", "session-created", "set -g @created-count 1")
+      let before = try server.check("list-sessions", "-F", "#{session_id} #{session_name}")
+      let hooks = try server.check("show-hooks", "-g")
+      let replies = try await Self.client(server).sendBatch([
+        .listClients(format: "#{client_name} #{client_control_mode} #{client_session}"),
+        .listSessions(format: "#{session_name}"), .displayMessage(format: "#{client_control_mode}"),
+      ])
+      #expect(replies.allSatisfy { !$0.isError })
+      // Only the watcher is a client (a command client is no attached client).
+      #expect(replies[0].textLines.count == 1)
+      #expect(replies[0].textLines.first?.hasSuffix(" 1 \(watcher.hiddenSessionName)") == true)
+      #expect(try server.check("list-sessions", "-F", "#{session_id} #{session_name}") == before)
+      #expect(try server.check("show-hooks", "-g") == hooks)
+      #expect((try? server.check("show-options", "-gv", "@created-count")) == nil)
+      await watcher.close()
+    }
+  }
+
+  @Test func anotherTmuxVersionOrNoPermissionIsOneClearError() async throws {
+    try await withTmuxServer { server in
+      // A socket that is not a server: tmux cannot connect.
+      let bogus = CommandClient(
+        install: server.install, socket: .path("\(server.directory)/none/sock"), environment: server.environment,
+        startServer: false)
+      await #expect(throws: TmuxError.noServer(socket: "\(server.directory)/none/sock")) {
+        try await bogus.sendBatch([.displayMessage(format: "x")])
+      }
+    }
+  }
+}
