@@ -6,7 +6,7 @@ BIN := .build/debug/berth
 # System packages berth needs to build and run (Debian names).
 APT_PACKAGES := tmux libncurses-dev libsqlite3-dev libjs-xterm node-xterm
 
-.PHONY: all build release run test lint format clean deps install man bench bench-quick crash-stress fuzz screenshots
+.PHONY: all build release run test test-tmux lint format clean deps install man bench bench-quick crash-stress fuzz screenshots
 
 all: build
 
@@ -32,6 +32,24 @@ run: deps build
 test:
 	$(SWIFT) build --build-tests $(BUILD_FLAGS)
 	$(SWIFT) test --skip-build $(TEST_FLAGS)
+
+## test-tmux: the suite against each tmux release berth supports (3.2a, 3.4, 3.5a, 3.7c and
+## master, built from ../shared/tmux into TMUX_CACHE once), through BERTH_TMUX. TMUX_VERSIONS
+## and TEST_FLAGS (e.g. --filter Recovery) narrow it. The system tmux is `make test`'s.
+TMUX_VERSIONS ?= 3.2a 3.4 3.5a 3.7c master
+TMUX_SOURCES ?= $(firstword $(wildcard ../shared/tmux /work/shared/tmux))
+TMUX_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/berth-tmux
+test-tmux:
+	$(SWIFT) build --build-tests $(BUILD_FLAGS)
+	@test -n "$(TMUX_SOURCES)" || { echo "test-tmux: no tmux sources (set TMUX_SOURCES to shared/tmux)"; exit 2; }
+	@status=0; summary=""; \
+	for v in $(TMUX_VERSIONS); do \
+	  bin=$$($(TMUX_SOURCES)/build.sh $$v $(TMUX_CACHE)/$$v | tail -1) || { summary="$$summary\n$$v: build failed"; status=1; continue; }; \
+	  echo "== tmux $$v ($$bin)"; \
+	  if BERTH_TMUX=$$bin $(SWIFT) test --skip-build $(TEST_FLAGS) > $(TMUX_CACHE)/test-$$v.log 2>&1; then r=passed; else r=FAILED; status=1; fi; \
+	  line=$$(grep -E "Test run with" $(TMUX_CACHE)/test-$$v.log | tail -1); \
+	  summary="$$summary\n$$v: $$r $$line (log: $(TMUX_CACHE)/test-$$v.log)"; \
+	done; printf "$$summary\n"; exit $$status
 
 lint:
 	$(SWIFT) format lint --strict --recursive --configuration .swift-format Sources Tests Package.swift

@@ -4,7 +4,8 @@
 /// bash: an rc file that reads the login files as a login shell would, then switches
 /// `HISTFILE` and appends after every command (`history -a` in `PROMPT_COMMAND`).
 /// zsh: a `ZDOTDIR` of wrappers that read the user's files, then set `HISTFILE` with
-/// `INC_APPEND_HISTORY`. fish: its own per-session history name (fish writes at once).
+/// `INC_APPEND_HISTORY` (zsh reads `HISTFILE` itself after its start-up files: reading it
+/// there too listed every line twice). fish: its own per-session history name (fish writes at once).
 /// Anything else: `HISTFILE` in the environment.
 public struct ShellLaunch: Equatable, Sendable {
   public var argv: [String]
@@ -37,9 +38,13 @@ public struct ShellLaunch: Equatable, Sendable {
   }
 
   /// Plans the shell launch for a session. `notice` lines (if any) are printed first by
-  /// `/bin/sh` from environment variables, so their text is never interpreted.
+  /// `/bin/sh` from environment variables, so their text is never interpreted. `command` is
+  /// the user's tmux `default-command`: it runs as tmux would run it (`SHELL -c COMMAND`),
+  /// inside berth's set-up (a zsh it starts finds berth's wrappers through `ZDOTDIR`; other
+  /// shells get `HISTFILE`).
   public static func plan(
-    shell: String, sessionId: String, stateDirectory: String, userZdotdir: String?, notice: [String] = []
+    shell: String, sessionId: String, stateDirectory: String, userZdotdir: String?, notice: [String] = [],
+    command: String? = nil
   ) -> ShellLaunch {
     let history = historyPath(stateDirectory: stateDirectory, sessionId: sessionId)
     let wrappers = "\(stateDirectory)/shell"
@@ -65,6 +70,10 @@ public struct ShellLaunch: Equatable, Sendable {
       launch = ShellLaunch(argv: [shell, "-l"], environment: [("fish_history", name)], files: [], historyFile: nil)
     case .other:
       launch = ShellLaunch(argv: [shell, "-l"], environment: [("HISTFILE", history)], files: [], historyFile: history)
+    }
+    if let command, !command.isEmpty {
+      launch.argv = [shell, "-c", command]
+      if kind(of: shell) == .bash { launch.environment.append(("HISTFILE", history)) }
     }
     let lines = notice.map { $0.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ") }
       .prefix(4)
@@ -116,7 +125,6 @@ public struct ShellLaunch: Equatable, Sendable {
           SAVEHIST=${SAVEHIST:-10000}; [ "$SAVEHIST" -lt 1000 ] && SAVEHIST=10000
           HISTSIZE=${HISTSIZE:-10000}; [ "$HISTSIZE" -lt 1000 ] && HISTSIZE=10000
           setopt INC_APPEND_HISTORY
-          fc -R "$HISTFILE" 2>/dev/null
         fi
         # Later files (.zlogin) and child shells use the user's own directory again.
         ZDOTDIR="$BERTH_USER_ZDOTDIR"

@@ -75,6 +75,10 @@ public struct SessionSnapshot: Codable, Equatable, Sendable {
       out.open()
       out.key("active")
       out.bool(window.active)
+      if let automatic = window.automaticRename {
+        out.key("automaticRename")
+        out.bool(automatic)
+      }
       out.key("index")
       out.int(window.index)
       out.key("layout")
@@ -227,13 +231,19 @@ public struct WindowSnapshot: Codable, Equatable, Sendable {
   public var layout: String
   public var active: Bool
   public var panes: [PaneSnapshot]
+  /// Whether tmux was naming the window itself (its `automatic-rename` option); nil in
+  /// snapshots saved before berth recorded it.
+  public var automaticRename: Bool?
 
-  public init(index: Int, name: String, layout: String, active: Bool, panes: [PaneSnapshot]) {
+  public init(
+    index: Int, name: String, layout: String, active: Bool, panes: [PaneSnapshot], automaticRename: Bool? = nil
+  ) {
     self.index = index
     self.name = name
     self.layout = layout
     self.active = active
     self.panes = panes
+    self.automaticRename = automaticRename
   }
 
   /// The window's size, read from its layout (`CSUM,WxH,X,Y...`); nil when unreadable.
@@ -304,7 +314,7 @@ public enum SnapshotBuilder {
   public static func snapshot(
     session: LiveSession, recordId: String, takenAt: Date, environment: [String: String],
     captures: [String: [String]], foreground: [String: (command: [String]?, isShell: Bool)],
-    shell: String?, historyFile: String?
+    shell: String?, historyFile: String?, automaticRename: [String: Bool] = [:]
   ) -> SessionSnapshot {
     var windows: [String: WindowSnapshot] = [:]
     var order: [String] = []
@@ -313,7 +323,7 @@ public enum SnapshotBuilder {
         order.append(pane.windowId)
         windows[pane.windowId] = WindowSnapshot(
           index: pane.windowIndex, name: pane.windowName, layout: pane.windowLayout, active: pane.windowActive,
-          panes: [])
+          panes: [], automaticRename: automaticRename[pane.windowId])
       }
       let fg = foreground[pane.paneId]
       let lines = (captures[pane.paneId] ?? []).suffix(maxLinesPerPane).map { String($0.prefix(maxLineLength)) }

@@ -74,19 +74,26 @@ public struct ProcessTable: Sendable {
     guard let dir = opendir("/proc") else { return [] }
     defer { closedir(dir) }
     var pids: [Int32] = []
+    // The name is read in place, up to its NUL: copying `d_name` (a 256-byte tuple) reads
+    // past a short entry at the end of the kernel's buffer, which can be unmapped (a crash).
+    let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
     while let item = readdir(dir) {
-      let pid: Int32? = withUnsafeBytes(of: item.pointee.d_name) { raw in
-        var value: Int32 = 0
-        var digits = 0
-        for byte in raw {
-          if byte == 0 { break }
-          guard byte >= 0x30, byte <= 0x39, digits < 9 else { return nil }
-          value = value * 10 + Int32(byte - 0x30)
-          digits += 1
+      let name = UnsafeRawPointer(item).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
+      var value: Int32 = 0
+      var digits = 0
+      var i = 0
+      var numeric = true
+      while name[i] != 0 {
+        let byte = name[i]
+        guard byte >= 0x30, byte <= 0x39, digits < 9 else {
+          numeric = false
+          break
         }
-        return digits > 0 ? value : nil
+        value = value * 10 + Int32(byte - 0x30)
+        digits += 1
+        i += 1
       }
-      if let pid { pids.append(pid) }
+      if numeric, digits > 0 { pids.append(value) }
     }
     return pids
   }

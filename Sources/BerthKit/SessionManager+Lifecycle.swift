@@ -47,13 +47,16 @@ extension SessionManager {
     guard let c = try await connection(startServer: true) else {
       throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
     }
-    let has = try await send(c, [.listSessions(format: "#{session_name}")])[0]
-    if has.textLines.contains(tmuxName) {
+    let (has, options) = try await sessionNamesAndOptions(c)
+    if has.contains(tmuxName) {
       throw .exists(
         "tmux already has a session named '\(tmuxName)' that berth does not track: 'berth adopt \(id)' or 'berth attach \(id)'"
       )
     }
-    let shell = request.shell ?? context.environment["SHELL"].flatMap { $0.isEmpty ? nil : $0 } ?? "/bin/sh"
+    // The shell tmux would run for the user (their `default-shell`), else $SHELL.
+    let shell =
+      request.shell ?? options.defaultShell ?? context.environment["SHELL"].flatMap { $0.isEmpty ? nil : $0 }
+      ?? "/bin/sh"
     let now = context.now()
     let size = request.size ?? (80, 24)
     let record = SessionRecord(
@@ -70,7 +73,8 @@ extension SessionManager {
       throw .database("\(error)")
     }
     do {
-      let created = try await startTmuxSession(c, record: record, shell: request.shell, command: request.command)
+      let created = try await startTmuxSession(
+        c, record: record, shell: request.shell, command: request.command, options: options)
       // Hooks save snapshots on detach; a first snapshot now (of this session only).
       try? await installHooks(on: c)
       _ = try? store.update(id: id) { $0.tmuxSessionId = created.description }
@@ -82,41 +86,124 @@ extension SessionManager {
     return try await view(id: id)
   }
 
-  /// Starts the tmux side of a record; returns the new session's id.
+  /// What berth reads of the user's tmux settings before it creates sessions.
+  struct UserTmuxOptions: Sendable {
+    /// The global `history-limit` (nil when unreadable).
+    var historyLimit: Int?
+    /// `default-shell` when it names an executable file.
+    var defaultShell: String?
+    /// `default-command` when set (not empty).
+    var defaultCommand: String?
+  }
+
+  /// The server's session names and the user's settings, in one round trip.
+  func sessionNamesAndOptions(_ c: CommandClient) async throws(BerthError) -> ([String], UserTmuxOptions) {
+    let replies = try await send(
+      c,
+      [
+        .listSessions(format: "#{session_name}"), .showOptionValue("history-limit", global: true),
+        .showOptionValue("default-shell", global: true), .showOptionValue("default-command", global: true),
+      ])
+    func value(_ r: CommandReply) -> String? {
+      guard !r.isError else { return nil }
+      let v = r.text.trimmingCharacters(in: .whitespaces)
+      return v.isEmpty ? nil : v
+    }
+    let shell = value(replies[2]).flatMap { path in
+      path.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+    let options = UserTmuxOptions(
+      historyLimit: value(replies[1]).flatMap { Int($0) }, defaultShell: shell,
+      defaultCommand: value(replies[3]))
+    return (replies[0].isError ? [] : replies[0].textLines, options)
+  }
+
+  /// The options berth sets on each of its sessions in the batch that creates it, targeted
+  /// by exact name (`=NAME:`), so the user's options cannot end it before berth looks:
+  /// `destroy-unattached` would kill a session nobody is attached to at once.
+  static func protectiveOptions(sessionNamed name: String) -> [TmuxCommand] {
+    [TmuxCommand([.word("set-option"), .word("-t"), .value("=\(name):"), .value("destroy-unattached"), .value("off")])]
+  }
+
+  /// tmux before 3.3 sizes a detached `new-session -x/-y` (and windows made while the
+  /// command's client is there) from that client, not from what was asked: resizing the
+  /// window in the same batch, then giving it back the user's `window-size`, leaves it at
+  /// the size asked for until a terminal attaches (later tmux needs nothing).
+  func sizeFix(window target: CommandWord, cols: Int, rows: Int) throws(BerthError) -> [TmuxCommand] {
+    guard try tmux().version < TmuxVersion(major: 3, minor: 3), cols > 0, rows > 0 else { return [] }
+    return [
+      TmuxCommand([
+        .word("resize-window"), .word("-t"), target, .word("-x"), .value(String(cols)), .word("-y"),
+        .value(String(rows)),
+      ]),
+      TmuxCommand([.word("set-option"), .word("-uw"), .word("-t"), target, .value("window-size")]),
+    ]
+  }
+
+  /// The scrollback to give berth's panes: berth's setting, or the user's global value when
+  /// that is larger (berth never lowers it). nil when the global value is already enough.
+  func raisedHistoryLimit(_ options: UserTmuxOptions) -> Int? {
+    let wanted = settings.historyLimit
+    if let current = options.historyLimit, current >= wanted { return nil }
+    return wanted
+  }
+
+  /// Starts the tmux side of a record; returns the new session's id, once tmux has shown
+  /// that it still exists.
   func startTmuxSession(
     _ c: CommandClient, record: SessionRecord, shell: String?, command: [String],
-    environment: [(String, String)] = []
+    environment: [(String, String)] = [], options known: UserTmuxOptions? = nil
   ) async throws(BerthError) -> TargetID {
+    var options: UserTmuxOptions
+    if let known { options = known } else { options = try await sessionNamesAndOptions(c).1 }
     var argv = command
     var env = [("BERTH_SESSION_ID", record.id)] + environment
     if argv.isEmpty {
-      // berth starts the shell itself so the session keeps its own history file.
+      // berth starts the shell itself so the session keeps its own history file; the user's
+      // `default-command` (unless a shell was asked for) runs inside that set-up.
       let launch = ShellLaunch.plan(
         shell: shell ?? record.shell, sessionId: record.id, stateDirectory: context.stateDirectory,
-        userZdotdir: context.environment["ZDOTDIR"])
+        userZdotdir: context.environment["ZDOTDIR"], command: shell == nil ? options.defaultCommand : nil)
       try writeShellFiles(launch.files)
       argv = launch.argv
       env += launch.environment
     }
     // A pane takes its scrollback size when it is created, so the first pane needs the global
     // value set around new-session (then put back); later windows use the session's option.
-    let limit = String(settings.historyLimit)
-    let current = try await send(c, [.showOptionValue("history-limit", global: true)])[0]
-    let previous = current.isError ? nil : current.text.trimmingCharacters(in: .whitespaces)
+    // Only when berth's value is larger than the user's.
+    let raised = raisedHistoryLimit(options)
     var batch: [TmuxCommand] = []
-    if let previous, previous != limit { batch.append(.setOption("history-limit", value: limit, global: true)) }
+    if let raised { batch.append(.setOption("history-limit", value: String(raised), global: true)) }
     let createIndex = batch.count
     batch.append(
       .newSession(
         name: record.tmuxSessionName, directory: record.cwd, width: record.cols, height: record.rows,
         environment: env, command: argv, printFormat: "#{session_id}"))
-    if let previous, previous != limit { batch.append(.setOption("history-limit", value: previous, global: true)) }
+    if raised != nil, let previous = options.historyLimit {
+      batch.append(.setOption("history-limit", value: String(previous), global: true))
+    }
+    batch += Self.protectiveOptions(sessionNamed: record.tmuxSessionName)
+    batch += try sizeFix(window: .value("=\(record.tmuxSessionName):"), cols: record.cols, rows: record.rows)
+    if let raised {
+      batch.append(
+        TmuxCommand([
+          .word("set-option"), .word("-t"), .value("=\(record.tmuxSessionName):"), .value("history-limit"),
+          .value(String(raised)),
+        ]))
+    }
     let reply = try await send(c, batch)[createIndex]
     guard !reply.isError, let id = TargetID(reply.text.trimmingCharacters(in: .whitespaces)) else {
       throw .failed("tmux could not create the session: \(TerminalText.sanitize(reply.text))")
     }
-    // A failure here is not worth failing the create.
-    _ = try? await send(c, [.setOption("history-limit", value: limit, target: id)])
+    // A session running a command may end as quickly as its command does: only shells are
+    // checked.
+    guard command.isEmpty else { return id }
+    let check = try await send(c, [.displayMessage(format: "#{session_id}", target: id)])[0]
+    guard !check.isError, check.text.trimmingCharacters(in: .whitespaces) == id.description else {
+      throw .failed(
+        "tmux ended the session \(record.tmuxSessionName) right after creating it: check your tmux.conf's hooks and options (destroy-unattached)"
+      )
+    }
     return id
   }
 
@@ -187,8 +274,12 @@ extension SessionManager {
         "the directory \(TerminalText.sanitize(r.cwd)) no longer exists: starting in \(context.homeDirectory)")
       r.cwd = context.homeDirectory
     }
-    // The same shell it had (a `--shell` choice included), not whatever tmux defaults to now.
-    let id = try await startTmuxSession(c, record: r, shell: r.shell, command: r.command ?? [])
+    // The same shell it had (a `--shell` choice included), not whatever tmux defaults to now;
+    // the user's default-command too when it is the default shell.
+    let options = try await sessionNamesAndOptions(c).1
+    let defaultShell = options.defaultShell ?? context.environment["SHELL"]
+    let id = try await startTmuxSession(
+      c, record: r, shell: r.shell == defaultShell ? nil : r.shell, command: r.command ?? [], options: options)
     try? await installHooks(on: c)
     let now = context.now()
     _ = try storeCall { store in

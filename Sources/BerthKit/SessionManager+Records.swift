@@ -100,6 +100,10 @@ extension SessionManager {
     } catch {
       throw .database("\(error)")
     }
+    // Marks it berth's (a session without this is one tmux-resurrect brought back).
+    if let t = v.tmuxId.flatMap(TargetID.init), let c = try? await connection(startServer: false) {
+      _ = try? await send(c, [.setEnvironment(t, name: "BERTH_SESSION_ID", value: v.id)])
+    }
     return try await view(id: v.id)
   }
 

@@ -30,9 +30,12 @@ public struct RestoreReport: Sendable, Equatable {
   public var restored: [Item]
   public var skipped: [(id: String, reason: String)]
   public var dryRun: Bool
+  /// Sessions the restore could not bring back (their records stay restorable), with why.
+  public var failed: [(id: String, reason: String)] = []
 
   public static func == (a: RestoreReport, b: RestoreReport) -> Bool {
     a.restored == b.restored && a.dryRun == b.dryRun && a.skipped.map(\.id) == b.skipped.map(\.id)
+      && a.failed.map(\.id) == b.failed.map(\.id)
   }
 }
 
@@ -61,7 +64,10 @@ extension SessionManager {
       return (v, s, sid, s.panes.compactMap { p in TargetID(p.paneId).map { (p, $0) } })
     }
     guard !targets.isEmpty else { return SnapshotReport(saved: [], serverRunning: true) }
-    var commands: [TmuxCommand] = []
+    // Each window's `automatic-rename`, so a restore names it as it was.
+    var commands: [TmuxCommand] = [
+      TmuxCommand([.word("list-windows"), .word("-a"), .word("-F"), .value("#{window_id} #{automatic-rename}")])
+    ]
     for target in targets {
       commands.append(.showEnvironment(target.id))
       for (_, pane) in target.panes {
@@ -73,13 +79,21 @@ extension SessionManager {
     async let table = ProcessTable.read(panePids: panePids)
     let replies = try await send(c, commands)
     let processes = await table
-    var cursor = 0
+    var automatic: [String: Bool] = [:]
+    for line in replies[0].isError ? [] : replies[0].textLines {
+      let f = line.split(separator: " ")
+      if f.count == 2 { automatic[String(f[0])] = f[1] == "on" || f[1] == "1" }
+    }
+    var cursor = 1
     var items: [(sessionId: String, data: Data)] = []
     let now = context.now()
     let records = Dictionary(detailed.records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
     for (v, s, _, panes) in targets {
       let envReply = replies[cursor]
       cursor += 1
+      // A session under berth's name that berth did not start (tmux-resurrect brought it back
+      // after a reboot): its last snapshot is berth's, and stays until a restore adopts it.
+      let started = envReply.isError || envReply.textLines.contains { $0.hasPrefix("BERTH_SESSION_ID=") }
       let environment = envReply.isError ? [:] : SnapshotBuilder.environment(envReply.textLines, settings: settings)
       var captures: [String: [String]] = [:]
       var foreground: [String: (command: [String]?, isShell: Bool)] = [:]
@@ -91,6 +105,7 @@ extension SessionManager {
         }
         foreground[p.paneId] = processes.foreground(panePid: p.pid)
       }
+      guard started else { continue }
       let shell = records[v.id]?.shell
       let history =
         shell.map {
@@ -99,7 +114,7 @@ extension SessionManager {
         } ?? nil
       var snapshot = SnapshotBuilder.snapshot(
         session: s, recordId: v.id, takenAt: now, environment: environment, captures: captures,
-        foreground: foreground, shell: shell, historyFile: history)
+        foreground: foreground, shell: shell, historyFile: history, automaticRename: automatic)
       for wi in snapshot.windows.indices {
         for pi in snapshot.windows[wi].panes.indices {
           snapshot.windows[wi].panes[pi].cwd = Self.withoutDeletedMark(snapshot.windows[wi].panes[pi].cwd)

@@ -25,6 +25,9 @@ public final class TmuxTestServer: @unchecked Sendable {
 
   /// Creates the directories and starts the server (kept alive with `exit-empty off`).
   public init(startServer: Bool = true, shell: String = "/bin/sh") throws {
+    // As berth does: a write to a tmux client that has just gone (a control connection's
+    // pipe) is an error to handle, not a signal that ends the whole test run.
+    signal(SIGPIPE, SIG_IGN)
     let base = FileManager.default.temporaryDirectory.path
     let n = Self.counter.add(1, ordering: .relaxed).newValue
     let unique = "berth-test-\(getpid())-\(n)-\(UInt32.random(in: 0...UInt32.max))"
@@ -65,6 +68,52 @@ public final class TmuxTestServer: @unchecked Sendable {
     }
     let pidOut = try tmux("display-message", "-p", "#{pid}")
     serverPid = pid_t(pidOut.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines))
+  }
+
+  // MARK: What differs between tmux releases
+
+  /// The tmux this server runs (`BERTH_TMUX`, else `tmux` on PATH): 3.2a to master, whose
+  /// version is `next-3.8`, so never assume it starts with "3".
+  public var version: TmuxVersion { install.version }
+
+  /// `tmux VERSION` as berth shows it (the panel's header).
+  public var versionLabel: String { "tmux \(install.version.text)" }
+
+  /// tmux 3.7c and later refuse session (and window) names holding control characters
+  /// (`invalid session name`, `invalid window name`).
+  public var refusesControlCharactersInSessionNames: Bool {
+    install.version >= TmuxVersion(major: 3, minor: 7)
+  }
+
+  /// tmux 3.3 added `#{hook_client}`; before it a hook cannot tell which client it is about.
+  public var hasHookClient: Bool { install.version >= TmuxVersion(major: 3, minor: 3) }
+
+  /// tmux before 3.3 sizes a detached `new-session -x/-y` from the client that sent it.
+  public var sizesDetachedSessionsFromTheClient: Bool { install.version < TmuxVersion(major: 3, minor: 3) }
+
+  /// Gives a session made by a test's own `new-session -d` the size asked for on tmux before
+  /// 3.3, which sizes it from the command's client instead (`80x23` without a terminal);
+  /// later tmux needs nothing.
+  public func fixDetachedSize(_ target: String, cols: Int = 80, rows: Int = 24) throws {
+    guard sizesDetachedSessionsFromTheClient else { return }
+    let out = try tmux(
+      "resize-window", "-t", target, "-x", String(cols), "-y", String(rows), ";", "set-option", "-uw", "-t", target,
+      "window-size")
+    guard out.status == 0 else { throw TestServerError("resize-window \(target) failed: \(out.stderrText)") }
+  }
+
+  /// Creates a detached session named `name`, which may hold control characters: the name
+  /// tmux stored it under, or nil when this tmux refuses such names (3.7c and later; any
+  /// other refusal throws).
+  public func newSession(hostileName name: String, arguments: [String] = []) throws -> String? {
+    let out = try tmux(arguments: ["new-session", "-d", "-P", "-F", "#{session_name}", "-s", name] + arguments)
+    if out.status == 0 {
+      var s = out.stdoutText
+      if s.hasSuffix("\n") { s.removeLast() }
+      return s
+    }
+    if refusesControlCharactersInSessionNames, out.stderrText.contains("invalid session name") { return nil }
+    throw TestServerError("tmux new-session -s \(name.debugDescription) failed: \(out.stderrText)")
   }
 
   /// The socket berth code should use.

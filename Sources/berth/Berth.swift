@@ -29,7 +29,7 @@ struct Berth: AsyncParsableCommand {
       ListCommand.self, NewCommand.self, AttachCommand.self, DetachCommand.self, KillCommand.self,
       RenameCommand.self, TagCommand.self, SendCommand.self, OrphansCommand.self, AdoptCommand.self,
       ForgetCommand.self, CleanupCommand.self, DoctorCommand.self, SnapshotCommand.self,
-      RestoreCommand.self, ConfigCommand.self, ServeCommand.self, HostsCommand.self,
+      RestoreCommand.self, UninstallHooksCommand.self, ConfigCommand.self, ServeCommand.self, HostsCommand.self,
     ])
 
   @OptionGroup var global: GlobalOptions

@@ -140,7 +140,26 @@ struct RestoreCommand: AsyncParsableCommand {
       for n in item.notices { printError(n) }
     }
     for s in report.skipped { printError("skipped \(s.id): \(s.reason)") }
-    if report.restored.isEmpty && report.skipped.isEmpty { emit("nothing to restore") }
-    if report.restored.isEmpty && !report.skipped.isEmpty { throw ExitCode(1) }
+    for f in report.failed { printError("could not restore \(f.id): \(f.reason)") }
+    if report.restored.isEmpty && report.skipped.isEmpty && report.failed.isEmpty { emit("nothing to restore") }
+    if report.restored.isEmpty && !report.skipped.isEmpty || !report.failed.isEmpty { throw ExitCode(1) }
+  }
+}
+
+struct UninstallHooksCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "uninstall-hooks",
+    abstract: "Remove berth's tmux hooks and autosave timer from the server.",
+    discussion: """
+      berth sets two global hooks (client-detached and session-closed, at an index of its own) \
+      and a server option (@berth-autosave) while its sessions exist, and removes them itself \
+      when the last one ends. This removes them now; the next berth session sets them again.
+      """)
+
+  @OptionGroup var global: GlobalOptions
+
+  func run() async throws {
+    let removed = try await withManager(global) { try await $0.uninstallHooks() }
+    emit(removed ? "removed berth's hooks and autosave timer" : "no tmux server is running: nothing to remove")
   }
 }

@@ -34,7 +34,7 @@ struct SnapshotEncodingTests {
             index: p, cwd: "/home/u/" + text(), command: Bool.random(using: &rng) ? nil : [text(), "-x", text()],
             isShell: Bool.random(using: &rng), active: p == 0,
             lastLines: (0..<Int.random(in: 0...5, using: &rng)).map { _ in text() })
-        })
+        }, automaticRename: [nil, true, false].randomElement(using: &rng) ?? nil)
     }
     var environment: [String: String] = [:]
     for name in ["LANG", "EDITOR", "VIRTUAL_ENV", "Z_LAST", "a_lower"] where Bool.random(using: &rng) {

@@ -223,6 +223,11 @@ struct RebootRecoveryTests {
         if zshInstalled {
           try runAndWait(server, pane: "=berth-zshy:0.0", "fc -l 1", until: "echo zsh-history-two")
           #expect(paneHistory(server, "=berth-zshy:0.0").contains("echo zsh-history-one"))
+          // Each line once (zsh reads its HISTFILE itself; berth reading it too doubled them).
+          let listed = paneHistory(server, "=berth-zshy:0.0").split(separator: "\n").filter {
+            $0.trimmingCharacters(in: .whitespaces).first?.isNumber == true
+          }
+          #expect(listed.filter { $0.hasSuffix("echo zsh-history-one") }.count == 1, "\(listed)")
           try server.check("send-keys", "-t", "=berth-zshy:1.0", "Up")
           #expect(
             server.waitUntil(timeout: 10) { promptLine(server, "=berth-zshy:1.0").hasSuffix("echo zsh-history-two") },
@@ -603,8 +608,9 @@ struct RebootRecoveryTests {
         try await Task.sleep(for: .milliseconds(100))
       }
       #expect(third.map { $0 > second } == true, "the client-detached hook saved nothing")
-      let savedByHook = try #require(third)
+      var savedByHookLatest = try #require(third)
       func savesWithin(_ seconds: Double) async throws -> Bool {
+        let savedByHook = savedByHookLatest
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
           if let now = try await takenAt(), now > savedByHook { return true }
@@ -614,14 +620,33 @@ struct RebootRecoveryTests {
       }
       // berth's own control clients come and go without saving (each save would start the next).
       _ = try berth(["list"], server: server, db: db, extra: extra)
-      #expect(try await !savesWithin(1.5), "a control client going away saved a snapshot")
+      if server.hasHookClient {
+        #expect(try await !savesWithin(1.5), "a control client going away saved a snapshot")
+      } else {
+        // tmux 3.2a has no #{hook_client}: a one-shot command that is a control client
+        // starts a save when it goes (ordinary command clients never attach, so never do).
+        let saved = try await savesWithin(1.5)
+        withKnownIssue("tmux 3.2a: no #{hook_client} to tell control clients apart", isIntermittent: true) {
+          #expect(!saved, "a control client going away saved a snapshot")
+        }
+        if let latest = try await takenAt() { savedByHookLatest = latest }
+      }
       // Nor does a terminal leaving a session that is not berth's.
       try server.check("new-session", "-d", "-s", "someone-else")
       let other = try server.check("display-message", "-p", "-t", "=someone-else:", "#{session_id}")
       let otherHost = try attachRealClient(to: server, session: other)
       defer { otherHost.shutdown() }
       try server.check("detach-client", "-s", other)
-      #expect(try await !savesWithin(1.5), "a terminal leaving someone else's session saved a snapshot")
+      let savedForOther = try await savesWithin(1.5)
+      if server.hasHookClient {
+        #expect(!savedForOther, "a terminal leaving someone else's session saved a snapshot")
+      } else {
+        // tmux 3.2a runs client-detached hooks in the most recently used session, not the
+        // client's: a save on any detach (harmless, coalesced; never a chain).
+        withKnownIssue("tmux 3.2a: a client-detached hook does not know the client's session", isIntermittent: true) {
+          #expect(!savedForOther, "a terminal leaving someone else's session saved a snapshot")
+        }
+      }
     }
   }
 }

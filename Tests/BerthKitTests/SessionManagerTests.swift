@@ -339,6 +339,7 @@ struct OrphanAndRecordTests {
     let cwd = try dir.makeDirectory("o")
     try await withTmuxServer { server in
       try server.check("new-session", "-d", "-s", "berth-xyz", "-c", cwd, "-x", "90", "-y", "20")
+      try server.fixDetachedSize("=berth-xyz:", cols: 90, rows: 20)
       try server.check("new-session", "-d", "-s", "berth-not valid")
       try await withManager(makeContext(server, dir)) { m async throws in
         let views = try await m.list().views

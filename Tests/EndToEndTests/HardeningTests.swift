@@ -528,7 +528,9 @@ struct HardeningTests {
       try pane.type("stty -a > \(PanelHarness.shellQuote(stoppedStty)); fg")
       try pane.keys("Enter")
       guard
-        pane.wait("the whole panel again", { $0.contains("berth ·") && $0.contains("alpha") && $0.contains("tmux 3") })
+        pane.wait(
+          "the whole panel again",
+          { $0.contains("berth ·") && $0.contains("alpha") && $0.contains(panel.inner.versionLabel) })
       else { return }
       expectCookedWithEcho((try? String(contentsOfFile: stoppedStty, encoding: .utf8)) ?? "", "while stopped")
       try pane.keys("j")
@@ -596,7 +598,7 @@ struct HardeningTests {
       try panel.createSession("alpha", name: "alpha")
       try panel.startPanel()
       let pane = OuterPane(server: panel.outer, id: panel.pane)
-      guard pane.waitFor("tmux 3"), let berth = pane.berthPid() else { return }
+      guard pane.waitFor(panel.inner.versionLabel), let berth = pane.berthPid() else { return }
       let window = pane.format("#{window_id}")
       let sizes = [(1, 1), (20, 5), (120, 40), (39, 9), (80, 24), (41, 11), (200, 60), (2, 30), (40, 10), (100, 3)]
       let started = Date()
@@ -624,7 +626,7 @@ struct HardeningTests {
       pane.wait("too small at 20x5") { $0.contains("Terminal too small") && $0.contains("20x5") }
       try panel.outer.check("resize-window", "-t", window, "-x", "100", "-y", "30")
       pane.wait("the full layout at 100x30") { s in
-        s.contains("tmux 3") && s.contains("Preview") && s.contains("alpha") && !s.contains("too small")
+        s.contains(panel.inner.versionLabel) && s.contains("Preview") && s.contains("alpha") && !s.contains("too small")
       }
       try pane.keys("q")
       if let exit = panel.waitForExit() {

@@ -140,7 +140,7 @@ struct PanelEndToEndTests {
       try panel.createSession("alpha", name: "alpha")
       try panel.createSession("beta", name: "beta")
       try panel.startPanel()
-      guard panel.waitFor("tmux 3") else { return }
+      guard panel.waitFor(panel.inner.versionLabel) else { return }
       let window = try panel.outer.check("display-message", "-p", "-t", panel.pane, "#{window_id}")
 
       try panel.outer.check("resize-window", "-t", window, "-x", "40", "-y", "10")
@@ -155,7 +155,7 @@ struct PanelEndToEndTests {
       panel.waitFor("30x8")
 
       try panel.outer.check("resize-window", "-t", window, "-x", "100", "-y", "30")
-      panel.waitForScreen("the full layout again") { $0.contains("tmux 3") && $0.contains("Preview") }
+      panel.waitForScreen("the full layout again") { $0.contains(panel.inner.versionLabel) && $0.contains("Preview") }
 
       // A storm of size changes (each one a SIGWINCH), down to 1x1: it keeps up and ends
       // on the last size.
@@ -167,7 +167,7 @@ struct PanelEndToEndTests {
       }
       try panel.outer.check("resize-window", "-t", window, "-x", "90", "-y", "24")
       panel.waitForScreen("the layout after the storm") { s in
-        s.contains("tmux 3") && s.split(separator: "\n").allSatisfy { $0.count <= 90 }
+        s.contains(panel.inner.versionLabel) && s.split(separator: "\n").allSatisfy { $0.count <= 90 }
       }
       #expect(berthIsRunning(panel))
     }
