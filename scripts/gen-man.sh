@@ -215,18 +215,25 @@ replaces itself with
 .Ic tmux attach ,
 for login shells.
 .Pp
-When sessions died with the machine or with the tmux server in the last 7 days (and were
-not killed on purpose), the panel starts with the prompt
-.Dq Ar N No sessions from your previous session: Restore all (a) Select (s) Ignore (i or Esc) .
+When sessions were lost to a reboot or to the tmux server going away in the last 7 days,
+the panel starts with the prompt
+.Dq Ar N No sessions from your previous session: Restore all (a) / Select (s) / Ignore (i or Esc) .
 .Ic a
-recreates them all,
+restores them all (as
+.Ic berth restore
+does),
 .Ic s
 opens the list with them marked, and
 .Ic i ,
 .Ic q
 or
 .Ic Esc
-dismisses the prompt for those sessions for good.
+means not now: this loss is not asked about again, a later one is.
+A session whose shell exited, or that was killed, is shown dead with its reason and is
+neither asked about nor brought back by
+.Cm autoRestore ;
+.Ic R
+restores it.
 .Pp
 The panel works at 80x24 and narrower screens down to 40x10 (fewer columns, no preview);
 on a wide terminal the columns share the width, so names and paths are shown whole.

@@ -237,8 +237,8 @@ extension SessionManager {
       view = try await adopt(view)
       notice = "adopted \(view.tmuxSession)"
     } else if view.status == .dead {
-      view = try await recreate(view)
-      notice = "recreated \(view.displayName) in \(view.cwd ?? "~")"
+      // The same snapshot restore as `berth restore` (windows, panes, layout, directories).
+      (view, notice) = try await restoreForAttach(view)
     }
     guard let tmuxId = view.tmuxId else { throw .failed("session \(view.id) has no tmux id") }
     let install = try tmux()
@@ -311,6 +311,9 @@ extension SessionManager {
       _ = try? store.update(id: v.id) {
         $0.lastDetachedAt = self.context.now(); $0.status = .detached
       }
+      // Saved here, not left to the detach hook: the hook runs for the control client's own
+      // hidden session, not for the one detached.
+      _ = try? await snapshotAll(only: [v.id])
     }
     return v
   }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BerthCore
 import BerthKit
 import BerthPanel
+import BerthPanelIO
 import BerthTmux
 import Foundation
 
@@ -150,7 +151,8 @@ struct AttachCommand: AsyncParsableCommand {
     abstract: "Hand the terminal to 'tmux attach' for a session (inside tmux: switch-client).",
     discussion: """
       TARGET is an exact id, an exact custom name, an exact tmux session name, or a unique id \
-      prefix. A dead session is recreated in its directory; an orphan is adopted.
+      prefix. A dead session is restored from its last snapshot first (as by 'berth restore'); \
+      an orphan is adopted.
       """)
 
   @OptionGroup var global: GlobalOptions
