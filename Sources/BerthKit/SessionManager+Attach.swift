@@ -1,6 +1,7 @@
 import BerthCore
 import BerthStore
 import Foundation
+import TmuxControl
 
 // Attach bookkeeping: what happens around a hand-off to `tmux attach` that the CLI, the panel
 // and berth-serve share (before: `prepareAttach`; after: `finishAttach`).
@@ -51,5 +52,21 @@ extension SessionManager {
     }
     _ = try? await snapshotAll(only: [id])
     return try await view(id: id)
+  }
+}
+
+extension SessionManager {
+  /// The tmux session berth runs in, when it runs inside a client of the server it manages
+  /// (`TMUX` names that server and `TMUX_PANE` the pane): the panel lists it first, as
+  /// choose-tree does. nil anywhere else, and nothing is started to find out.
+  public func currentSessionName() async -> String? {
+    guard Self.insideSameServer(environment: context.environment, socketPath: context.socketPath),
+      let pane = context.environment["TMUX_PANE"].flatMap({ TargetID($0) }),
+      let c = try? await connection(startServer: false),
+      let reply = try? await send(c, [.displayMessage(format: "#{session_name}", target: pane)]).first,
+      !reply.isError
+    else { return nil }
+    let name = reply.text.trimmingCharacters(in: .newlines)
+    return name.isEmpty ? nil : name
   }
 }

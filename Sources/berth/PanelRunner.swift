@@ -81,6 +81,7 @@ enum PanelRunner {
       defaultDirectory: FileManager.default.currentDirectoryPath,
       homeDirectory: context.homeDirectory, screenWidth: size.width, screenHeight: size.height)
     state.apply(context.settings)
+    if let current = await manager.currentSessionName() { _ = state.update(.currentSession(tmuxName: current)) }
     // Config problems were printed before the screen took over, where nobody sees them.
     let configErrors = settingsFile.read().result.errors
     if let first = configErrors.first, let path = settingsFile.path {

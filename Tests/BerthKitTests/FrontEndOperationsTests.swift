@@ -156,4 +156,31 @@ struct FrontEndOperationsTests {
       }
     }
   }
+
+  /// Inside a client of the same server, the current session is the one holding TMUX_PANE
+  /// (the panel lists it first); anywhere else there is none.
+  @Test func theCurrentSessionIsTheOneBerthRunsIn() async throws {
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer { server in
+      _ = try await withManager(makeContext(server, dir)) { m async throws in
+        _ = try await m.create(CreateRequest(id: "here", cwd: dir.path))
+        _ = try await m.create(CreateRequest(id: "there", cwd: dir.path))
+      }
+      let pane = try server.check("display-message", "-p", "-t", "=berth-here:", "#{pane_id}")
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+      var inside = server.environment
+      inside["TMUX"] = "\(server.socketPath),1,0"
+      inside["TMUX_PANE"] = pane
+      let name = try await withManager(makeContext(server, dir, environment: inside)) { await $0.currentSessionName() }
+      #expect(name == "berth-here")
+      let outside = try await withManager(makeContext(server, dir)) { await $0.currentSessionName() }
+      #expect(outside == nil)
+      var otherServer = inside
+      otherServer["TMUX"] = "/tmp/some-other-socket,1,0"
+      let elsewhere = try await withManager(makeContext(server, dir, environment: otherServer)) {
+        await $0.currentSessionName()
+      }
+      #expect(elsewhere == nil)
+    }
+  }
 }
