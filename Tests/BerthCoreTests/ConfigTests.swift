@@ -315,7 +315,10 @@ import Testing
         "colors = true\rprefix = \"a\"",
         "config.toml:1: colors: a carriage return must be followed by a line feed (use LF or CRLF line endings)"
       ),
-      ("[[palette]]", "config.toml:1: arrays of tables ([[...]]) are not supported; the tables are [palette] and [hosts.NAME]"),
+      (
+        "[[palette]]",
+        "config.toml:1: arrays of tables ([[...]]) are not supported; the tables are [palette] and [hosts.NAME]"
+      ),
       ("[palette", #"config.toml:1: expected a table header such as [palette], got "[palette""#),
       ("[]", #"config.toml:1: expected a table header such as [palette], got "[]""#),
     ]
