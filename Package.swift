@@ -37,6 +37,12 @@ let package = Package(
     .target(
       name: "BerthKit", dependencies: ["BerthCore", "BerthTmux", "BerthStore", "TmuxControl"],
       swiftSettings: swiftSettings),
+    // I/O: the panel's I/O side (a state machine of events and actions, and the runner that
+    // carries the actions out through the session manager).
+    .target(
+      name: "BerthPanelIO",
+      dependencies: ["BerthKit", "BerthPanel", "BerthTerminal", "BerthCore", "BerthTmux", "TmuxControl"],
+      swiftSettings: swiftSettings),
     // I/O: the ncurses driver that blits screen buffers and reads keys.
     .target(
       name: "BerthTerminal", dependencies: ["CNcursesw", "BerthPanel", "BerthCore"], swiftSettings: swiftSettings),
@@ -44,7 +50,8 @@ let package = Package(
     .executableTarget(
       name: "berth",
       dependencies: [
-        "BerthKit", "BerthTerminal", "BerthPanel", "BerthCore", "BerthStore", "BerthTmux", "TmuxControl",
+        "BerthKit", "BerthTerminal", "BerthPanel", "BerthPanelIO", "BerthCore", "BerthStore", "BerthTmux",
+        "TmuxControl",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: swiftSettings),
@@ -82,6 +89,8 @@ let package = Package(
     .testTarget(name: "BerthTerminalTests", dependencies: ["BerthTerminal", "BerthPanel", "BerthCore"]),
     .testTarget(
       name: "BerthKitTests", dependencies: ["BerthKit", "BerthCore", "BerthTmux", "TmuxTestSupport", "TestModels"]),
+    .testTarget(
+      name: "BerthPanelIOTests", dependencies: ["BerthPanelIO", "BerthPanel", "BerthKit", "BerthCore", "BerthTerminal"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
     .testTarget(
       name: "BerthServeTests",

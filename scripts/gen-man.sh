@@ -148,7 +148,12 @@ Ids are 1 to 64 letters, digits,
 and
 .Ql - ;
 .Cm new
-makes a UUID when none is given.
+makes a short readable one when none is given: from the custom name, else the base name
+of the directory, with
+.Ql -2 ,
+.Ql -3 ...
+when taken
+.Pq Ql api , Ql api-2 .
 .Pp
 Which tmux server: the one given by
 .Fl L
@@ -182,6 +187,15 @@ Each row shows a session's name (its custom name, else its id), its state as a w
 a symbol and a colour, uptime, idle time, workspace, directory, the running command, and
 a marker when it printed output since it was last looked at.
 Orphans and dead records have a section of their own below the list.
+The session the panel runs in comes first, then live sessions, other tmux sessions and dead
+ones; in the activity order the most recently attached or detached come first (output
+never moves a row), the name order sorts numbers by value, and the selected row stays
+where it is on screen when the order changes.
+.Ic w
+groups the list under a foldable header per workspace, with counts.
+The
+.Ic \&?
+screen explains the symbols.
 For the selected session a detail line shows the CPU and memory used by the processes in
 its panes, its tags, and when it was created, last attached and last detached.
 The preview shows the last lines of its active pane as plain text (escape sequences are
@@ -201,19 +215,29 @@ replaces itself with
 .Ic tmux attach ,
 for login shells.
 .Pp
-When sessions died with the machine or with the tmux server in the last 7 days (and were
-not killed on purpose), the panel starts with the prompt
-.Dq Ar N No sessions from your previous session: Restore all (a) / Select (s) / Ignore (i) .
+When sessions were lost to a reboot or to the tmux server going away in the last 7 days,
+the panel starts with the prompt
+.Dq Ar N No sessions from your previous session: Restore all (a) / Select (s) / Ignore (i or Esc) .
 .Ic a
-recreates them all,
+restores them all (as
+.Ic berth restore
+does),
 .Ic s
 opens the list with them marked, and
-.Ic i
+.Ic i ,
+.Ic q
 or
 .Ic Esc
-dismisses the prompt for those sessions for good.
+means not now: this loss is not asked about again, a later one is.
+A session whose shell exited, or that was killed, is shown dead with its reason and is
+neither asked about nor brought back by
+.Cm autoRestore ;
+.Ic R
+restores it.
 .Pp
-The panel works at 80x24 and narrower screens down to 40x10 (fewer columns, no preview).
+The panel works at 80x24 and narrower screens down to 40x10 (fewer columns, no preview);
+on a wide terminal the columns share the width, so names and paths are shown whole.
+Paths are cut from the left, keeping whole trailing components.
 It uses 256 colours where the terminal has them, 8 where it does not, and none with
 .Fl -no-color
 or

@@ -9,6 +9,7 @@
 #   screenshots/help.png             the ? help screen
 #   screenshots/settings.png         the , settings screen
 #   screenshots/dead-and-orphans.png a dead session's last output, orphans and stale records
+#   screenshots/workspaces.png       the list grouped by workspace (w), one group folded
 #   screenshots/narrow.png           the same at 80x24
 #
 # Everything runs in a private temporary directory: its own TMUX_TMPDIR (so its tmux servers
@@ -371,6 +372,16 @@ press Escape
 say "dead and orphan sessions"
 press_until j "Last output · db-migrate"
 shoot dead-and-orphans
+
+say "grouped by workspace"
+press w g
+wait_for "▾ docs"
+press_until j "personal · 1 session"
+press Left
+wait_for "▸ personal"
+press_until j "Preview · build"
+shoot workspaces
+press w
 press_until k "Preview · build"
 close_terminal
 

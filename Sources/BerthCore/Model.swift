@@ -216,6 +216,11 @@ public struct SessionView: Sendable, Equatable {
   public var panePids: [Int32]
   public var title: String?
   public var preview: [String]?
+  /// When tmux created the live session (`session_created`): a restored session's uptime
+  /// counts from here, not from the record's creation.
+  public var sessionCreatedAt: Date?
+  /// The process of the active pane (its foreground command line is read from it).
+  public var activePanePid: Int32?
 
   public init(
     id: String, name: String? = nil, tmuxSession: String, tmuxId: String? = nil,

@@ -163,10 +163,13 @@ public struct Reconciler {
       v.cols = pane.width
       v.rows = pane.height
       v.activePaneId = pane.paneId
+      v.activePanePid = pane.pid > 0 ? pane.pid : nil
     }
     v.panePids = s.panes.map(\.pid)
     v.activityAt = s.activityAt
+    v.sessionCreatedAt = s.createdAt
     v.uptimeSeconds = max(0, Int(now.timeIntervalSince(s.createdAt)))
-    if let a = s.activityAt { v.idleSeconds = max(0, Int(now.timeIntervalSince(a))) }
+    // Idle never exceeds up: a new window's activity stamp can predate the session's.
+    if let a = s.activityAt { v.idleSeconds = min(max(0, Int(now.timeIntervalSince(a))), v.uptimeSeconds ?? .max) }
   }
 }

@@ -15,7 +15,8 @@ extension SessionManager {
   /// Creates a managed session (record first, then tmux; the record is removed again if tmux
   /// refuses). An existing id is an error that suggests `attach`.
   public func create(_ request: CreateRequest) async throws(BerthError) -> SessionView {
-    let id = request.id ?? SessionIDs.newUUID()
+    var id = request.id ?? ""
+    if request.id == nil { id = try await readableId(for: request) }
     try SessionIDs.validate(id)
     if let name = request.name { try Self.validateLabel(name, what: "name") }
     if let w = request.workspace { try Self.validateLabel(w, what: "workspace") }
@@ -236,8 +237,8 @@ extension SessionManager {
       view = try await adopt(view)
       notice = "adopted \(view.tmuxSession)"
     } else if view.status == .dead {
-      view = try await recreate(view)
-      notice = "recreated \(view.displayName) in \(view.cwd ?? "~")"
+      // The same snapshot restore as `berth restore` (windows, panes, layout, directories).
+      (view, notice) = try await restoreForAttach(view)
     }
     guard let tmuxId = view.tmuxId else { throw .failed("session \(view.id) has no tmux id") }
     let install = try tmux()
@@ -310,6 +311,9 @@ extension SessionManager {
       _ = try? store.update(id: v.id) {
         $0.lastDetachedAt = self.context.now(); $0.status = .detached
       }
+      // Saved here, not left to the detach hook: the hook runs for the control client's own
+      // hidden session, not for the one detached.
+      _ = try? await snapshotAll(only: [v.id])
     }
     return v
   }

@@ -23,7 +23,9 @@ extension SessionManager {
   /// round trips at most (the list, then the captures); records that changed are saved in
   /// one transaction.
   public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
-    try await detailedList(preview: preview, includeForeign: includeForeign).listing
+    var listing = try await detailedList(preview: preview, includeForeign: includeForeign).listing
+    Self.fillCommandLines(&listing.views)
+    return listing
   }
 
   /// A listing with what it was built from: the live sessions tmux reported (berth's hidden

@@ -124,14 +124,15 @@ extension SessionManager {
   }
 
   /// Kills orphans (only when asked) and forgets dead records (all of them, or those that
-  /// ended more than `olderThanDays` ago).
-  public func cleanup(orphans: Bool, dead: Bool, olderThanDays: Int?, dryRun: Bool) async throws(BerthError)
-    -> CleanupReport
-  {
+  /// ended more than `olderThanDays` ago). With `only`, just the sessions of those ids (the
+  /// rows a front end showed and the user confirmed).
+  public func cleanup(
+    orphans: Bool, dead: Bool, olderThanDays: Int?, dryRun: Bool, only: Set<String>? = nil
+  ) async throws(BerthError) -> CleanupReport {
     let listing = try await list()
     var report = CleanupReport(dryRun: dryRun)
     if orphans {
-      let targets = listing.views.filter(\.orphan)
+      let targets = listing.views.filter { $0.orphan && (only?.contains($0.id) ?? true) }
       report.killedOrphans = targets.map(\.tmuxSession)
       if !dryRun, !targets.isEmpty { _ = try await kill(targets) }
     }
@@ -139,7 +140,7 @@ extension SessionManager {
       let now = context.now()
       let cutoff = olderThanDays.map { now.addingTimeInterval(-Double($0) * 86_400) }
       let targets = listing.views.filter { v in
-        guard v.tracked, v.status == .dead else { return false }
+        guard v.tracked, v.status == .dead, only?.contains(v.id) ?? true else { return false }
         guard let cutoff else { return true }
         return (v.endedAt ?? v.lastDetachedAt ?? v.createdAt ?? now) < cutoff
       }

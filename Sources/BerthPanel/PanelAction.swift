@@ -11,14 +11,19 @@ public enum PanelAction: String, CaseIterable, Sendable {
   case attach = "attach"
   case newSession = "new"
   case rename = "rename"
+  case tags = "tags"
   case kill = "kill"
   case mark = "mark"
+  case markAll = "mark-all"
   case restore = "restore"
   case cleanup = "cleanup"
   case filter = "filter"
   case clear = "clear"
   case sort = "sort"
   case showAll = "show-all"
+  case group = "group"
+  case collapse = "collapse"
+  case expand = "expand"
   case switchFocus = "switch-focus"
   case togglePreview = "preview"
   case help = "help"
@@ -41,14 +46,19 @@ public enum PanelAction: String, CaseIterable, Sendable {
     case .attach: [.enter]
     case .newSession: [.char("n")]
     case .rename: [.char("r")]
+    case .tags: [.char("t")]
     case .kill: [.char("x")]
     case .mark: [.char(" ")]
+    case .markAll: [.char("*")]
     case .restore: [.char("R")]
     case .cleanup: [.char("c")]
     case .filter: [.char("/")]
     case .clear: [.escape]
     case .sort: [.char("s")]
     case .showAll: [.char("a")]
+    case .group: [.char("w")]
+    case .collapse: [.left]
+    case .expand: [.right]
     case .switchFocus: [.tab, .backTab]
     case .togglePreview: [.char("p")]
     case .help: [.char("?")]
@@ -67,17 +77,22 @@ public enum PanelAction: String, CaseIterable, Sendable {
     case .pageDown: "Move down one page"
     case .first: "Select the first session"
     case .last: "Select the last session"
-    case .attach: "Attach (dead: recreate it; orphan: adopt it)"
-    case .newSession: "New session: asks a name and a directory"
+    case .attach: "Attach (dead: restore it; orphan: adopt it)"
+    case .newSession: "New session: name, dir, workspace, tags"
     case .rename: "Rename the selected session"
-    case .kill: "Kill the marked or selected sessions (y/N)"
+    case .tags: "Edit the selected session's tags"
+    case .kill: "Kill the marked or selected; dead: forget"
     case .mark: "Mark or unmark the selected session"
+    case .markAll: "Mark every session shown, or none"
     case .restore: "Restore the marked or selected dead sessions"
     case .cleanup: "Clean up orphans and stale records (y/N)"
     case .filter: "Filter by name, cwd, command, workspace, tag"
     case .clear: "Clear the filter, then the marks"
     case .sort: "Sort by activity, creation or name"
     case .showAll: "Show or hide other tmux sessions"
+    case .group: "Group by workspace, or not"
+    case .collapse: "Fold the selected workspace"
+    case .expand: "Unfold the selected workspace"
     case .switchFocus: "Switch between sessions and orphans"
     case .togglePreview: "Show or hide the preview"
     case .help: "Show or hide this help"
@@ -99,15 +114,26 @@ public enum PanelAction: String, CaseIterable, Sendable {
     case .mark: "mark"
     case .restore: "restore"
     case .filter: "filter"
+    case .cleanup: "clean up"
+    case .group: "group"
+    case .settings: "settings"
     case .help: "help"
     case .quit: "quit"
     default: name
     }
   }
 
-  /// The footer's hints, most important first (the footer drops from the end when narrow).
+  /// The footer's hints in the order shown.
   static let footerActions: [PanelAction] = [
-    .attach, .newSession, .kill, .filter, .help, .quit, .mark, .restore,
+    .attach, .newSession, .kill, .filter, .restore, .mark, .group, .cleanup, .settings, .help,
+    .quit,
+  ]
+
+  /// The order in which a narrow footer gives hints up: `?` and `q` last, since `?` leads
+  /// to every other key.
+  static let footerDropOrder: [PanelAction] = [
+    .group, .mark, .restore, .settings, .cleanup, .filter, .kill, .newSession, .attach, .quit,
+    .help,
   ]
 
   /// The action bound to a key, if any. Ctrl keys match either letter case.

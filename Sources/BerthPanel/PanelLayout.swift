@@ -73,7 +73,7 @@ struct PanelLayout: Equatable {
 
   init(_ state: PanelState, width: Int, height: Int) {
     self.init(
-      width: width, height: height, listCount: state.listRows.count,
+      width: width, height: height, listCount: state.listEntries.count,
       orphanCount: state.orphanRows.count,
       previewVisible: state.previewVisible && state.selectedSession != nil)
   }

@@ -36,6 +36,10 @@ public enum PanelMessage: Equatable, Sendable {
   /// says why (in the panel's own words).
   case createFailed(String)
 
+  /// The tmux session the panel runs in (nil outside tmux): it is listed first, as
+  /// choose-tree does.
+  case currentSession(tmuxName: String?)
+
   /// Shorthand for a key press.
   public static func key(_ key: Key) -> PanelMessage { .input(.key(key)) }
   /// Shorthand for typing a character.

@@ -55,8 +55,9 @@ extension ScreenBuffer {
 
 // MARK: - Columns
 
-/// The list's columns for the current rows and width: least useful columns are dropped
-/// first when narrow, and widths follow the content.
+/// The list's columns for the current rows and width: each has a minimum and a share of
+/// the room left (see `ColumnFit`), never growing past its content; the least useful are
+/// dropped first when narrow.
 struct RowColumns {
   enum Kind: CaseIterable {
     case name, status, uptime, idle, workspace, cwd, command
@@ -92,64 +93,36 @@ struct RowColumns {
     func contentWidth(_ kind: Kind) -> Int {
       rows.map { DisplayWidth.of(state.cellText(kind, $0, width: 1000)) }.max() ?? 0
     }
-    var candidates: [(kind: Kind, min: Int, preferred: Int)] = []
+    var kinds: [Kind] = []
+    var specs: [ColumnFit.Spec] = []
     for kind in Kind.allCases {
       let content = contentWidth(kind)
       let heading = kind.heading.count
+      let spec: ColumnFit.Spec
       switch kind {
-      case .name:
-        candidates.append((kind, max(heading, min(content, 10)), max(heading, min(content, 28))))
-      case .status:
-        candidates.append((kind, max(heading, content), max(heading, content)))
-      case .uptime, .idle:
-        candidates.append((kind, 4, 4))
+      case .name: spec = .init(minimum: 10, content: max(content, heading), share: 4)
+      case .status: spec = .init(minimum: max(heading, content), content: max(heading, content), share: 0)
+      case .uptime, .idle: spec = .init(minimum: 4, content: 4, share: 0)
       case .workspace:
-        if content > 0 {
-          candidates.append((kind, max(6, min(content, 9)), min(max(content, 9), 16)))
-        }
+        // The grouped view shows the workspace in its headers.
+        guard content > 0, !state.grouped else { continue }
+        spec = .init(minimum: heading, content: max(content, heading), share: 1)
       case .cwd:
-        if content > 0 {
-          candidates.append((kind, max(3, min(content, 8)), min(max(content, 3), 40)))
-        }
+        guard content > 0 else { continue }
+        spec = .init(minimum: 8, content: max(content, heading), share: 4)
       case .command:
-        if content > 0 {
-          candidates.append((kind, max(7, min(content, 7)), min(max(content, 7), 16)))
-        }
+        guard content > 0 else { continue }
+        spec = .init(minimum: 8, content: max(content, heading), share: 2)
       }
+      kinds.append(kind)
+      specs.append(spec)
     }
-    let available = width - Self.prefixWidth
-    func total(_ c: [(kind: Kind, min: Int, preferred: Int)]) -> Int {
-      c.reduce(0) { $0 + $1.min } + gap * max(0, c.count - 1)
+    let dropOrder = [Kind.workspace, .command, .idle, .uptime, .cwd].compactMap {
+      kinds.firstIndex(of: $0)
     }
-    for dropped in [Kind.workspace, .command, .idle, .uptime, .cwd]
-    where total(candidates) > available {
-      candidates.removeAll { $0.kind == dropped }
-    }
-    var widths = candidates.map(\.min)
-    var extra = available - total(candidates)
-    // The name grows first (it is how people find a session), then the others share
-    // what is left one column at a time, so a long path cannot starve the command.
-    func grow(_ kind: Kind, by amount: Int) -> Int {
-      guard let i = candidates.firstIndex(where: { $0.kind == kind }) else { return 0 }
-      let add = max(0, min(amount, candidates[i].preferred - widths[i]))
-      widths[i] += add
-      return add
-    }
-    extra -= grow(.name, by: max(0, extra))
-    var growing = true
-    while extra > 0 && growing {
-      growing = false
-      for kind in [Kind.cwd, .command, .workspace] where extra > 0 {
-        let added = grow(kind, by: 1)
-        extra -= added
-        if added > 0 { growing = true }
-      }
-    }
-    // The name absorbs a cut that still overflows (only at the smallest sizes).
-    if extra < 0, let i = candidates.firstIndex(where: { $0.kind == .name }) {
-      widths[i] = max(1, widths[i] + extra)
-    }
-    columns = zip(candidates, widths).map { Column(kind: $0.kind, width: $1) }
+    let widths = ColumnFit.widths(
+      specs, available: width - Self.prefixWidth, gap: gap, dropOrder: dropOrder)
+    columns = zip(kinds, widths).compactMap { kind, width in width.map { Column(kind: kind, width: $0) } }
   }
 }
 
@@ -190,17 +163,20 @@ extension PanelState {
     date.map { TextFormat.duration(now.timeIntervalSince($0)) + " ago" }
   }
 
+  /// How long the tmux session has run: from tmux's own creation time, so a restored
+  /// session counts from its restore, not from the record's creation.
   func uptimeSeconds(_ view: SessionView) -> TimeInterval? {
     guard view.isAlive else { return nil }
-    if let created = view.createdAt { return now.timeIntervalSince(created) }
+    if let created = view.sessionCreatedAt ?? view.createdAt { return now.timeIntervalSince(created) }
     return view.uptimeSeconds.map(TimeInterval.init)
   }
 
-  /// Idle time; for a dead session, the time since it ended.
+  /// Idle time (never more than the uptime); for a dead session, the time since it ended.
   func idleSeconds(_ view: SessionView) -> TimeInterval? {
     if !view.isAlive { return view.endedAt.map { now.timeIntervalSince($0) } }
-    if let activity = view.activityAt { return now.timeIntervalSince(activity) }
-    return view.idleSeconds.map(TimeInterval.init)
+    let idle = view.activityAt.map { now.timeIntervalSince($0) } ?? view.idleSeconds.map(TimeInterval.init)
+    guard let idle else { return nil }
+    return uptimeSeconds(view).map { min(idle, $0) } ?? idle
   }
 
   /// A column's text for a row, already sanitised (the cwd shortened to `width`).
@@ -298,7 +274,7 @@ struct Painter {
 
     let connection: Span =
       switch state.connection {
-      case .connected: Span("connected ", .header)
+      case .connected: state.serverSeen ? Span("connected ", .header) : Span("", .header)
       case .reconnecting: Span("Reconnecting… ", .warning, [.bold, .reverse])
       case .serverGone: Span("server gone ", .error, [.bold, .reverse])
       }
@@ -324,7 +300,7 @@ struct Painter {
   // MARK: List
 
   mutating func paintHeadings(_ columns: RowColumns) {
-    guard !listRows.isEmpty || !orphanRows.isEmpty else { return }
+    guard !state.listEntries.isEmpty || !orphanRows.isEmpty else { return }
     var column = RowColumns.prefixWidth
     for (i, col) in columns.columns.enumerated() {
       let text = TextFormat.fit(col.kind.heading, to: col.width, alignRight: col.kind.alignRight)
@@ -334,32 +310,53 @@ struct Painter {
   }
 
   mutating func paintList(_ columns: RowColumns) {
-    guard !listRows.isEmpty else {
+    let entries = state.listEntries
+    guard !entries.isEmpty else {
       paintEmptyList()
       return
     }
     paintRows(
-      listRows, cursor: state.listCursor, top: layout.listTop, visible: layout.listHeight,
+      entries, cursor: state.listCursor, top: layout.listTop, visible: layout.listHeight,
       focused: state.focus == .list, columns: columns)
   }
 
   mutating func paintRows(
-    _ rows: [SessionView], cursor: SectionCursor, top: Int, visible: Int, focused: Bool,
+    _ rows: [ListEntry], cursor: SectionCursor, top: Int, visible: Int, focused: Bool,
     columns: RowColumns
   ) {
-    let selectedIndex = PanelState.resolve(cursor, in: rows) ?? 0
+    let selectedIndex = PanelState.resolve(cursor, in: rows.map(\.key)) ?? 0
     let first = PanelLayout.scroll(
       previous: cursor.scroll, selected: selectedIndex, visible: visible, count: rows.count)
     for offset in 0..<visible {
       let index = first + offset
       guard index < rows.count else { break }
-      paintRow(rows[index], row: top + offset, selected: focused && index == selectedIndex, columns)
+      let selected = focused && index == selectedIndex
+      switch rows[index] {
+      case .session(let view): paintRow(view, row: top + offset, selected: selected, columns)
+      case .workspace(let header): paintGroupHeader(header, row: top + offset, selected: selected)
+      }
     }
     // Scroll hints on the right edge when rows are hidden above or below.
     if first > 0 { screen.put("↑", row: top, column: width - 1, role: .dim) }
     if first + visible < rows.count {
       screen.put("↓", row: top + visible - 1, column: width - 1, role: .dim)
     }
+  }
+
+  /// A workspace's header in the grouped view: fold mark, name and how many sessions.
+  mutating func paintGroupHeader(_ header: WorkspaceHeader, row: Int, selected: Bool) {
+    let name = header.name.map { TerminalText.sanitize($0) } ?? "no workspace"
+    let noun = header.count == 1 ? "session" : "sessions"
+    var spans = [
+      Span(header.collapsed ? " ▸ " : " ▾ ", .accent, .bold),
+      Span(name, header.name == nil ? .dim : .accent, .bold),
+      Span("  \(header.count) \(noun)", .dim),
+    ]
+    if selected {
+      screen.fill(row: row, role: .selected, attributes: .reverse)
+      spans = spans.map { Span($0.text, .selected, [.reverse, .bold]) }
+    }
+    screen.draw(spans, row: row, column: 0, maxWidth: width)
   }
 
   mutating func paintRow(_ view: SessionView, row: Int, selected: Bool, _ columns: RowColumns) {
@@ -402,10 +399,7 @@ struct Painter {
       lines = [Span("Loading sessions…", .dim)]
     } else if !state.filter.isEmpty {
       let shown = TextFormat.truncate(TerminalText.sanitize(state.filter), to: 20)
-      lines = [
-        Span("No session matches “\(shown)”.", .normal, .bold),
-        Span("Esc clears the filter.", .dim),
-      ]
+      lines = [Span("No session matches '\(shown)' (Esc clears)", .normal, .bold)]
     } else if state.connection == .serverGone {
       lines = [
         Span("The tmux server is gone.", .error, .bold),
@@ -453,7 +447,8 @@ struct Painter {
     }
     paintRule(row: titleRow, title: spans)
     paintRows(
-      orphanRows, cursor: state.orphanCursor, top: layout.orphanTop, visible: layout.orphanHeight,
+      orphanRows.map(ListEntry.session), cursor: state.orphanCursor, top: layout.orphanTop,
+      visible: layout.orphanHeight,
       focused: focused, columns: columns)
   }
 
@@ -468,7 +463,17 @@ struct Painter {
   // MARK: Detail
 
   mutating func paintDetail() {
-    guard let row = layout.detailRow, let view = selected else { return }
+    guard let row = layout.detailRow else { return }
+    if let header = state.selectedHeader {
+      let name = header.name.map { TerminalText.sanitize($0) } ?? "no workspace"
+      let noun = header.count == 1 ? "session" : "sessions"
+      let fold = header.collapsed ? "Enter or → unfolds" : "Enter or ← folds"
+      screen.draw(
+        [Span(" "), Span(name, .accent, .bold), Span(" · \(header.count) \(noun) · ", .dim), Span(fold, .dim)],
+        row: row, column: 0, maxWidth: width)
+      return
+    }
+    guard let view = selected else { return }
     var parts: [[Span]] = []
     if view.orphan {
       parts.append([Span("orphan: in tmux, not in berth's records", .orphan)])
@@ -481,9 +486,15 @@ struct Painter {
       parts.append([
         Span("ended \(state.ago(view.endedAt) ?? "at an unknown time")\(reason)", .dead)
       ])
-    } else if let usage = state.resources[view.id] {
-      parts.append([Span("cpu ", .dim), Span(TextFormat.percent(usage.cpuPercent))])
-      parts.append([Span("mem ", .dim), Span(TextFormat.bytes(usage.rssBytes))])
+    } else {
+      // Their place is kept while they are measured, so the line does not jump when they
+      // arrive.
+      let usage = state.resources[view.id]
+      let cpu = usage.map { TextFormat.percent($0.cpuPercent) } ?? "-"
+      let mem = usage.map { TextFormat.bytes($0.rssBytes) } ?? "-"
+      parts.append([Span("cpu ", .dim), Span(TextFormat.fit(cpu, to: 5, alignRight: true))])
+      parts.append([Span("mem ", .dim), Span(TextFormat.fit(mem, to: 6, alignRight: true))])
+      if view.clients > 1 { parts.append([Span("\(view.clients) clients", .attached)]) }
     }
     if !view.tags.isEmpty {
       let tags = view.tags.map(TerminalText.sanitize).joined(separator: ", ")
@@ -493,9 +504,15 @@ struct Painter {
       parts.append([Span("created ", .dim), Span(created)])
     }
     if !view.orphan && !view.foreign {
-      parts.append([Span("attached ", .dim), Span(state.ago(view.lastAttachedAt) ?? "never")])
-      if let detached = state.ago(view.lastDetachedAt) {
-        parts.append([Span("detached ", .dim), Span(detached)])
+      if let attachedAt = view.lastAttachedAt, let attached = state.ago(attachedAt) {
+        parts.append([Span("attached ", .dim), Span(attached)])
+        if let detachedAt = view.lastDetachedAt, detachedAt >= attachedAt, view.status != .attached,
+          let detached = state.ago(detachedAt)
+        {
+          parts.append([Span("detached ", .dim), Span(detached)])
+        }
+      } else {
+        parts.append([Span("never attached", .dim)])
       }
     }
     var spans: [Span] = [Span(" ")]
@@ -572,27 +589,54 @@ struct Painter {
         maxWidth: width)
       return
     }
-    var right: [Span] = []
-    if !state.marked.isEmpty {
-      right.append(Span("\(state.marked.count) marked  ", .marked, .bold))
+    // Hints on the left, state on the right; when narrow, items give way in
+    // `footerDropOrder` (`?` and `q` last), the sort order before the rarer keys, the count
+    // of marks late (it is what select mode is about).
+    enum Item: Equatable {
+      case key(PanelAction)
+      case marked, filter, grouped, sort
     }
-    if !state.filter.isEmpty {
-      right.append(Span("filter ", .footer))
-      right.append(
-        Span(
-          TextFormat.truncate(TerminalText.sanitize(state.filter), to: 16) + "  ", .prompt, .bold))
+    func spans(_ item: Item) -> [Span] {
+      switch item {
+      case .key(let action):
+        return [Span(action.keys[0].label, .key, .bold), Span(" \(action.hint)  ", .footer)]
+      case .marked: return [Span("\(state.marked.count) marked  ", .marked, .bold)]
+      case .filter:
+        return [
+          Span("filter ", .footer),
+          Span(TextFormat.truncate(TerminalText.sanitize(state.filter), to: 16) + "  ", .prompt, .bold),
+        ]
+      case .grouped: return [Span("grouped  ", .footer, .bold)]
+      case .sort: return [Span("sort ", .footer), Span(state.sortOrder.rawValue + " ", .footer, .bold)]
+      }
     }
-    right.append(Span("sort ", .footer))
-    right.append(Span(state.sortOrder.rawValue + " ", .footer, .bold))
-    let rightWidth = right.width
+    var left = PanelAction.footerActions.map(Item.key)
+    var right: [Item] = []
+    if !state.marked.isEmpty { right.append(.marked) }
+    if !state.filter.isEmpty { right.append(.filter) }
+    if state.grouped { right.append(.grouped) }
+    right.append(.sort)
+    var drops: [Item] = []
+    for action in PanelAction.footerDropOrder {
+      if action == .settings { drops += [.sort, .grouped] }
+      if action == .filter { drops.append(.filter) }
+      if action == .newSession { drops.append(.marked) }
+      drops.append(.key(action))
+    }
+    func total() -> Int { 1 + (left + right).reduce(0) { $0 + spans($1).width } }
+    for drop in drops where total() > width {
+      left.removeAll { $0 == drop }
+      right.removeAll { $0 == drop }
+    }
     var column = 1
-    for action in PanelAction.footerActions {
-      let hint = [Span(action.keys[0].label, .key, .bold), Span(" \(action.hint)  ", .footer)]
-      if column + hint.width > width - rightWidth { break }
+    for item in left {
+      let hint = spans(item)
+      if column + hint.width > width { break }
       column += screen.draw(hint, row: row, column: column, maxWidth: hint.width)
     }
-    if rightWidth <= width - column {
-      screen.draw(right, row: row, column: width - rightWidth, maxWidth: rightWidth)
+    let rightSpans = right.flatMap(spans)
+    if rightSpans.width <= width - column {
+      screen.draw(rightSpans, row: row, column: width - rightSpans.width, maxWidth: rightSpans.width)
     }
   }
 
@@ -602,18 +646,8 @@ struct Painter {
     guard let modal = state.modal else { return }
     switch modal {
     case .help(let scroll): paintHelp(scroll: scroll)
-    case .confirmKill(let ids, let names):
-      let what = ids.count == 1 ? "this session" : "these \(ids.count) sessions"
-      paintDialog(
-        title: "Kill sessions",
-        intro: [[Span("Kill \(what)?", .warning, .bold)]],
-        names: names, symbol: "✕",
-        outro: [
-          [
-            Span("y", .key, .bold), Span(" kill   "), Span("N", .key, .bold), Span(" or "),
-            Span("Esc", .key, .bold), Span(" keep them"),
-          ]
-        ])
+    case .confirmKill(let plan):
+      paintKillDialog(plan)
     case .confirmCleanup(let orphans, let dead):
       paintDialog(
         title: "Clean up",
@@ -627,11 +661,9 @@ struct Painter {
           [Span("\(dead.count) stale dead \(dead.count == 1 ? "record" : "records"): deleted")],
         ],
         names: [], symbol: "",
-        outro: [
-          [
-            Span("y", .key, .bold), Span(" clean up   "), Span("N", .key, .bold), Span(" or "),
-            Span("Esc", .key, .bold), Span(" cancel"),
-          ]
+        choices: [
+          [Span("y", .key, .bold), Span(" clean up")],
+          [Span("N", .key, .bold), Span(" or "), Span("Esc", .key, .bold), Span(" cancel")],
         ])
     case .restorePrompt(let ids, let names):
       let noun = ids.count == 1 ? "session" : "sessions"
@@ -639,27 +671,25 @@ struct Painter {
         title: "Restore sessions",
         intro: [[Span("\(ids.count) \(noun) from your previous session:", .normal, .bold)]],
         names: names, symbol: "✕",
-        outro: [
+        choices: [
+          [Span("Restore all (", .prompt), Span("a", .key, .bold), Span(")", .prompt)],
+          [Span("Select (", .prompt), Span("s", .key, .bold), Span(")", .prompt)],
           [
-            Span("Restore all (", .prompt), Span("a", .key, .bold), Span(") / Select (", .prompt),
-            Span("s", .key, .bold), Span(") / Ignore (", .prompt), Span("i", .key, .bold),
-            Span(" or ", .prompt), Span("Esc", .key, .bold), Span(")", .prompt),
-          ]
+            Span("Ignore (", .prompt), Span("i", .key, .bold), Span(" or ", .prompt),
+            Span("Esc", .key, .bold), Span(")", .prompt),
+          ],
         ])
     case .newSession(let form):
+      paintNewSession(form)
+    case .tags(let form):
       paintForm(
-        title: "New session",
-        fields: [
-          ("Name", form.name, "generated", form.field == .name),
-          (
-            "Directory", form.directory,
-            TextFormat.shortenPath(form.defaultDirectory, home: nil, to: 30),
-            form.field == .directory
-          ),
-        ],
+        title: "Tags of " + TerminalText.sanitize(form.sessionName),
+        fields: [("Tags", form.text, "none: type tags, space-separated", true)],
         hint: [
-          Span("Tab", .key, .bold), Span(" next field · "), Span("Enter", .key, .bold),
-          Span(" create · "), Span("Esc", .key, .bold), Span(" cancel"),
+          [
+            Span("Enter", .key, .bold), Span(" save · "), Span("Esc", .key, .bold),
+            Span(" cancel"),
+          ]
         ])
     case .settings(let form):
       paintSettings(form)
@@ -668,9 +698,11 @@ struct Painter {
         title: "Rename " + TerminalText.sanitize(form.currentName),
         fields: [("Name", form.name, TerminalText.sanitize(form.id), true)],
         hint: [
-          Span("Enter", .key, .bold), Span(" save (empty: use the id) · "),
-          Span("Esc", .key, .bold),
-          Span(" cancel"),
+          [
+            Span("Enter", .key, .bold), Span(" save (empty: use the id) · "),
+            Span("Esc", .key, .bold),
+            Span(" cancel"),
+          ]
         ])
     }
   }
@@ -701,21 +733,75 @@ struct Painter {
     return (top + 1, left + 2, boxWidth - 4, boxHeight - 2)
   }
 
-  /// A question with a list of names (as many as fit, then "and N more").
+  /// `x`'s question: what is killed, what is forgotten, and who gets detached.
+  mutating func paintKillDialog(_ plan: KillPlan) {
+    func count(_ n: Int, _ one: String, _ many: String) -> String { n == 1 ? one : "\(n) \(many)" }
+    let killing = plan.killIds.count
+    let forgetting = plan.forgetIds.count
+    var question: String
+    if forgetting == 0 {
+      question = "Kill \(count(killing, "this session", "sessions"))?"
+    } else if killing == 0 {
+      question = "Forget \(count(forgetting, "this record", "records"))?"
+    } else {
+      question =
+        "Kill \(count(killing, "1 session", "sessions")) and forget \(count(forgetting, "1 record", "records"))?"
+    }
+    var intro: [[Span]] = [[Span(question, .warning, .bold)]]
+    if plan.clients > 0 {
+      let clients =
+        plan.clients == 1
+        ? "1 client attached: it will be detached" : "\(plan.clients) clients attached: they will be detached"
+      intro.append([Span(clients, .attached, .bold)])
+    }
+    if forgetting > 0 {
+      intro.append([Span("A forgotten record cannot be restored.", .dim)])
+    }
+    let names =
+      plan.killNames.map { (name: $0, symbol: "✕") } + plan.forgetNames.map { (name: $0, symbol: "–") }
+    let verb = forgetting == 0 ? "kill" : killing == 0 ? "forget" : "kill and forget"
+    paintDialog(
+      title: forgetting == 0 ? "Kill sessions" : killing == 0 ? "Forget records" : "Kill and forget",
+      intro: intro, names: names.map(\.name), symbols: names.map(\.symbol),
+      choices: [
+        [Span("y", .key, .bold), Span(" \(verb)")],
+        [Span("N", .key, .bold), Span(" or "), Span("Esc", .key, .bold), Span(" keep them")],
+      ])
+  }
+
+  /// A question with a list of names (as many as fit, then "and N more") and choices, put
+  /// on as few lines as the box's width allows.
   mutating func paintDialog(
-    title: String, intro: [[Span]], names: [String], symbol: String, outro: [[Span]]
+    title: String, intro: [[Span]], names: [String], symbol: String = "✕",
+    symbols: [String]? = nil, choices: [[Span]]
   ) {
     let shownNames = names.map { TerminalText.sanitize($0) }
-    let nameLines = shownNames.map { [Span("  \(symbol) ", .dead), Span($0, .normal, .bold)] }
+    let nameLines = shownNames.enumerated().map { i, name in
+      let mark = symbols.flatMap { $0.indices.contains(i) ? $0[i] : nil } ?? symbol
+      return [Span("  \(mark) ", .dead), Span(name, .normal, .bold)]
+    }
+    let oneLine = Self.join(choices)
+    let contentWidth = (intro + nameLines + [oneLine]).map(\.width).max() ?? 0
+    let boxWidth = min(width - 2, max(contentWidth + 4, DisplayWidth.of(title) + 6, 30))
+    let outro = Self.wrap(choices, width: boxWidth - 4)
+    // A one-part line of the question wraps rather than being cut.
+    let intro = intro.flatMap { line -> [[Span]] in
+      guard line.count == 1, line.width > boxWidth - 4 else { return [line] }
+      return TextFormat.wrap(line[0].text, width: boxWidth - 4).map {
+        [Span($0, line[0].role, line[0].attributes)]
+      }
+    }
     let fixed = intro.count + outro.count + 1 + (names.isEmpty ? 0 : 1)
-    let contentWidth = (intro + nameLines + outro).map(\.width).max() ?? 0
     let wanted = fixed + nameLines.count
     let (top, left, innerWidth, innerHeight) = paintBox(
       title: title, contentWidth: contentWidth, contentHeight: wanted)
+    // Short of rows, the blank lines go first, then names: the choices always show.
+    let blanks = fixed - intro.count - outro.count
+    let spacious = innerHeight - fixed >= min(1, nameLines.count)
     var lines = intro
     if !names.isEmpty {
-      lines.append([])
-      let room = max(1, innerHeight - fixed)
+      if spacious { lines.append([]) }
+      let room = max(1, innerHeight - (spacious ? fixed : fixed - blanks))
       if nameLines.count <= room {
         lines += nameLines
       } else {
@@ -723,25 +809,82 @@ struct Painter {
         lines.append([Span("  … and \(nameLines.count - (room - 1)) more", .dim)])
       }
     }
-    lines.append([])
-    lines += outro
+    if spacious { lines.append([]) }
+    lines = Array(lines.prefix(max(0, innerHeight - outro.count))) + outro
     for (offset, line) in lines.prefix(innerHeight).enumerated() {
       screen.draw(line, row: top + offset, column: left, maxWidth: innerWidth)
     }
   }
 
+  /// Choices joined by three spaces.
+  static func join(_ chunks: [[Span]]) -> [Span] {
+    var line: [Span] = []
+    for (i, chunk) in chunks.enumerated() {
+      if i > 0 { line.append(Span("   ")) }
+      line += chunk
+    }
+    return line
+  }
+
+  /// Choices put on lines of at most `width` columns, never split inside one.
+  static func wrap(_ chunks: [[Span]], width: Int) -> [[Span]] {
+    var lines: [[Span]] = []
+    var current: [Span] = []
+    for chunk in chunks {
+      if !current.isEmpty && current.width + 3 + chunk.width > width {
+        lines.append(current)
+        current = []
+      }
+      if !current.isEmpty { current.append(Span("   ")) }
+      current += chunk
+    }
+    if !current.isEmpty { lines.append(current) }
+    return lines
+  }
+
+  /// The new-session dialog: four fields, then the error of the last try or the keys.
+  mutating func paintNewSession(_ form: NewSessionForm) {
+    let directory = TextFormat.shortenPath(form.defaultDirectory, home: state.homeDirectory, to: 30)
+    var status: [[Span]]
+    if form.isCreating {
+      status = [[Span("Creating…", .accent, .bold), Span(" · "), Span("Esc", .key, .bold), Span(" closes")]]
+    } else if let error = form.error {
+      // The reason, whole: wrapped to the box (two lines at most).
+      let lines = TextFormat.wrap(TerminalText.sanitize(error), width: max(20, min(width - 6, 72)))
+      status = lines.prefix(2).map { [Span($0, .error, .bold)] }
+    } else {
+      // On as few lines as the box allows (two at 40 columns).
+      status = Self.wrap(
+        [
+          [Span("Tab", .key, .bold), Span(" next field")], [Span("Enter", .key, .bold), Span(" create")],
+          [Span("Esc", .key, .bold), Span(" cancel")],
+        ], width: max(20, min(width - 6, 72)))
+    }
+    paintForm(
+      title: "New session",
+      fields: [
+        ("Name", form.name, form.proposedName(taken: Set(state.sessions.map(\.id))), form.field == .name),
+        ("Directory", form.directory, directory, form.field == .directory),
+        ("Workspace", form.workspace, "none", form.field == .workspace),
+        ("Tags", form.tags, "none (space-separated)", form.field == .tags),
+      ],
+      hint: status, showCursor: !form.isCreating)
+  }
+
   /// Labelled text fields; the terminal cursor goes to the active one.
   mutating func paintForm(
     title: String, fields: [(label: String, field: TextField, placeholder: String, active: Bool)],
-    hint: [Span]
+    hint: [[Span]], showCursor: Bool = true
   ) {
     let labelWidth = (fields.map { DisplayWidth.of($0.label) }.max() ?? 0) + 2
-    let contentWidth = max(hint.width, labelWidth + 40)
+    let contentWidth = max(min(hint.map(\.width).max() ?? 0, 72), labelWidth + 40)
+    // A blank line between fields when the screen has room for it.
+    let spacing = fields.count * 2 + hint.count + 2 <= height - 2 ? 2 : 1
     let (top, left, innerWidth, innerHeight) = paintBox(
-      title: title, contentWidth: contentWidth, contentHeight: fields.count * 2 + 1)
+      title: title, contentWidth: contentWidth, contentHeight: fields.count * spacing + hint.count)
     let fieldWidth = max(1, innerWidth - labelWidth)
-    for (i, entry) in fields.enumerated() where i * 2 < innerHeight {
-      let row = top + i * 2
+    for (i, entry) in fields.enumerated() where i * spacing < innerHeight {
+      let row = top + i * spacing
       screen.put(
         entry.label, row: row, column: left, role: entry.active ? .prompt : .dim,
         attributes: entry.active ? .bold : [])
@@ -757,11 +900,12 @@ struct Painter {
           visible, row: row, column: column, maxWidth: fieldWidth, role: .prompt,
           attributes: .underline)
       }
-      if entry.active { screen.cursor = (row, column + cursorColumn) }
+      if entry.active && showCursor { screen.cursor = (row, column + cursorColumn) }
     }
-    let hintRow = top + fields.count * 2
-    if hintRow < top + innerHeight {
-      screen.draw(hint, row: hintRow, column: left, maxWidth: innerWidth)
+    for (i, line) in hint.enumerated() {
+      let hintRow = top + fields.count * spacing + i
+      guard hintRow < top + innerHeight else { break }
+      screen.draw(line, row: hintRow, column: left, maxWidth: innerWidth)
     }
   }
 
@@ -833,10 +977,49 @@ struct Painter {
     } else {
       lines = entries
     }
+    let textWidth = max(20, (twoColumns ? 2 * entryWidth + 3 : entryWidth))
+    func paragraph(_ label: String, _ text: String) {
+      let wrapped = TextFormat.wrap(label + text, width: textWidth)
+      for (i, line) in wrapped.enumerated() {
+        if i == 0 && line.hasPrefix(label) {
+          lines.append([Span(label, .dim), Span(String(line.dropFirst(label.count)))])
+        } else {
+          lines.append([Span(line)])
+        }
+      }
+    }
     lines.append([])
-    lines.append([
-      Span("Mouse: ", .dim), Span("click selects · double-click attaches · wheel scrolls"),
-    ])
+    lines.append([Span("Symbols", .accent, .bold)])
+    let symbols: [(String, ColorRole, String)] = [
+      ("○", .detached, "detached: running, no one attached"),
+      ("●", .attached, "attached: a terminal shows it"),
+      ("✕", .dead, "dead: ended; Enter or R restores it"),
+      ("?", .orphan, "orphan: in tmux, not in berth's records"),
+      ("◇", .foreign, "another tmux session (a shows them)"),
+      ("•", .activity, "new output since you last looked"),
+      ("*", .marked, "marked (Space, * for all)"),
+    ]
+    let symbolEntries = symbols.map { [Span($0.0, $0.1, .bold), Span("  " + $0.2)] }
+    if twoColumns {
+      let half = (symbolEntries.count + 1) / 2
+      for i in 0..<half {
+        var line = symbolEntries[i]
+        if i + half < symbolEntries.count {
+          line.append(Span(String(repeating: " ", count: max(1, entryWidth - symbolEntries[i].width + 3))))
+          line += symbolEntries[i + half]
+        }
+        lines.append(line)
+      }
+    } else {
+      lines += symbolEntries
+    }
+    lines.append([])
+    paragraph(
+      "Order: ",
+      "the session you are in first, then live sessions, other tmux sessions, dead ones. "
+        + "Activity means the last attach or detach: output never moves a row. "
+        + "Name sorts numbers in order (s2 before s10). The selected row stays in place.")
+    paragraph("Mouse: ", "click selects · double-click attaches · wheel scrolls")
     lines.append([Span("Sessions keep running in tmux after you quit or detach.", .dim)])
     return lines
   }

@@ -11,11 +11,12 @@ public enum PanelFocus: Equatable, Sendable {
 
 /// The list's sort order; `s` cycles through them in this order.
 public enum SortOrder: String, CaseIterable, Equatable, Sendable {
-  /// Most recent output (or end) first.
+  /// Most recent use first: the last attach or detach (output alone never moves a row, so
+  /// a busy `top` does not reshuffle the list).
   case activity
   /// Newest first.
   case created
-  /// A to Z by name.
+  /// A to Z by name, numbers in order (`s2` before `s10`).
   case name
 
   var next: SortOrder {
@@ -67,14 +68,16 @@ public struct PanelNotice: Equatable, Sendable {
 public enum PanelModal: Equatable, Sendable {
   /// The key table, scrolled by this many lines.
   case help(scroll: Int)
-  /// "Kill these sessions? y/N", naming them.
-  case confirmKill(ids: [String], names: [String])
+  /// "Kill these sessions? y/N" (and "forget these dead records"), naming them.
+  case confirmKill(KillPlan)
   /// "Clean up N orphans and M stale records? y/N".
   case confirmCleanup(orphans: [String], dead: [String])
   /// Name and directory for a new session.
   case newSession(NewSessionForm)
   /// A new name for a tracked session.
   case rename(RenameForm)
+  /// The tags of a tracked session.
+  case tags(TagsForm)
   /// At startup: restore all / select / ignore sessions that died.
   case restorePrompt(ids: [String], names: [String])
   /// The settings screen (`,`): every setting, its value and where it came from; edits
@@ -82,21 +85,144 @@ public enum PanelModal: Equatable, Sendable {
   case settings(SettingsForm)
 }
 
+/// What `x` asks about: live sessions to kill and dead records to forget (a dead record
+/// has nothing left to kill: `x` forgets it, as `berth forget` does).
+public struct KillPlan: Equatable, Sendable {
+  public var killIds: [String]
+  public var killNames: [String]
+  public var forgetIds: [String]
+  public var forgetNames: [String]
+  /// Real clients attached to the sessions to kill: they will be detached.
+  public var clients: Int
+
+  public init(
+    killIds: [String] = [], killNames: [String] = [], forgetIds: [String] = [],
+    forgetNames: [String] = [], clients: Int = 0
+  ) {
+    self.killIds = killIds
+    self.killNames = killNames
+    self.forgetIds = forgetIds
+    self.forgetNames = forgetNames
+    self.clients = clients
+  }
+}
+
 /// The new-session dialog's fields.
 public struct NewSessionForm: Equatable, Sendable {
-  public enum Field: Equatable, Sendable { case name, directory }
+  public enum Field: CaseIterable, Equatable, Sendable { case name, directory, workspace, tags }
   public var name: TextField
   public var directory: TextField
+  public var workspace: TextField
+  public var tags: TextField
   public var field: Field
   /// Used when the directory field is left empty.
   public var defaultDirectory: String
+  /// Enter was pressed: the dialog waits for `sessionCreated` or `createFailed`.
+  public var isCreating = false
+  /// Why the last attempt failed (shown in the dialog, which keeps what was typed).
+  public var error: String?
 
-  public init(defaultDirectory: String) {
+  public init(defaultDirectory: String, workspace: String? = nil) {
     self.name = TextField()
     self.directory = TextField(defaultDirectory)
+    self.workspace = TextField(workspace ?? "")
+    self.tags = TextField()
     self.field = .name
     self.defaultDirectory = defaultDirectory
   }
+
+  /// The directory the session will start in, as typed (empty: the default).
+  var effectiveDirectory: String {
+    let typed = directory.trimmed
+    return typed.isEmpty ? defaultDirectory : typed
+  }
+
+  /// What berth will call the session when the name is left empty: the directory's name,
+  /// numbered when a session already has it (as `SessionIDs.readable` will do).
+  func proposedName(taken: Set<String>) -> String {
+    SessionIDs.readable(name: nil, directory: effectiveDirectory, taken: taken)
+  }
+
+  /// The tags typed, split at spaces and commas.
+  var tagList: [String] { Self.splitTags(tags.text) }
+
+  static func splitTags(_ text: String) -> [String] {
+    var seen = Set<String>()
+    return text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init).filter {
+      seen.insert($0).inserted
+    }
+  }
+
+  mutating func edit(_ key: Key) {
+    switch field {
+    case .name: _ = name.handle(key)
+    case .directory: _ = directory.handle(key)
+    case .workspace: _ = workspace.handle(key)
+    case .tags: _ = tags.handle(key)
+    }
+  }
+
+  mutating func moveField(by delta: Int) {
+    let all = Field.allCases
+    let index = all.firstIndex(of: field) ?? 0
+    field = all[(index + delta + all.count) % all.count]
+  }
+}
+
+/// The tag dialog (`t`): the session's tags, space-separated, edited as one line.
+public struct TagsForm: Equatable, Sendable {
+  public var id: String
+  public var sessionName: String
+  /// The tags when the dialog opened (the changes are computed against them).
+  public var original: [String]
+  public var text: TextField
+
+  public init(id: String, sessionName: String, tags: [String]) {
+    self.id = id
+    self.sessionName = sessionName
+    self.original = tags
+    self.text = TextField(tags.joined(separator: " "))
+  }
+
+  /// What `berth tag` must do: `-old` for each removed tag, `+new` for each added one.
+  var changes: [String] {
+    let wanted = NewSessionForm.splitTags(text.text)
+    let removed = original.filter { !wanted.contains($0) }.map { "-" + $0 }
+    let added = wanted.filter { !original.contains($0) }.map { "+" + $0 }
+    return removed + added
+  }
+}
+
+/// A row of the session list: a session, or (in the grouped view) a workspace's header.
+public enum ListEntry: Equatable, Sendable {
+  case session(SessionView)
+  case workspace(WorkspaceHeader)
+
+  /// Unique among the rows (see `SessionView.rowKey`; headers start with `workspace:`).
+  public var key: String {
+    switch self {
+    case .session(let view): view.rowKey
+    case .workspace(let header): header.key
+    }
+  }
+
+  public var session: SessionView? {
+    if case .session(let view) = self { return view }
+    return nil
+  }
+}
+
+/// A workspace's header in the grouped view (`w`).
+public struct WorkspaceHeader: Equatable, Sendable {
+  /// nil: the sessions in no workspace.
+  public var name: String?
+  /// Sessions in the group (after the filter).
+  public var count: Int
+  public var collapsed: Bool
+
+  public var key: String { WorkspaceHeader.key(for: name) }
+
+  static func key(for name: String?) -> String { "workspace:" + (name.map { "=" + $0 } ?? "") }
 }
 
 /// The rename dialog's field.
@@ -133,6 +259,11 @@ public struct PanelState: Equatable, Sendable {
   public var tmuxVersion: String
   /// The control connection's state; the header warns when it is not connected.
   public var connection: ConnectionState = .connected
+  /// Whether a tmux server is known to run: a connection was reported, or a listing held a
+  /// live session. Until then the header does not claim to be connected.
+  public var serverSeen = false
+  /// The tmux session the panel runs in (from `currentSession`): listed first.
+  public var currentTmuxSession: String? { didSet { if currentTmuxSession != oldValue { recomputeRows() } } }
 
   /// The section the keys act on.
   public var focus: PanelFocus = .list
@@ -153,6 +284,10 @@ public struct PanelState: Equatable, Sendable {
   public var sortOrder: SortOrder = .activity { didSet { if sortOrder != oldValue { recomputeRows() } } }
   /// Also list tmux sessions outside berth's prefix.
   public var showAll = false { didSet { if showAll != oldValue { recomputeRows() } } }
+  /// Group the list by workspace, under collapsible headers (`w`).
+  public var grouped = false { didSet { if grouped != oldValue { recomputeRows() } } }
+  /// Collapsed workspaces, by header key.
+  public var collapsed: Set<String> = [] { didSet { if collapsed != oldValue { recomputeRows() } } }
   /// Whether the preview pane is shown (`p`); hidden, no pane is watched.
   public var previewVisible = true
   /// The last capture of the selected session's pane.
@@ -179,6 +314,13 @@ public struct PanelState: Equatable, Sendable {
   public var maxOrphanedSessions = BerthSettings().maxOrphanedSessions
   /// `,` was pressed and the config file is being read: its arrival opens the screen.
   var settingsRequested = false
+  /// A session just created (`sessionCreated`): selected as soon as a listing holds it.
+  public var pendingSelection: String?
+  /// The new-session dialog waiting for its answer, kept when the dialog was closed
+  /// meanwhile so that a failure can reopen it with what was typed.
+  var creating: NewSessionForm?
+  /// The startup hint (symbols and `?`) was shown.
+  var hintShown = false
 
   /// The preview watch last asked for, so `watchPreview` is emitted only on change.
   var watchedPreview = WatchedPreview(paneId: nil, sessionId: nil)
@@ -208,7 +350,10 @@ public struct PanelState: Equatable, Sendable {
 }
 
 struct SectionRows: Equatable, Sendable {
+  /// The list's sessions shown (collapsed groups left out), in order.
   var list: [SessionView] = []
+  /// The list's rows: `list` as entries, with workspace headers in the grouped view.
+  var entries: [ListEntry] = []
   var orphans: [SessionView] = []
 }
 
@@ -240,8 +385,12 @@ extension PanelState {
   /// Whether a session is shown in the lower section (orphans and stale records).
   func belongsBelow(_ view: SessionView) -> Bool { view.orphan || isStale(view) }
 
-  /// The list's rows: filtered and sorted, detached sessions first.
+  /// The list's sessions shown: filtered and sorted (see `sorted`), without the ones in
+  /// collapsed workspaces.
   public var listRows: [SessionView] { rows.list }
+
+  /// The list's rows as drawn: sessions, and workspace headers in the grouped view.
+  public var listEntries: [ListEntry] { rows.entries }
 
   /// The lower section's rows: orphans, then stale dead records.
   public var orphanRows: [SessionView] { rows.orphans }
@@ -261,7 +410,29 @@ extension PanelState {
         list.append(view)
       }
     }
-    rows = SectionRows(list: sorted(list), orphans: sorted(orphans))
+    let sortedList = sorted(list)
+    var result = SectionRows(list: sortedList, entries: [], orphans: sorted(orphans))
+    if grouped {
+      var groups: [String?: [SessionView]] = [:]
+      for view in sortedList { groups[view.workspace, default: []].append(view) }
+      let names = groups.keys.compactMap { $0 }.sorted(by: NaturalOrder.less)
+      let order: [String?] = names + (groups[nil] == nil ? [] : [nil])
+      result.list = []
+      for name in order {
+        let members = groups[name] ?? []
+        let key = WorkspaceHeader.key(for: name)
+        let isCollapsed = collapsed.contains(key)
+        result.entries.append(
+          .workspace(WorkspaceHeader(name: name, count: members.count, collapsed: isCollapsed)))
+        if !isCollapsed {
+          result.list += members
+          result.entries += members.map(ListEntry.session)
+        }
+      }
+    } else {
+      result.entries = sortedList.map(ListEntry.session)
+    }
+    rows = result
   }
 
   /// The text the filter looks in: name, id, cwd, command, workspace and tags, sanitised
@@ -271,38 +442,65 @@ extension PanelState {
       .map { TerminalText.sanitize($0).lowercased() }.joined(separator: "\n")
   }
 
-  /// The rows of the focused section.
-  var focusedRows: [SessionView] { focus == .list ? listRows : orphanRows }
+  /// The row keys of a section, in order.
+  func keys(_ section: PanelFocus) -> [String] {
+    section == .list ? rows.entries.map(\.key) : rows.orphans.map(\.rowKey)
+  }
+
+  /// The session on a section's row, nil for a workspace header.
+  func session(at index: Int, in section: PanelFocus) -> SessionView? {
+    if section == .list {
+      return rows.entries.indices.contains(index) ? rows.entries[index].session : nil
+    }
+    return rows.orphans.indices.contains(index) ? rows.orphans[index] : nil
+  }
+
+  /// How many rows a section has.
+  func rowCount(_ section: PanelFocus) -> Int {
+    section == .list ? rows.entries.count : rows.orphans.count
+  }
+
+  /// The selected row of the list, when it is a workspace header.
+  public var selectedHeader: WorkspaceHeader? {
+    guard focus == .list, let index = Self.resolve(listCursor, in: keys(.list)) else { return nil }
+    if case .workspace(let header) = rows.entries[index] { return header }
+    return nil
+  }
 
   /// The session the detail line and the preview describe.
   public var selectedSession: SessionView? {
-    let rows = focusedRows
     let cursor = focus == .list ? listCursor : orphanCursor
-    return Self.resolve(cursor, in: rows).map { rows[$0] }
+    return Self.resolve(cursor, in: keys(focus)).flatMap { session(at: $0, in: focus) }
   }
 
   /// Where a cursor points in rows: its key if still there, else its old index clamped.
-  static func resolve(_ cursor: SectionCursor, in rows: [SessionView]) -> Int? {
-    guard !rows.isEmpty else { return nil }
-    if let key = cursor.key, let index = rows.firstIndex(where: { $0.rowKey == key }) {
-      return index
-    }
-    return min(max(0, cursor.index), rows.count - 1)
+  static func resolve(_ cursor: SectionCursor, in keys: [String]) -> Int? {
+    guard !keys.isEmpty else { return nil }
+    if let key = cursor.key, let index = keys.firstIndex(of: key) { return index }
+    return min(max(0, cursor.index), keys.count - 1)
   }
 
+  /// Whether a session is the one the panel runs in.
+  func isCurrent(_ view: SessionView) -> Bool {
+    view.isAlive && currentTmuxSession != nil && view.tmuxSession == currentTmuxSession
+  }
+
+  /// The session you are in first, then live sessions (berth's and orphans), other tmux
+  /// sessions, and dead ones last. Attached sessions are not set apart (they used to sort
+  /// last): an attach is a use, so the activity order puts a fresh one near the top.
   private func groupRank(_ view: SessionView) -> Int {
-    if view.orphan { return 0 }
+    if isCurrent(view) { return 0 }
     if view.foreign { return 2 }
-    switch view.status {
-    case .detached: return 0
-    case .attached: return 1
-    case .dead: return 3
-    }
+    return view.status == .dead ? 3 : 1
   }
 
-  private func activityDate(_ view: SessionView) -> Date {
+  /// When a person last used a session: the last attach or detach, else its creation; for
+  /// a dead one, when it ended. Output is left out on purpose, so rows do not move while a
+  /// program prints.
+  func lastUse(_ view: SessionView) -> Date {
     if view.status == .dead, let ended = view.endedAt { return ended }
-    return view.activityAt ?? view.lastAttachedAt ?? view.createdAt ?? .distantPast
+    let dates = [view.lastAttachedAt, view.lastDetachedAt, view.createdAt].compactMap { $0 }
+    return dates.max() ?? .distantPast
   }
 
   func sorted(_ views: [SessionView]) -> [SessionView] {
@@ -311,15 +509,16 @@ extension PanelState {
       if ra != rb { return ra < rb }
       switch sortOrder {
       case .activity:
-        let (da, db) = (activityDate(a), activityDate(b))
+        let (da, db) = (lastUse(a), lastUse(b))
         if da != db { return da > db }
       case .created:
         let (da, db) = (a.createdAt ?? .distantPast, b.createdAt ?? .distantPast)
         if da != db { return da > db }
       case .name:
-        let (na, nb) = (a.displayName.lowercased(), b.displayName.lowercased())
-        if na != nb { return na < nb }
+        break
       }
+      let order = NaturalOrder.compare(a.displayName, b.displayName)
+      if order != 0 { return order < 0 }
       return a.rowKey < b.rowKey
     }
   }

@@ -5,13 +5,21 @@ extension PanelState {
   /// Applies one message and returns what the I/O side must do. Pure: no clock, no I/O.
   public mutating func update(_ message: PanelMessage) -> [PanelEffect] {
     var effects: [PanelEffect] = []
+    // Where the selected row is on screen, so that a re-sort leaves it under the cursor.
+    let before = (key: listCursor.key, offset: listCursor.index - listCursor.scroll)
     switch message {
     case .input(let event):
       handle(event, &effects)
     case .sessionsLoaded(let views, let now):
       self.now = now
       sessions = views
+      if !loaded && !hintShown && notice == nil && modal == nil {
+        notice = PanelNotice("○ detached · ● attached · ✕ dead · ? orphan · press ? for keys")
+      }
+      hintShown = true
       loaded = true
+      if views.contains(where: \.isAlive) { serverSeen = true }
+      selectPendingSession()
       let keys = Set(views.map(\.rowKey))
       marked.formIntersection(keys)
       unseen.formIntersection(keys)
@@ -30,8 +38,12 @@ extension PanelState {
       let wasConnected = connection == .connected
       connection = state
       switch state {
-      case .serverGone: markServerGone()
-      case .connected: if !wasConnected { effects.append(.refresh) }
+      case .serverGone:
+        serverSeen = false
+        markServerGone()
+      case .connected:
+        serverSeen = true
+        if !wasConnected { effects.append(.refresh) }
       case .reconnecting: break
       }
     case .serverInfo(let socket, let version):
@@ -49,17 +61,24 @@ extension PanelState {
       settingsLoaded(document, status: status)
     case .settingsFailed(let text):
       settingsFailed(text)
-    case .sessionCreated(_, let text):
+    case .sessionCreated(let id, let text):
+      if case .newSession(let form) = modal, form.isCreating { modal = nil }
+      creating = nil
       notice = PanelNotice(text)
+      pendingSelection = id
+      selectPendingSession()
       effects.append(.refresh)
     case .createFailed(let text):
-      notice = PanelNotice(text, isError: true)
+      createFailed(text)
+    case .currentSession(let name):
+      currentTmuxSession = name
     case .startupRestoreCandidates(let views):
       let candidates = views.filter(\.isRestorable)
       if !candidates.isEmpty && modal == nil {
         modal = .restorePrompt(ids: candidates.map(\.id), names: candidates.map(\.displayName))
       }
     }
+    keepUnderCursor(before)
     normalize()
     let watch = currentWatch
     if watch != watchedPreview {
@@ -122,10 +141,14 @@ extension PanelState {
     case .first: move(by: -Int(Int32.max))
     case .last: move(by: Int(Int32.max))
     case .attach: attachOrRestoreMarked(&effects)
-    case .newSession: modal = .newSession(NewSessionForm(defaultDirectory: defaultDirectory))
+    case .newSession:
+      let workspace = grouped ? (selectedHeader?.name ?? selectedSession?.workspace) : nil
+      modal = .newSession(NewSessionForm(defaultDirectory: defaultDirectory, workspace: workspace))
     case .rename: askRename()
+    case .tags: askTags()
     case .kill: askKill()
     case .mark: toggleMark()
+    case .markAll: toggleMarkAll()
     case .restore: restoreMarkedOrSelected(&effects)
     case .cleanup: askCleanup()
     case .filter: isEditingFilter = true
@@ -152,6 +175,11 @@ extension PanelState {
         focus = .list
       }
     case .togglePreview: previewVisible.toggle()
+    case .group:
+      grouped.toggle()
+      notice = PanelNotice(grouped ? "Grouped by workspace: ← → fold a group" : "Not grouped")
+    case .collapse: fold(collapse: true)
+    case .expand: fold(collapse: false)
     case .help: modal = .help(scroll: 0)
     case .redraw: effects.append(.redraw)
     case .settings:
@@ -170,18 +198,18 @@ extension PanelState {
   }
 
   private mutating func move(by delta: Int) {
-    let rows = focusedRows
-    guard let current = Self.resolve(focus == .list ? listCursor : orphanCursor, in: rows) else {
+    let keys = keys(focus)
+    guard let current = Self.resolve(focus == .list ? listCursor : orphanCursor, in: keys) else {
       return
     }
-    let target = min(max(0, current + delta), rows.count - 1)
+    let target = min(max(0, current + delta), keys.count - 1)
     select(index: target, in: focus)
   }
 
   private mutating func select(index: Int, in section: PanelFocus) {
-    let rows = section == .list ? listRows : orphanRows
-    guard rows.indices.contains(index) else { return }
-    let key = rows[index].rowKey
+    let keys = keys(section)
+    guard keys.indices.contains(index) else { return }
+    let key = keys[index]
     if section == .list {
       listCursor.index = index
       listCursor.key = key
@@ -200,12 +228,81 @@ extension PanelState {
       marked.subtract(markedDead.map(\.rowKey))
       return
     }
+    if let header = selectedHeader {
+      setCollapsed(header.key, !header.collapsed)
+      return
+    }
     guard let view = selectedSession else {
       notice = PanelNotice("No session selected: press n to create one")
       return
     }
     unseen.remove(view.rowKey)
     effects.append(.attach(view))
+  }
+
+  /// ← and →: fold or unfold the selected header, or the group of the selected session
+  /// (the selection moves to its header when the group folds).
+  private mutating func fold(collapse: Bool) {
+    guard grouped else {
+      notice = PanelNotice("w groups the list by workspace; ← → fold the groups")
+      return
+    }
+    if let header = selectedHeader {
+      setCollapsed(header.key, collapse)
+    } else if let view = selectedSession, focus == .list, collapse {
+      let key = WorkspaceHeader.key(for: view.workspace)
+      setCollapsed(key, true)
+      listCursor.key = key
+    }
+  }
+
+  private mutating func setCollapsed(_ key: String, _ collapse: Bool) {
+    if collapse { collapsed.insert(key) } else { collapsed.remove(key) }
+    listCursor.key = key
+  }
+
+  /// Selects the session created last once a listing holds it (the listing may arrive
+  /// before or after `sessionCreated`).
+  private mutating func selectPendingSession() {
+    guard let id = pendingSelection,
+      let view = sessions.first(where: { $0.id == id && !$0.foreign })
+    else { return }
+    pendingSelection = nil
+    let section: PanelFocus = belongsBelow(view) ? .orphans : .list
+    if section == .list, view.workspace.map({ collapsed.contains(WorkspaceHeader.key(for: $0)) }) == true {
+      collapsed.remove(WorkspaceHeader.key(for: view.workspace))
+    }
+    if section == .list, grouped, view.workspace == nil {
+      collapsed.remove(WorkspaceHeader.key(for: nil))
+    }
+    guard let index = keys(section).firstIndex(of: view.rowKey) else { return }
+    focus = section
+    select(index: index, in: section)
+  }
+
+  /// Creating failed: the dialog (re)opens with what was typed and the reason, in the
+  /// panel's words (the command line's flag names mean nothing here).
+  private mutating func createFailed(_ text: String) {
+    let reason =
+      text
+      .replacingOccurrences(of: "pass another --cwd", with: "type another directory")
+      .replacingOccurrences(of: "--cwd", with: "the directory")
+      .replacingOccurrences(of: "--workspace", with: "the workspace")
+      .replacingOccurrences(of: "--name", with: "the name")
+    var form: NewSessionForm
+    if case .newSession(let open) = modal {
+      form = open
+    } else if let kept = creating, modal == nil {
+      form = kept
+    } else {
+      notice = PanelNotice(reason, isError: true)
+      creating = nil
+      return
+    }
+    creating = nil
+    form.isCreating = false
+    form.error = reason
+    modal = .newSession(form)
   }
 
   private mutating func askRename() {
@@ -217,6 +314,15 @@ extension PanelState {
     modal = .rename(RenameForm(id: view.id, currentName: view.displayName, customName: view.name))
   }
 
+  private mutating func askTags() {
+    guard let view = selectedSession else { return }
+    guard view.tracked && !view.foreign else {
+      notice = PanelNotice("Only sessions berth tracks have tags (Enter adopts an orphan)")
+      return
+    }
+    modal = .tags(TagsForm(id: view.id, sessionName: view.displayName, tags: view.tags))
+  }
+
   /// The sessions an action applies to: the marked ones if any, else the selected one.
   private var targets: [SessionView] {
     let markedViews = sorted(sessions.filter { marked.contains($0.rowKey) })
@@ -224,6 +330,8 @@ extension PanelState {
     return selectedSession.map { [$0] } ?? []
   }
 
+  /// `x`: kill the live sessions chosen and forget the dead records chosen, after one
+  /// question that names both.
   private mutating func askKill() {
     let chosen = targets
     let killable = chosen.filter { !$0.foreign }
@@ -233,7 +341,12 @@ extension PanelState {
           ? "No session selected" : "berth does not kill tmux sessions it does not manage")
       return
     }
-    modal = .confirmKill(ids: killable.map(\.id), names: killable.map(\.displayName))
+    let live = killable.filter(\.isAlive)
+    let dead = killable.filter { !$0.isAlive && $0.tracked }
+    modal = .confirmKill(
+      KillPlan(
+        killIds: live.map(\.id), killNames: live.map(\.displayName), forgetIds: dead.map(\.id),
+        forgetNames: dead.map(\.displayName), clients: live.reduce(0) { $0 + $1.clients }))
   }
 
   private mutating func toggleMark() {
@@ -244,6 +357,20 @@ extension PanelState {
       marked.insert(view.rowKey)
     }
     move(by: 1)
+  }
+
+  /// Marks every session shown in the focused section, or none when all are marked.
+  private mutating func toggleMarkAll() {
+    let shown = focus == .list ? listRows : orphanRows
+    let keys = Set(shown.map(\.rowKey))
+    guard !keys.isEmpty else { return }
+    if keys.isSubset(of: marked) {
+      marked.subtract(keys)
+      notice = PanelNotice("No session marked")
+    } else {
+      marked.formUnion(keys)
+      notice = PanelNotice("Marked \(keys.count): * again unmarks them")
+    }
   }
 
   private mutating func restoreMarkedOrSelected(_ effects: inout [PanelEffect]) {
@@ -293,14 +420,24 @@ extension PanelState {
       }
       scrollHelp(from: scroll, by: delta)
 
-    case .confirmKill(let ids, let names):
+    case .confirmKill(let plan):
       self.modal = nil
       if key == .char("y") || key == .char("Y") {
+        let ids = Set(plan.killIds + plan.forgetIds)
         marked.subtract(sessions.filter { ids.contains($0.id) && !$0.foreign }.map(\.rowKey))
-        notice = PanelNotice("Killing \(Self.describe(names))…")
-        effects.append(.kill(ids))
+        var doing: [String] = []
+        if !plan.killIds.isEmpty {
+          doing.append("killing \(Self.describe(plan.killNames))")
+          effects.append(.kill(plan.killIds))
+        }
+        if !plan.forgetIds.isEmpty {
+          doing.append("forgetting \(Self.describe(plan.forgetNames))")
+          effects.append(.forget(plan.forgetIds))
+        }
+        let text = doing.joined(separator: ", ")
+        notice = PanelNotice(text.prefix(1).uppercased() + text.dropFirst() + "…")
       } else {
-        notice = PanelNotice("Nothing killed")
+        notice = PanelNotice(plan.killIds.isEmpty ? "Nothing forgotten" : "Nothing killed")
       }
 
     case .confirmCleanup(let orphans, let dead):
@@ -315,25 +452,33 @@ extension PanelState {
     case .newSession(var form):
       switch key {
       case .escape:
+        // While creating, the answer still comes: a failure reopens the dialog.
+        creating = form.isCreating ? form : nil
         self.modal = nil
+      case _ where form.isCreating:
+        break
       case .enter:
-        self.modal = nil
         let name = form.name.trimmed
         let directory = form.directory.trimmed
+        let workspace = form.workspace.trimmed
+        form.isCreating = true
+        form.error = nil
+        self.modal = .newSession(form)
+        creating = form
         effects.append(
           .create(
             name: name.isEmpty ? nil : name,
-            cwd: directory.isEmpty ? form.defaultDirectory : expandingHome(directory), workspace: nil,
-            tags: []))
-      case .tab, .backTab, .up, .down:
-        form.field = form.field == .name ? .directory : .name
+            cwd: directory.isEmpty ? form.defaultDirectory : expandingHome(directory),
+            workspace: workspace.isEmpty ? nil : workspace, tags: form.tagList))
+      case .tab, .down:
+        form.moveField(by: 1)
+        self.modal = .newSession(form)
+      case .backTab, .up:
+        form.moveField(by: -1)
         self.modal = .newSession(form)
       default:
-        if form.field == .name {
-          _ = form.name.handle(key)
-        } else {
-          _ = form.directory.handle(key)
-        }
+        form.edit(key)
+        form.error = nil
         self.modal = .newSession(form)
       }
 
@@ -350,6 +495,23 @@ extension PanelState {
         self.modal = .rename(form)
       }
 
+    case .tags(var form):
+      switch key {
+      case .escape:
+        self.modal = nil
+      case .enter:
+        self.modal = nil
+        let changes = form.changes
+        if changes.isEmpty {
+          notice = PanelNotice("Tags unchanged")
+        } else {
+          effects.append(.tag(id: form.id, changes: changes))
+        }
+      default:
+        _ = form.text.handle(key)
+        self.modal = .tags(form)
+      }
+
     case .settings(var form):
       handleSettingsKey(key, &form, &effects)
       if case .settings = self.modal { self.modal = .settings(form) }
@@ -362,7 +524,7 @@ extension PanelState {
       case .char("s"), .char("S"):
         self.modal = nil
         selectCandidates(ids)
-      case .char("i"), .char("I"), .escape:
+      case .char("i"), .char("I"), .escape, .char("q"):
         self.modal = nil
         effects.append(.dismissRestore(ids))
       default:
@@ -390,14 +552,16 @@ extension PanelState {
     let keys = sessions.filter { ids.contains($0.id) }.map(\.rowKey)
     marked.formUnion(keys.isEmpty ? ids : keys)
     for section in [PanelFocus.list, .orphans] {
-      let rows = section == .list ? listRows : orphanRows
-      if let index = rows.firstIndex(where: { ids.contains($0.id) }) {
+      if let index = (0..<rowCount(section)).first(where: {
+        session(at: $0, in: section).map { ids.contains($0.id) } == true
+      }) {
         focus = section
         select(index: index, in: section)
         break
       }
     }
-    notice = PanelNotice("Marked \(ids.count): Enter or R restores them, Space unmarks, Esc clears")
+    notice = PanelNotice(
+      "Marked \(ids.count): Enter or R restores them, Space or * unmarks, Esc clears")
   }
 
   /// "a, b and 3 more" for notices.
@@ -449,7 +613,7 @@ extension PanelState {
   private func rowHit(_ row: Int, _ layout: PanelLayout) -> (PanelFocus, Int)? {
     if row >= layout.listTop && row < layout.listTop + layout.listHeight {
       let index = listCursor.scroll + row - layout.listTop
-      return index < listRows.count ? (.list, index) : nil
+      return index < listEntries.count ? (.list, index) : nil
     }
     if row >= layout.orphanTop && row < layout.orphanTop + layout.orphanHeight {
       let index = orphanCursor.scroll + row - layout.orphanTop
@@ -460,7 +624,7 @@ extension PanelState {
 
   /// The wheel scrolls the view; the selection moves only as far as needed to stay in it.
   private mutating func scroll(_ section: PanelFocus, by delta: Int, _ layout: PanelLayout) {
-    let rows = section == .list ? listRows : orphanRows
+    let rows = keys(section)
     let visible = section == .list ? layout.listHeight : layout.orphanHeight
     var cursor = section == .list ? listCursor : orphanCursor
     guard let selected = Self.resolve(cursor, in: rows), visible > 0 else { return }
@@ -500,18 +664,28 @@ extension PanelState {
   mutating func normalize() {
     if focus == .orphans && orphanRows.isEmpty { focus = .list }
     let layout = PanelLayout(self, width: screenWidth, height: screenHeight)
-    Self.normalize(&listCursor, rows: listRows, visible: layout.listHeight)
-    Self.normalize(&orphanCursor, rows: orphanRows, visible: layout.orphanHeight)
+    Self.normalize(&listCursor, rows: keys(.list), visible: layout.listHeight)
+    Self.normalize(&orphanCursor, rows: keys(.orphans), visible: layout.orphanHeight)
     if let selected = selectedSession { unseen.remove(selected.rowKey) }
   }
 
-  private static func normalize(_ cursor: inout SectionCursor, rows: [SessionView], visible: Int) {
+  /// After a re-sort or a new listing, the selected session keeps its place on screen
+  /// (the rows move around it) instead of the view jumping to wherever it went.
+  private mutating func keepUnderCursor(_ before: (key: String?, offset: Int)) {
+    guard let key = before.key, key == listCursor.key,
+      let index = keys(.list).firstIndex(of: key), index != listCursor.index
+    else { return }
+    listCursor.index = index
+    listCursor.scroll = max(0, index - before.offset)
+  }
+
+  private static func normalize(_ cursor: inout SectionCursor, rows: [String], visible: Int) {
     guard let index = resolve(cursor, in: rows) else {
       cursor = SectionCursor(key: nil, index: 0, scroll: 0)
       return
     }
     cursor.index = index
-    cursor.key = rows[index].rowKey
+    cursor.key = rows[index]
     cursor.scroll = PanelLayout.scroll(
       previous: cursor.scroll, selected: index, visible: visible, count: rows.count)
   }

@@ -259,8 +259,13 @@ extension Painter {
     let layout = SettingsLayout(width: width, height: height)
     guard layout.boxWidth >= 30, layout.boxHeight >= SettingsLayout.headerRows + SettingsLayout.footerRows + 3
     else {
-      let (top, left, innerWidth, _) = paintBox(title: "Settings", contentWidth: 20, contentHeight: 1)
-      screen.put("Too small: enlarge the terminal", row: top, column: left, maxWidth: innerWidth, role: .warning)
+      // Short words, wrapped: the box is narrow here by definition.
+      let lines = TextFormat.wrap("Too small: enlarge the terminal (Esc closes)", width: max(1, min(width - 6, 26)))
+      let (top, left, innerWidth, innerHeight) = paintBox(
+        title: "Settings", contentWidth: 20, contentHeight: lines.count)
+      for (i, line) in lines.prefix(innerHeight).enumerated() {
+        screen.put(line, row: top + i, column: left, maxWidth: innerWidth, role: .warning)
+      }
       return
     }
     let document = form.document

@@ -117,3 +117,67 @@ public enum TextFormat {
     return lines
   }
 }
+
+/// Shares a width among table columns: each column gets its minimum, then what is left is
+/// shared by weight, no column growing past its widest content; columns are dropped in a
+/// given order while even the minimums do not fit. Used by the panel's list and by
+/// `berth list` on a terminal, so both fit a narrow screen and use a wide one.
+public enum ColumnFit {
+  public struct Spec: Equatable, Sendable {
+    /// The narrowest useful width (the heading's width at least, when it fits).
+    public var minimum: Int
+    /// The widest content (the column never grows past it).
+    public var content: Int
+    /// Its share of the room left after the minimums (0: never grows past the minimum).
+    public var share: Int
+
+    public init(minimum: Int, content: Int, share: Int) {
+      self.minimum = minimum
+      self.content = content
+      self.share = share
+    }
+  }
+
+  /// The width of each column kept, nil for a dropped one. `dropOrder` lists column
+  /// indexes, the first dropped first; the last column standing absorbs a cut that still
+  /// overflows (only on the smallest screens).
+  public static func widths(_ specs: [Spec], available: Int, gap: Int, dropOrder: [Int]) -> [Int?] {
+    var kept = Array(repeating: true, count: specs.count)
+    func start(_ i: Int) -> Int { min(specs[i].minimum, max(specs[i].content, 1)) }
+    func used() -> Int {
+      let indexes = specs.indices.filter { kept[$0] }
+      return indexes.reduce(0) { $0 + start($1) } + gap * max(0, indexes.count - 1)
+    }
+    for i in dropOrder where used() > available && kept.filter({ $0 }).count > 1 { kept[i] = false }
+    var widths: [Int?] = specs.indices.map { kept[$0] ? start($0) : nil }
+    var extra = available - used()
+    if extra < 0 {
+      // Still too wide: the first kept column with a share gives the difference back.
+      if let i = specs.indices.first(where: { kept[$0] && specs[$0].share > 0 }), let w = widths[i] {
+        widths[i] = max(1, w + extra)
+      }
+      return widths
+    }
+    // Water-filling by share: every round gives each growing column its share of what is
+    // left (at least one column), until everything fits its content or the room is used.
+    while extra > 0 {
+      let growing = specs.indices.filter { i in
+        kept[i] && specs[i].share > 0 && (widths[i] ?? 0) < specs[i].content
+      }
+      if growing.isEmpty { break }
+      let shares = growing.reduce(0) { $0 + specs[$1].share }
+      var given = 0
+      for i in growing {
+        let room = specs[i].content - (widths[i] ?? 0)
+        let portion = max(1, extra * specs[i].share / shares)
+        let add = min(room, portion, extra - given)
+        if add <= 0 { continue }
+        widths[i] = (widths[i] ?? 0) + add
+        given += add
+      }
+      if given == 0 { break }
+      extra -= given
+    }
+    return widths
+  }
+}

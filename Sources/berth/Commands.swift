@@ -1,6 +1,8 @@
 import ArgumentParser
 import BerthCore
 import BerthKit
+import BerthPanel
+import BerthPanelIO
 import BerthTmux
 import Foundation
 
@@ -21,47 +23,9 @@ func withManager<T>(_ global: GlobalOptions, _ body: (SessionManager) async thro
   }
 }
 
-/// A plain-text table row for a session; every field sanitised (names come from tmux).
-func textRow(_ v: SessionView) -> [String] {
-  let status: String
-  switch v.status {
-  case .dead: status = "dead" + (v.endReason.map { " (\($0.rawValue))" } ?? "")
-  default: status = v.status.rawValue
-  }
-  let kind = v.orphan ? " orphan" : v.foreign ? " foreign" : ""
-  return [
-    TerminalText.sanitize(v.displayName), status + kind,
-    v.uptimeSeconds.map { TextDuration.compact($0) } ?? "-",
-    v.idleSeconds.map { TextDuration.compact($0) } ?? "-",
-    TerminalText.sanitize(v.workspace ?? "-"), TerminalText.sanitize(v.cwd ?? "-"),
-    TerminalText.sanitize(v.command ?? "-"),
-  ]
-}
-
-func printTable(_ rows: [[String]]) {
-  guard let first = rows.first else { return }
-  var widths = Array(repeating: 0, count: first.count)
-  for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], DisplayWidth.of(c)) } }
-  for r in rows {
-    var line = ""
-    for (i, c) in r.enumerated() {
-      line += c
-      if i < r.count - 1 { line += String(repeating: " ", count: widths[i] - DisplayWidth.of(c) + 2) }
-    }
-    emit(line)
-  }
-}
-
-enum TextDuration {
-  static func compact(_ s: Int) -> String {
-    if s < 60 { return "\(s)s" }
-    if s < 3600 { return "\(s / 60)m" }
-    if s < 86_400 { return "\(s / 3600)h" }
-    return "\(s / 86_400)d"
-  }
-}
-
-func printViews(_ views: [SessionView], json: Bool, preview: Bool) {
+/// Prints sessions: JSON, or `SessionTable`'s table fitted to `width` columns (nil: every
+/// value whole).
+func printViews(_ views: [SessionView], json: Bool, preview: Bool, width: Int? = nil) {
   if json {
     emit(JSONValue.array(views.map { $0.json(includePreview: preview) }).serialized(pretty: true))
     return
@@ -70,7 +34,8 @@ func printViews(_ views: [SessionView], json: Bool, preview: Bool) {
     emit("no sessions: create one with 'berth new' or open the panel with 'berth'")
     return
   }
-  printTable([["NAME", "STATUS", "UPTIME", "IDLE", "WORKSPACE", "CWD", "COMMAND"]] + views.map(textRow))
+  let home = ProcessInfo.processInfo.environment["HOME"]
+  for line in SessionTable.lines(views, width: width, home: home) { emit(line) }
   if preview {
     for v in views where !(v.preview ?? []).isEmpty {
       emit("")
@@ -80,12 +45,19 @@ func printViews(_ views: [SessionView], json: Bool, preview: Bool) {
   }
 }
 
+/// The terminal's width when standard output is one (the table is fitted to it), else nil.
+func outputWidth(wide: Bool) -> Int? {
+  guard !wide, isatty(STDOUT_FILENO) == 1 else { return nil }
+  return terminalSize()?.cols
+}
+
 struct ListCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "list", abstract: "List managed and dead sessions and orphans.")
 
   @OptionGroup var global: GlobalOptions
   @Flag(help: "Print one JSON array of session objects.") var json = false
+  @Flag(help: "Print every value whole, even when the table is wider than the terminal.") var wide = false
   @Flag(help: "Also list tmux sessions outside the prefix (marked foreign).") var all = false
   @Option(help: "Include the last N lines of each session's active pane.") var preview: Int?
 
@@ -95,7 +67,7 @@ struct ListCommand: AsyncParsableCommand {
 
   func run() async throws {
     let listing = try await withManager(global) { try await $0.list(preview: preview, includeForeign: all) }
-    printViews(listing.views, json: json, preview: preview != nil)
+    printViews(listing.views, json: json, preview: preview != nil, width: outputWidth(wide: wide))
   }
 }
 
@@ -179,7 +151,8 @@ struct AttachCommand: AsyncParsableCommand {
     abstract: "Hand the terminal to 'tmux attach' for a session (inside tmux: switch-client).",
     discussion: """
       TARGET is an exact id, an exact custom name, an exact tmux session name, or a unique id \
-      prefix. A dead session is recreated in its directory; an orphan is adopted.
+      prefix. A dead session is restored from its last snapshot first (as by 'berth restore'); \
+      an orphan is adopted.
       """)
 
   @OptionGroup var global: GlobalOptions
@@ -262,8 +235,13 @@ struct RenameCommand: AsyncParsableCommand {
   @Argument(help: "The new name.") var name: String
 
   func run() async throws {
-    let v = try await withManager(global) { try await $0.rename(target: target, to: name.isEmpty ? nil : name) }
-    emit("\(v.id) is now \(TerminalText.sanitize(v.name ?? v.id))")
+    let (old, v) = try await withManager(global) { m in
+      let old = try await m.resolve(target)
+      return (old, try await m.rename(target: target, to: name.isEmpty ? nil : name))
+    }
+    let was = TerminalText.sanitize(old.displayName)
+    let now = TerminalText.sanitize(v.displayName)
+    emit(v.name == nil ? "renamed \(was) back to its id \(now)" : "renamed \(was) to \(now)")
   }
 }
 
@@ -314,7 +292,7 @@ struct OrphansCommand: AsyncParsableCommand {
     let listing = try await withManager(global) { try await $0.list() }
     let orphans = listing.views.filter(\.orphan)
     if json || !orphans.isEmpty {
-      printViews(orphans, json: json, preview: false)
+      printViews(orphans, json: json, preview: false, width: outputWidth(wide: false))
     } else {
       emit("no orphans")
     }
@@ -329,7 +307,7 @@ struct AdoptCommand: AsyncParsableCommand {
 
   func run() async throws {
     let v = try await withManager(global) { try await $0.adopt(target: target) }
-    emit("adopted \(TerminalText.sanitize(v.tmuxSession)) as \(v.id)")
+    emit("adopted \(TerminalText.sanitize(v.displayName)) (tmux session \(TerminalText.sanitize(v.tmuxSession)))")
   }
 }
 
@@ -371,9 +349,13 @@ struct CleanupCommand: AsyncParsableCommand {
       let age = olderThan ?? (dead ? nil : ttl)
       return try await m.cleanup(orphans: orphans, dead: forgetDead, olderThanDays: age, dryRun: dryRun)
     }
-    let verb = dryRun ? "would " : ""
-    for o in report.killedOrphans { emit("\(verb)kill orphan \(TerminalText.sanitize(o))") }
-    for r in report.forgottenRecords { emit("\(verb)forget dead record \(r)") }
+    // Past tense for what was done, as every other command says it ("killed", "forgot").
+    for o in report.killedOrphans {
+      emit("\(dryRun ? "would kill" : "killed") orphan \(TerminalText.sanitize(o))")
+    }
+    for r in report.forgottenRecords {
+      emit("\(dryRun ? "would forget" : "forgot") dead record \(TerminalText.sanitize(r))")
+    }
     if report.killedOrphans.isEmpty && report.forgottenRecords.isEmpty { emit("nothing to clean up") }
   }
 }

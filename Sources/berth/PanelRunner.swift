@@ -1,6 +1,7 @@
 import BerthCore
 import BerthKit
 import BerthPanel
+import BerthPanelIO
 import BerthTerminal
 import BerthTmux
 import Foundation
@@ -14,7 +15,8 @@ import Foundation
 /// The main actor owns the terminal and the panel's state: it draws, waits in the driver's
 /// `poll` (terminal, signals, and the inbox's wake pipe, with no timeout), feeds what
 /// happened to `PanelState.update`, and carries out the effects. Everything that talks to
-/// tmux or the database runs in `PanelBackend` and comes back through the inbox.
+/// tmux or the database runs in `PanelIORunner` (BerthPanelIO) and comes back through the
+/// inbox.
 enum PanelRunner {
   @MainActor
   static func run(global: GlobalOptions, execAttach: Bool, noColor: Bool) async throws {
@@ -39,13 +41,14 @@ enum PanelRunner {
     }
 
     // Startup housekeeping from the settings: forget dead records past their TTL, and with
-    // autoRestore bring dead sessions back without asking (the prompt then has nothing to ask).
+    // autoRestore bring back what the prompt would offer (sessions lost to a reboot or to
+    // the server going away) without asking.
     if context.settings.sessionTTLDays > 0 {
       _ = try? await manager.cleanup(
         orphans: false, dead: true, olderThanDays: context.settings.sessionTTLDays, dryRun: false)
     }
     if context.settings.autoRestore {
-      _ = try? await manager.restore(ids: nil, dryRun: false)
+      _ = try? await manager.restoreOffered()
     }
 
     var overrides: [String: String] = [:]
@@ -78,6 +81,7 @@ enum PanelRunner {
       defaultDirectory: FileManager.default.currentDirectoryPath,
       homeDirectory: context.homeDirectory, screenWidth: size.width, screenHeight: size.height)
     state.apply(context.settings)
+    if let current = await manager.currentSessionName() { _ = state.update(.currentSession(tmuxName: current)) }
     // Config problems were printed before the screen took over, where nobody sees them.
     let configErrors = settingsFile.read().result.errors
     if let first = configErrors.first, let path = settingsFile.path {
@@ -87,326 +91,19 @@ enum PanelRunner {
       )
     }
 
-    let backend = PanelBackend(
+    let backend = PanelIORunner(
       manager: manager, inbox: inbox, socketPath: context.socketPath,
       previewLines: size.height)
-    let (commands, commandSink) = AsyncStream.makeStream(of: BackendCommand.self)
-    let backendTask = Task.detached { await backend.run(commands: commands) }
+    let backendTask = Task.detached { await backend.run() }
 
     let panel = PanelLoop(
-      state: state, driver: driver, backend: backend, inbox: inbox, commands: commandSink,
+      state: state, driver: driver, backend: backend, inbox: inbox,
       execAttach: execAttach, settingsFile: settingsFile, colorsOff: colorsOff)
     let handOffPlan = await panel.run()
-    commandSink.finish()
     backendTask.cancel()
     if let handOffPlan {
       // --exec, or inside tmux on the same server: this process becomes tmux.
       try handOff(handOffPlan)
     }
-  }
-}
-
-/// The main loop: one state, one driver, effects carried out in order.
-@MainActor
-final class PanelLoop {
-  private var state: PanelState
-  private let driver: TerminalDriver
-  private let backend: PanelBackend
-  private let inbox: PanelInbox
-  private let commands: AsyncStream<BackendCommand>.Continuation
-  private let execAttach: Bool
-  private let settingsFile: SettingsFile
-  /// `--no-color` or NO_COLOR: the `colors` setting cannot turn colours on.
-  private let colorsOff: Bool
-  private var selectedId: String??
-  private var lastTick = Date()
-  private var previewLines: Int
-  /// An attach was asked for and its plan has not come back yet. A second Enter (or a
-  /// double click) before the first plan arrives must not attach twice in a row.
-  private var awaitingAttach = false
-
-  init(
-    state: PanelState, driver: TerminalDriver, backend: PanelBackend, inbox: PanelInbox,
-    commands: AsyncStream<BackendCommand>.Continuation, execAttach: Bool, settingsFile: SettingsFile,
-    colorsOff: Bool
-  ) {
-    self.settingsFile = settingsFile
-    self.colorsOff = colorsOff
-    self.state = state
-    self.driver = driver
-    self.backend = backend
-    self.inbox = inbox
-    self.commands = commands
-    self.execAttach = execAttach
-    self.previewLines = state.screenHeight
-  }
-
-  /// Runs until the user quits (nil) or a hand-off must replace this process (the plan).
-  /// The terminal is given back and the control connection closed in both cases; a
-  /// termination signal or a lost terminal exits from here.
-  func run() async -> AttachPlan? {
-    while true {
-      draw()
-      let event = driver.nextEvent(wakeDescriptor: inbox.readEnd)
-      let outcome: Outcome
-      switch event {
-      case .input(.hangup):
-        // The terminal is gone (SSH dropped without a SIGHUP reaching us).
-        await backend.shutdown()
-        driver.stop()
-        exit(1)
-      case .input(let input):
-        tickIfStale()
-        outcome = await apply(.input(input))
-      case .wake:
-        outcome = await applyInbox()
-      case .interrupted:
-        if driver.terminationSignal != nil {
-          await backend.shutdown()
-          driver.stopAndExitForTerminationSignal()
-        }
-        outcome = .continue
-      }
-      switch outcome {
-      case .continue: continue
-      case .quit:
-        await backend.shutdown()
-        driver.stop()
-        return nil
-      case .replaceProcess(let plan):
-        await backend.shutdown()
-        driver.stop()
-        return plan
-      }
-    }
-  }
-
-  private enum Outcome {
-    case `continue`
-    case quit
-    case replaceProcess(AttachPlan)
-  }
-
-  /// The state and size last drawn: rendering hundreds of rows costs more than comparing
-  /// states, so a wake-up that changed nothing draws nothing.
-  private var drawn: (state: PanelState, width: Int, height: Int)?
-
-  private func draw() {
-    let size = driver.size
-    if let drawn, drawn.width == size.width, drawn.height == size.height, drawn.state == state {
-      return
-    }
-    drawn = (state, size.width, size.height)
-    driver.draw(render(state, width: size.width, height: size.height))
-  }
-
-  /// Durations on screen are computed from `state.now`: bring it up to date on input (not
-  /// on every key: each update re-sorts the rows).
-  private func tickIfStale() {
-    let now = Date()
-    if now.timeIntervalSince(lastTick) >= 5 {
-      lastTick = now
-      _ = state.update(.tick(now))
-    }
-  }
-
-  private func applyInbox() async -> Outcome {
-    for item in Self.coalesce(inbox.drain()) {
-      let outcome: Outcome
-      switch item {
-      case .message(let message):
-        guard changesSomething(message) else { continue }
-        if case .sessionsLoaded(_, let now) = message { lastTick = now }
-        outcome = await apply(message)
-      case .notice(let text, let isError):
-        state.notice = PanelNotice(text, isError: isError)
-        outcome = .continue
-      case .handOff(let plan):
-        guard awaitingAttach else { continue }
-        awaitingAttach = false
-        outcome = attach(plan)
-      }
-      if case .continue = outcome { continue }
-      return outcome
-    }
-    return .continue
-  }
-
-  /// Drops results a later one in the same batch replaces (a listing, a preview, a
-  /// resource reading): with hundreds of sessions each update costs real time, and only
-  /// the newest matters.
-  static func coalesce(_ items: [PanelInboxItem]) -> [PanelInboxItem] {
-    var lastListing: Int?
-    var lastPreview: Int?
-    var lastResources: Int?
-    for (index, item) in items.enumerated() {
-      guard case .message(let message) = item else { continue }
-      switch message {
-      case .sessionsLoaded: lastListing = index
-      case .previewLoaded: lastPreview = index
-      case .resourcesLoaded: lastResources = index
-      default: break
-      }
-    }
-    return items.enumerated().compactMap { index, item in
-      guard case .message(let message) = item else { return item }
-      switch message {
-      case .sessionsLoaded: return index == lastListing ? item : nil
-      case .previewLoaded: return index == lastPreview ? item : nil
-      case .resourcesLoaded: return index == lastResources ? item : nil
-      default: return item
-      }
-    }
-  }
-
-  /// Whether a background result would change anything (an update that changes nothing
-  /// still re-sorts every row).
-  private func changesSomething(_ message: PanelMessage) -> Bool {
-    switch message {
-    case .output(let pane):
-      // Marks a session unseen unless it is selected or already marked.
-      guard let view = state.sessions.first(where: { $0.isAlive && $0.activePaneId == pane }) else {
-        return false
-      }
-      return !state.unseen.contains(view.rowKey) && state.selectedSession?.rowKey != view.rowKey
-    case .resourcesLoaded(let usage):
-      return usage != state.resources
-    case .previewLoaded(let session, let lines):
-      return state.preview != PanelPreview(sessionId: session, lines: lines)
-    default:
-      return true
-    }
-  }
-
-  private func apply(_ message: PanelMessage) async -> Outcome {
-    let effects = state.update(message)
-    var outcome = Outcome.continue
-    var followUps: [PanelMessage] = []
-    for effect in effects {
-      switch effect {
-      case .attach(let view):
-        state.notice = PanelNotice("Attaching to \(TerminalText.sanitize(view.displayName))…")
-        awaitingAttach = true
-        commands.yield(.attach(view))
-      case .create(let name, let cwd, let workspace, let tags):
-        let size = driver.size
-        let columnsAndRows =
-          size.width > 0 && size.height > 0 ? (cols: size.width, rows: size.height) : nil
-        commands.yield(.create(name: name, cwd: cwd, workspace: workspace, tags: tags, size: columnsAndRows))
-      case .rename(let id, let name): commands.yield(.rename(id: id, name: name))
-      case .kill(let ids): commands.yield(.kill(ids))
-      case .forget(let ids): commands.yield(.forget(ids))
-      case .tag(let id, let changes): commands.yield(.tag(id: id, changes: changes))
-      case .cleanup(let orphans, let dead): commands.yield(.cleanup(orphans: orphans, dead: dead))
-      case .restore(let ids): commands.yield(.restore(ids))
-      case .dismissRestore(let ids): commands.yield(.dismissRestore(ids))
-      case .watchPreview(let pane, let session):
-        commands.yield(.watch(paneId: pane, sessionId: session))
-      case .refresh: commands.yield(.refresh)
-      case .redraw:
-        driver.forceFullRedraw()
-        drawn = nil
-      case .quit: outcome = .quit
-      case .openSettings: followUps.append(.settingsLoaded(settingsFile.read(), status: nil))
-      case .saveSettings(let save): followUps += saveSettings(save)
-      case .editSettingsFile(let path): followUps += editSettingsFile(path)
-      }
-    }
-    for message in followUps {
-      let next = await apply(message)
-      if case .continue = next { continue }
-      outcome = next
-    }
-    let selected = state.selectedSession?.id
-    if selectedId != .some(selected) {
-      selectedId = .some(selected)
-      commands.yield(.select(sessionId: selected))
-    }
-    if state.screenHeight != previewLines {
-      previewLines = state.screenHeight
-      commands.yield(.previewLines(previewLines))
-    }
-    return outcome
-  }
-
-  /// Writes the settings screen's change, puts the new settings in effect (colours here,
-  /// sessions and limits in the backend) and reports back to the screen.
-  private func saveSettings(_ save: SettingsSave) -> [PanelMessage] {
-    do throws(SettingsFile.WriteError) {
-      try settingsFile.write(save)
-    } catch {
-      switch error {
-      case .changedOnDisk:
-        return [
-          .settingsLoaded(settingsFile.read(), status: nil),
-          .settingsFailed("The file changed on disk since it was read: reloaded it, nothing saved; try again"),
-        ]
-      case .failed(let reason):
-        return [.settingsFailed("Not saved: \(reason)")]
-      }
-    }
-    let document = settingsFile.read()
-    applySettings(document.result.settings)
-    let place = TextFormat.shortenPath(save.path, home: state.homeDirectory, to: 60)
-    return [.settingsLoaded(document, status: "Saved \(save.summary) in \(place)")]
-  }
-
-  /// Opens the config file in `$VISUAL`, `$EDITOR` or `vi`, then reads it again.
-  private func editSettingsFile(_ path: String) -> [PanelMessage] {
-    let environment = ProcessInfo.processInfo.environment
-    let editor = [environment["VISUAL"], environment["EDITOR"]].compactMap { $0 }.first { !$0.isEmpty } ?? "vi"
-    try? FileManager.default.createDirectory(
-      atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-    // The editor may carry arguments (`code -w`): the shell splits it, the path is quoted.
-    let argv = ["/bin/sh", "-c", "exec \(editor) \"$1\"", "sh", path]
-    let failure = runInTerminal(argv, environment: environment, what: "the editor (\(TerminalText.sanitize(editor)))")
-    let document = settingsFile.read()
-    applySettings(document.result.settings)
-    var messages: [PanelMessage] = [.settingsLoaded(document, status: failure == nil ? "Read the file again" : nil)]
-    if let failure { messages.append(.settingsFailed(failure)) }
-    return messages
-  }
-
-  /// Gives the terminal to a program until it ends (the backend pauses meanwhile), then
-  /// takes it back; says what went wrong, if anything.
-  private func runInTerminal(_ argv: [String], environment: [String: String], what: String) -> String? {
-    commands.yield(.foreground(false))
-    driver.suspend()
-    var failure: String?
-    do {
-      let pid = try Spawn.inheriting(argv, environment: environment)
-      let status = Spawn.waitFor(pid)
-      if status != 0 { failure = "\(what) ended with status \(status)" }
-    } catch {
-      failure = "cannot start \(what): \(error)"
-    }
-    driver.resume()
-    drawn = nil
-    commands.yield(.foreground(true))
-    return failure
-  }
-
-  private func applySettings(_ settings: BerthSettings) {
-    driver.setColors(mode: colorsOff || !settings.colors ? .none : .auto, palette: settings.palette)
-    drawn = nil
-    commands.yield(.updateSettings(settings))
-  }
-
-  /// Hands the terminal to `tmux attach` and takes it back when the user detaches; with
-  /// `--exec`, or inside tmux on the same server (`switch-client`), this process is
-  /// replaced instead.
-  private func attach(_ plan: AttachPlan) -> Outcome {
-    if execAttach || plan.switchesClient { return .replaceProcess(plan) }
-    var environment = ProcessInfo.processInfo.environment
-    environment["TMUX"] = nil
-    let failure = runInTerminal(plan.argv, environment: environment, what: "tmux attach")
-    if let failure {
-      state.notice = PanelNotice(failure, isError: true)
-    } else if let notice = plan.notice {
-      state.notice = PanelNotice(notice)
-    } else {
-      state.notice = nil
-    }
-    return .continue
   }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BerthCore
 import BerthKit
+import BerthPanel
 import BerthStore
 import BerthTmux
 import Foundation
@@ -131,16 +132,24 @@ struct RestoreCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
-    let report = try await withManager(global) { try await $0.restore(ids: all ? nil : targets, dryRun: dryRun) }
+    // Names, not ids, in what is printed: the records are listed first (before a restore
+    // changes them) to know what each id is called.
+    let (report, views) = try await withManager(global) { m in
+      let views = try await m.list().views
+      return (try await m.restore(ids: all ? nil : targets, dryRun: dryRun), views)
+    }
+    func label(_ id: String) -> String {
+      views.first { $0.id == id && !$0.foreign }.map { SessionTable.label($0, among: views) } ?? id
+    }
     let verb = dryRun ? "would restore" : "restored"
     for item in report.restored {
       emit(
-        "\(verb) \(item.id) (\(item.windows) window\(item.windows == 1 ? "" : "s"), \(item.panes) pane\(item.panes == 1 ? "" : "s"))"
+        "\(verb) \(label(item.id)) (\(item.windows) window\(item.windows == 1 ? "" : "s"), \(item.panes) pane\(item.panes == 1 ? "" : "s"))"
       )
       for n in item.notices { printError(n) }
     }
-    for s in report.skipped { printError("skipped \(s.id): \(s.reason)") }
-    for f in report.failed { printError("could not restore \(f.id): \(f.reason)") }
+    for s in report.skipped { printError("skipped \(label(s.id)): \(s.reason)") }
+    for f in report.failed { printError("could not restore \(label(f.id)): \(f.reason)") }
     if report.restored.isEmpty && report.skipped.isEmpty && report.failed.isEmpty { emit("nothing to restore") }
     if report.restored.isEmpty && !report.skipped.isEmpty || !report.failed.isEmpty { throw ExitCode(1) }
   }

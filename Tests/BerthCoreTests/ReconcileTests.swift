@@ -93,6 +93,21 @@ import Testing
 
   // MARK: End reasons
 
+  @Test func aRecreatedSessionCountsFromTmuxsCreationAndIdleNeverExceedsUp() {
+    // The record is a day old; tmux made the session 10 s ago; the window's activity stamp
+    // is a second older than the session (as on a fresh session).
+    var fresh = live("$4", "berth-r", activity: t0.addingTimeInterval(589))
+    fresh.createdAt = t0.addingTimeInterval(590)
+    let old = SessionRecord(
+      id: "r", tmuxSessionName: "berth-r", createdAt: t0.addingTimeInterval(-86_400), cwd: "/home/u",
+      shell: "/bin/sh")
+    let v = reconciler().reconcile(records: [old], live: [fresh]).views[0]
+    #expect(v.sessionCreatedAt == t0.addingTimeInterval(590))
+    #expect(v.uptimeSeconds == 10)
+    #expect(v.idleSeconds == 10)
+    #expect(v.activePanePid == 42)
+  }
+
   @Test func goneWhileTheServerRunsIsExited() {
     let result = reconciler(started: t0.addingTimeInterval(-10)).reconcile(
       records: [record("a", tmuxId: "$1")], live: [])

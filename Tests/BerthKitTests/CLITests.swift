@@ -335,7 +335,7 @@ struct CLITests {
       #expect(
         server.waitUntil { (try? server.paneText("berth-s1"))?.components(separatedBy: "hello; $HOME 'q'").count == 3 })
       run = try berth(["rename", "s1", "editor"], server: server, db: db)
-      #expect(run.stdout == "s1 is now editor\n")
+      #expect(run.stdout == "renamed s1 to editor\n")
       run = try berth(["tag", "editor", "+a", "+b", "-a"], server: server, db: db)
       #expect(run.stdout == "b\n")
       // A tag whose letters are also short options (-L, -S) is still a tag to remove.
@@ -354,7 +354,7 @@ struct CLITests {
       #expect(run.status == 0)
       #expect(Set(run.stdout.split(separator: "\n")) == ["killed editor", "killed s2"])
       run = try berth(["cleanup", "--orphans", "--dead"], server: server, db: db)
-      #expect(run.stdout == "kill orphan berth-stray\nforget dead record s1\nforget dead record s2\n")
+      #expect(run.stdout == "killed orphan berth-stray\nforgot dead record s1\nforgot dead record s2\n")
       #expect(try server.sessionNames().isEmpty)
       run = try berth(["list"], server: server, db: db)
       #expect(run.stdout.hasPrefix("no sessions"))

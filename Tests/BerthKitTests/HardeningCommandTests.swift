@@ -88,7 +88,9 @@ struct HardeningCommandTests {
       for (i, v) in values.enumerated() {
         var run = try berth(["rename", "--", v, v + "!"], server: server, db: db)
         #expect(run.status == 0, "rename \(v.debugDescription): \(run.stderr)")
-        #expect(run.stdout == "n\(i) is now \(TerminalText.sanitize(v + "!"))\n", "\(run.stdout.debugDescription)")
+        #expect(
+          run.stdout == "renamed \(TerminalText.sanitize(v)) to \(TerminalText.sanitize(v + "!"))\n",
+          "\(run.stdout.debugDescription)")
         run = try berth(["tag", "n\(i)", "+" + v + "2", "-" + v], server: server, db: db)
         #expect(run.status == 0, "tag \(v.debugDescription): \(run.stderr)")
         #expect(
@@ -277,7 +279,7 @@ struct HardeningCommandTests {
       run = try berth(["cleanup", "--orphans", "--dry-run"], server: server, db: db)
       #expect(run.stdout == "would kill orphan berth-foob\n", "\(run.stdout)\(run.stderr)")
       run = try berth(["cleanup", "--orphans"], server: server, db: db)
-      #expect(run.status == 0 && run.stdout.hasPrefix("kill orphan berth-foob\n"), "\(run.stdout)\(run.stderr)")
+      #expect(run.status == 0 && run.stdout.hasPrefix("killed orphan berth-foob\n"), "\(run.stdout)\(run.stderr)")
       #expect(Set(try server.sessionNames()) == ["berth-foobar", "berth-n2", "foo", foreign])
       #expect(!marker.fired())
     }

@@ -529,7 +529,7 @@ struct RebootRecoveryTests {
       #expect(run.stdout == "would forget dead record old\n")
       run = try berth(["cleanup"], server: server, db: dir.database)
       #expect(run.status == 0, "\(run.stderr)")
-      #expect(run.stdout == "forget dead record old\n")
+      #expect(run.stdout == "forgot dead record old\n")
       #expect(run.stderr.isEmpty)
       try await withManager(makeContext(server, dir, environment: env)) { m async throws in
         #expect(try m.store.allRecords().map(\.id).sorted() == ["alive", "recent"])

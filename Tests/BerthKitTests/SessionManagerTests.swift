@@ -11,14 +11,14 @@ import TmuxTestSupport
 
 @Suite("Session manager: create, status, attach and detach against real tmux")
 struct SessionLifecycleTests {
-  @Test func createsWithAUUIDInTheGivenDirectory() async throws {
+  @Test func createsWithAReadableIdInTheGivenDirectory() async throws {
     let dir = try TemporaryDirectory()
     let cwd = try dir.makeDirectory("work")
     try await withTmuxServer { server in
       try await withManager(makeContext(server, dir)) { m async throws in
         let v = try await m.create(CreateRequest(cwd: cwd))
-        let uuid = try #require(UUID(uuidString: v.id))
-        #expect(v.id == uuid.uuidString.lowercased())
+        // The directory's name, as sesh does: what choose-tree and `tmux ls` show.
+        #expect(v.id == "work")
         #expect(v.tmuxSession == "berth-\(v.id)")
         #expect(v.status == .detached)
         #expect(v.tracked && !v.orphan && !v.foreign)
@@ -58,10 +58,34 @@ struct SessionLifecycleTests {
         #expect(server.waitUntil { (try? server.paneText(v.tmuxSession))?.contains("started-marker") == true })
         let listed = try await m.list(preview: 3)
         let row = try #require(listed.views.first { $0.id == "given_id-1" })
-        #expect(row.command == "sleep")
+        // The whole command line, as a dead session's (tmux alone would say `sleep`).
+        #expect(row.command == "sleep 300")
         #expect(row.preview == ["started-marker"])
         #expect(row.windows == 1)
         #expect(row.uptimeSeconds != nil && row.idleSeconds != nil)
+      }
+    }
+  }
+
+  @Test func readableIdsAreUniqueAndUUIDsStillWork() async throws {
+    let dir = try TemporaryDirectory()
+    let cwd = try dir.makeDirectory("api")
+    try await withTmuxServer { server in
+      try await withManager(makeContext(server, dir)) { m async throws in
+        #expect(try await m.create(CreateRequest(cwd: cwd)).id == "api")
+        #expect(try await m.create(CreateRequest(cwd: cwd)).id == "api-2")
+        // An orphan holds api-3 in tmux: skipped.
+        try server.check("new-session", "-d", "-s", "berth-api-3")
+        #expect(try await m.create(CreateRequest(cwd: cwd)).id == "api-4")
+        // From the name when there is one; the name stays as typed.
+        let named = try await m.create(CreateRequest(name: "Build Box", cwd: cwd))
+        #expect(named.id == "build-box" && named.name == "Build Box")
+        // A client-given id, a UUID included, is kept exactly.
+        let uuid = SessionIDs.newUUID()
+        #expect(try await m.create(CreateRequest(id: uuid, cwd: cwd)).id == uuid)
+        #expect(
+          Set(try server.sessionNames())
+            == ["berth-api", "berth-api-2", "berth-api-3", "berth-api-4", "berth-build-box", "berth-\(uuid)"])
       }
     }
   }

@@ -24,7 +24,7 @@ import Testing
   @Test func killAsksNamingTheSessionsAndYKills() {
     var state = Fixture.state()
     _ = state.update(.char("x"))
-    #expect(state.modal == .confirmKill(ids: ["deploy"], names: ["🚀 deploy"]))
+    #expect(state.modal == .confirmKill(KillPlan(killIds: ["deploy"], killNames: ["🚀 deploy"])))
     let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
     #expect(text.contains("Kill this session?"))
     #expect(text.contains("🚀 deploy"))
@@ -37,7 +37,8 @@ import Testing
     _ = state.send(.char(" "), .char("j"), .char(" "), .char("x"))
     #expect(
       state.modal
-        == .confirmKill(ids: ["deploy", "evil"], names: ["🚀 deploy", Fixture.hostile.displayName]))
+        == .confirmKill(
+          KillPlan(killIds: ["deploy", "evil"], killNames: ["🚀 deploy", Fixture.hostile.displayName])))
     // The hostile name is shown sanitised in the dialog.
     let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
     #expect(text.contains("evilname"))
@@ -103,6 +104,14 @@ import Testing
     #expect(form.directory.text == "/home/dev/src")
     #expect(form.name.text.isEmpty)
     #expect(state.update(.key(.enter)) == [.create(name: nil, cwd: "/home/dev/src", workspace: nil, tags: [])])
+    // The dialog waits for the answer, then closes and the new session is selected.
+    guard case .newSession(let waiting) = state.modal else {
+      Issue.record("the dialog closed before the answer")
+      return
+    }
+    #expect(waiting.isCreating)
+    #expect(render(state, width: 80, height: 24).lines.joined().contains("Creating…"))
+    _ = state.update(.sessionCreated(id: "notes", notice: "Created notes"))
     #expect(state.modal == nil)
   }
 
@@ -170,7 +179,7 @@ import Testing
     #expect(state.modal == .restorePrompt(ids: ["build", "notes"], names: ["build", "notes"]))
     let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
     #expect(text.contains("2 sessions from your previous session:"))
-    #expect(text.contains("Restore all (a) / Select (s) / Ignore (i or Esc)"))
+    #expect(text.contains("Restore all (a)   Select (s)   Ignore (i or Esc)"))
     // Other keys do not dismiss it by accident.
     #expect(state.update(.char("x")).isEmpty)
     #expect(state.modal != nil)
@@ -258,5 +267,110 @@ import Testing
     _ = state.update(.char("n"))
     #expect(state.update(.key(.ctrl("l"))) == [.redraw])
     #expect(state.modal != nil)
+  }
+}
+
+/// Issue 13's panel side: the new session selected, dialog errors kept, forget for dead
+/// records, `q` on the startup prompt.
+@Suite struct OperationAnswerTests {
+  static let created = SessionView(
+    id: "web", tmuxSession: "berth-web", tmuxId: "$7", status: .detached, tracked: true,
+    cwd: "/home/dev/src/web", command: "zsh", createdAt: Fixture.ago(1), activePaneId: "%7")
+
+  @Test func theNewSessionIsSelectedWhenTheListingComesAfterTheAnswer() {
+    var state = Fixture.state()
+    _ = state.send(.char("n"), .key(.enter))
+    #expect(state.update(.sessionCreated(id: "web", notice: "Created web: Enter attaches")).contains(.refresh))
+    #expect(state.modal == nil)
+    #expect(state.selectedSession?.id == "deploy")  // not listed yet
+    _ = state.update(.sessionsLoaded(Fixture.all + [Self.created], now: Fixture.now))
+    #expect(state.selectedSession?.id == "web")
+    #expect(state.update(.key(.enter)) == [.attach(Self.created)])
+  }
+
+  @Test func theNewSessionIsSelectedWhenTheListingComesFirst() {
+    var state = Fixture.state()
+    _ = state.send(.char("n"), .key(.enter))
+    _ = state.update(.sessionsLoaded(Fixture.all + [Self.created], now: Fixture.now))
+    _ = state.update(.sessionCreated(id: "web", notice: "Created web"))
+    #expect(state.selectedSession?.id == "web")
+    // Later listings do not pull the selection back.
+    _ = state.update(.char("G"))
+    _ = state.update(.sessionsLoaded(Fixture.all + [Self.created], now: Fixture.now))
+    #expect(state.selectedSession?.id != "web")
+  }
+
+  @Test func aFailureKeepsTheDialogWithWhatWasTypedAndSaysWhy() {
+    var state = Fixture.state()
+    _ = state.update(.char("n"))
+    for c in "web" { _ = state.update(.char(c)) }
+    _ = state.send(.key(.tab), .key(.ctrl("u")))
+    for c in "/nope" { _ = state.update(.char(c)) }
+    _ = state.update(.key(.enter))
+    _ = state.update(
+      .createFailed("the directory '/nope' does not exist: create it or pass another --cwd"))
+    guard case .newSession(let form) = state.modal else {
+      Issue.record("the dialog closed")
+      return
+    }
+    #expect(form.name.text == "web")
+    #expect(form.directory.text == "/nope")
+    #expect(!form.isCreating)
+    #expect(form.error?.contains("--cwd") == false)
+    #expect(form.error == "the directory '/nope' does not exist: create it or type another directory")
+    // Whole, wrapped in the dialog.
+    let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
+    #expect(text.contains("does not exist"))
+    #expect(text.contains("create it or type another"))
+    // Fix it and try again: typing clears the error.
+    _ = state.update(.key(.backspace))
+    guard case .newSession(let edited) = state.modal else { return }
+    #expect(edited.error == nil)
+  }
+
+  @Test func aFailureAfterEscReopensTheDialog() {
+    var state = Fixture.state()
+    _ = state.update(.char("n"))
+    for c in "taken" { _ = state.update(.char(c)) }
+    _ = state.send(.key(.enter), .key(.escape))
+    #expect(state.modal == nil)
+    _ = state.update(.createFailed("another session is already named 'taken': choose another name"))
+    guard case .newSession(let form) = state.modal else {
+      Issue.record("not reopened")
+      return
+    }
+    #expect(form.name.text == "taken")
+    #expect(form.error?.contains("already named") == true)
+  }
+
+  @Test func xOnADeadRecordAsksToForgetIt() {
+    var state = Fixture.state()
+    _ = state.update(.char("G"))
+    #expect(state.selectedSession?.id == "notes")
+    _ = state.update(.char("x"))
+    let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
+    #expect(text.contains("Forget this record?"))
+    #expect(!text.contains("Kill"))
+    #expect(state.update(.char("y")) == [.forget(["notes"])])
+    #expect(state.notice?.text.hasPrefix("Forgetting notes") == true)
+  }
+
+  @Test func aMixedSelectionKillsTheLiveAndForgetsTheDeadAfterOneQuestion() {
+    var state = Fixture.state()
+    _ = state.send(.char(" "), .char("G"), .char(" "), .char("x"))
+    #expect(
+      state.modal
+        == .confirmKill(
+          KillPlan(killIds: ["deploy"], killNames: ["🚀 deploy"], forgetIds: ["notes"], forgetNames: ["notes"])))
+    let text = render(state, width: 80, height: 24).lines.joined(separator: "\n")
+    #expect(text.contains("Kill 1 session and forget 1 record?"))
+    #expect(state.update(.char("y")) == [.kill(["deploy"]), .forget(["notes"])])
+  }
+
+  @Test func qOnTheStartupPromptIgnoresLikeEsc() {
+    var state = Fixture.state()
+    _ = state.update(.startupRestoreCandidates([Fixture.build, Fixture.notes]))
+    #expect(state.update(.char("q")) == [.dismissRestore(["build", "notes"])])
+    #expect(state.modal == nil)
   }
 }

@@ -87,6 +87,7 @@ enum Fixture {
       now: now, socketName: "default", tmuxVersion: "3.3a", defaultDirectory: "/home/dev/src",
       homeDirectory: "/home/dev", screenWidth: width, screenHeight: height)
     _ = state.update(.sessionsLoaded(sessions, now: now))
+    state.notice = nil  // the startup hint (tested on its own)
     _ = state.update(
       .resourcesLoaded([
         "deploy": ResourceUsage(cpuPercent: 3.25, rssBytes: 13_107_200),

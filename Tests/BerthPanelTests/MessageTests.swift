@@ -12,17 +12,18 @@ import Testing
     _ = state.update(.output(paneId: "%3"))  // the selected session: nothing to mark
     _ = state.update(.output(paneId: "%404"))
     #expect(state.unseen == ["logs"])
-    #expect(render(state, width: 80, height: 24).lines[5].hasPrefix(" •○ logs"))
-    _ = state.send(.char("j"), .char("j"), .char("j"))
+    #expect(render(state, width: 80, height: 24).lines[6].hasPrefix(" •○ logs"))
+    _ = state.send(.char("j"), .char("j"), .char("j"), .char("j"))
     #expect(state.unseen.isEmpty)
   }
 
   @Test func reloadKeepsTheSelectionByIdAndDropsMarksOfGoneSessions() {
     var state = Fixture.state()
-    _ = state.send(.char("j"), .char(" "))  // mark api, move to evil
-    _ = state.update(.char(" "))  // mark evil, move to logs
+    _ = state.send(.char("j"), .char("j"), .char(" "))  // mark evil, move to api
+    _ = state.update(.char(" "))  // mark api, move to logs
     var reloaded = Fixture.all.filter { $0.id != "api" }
-    reloaded[reloaded.firstIndex { $0.id == "logs" }!].activityAt = Fixture.now
+    // Someone attached to logs and left it: it moves to the top, the selection with it.
+    reloaded[reloaded.firstIndex { $0.id == "logs" }!].lastAttachedAt = Fixture.ago(1)
     _ = state.update(.sessionsLoaded(reloaded, now: Fixture.now))
     #expect(state.selectedSession?.id == "logs")
     #expect(state.listIds.first == "logs")
@@ -33,7 +34,7 @@ import Testing
     var state = Fixture.state()
     _ = state.send(.char("j"), .char("j"))
     _ = state.update(.sessionsLoaded(Fixture.all.filter { $0.id != "evil" }, now: Fixture.now))
-    #expect(state.selectedSession?.id == "logs")
+    #expect(state.selectedSession?.id == "api")
   }
 
   @Test func ticksMoveDurationsOnScreen() {
@@ -84,6 +85,67 @@ import Testing
     _ = state.update(.serverInfo(socket: "work", tmuxVersion: "3.4"))
     let lines = render(state, width: 120, height: 40).lines
     #expect(lines[0].contains("work · tmux 3.4"))
-    #expect(lines.contains { $0.contains("cpu 3.2% · mem 12.5M") })
+    #expect(lines.contains { $0.contains("cpu  3.2% · mem  12.5M") })
+  }
+
+  @Test func cpuAndMemoryKeepTheirPlaceUntilMeasured() {
+    var state = Fixture.state(width: 120, height: 40)
+    _ = state.update(.resourcesLoaded([:]))
+    let detail = PanelLayout(state, width: 120, height: 40).detailRow!
+    let before = render(state, width: 120, height: 40).lines[detail]
+    #expect(before.contains("cpu     - · mem      - · created"))
+    _ = state.update(
+      .resourcesLoaded(["deploy": ResourceUsage(cpuPercent: 3.25, rssBytes: 13_107_200)]))
+    let after = render(state, width: 120, height: 40).lines[detail]
+    // Everything after the numbers stays in its column.
+    #expect(
+      after.firstRange(of: "created")?.lowerBound.utf16Offset(in: after)
+        == before.firstRange(of: "created")?.lowerBound.utf16Offset(in: before))
+  }
+
+  @Test func idleNeverExceedsUpAndUpCountsFromTmuxsCreation() {
+    // Recreated a minute ago from a record made a day ago; tmux reports older activity.
+    var restored = SessionView(
+      id: "r", tmuxSession: "berth-r", tmuxId: "$1", status: .detached, tracked: true,
+      createdAt: Fixture.ago(86_400), activityAt: Fixture.ago(70), activePaneId: "%1")
+    restored.sessionCreatedAt = Fixture.ago(60)
+    let state = Fixture.state(sessions: [restored])
+    #expect(state.cellText(RowColumns.Kind.uptime, restored, width: 10) == "1m")
+    #expect(state.cellText(RowColumns.Kind.idle, restored, width: 10) == "1m")
+    #expect(state.idleSeconds(restored) == 60)
+  }
+
+  @Test func detailLineNeverSaysAttachedNever() {
+    let fresh = SessionView(
+      id: "f", tmuxSession: "berth-f", tmuxId: "$1", status: .detached, tracked: true,
+      createdAt: Fixture.ago(300), lastDetachedAt: Fixture.ago(120), activePaneId: "%1")
+    let state = Fixture.state(width: 120, height: 40, sessions: [fresh])
+    let detail = render(state, width: 120, height: 40).lines[PanelLayout(state, width: 120, height: 40).detailRow!]
+    #expect(detail.contains("never attached"))
+    #expect(!detail.contains("detached 2m ago"))
+    #expect(!detail.contains("attached never"))
+  }
+
+  @Test func headerSaysConnectedOnlyWhenAServerIsKnown() {
+    var state = PanelState(now: Fixture.now, defaultDirectory: "/")
+    _ = state.update(.sessionsLoaded([Fixture.notes], now: Fixture.now))
+    #expect(!render(state, width: 80, height: 24).lines[0].contains("connected"))
+    _ = state.update(.sessionsLoaded([Fixture.notes, Fixture.deploy], now: Fixture.now))
+    #expect(render(state, width: 80, height: 24).lines[0].contains("connected"))
+    var other = PanelState(now: Fixture.now, defaultDirectory: "/")
+    _ = other.update(.sessionsLoaded([], now: Fixture.now))
+    _ = other.update(.connection(.connected))
+    #expect(render(other, width: 80, height: 24).lines[0].contains("connected"))
+  }
+
+  @Test func startupHintExplainsTheSymbolsOnceAndAnyKeyClearsIt() {
+    var state = PanelState(now: Fixture.now, defaultDirectory: "/")
+    _ = state.update(.sessionsLoaded(Fixture.all, now: Fixture.now))
+    #expect(state.notice?.text.contains("○ detached") == true)
+    #expect(state.notice?.text.contains("? for keys") == true)
+    _ = state.update(.char("j"))
+    #expect(state.notice == nil)
+    _ = state.update(.sessionsLoaded(Fixture.all, now: Fixture.now))
+    #expect(state.notice == nil)
   }
 }

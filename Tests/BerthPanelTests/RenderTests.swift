@@ -140,7 +140,8 @@ import Testing
     var filtered = Fixture.state()
     filtered.filter = "nothing-matches"
     #expect(
-      render(filtered, width: 80, height: 24).lines.joined().contains("Esc clears the filter"))
+      render(filtered, width: 80, height: 24).lines.joined().contains(
+        "No session matches 'nothing-matches' (Esc clears)"))
   }
 
   @Test func deadSessionPreviewShowsItsLastOutputAndWhenItEnded() {

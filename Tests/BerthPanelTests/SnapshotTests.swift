@@ -34,6 +34,55 @@ import Testing
       render(busyState(width: 40, height: 10), width: 40, height: 10), named: "main-40x10")
   }
 
+  @Test func main220x50() throws {
+    var state = busyState(width: 220, height: 50, showAll: true)
+    state.notice = nil
+    try Snapshot.assert(render(state, width: 220, height: 50), named: "main-220x50")
+  }
+
+  @Test func groupedByWorkspace() throws {
+    var state = Fixture.state(width: 120, height: 40)
+    _ = state.send(.char("w"), .char("g"), .key(.enter))
+    state.notice = nil
+    try Snapshot.assert(render(state, width: 120, height: 40), named: "grouped-120x40")
+  }
+
+  @Test func restorePrompt40x10() throws {
+    var state = Fixture.state(width: 40, height: 10)
+    _ = state.update(.startupRestoreCandidates([Fixture.build, Fixture.notes]))
+    try Snapshot.assert(render(state, width: 40, height: 10), named: "restore-prompt-40x10")
+  }
+
+  @Test func newSessionFailed() throws {
+    var state = Fixture.state()
+    _ = state.send(.char("n"), .char("w"), .char("e"), .char("b"), .key(.enter))
+    _ = state.update(.createFailed("another session is already named 'web': choose another name"))
+    try Snapshot.assert(render(state, width: 80, height: 24), named: "new-session-failed-80x24")
+  }
+
+  @Test func killAndForget() throws {
+    var state = Fixture.state()
+    _ = state.send(.char(" "), .char(" "), .char("G"), .char(" "), .char("x"))
+    try Snapshot.assert(render(state, width: 80, height: 24), named: "confirm-kill-forget-80x24")
+  }
+
+  @Test func smallDialogs40x10() throws {
+    var state = Fixture.state(width: 40, height: 10)
+    _ = state.send(.char("n"), .char("w"), .char("e"), .char("b"))
+    try Snapshot.assert(render(state, width: 40, height: 10), named: "new-session-40x10")
+    state = Fixture.state(width: 40, height: 10)
+    _ = state.update(.char(","))
+    _ = state.update(
+      .settingsLoaded(SettingsDocument(path: "/tmp/config.toml", text: "", exists: false), status: nil))
+    try Snapshot.assert(render(state, width: 40, height: 10), named: "settings-too-small-40x10")
+  }
+
+  @Test func tagsDialog() throws {
+    var state = Fixture.state()
+    _ = state.send(.char("j"), .char("j"), .char("j"), .char("t"))
+    try Snapshot.assert(render(state, width: 80, height: 24), named: "tags-80x24")
+  }
+
   @Test func tooSmall30x8() throws {
     try Snapshot.assert(
       render(Fixture.state(width: 30, height: 8), width: 30, height: 8), named: "too-small-30x8")

@@ -85,7 +85,7 @@ struct PanelEndToEndTests {
       try panel.createSession("alpha", name: "alpha")
       try panel.startPanel()
       guard panel.waitFor("alpha") else { return }
-      panel.waitFor("attached never")
+      panel.waitFor("never attached")
       guard panel.waitFor("Preview · alpha") else { return }
 
       // Output in the watched session shows in the preview within about two seconds (4 s

@@ -10,15 +10,20 @@ import Foundation
 /// The config file for the panel's settings screen: read it whole, and write an edited text
 /// back without ever losing what is there (atomic replace, never over a file changed by hand
 /// since it was read, through a symbolic link to where the file really is).
-struct SettingsFile {
+public struct SettingsFile {
   /// Where the file is (`--config`, else the XDG location); nil without HOME.
-  let path: String?
+  public let path: String?
   /// What the command line or the environment decides over the file.
-  let overrides: [String: String]
+  public let overrides: [String: String]
+
+  public init(path: String?, overrides: [String: String]) {
+    self.path = path
+    self.overrides = overrides
+  }
 
   /// The file now. A missing file is an empty one (saving creates it); an unreadable one
   /// gives a read-only screen that says why.
-  func read() -> SettingsDocument {
+  public func read() -> SettingsDocument {
     guard let path else { return SettingsDocument(path: nil, text: "", exists: false, overrides: overrides) }
     switch Self.contents(of: path) {
     case .missing:
@@ -31,18 +36,18 @@ struct SettingsFile {
   }
 
   /// Reading is BerthKit's `ConfigFile`, the same the context builder reads with.
-  typealias Contents = ConfigFile.Contents
+  public typealias Contents = ConfigFile.Contents
 
-  static func contents(of path: String) -> Contents { ConfigFile.contents(of: path) }
+  public static func contents(of path: String) -> Contents { ConfigFile.contents(of: path) }
 
-  enum WriteError: Error {
+  public enum WriteError: Error {
     /// The file is not what the screen read: somebody edited it meanwhile.
     case changedOnDisk
     case failed(String)
   }
 
   /// Replaces the file's text with `save.text` if it still holds `save.original`.
-  func write(_ save: SettingsSave) throws(WriteError) {
+  public func write(_ save: SettingsSave) throws(WriteError) {
     let target = Self.resolvingLinks(save.path)
     switch Self.contents(of: target) {
     case .missing: guard save.original.isEmpty else { throw .changedOnDisk }
@@ -82,7 +87,7 @@ struct SettingsFile {
   }
 
   /// The file a path names after following symbolic links (a dotfiles link stays a link).
-  static func resolvingLinks(_ path: String) -> String {
+  public static func resolvingLinks(_ path: String) -> String {
     var resolved = path
     for _ in 0..<32 {
       guard let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: resolved) else { break }

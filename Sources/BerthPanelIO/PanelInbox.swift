@@ -8,7 +8,7 @@ import Synchronization
 #endif
 
 /// What background work hands to the panel's main loop.
-enum PanelInboxItem: Sendable {
+public enum PanelInboxItem: Sendable {
   /// A message for `PanelState.update`.
   case message(PanelMessage)
   /// A one-line notice for the footer (warnings from the session manager).
@@ -20,13 +20,13 @@ enum PanelInboxItem: Sendable {
 /// The mailbox between background tasks and the main loop, with a self-pipe the terminal
 /// driver polls next to the terminal. Posting wakes the loop once per batch: a byte is
 /// written only when the queue was empty, so a burst of results costs one wake-up.
-final class PanelInbox: Sendable {
+public final class PanelInbox: Sendable {
   /// Polled by `TerminalDriver.nextEvent(wakeDescriptor:)`.
-  let readEnd: Int32
+  public let readEnd: Int32
   private let writeEnd: Int32
   private let items = Mutex<[PanelInboxItem]>([])
 
-  init() throws {
+  public init() throws {
     var ends: [Int32] = [-1, -1]
     guard pipe(&ends) == 0 else {
       throw BerthError.failed("cannot create the panel's wake pipe: \(String(cString: strerror(errno)))")
@@ -44,7 +44,7 @@ final class PanelInbox: Sendable {
     close(writeEnd)
   }
 
-  func post(_ item: PanelInboxItem) {
+  public func post(_ item: PanelInboxItem) {
     let wasEmpty = items.withLock { queue -> Bool in
       queue.append(item)
       return queue.count == 1
@@ -56,7 +56,7 @@ final class PanelInbox: Sendable {
   }
 
   /// Everything posted since the last call, oldest first.
-  func drain() -> [PanelInboxItem] {
+  public func drain() -> [PanelInboxItem] {
     items.withLock { queue in
       defer { queue.removeAll(keepingCapacity: true) }
       return queue

@@ -10,14 +10,19 @@ import BerthTmux
 /// pane and window subscriptions only for panes in the control client's own session, and
 /// berth's control client sits in a hidden session of its own. The watched session's window
 /// activity, read here, drives the preview instead.
-struct SessionDigest: Equatable {
+public struct SessionDigest: Equatable, Sendable {
   /// Everything but activity, as tmux formatted it (compared, never parsed further).
-  var structure: String
+  public var structure: String
   /// `window_activity` of each window, in seconds.
-  var activity: [Int]
+  public var activity: [Int]
+
+  public init(structure: String, activity: [Int]) {
+    self.structure = structure
+    self.activity = activity
+  }
 
   /// The subscription's name on the control connection.
-  static let subscriptionName = "berth-sessions"
+  public static let subscriptionName = "berth-sessions"
 
   /// Per session: id, windows, clients, whether it is a berth control session, active
   /// pane, the activity of each window in brackets, then the active pane's command and
@@ -28,7 +33,7 @@ struct SessionDigest: Equatable {
   /// expressions (`s/…/…/` compiles one per session per second). A `|` in a command or path
   /// can therefore split an entry; the pieces fail to parse or look like sessions berth
   /// does not know, which at worst costs one extra listing.
-  static let format =
+  public static let format =
     "#{S:#{session_id} #{session_windows} #{session_attached} "
     + "#{m:\(ControlConnection.hiddenSessionPrefix)*,#{session_name}} #{pane_id} "
     + "[#{W:#{window_activity} }] #{pane_current_command} #{pane_current_path}|}"
@@ -36,7 +41,7 @@ struct SessionDigest: Equatable {
   /// Parses a subscription value into digests by session id (`$N`). Berth's hidden control
   /// sessions (of this and other berth processes) are left out: they come and go with every
   /// `berth` command and mean nothing to the list.
-  static func parse(_ value: String) -> [String: SessionDigest] {
+  public static func parse(_ value: String) -> [String: SessionDigest] {
     var result: [String: SessionDigest] = [:]
     for entry in value.split(separator: "|", omittingEmptySubsequences: true) {
       guard let open = entry.firstIndex(of: "["), let close = entry[open...].firstIndex(of: "]")
@@ -54,14 +59,19 @@ struct SessionDigest: Equatable {
   }
 
   /// What changed between two readings.
-  struct Changes: Equatable {
+  public struct Changes: Equatable, Sendable {
     /// Sessions came or went, or one changed windows, clients, pane, command or path.
-    var needsListing: Bool
+    public var needsListing: Bool
     /// Sessions (`$N`) whose windows printed something.
-    var active: [String]
+    public var active: [String]
+
+    public init(needsListing: Bool, active: [String]) {
+      self.needsListing = needsListing
+      self.active = active
+    }
   }
 
-  static func compare(_ old: [String: SessionDigest], _ new: [String: SessionDigest]) -> Changes {
+  public static func compare(_ old: [String: SessionDigest], _ new: [String: SessionDigest]) -> Changes {
     var needsListing = Set(old.keys) != Set(new.keys)
     var active: [String] = []
     for (id, digest) in new {
@@ -74,7 +84,7 @@ struct SessionDigest: Equatable {
 
   /// The first reading after subscribing, against the listing it follows: list again only
   /// when the sessions differ; sessions whose activity is newer than listed printed since.
-  static func compare(_ views: [SessionView], _ new: [String: SessionDigest]) -> Changes {
+  public static func compare(_ views: [SessionView], _ new: [String: SessionDigest]) -> Changes {
     let alive = views.filter(\.isAlive)
     let needsListing = Set(alive.compactMap(\.tmuxId)) != Set(new.keys)
     var active: [String] = []
@@ -87,5 +97,5 @@ struct SessionDigest: Equatable {
   }
 
   /// The latest activity of a session's windows.
-  var latestActivity: Int? { activity.max() }
+  public var latestActivity: Int? { activity.max() }
 }

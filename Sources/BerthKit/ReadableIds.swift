@@ -1,0 +1,23 @@
+import BerthCore
+import BerthTmux
+import Foundation
+
+extension SessionManager {
+  /// The id of a session created without one: readable and unique (see
+  /// `SessionIDs.readable`), made from the name, else the directory's base name. Taken are
+  /// the ids of every record (any server) and the berth-prefixed sessions tmux has now
+  /// (an orphan keeps its name). Two creates racing for one name: the second insert fails
+  /// with "already exists" and changes nothing.
+  func readableId(for request: CreateRequest) async throws(BerthError) -> String {
+    let directory = try resolveDirectory(request.cwd)
+    var taken = Set(try storeCall { try $0.allRecords() }.map(\.id))
+    if let c = try await connection(startServer: false) {
+      let reply = try await send(c, [.listSessions(format: "#{session_name}")])[0]
+      let prefix = settings.prefix
+      for name in reply.isError ? [] : reply.textLines where name.hasPrefix(prefix) {
+        taken.insert(String(name.dropFirst(prefix.count)))
+      }
+    }
+    return SessionIDs.readable(name: request.name, directory: directory, taken: taken)
+  }
+}

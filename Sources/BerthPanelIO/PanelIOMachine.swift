@@ -1,0 +1,374 @@
+import BerthCore
+import BerthKit
+import BerthPanel
+import Foundation
+
+/// The panel's I/O logic as a state machine (swift-nio style): `handle(event, now:)` updates
+/// the state and returns the actions to carry out; `PanelIORunner` carries them out and
+/// feeds the results back as events. Nothing here does I/O or reads a clock, so each
+/// transition is tested without tmux.
+///
+/// Nothing runs on a timer while idle: listings and captures follow tmux's notifications
+/// (coalesced, one at a time). The only periodic work is resource sampling (every 2 s,
+/// while the panel is in the foreground and a live session is selected) and, once the
+/// server is gone, a reconnection check every 3 s.
+public struct PanelIOMachine: Sendable {
+  public static let reconnectInterval: Duration = .seconds(3)
+  public static let resourceInterval: Duration = .seconds(2)
+  public static let firstResourceInterval: Duration = .milliseconds(500)
+  /// How often, at most, an idle panel brings the durations on screen up to date.
+  public static let tickInterval: TimeInterval = 30
+  /// The idle column follows output at most this often.
+  public static let activityRefresh: TimeInterval = 5
+  /// After activity in the watched session, one more capture this much later catches
+  /// output that landed in the same second as the last notification (tmux reports
+  /// activity in whole seconds, checked once a second).
+  public static let trailingCapture: Duration = .milliseconds(1100)
+  /// How long after losing the control client berth waits before looking at the socket.
+  public static let lossSettleTime: Duration = .milliseconds(500)
+  /// How many settle periods a loss waits, at most, for an exiting server to be gone.
+  public static let maxSettleRounds = 10
+
+  // Connection.
+  public internal(set) var connected = false
+  var connecting = false
+  var queuedConnects: [ConnectPurpose] = []
+  var startedWithoutServer = false
+  var settleRounds = 0
+  /// Between the control client's end and knowing whether the server is gone: no listing
+  /// may run then, because opening a connection to a server that is still shutting down
+  /// can start a fresh one (`tmux -C new-session` starts a server when it finds none).
+  public internal(set) var settlingLoss = false
+  public internal(set) var reconnecting = false
+  var digests: [String: SessionDigest]?
+  public internal(set) var shuttingDown = false
+  public internal(set) var foreground = true
+
+  // Listing.
+  public internal(set) var views: [SessionView] = []
+  var listedOnce = false
+  var listing = false
+  var listAgain = false
+  var lastListingError: String?
+  /// The last output seen per session id, so a session that dies keeps its last screen.
+  var lastOutput: [String: [String]] = [:]
+  public internal(set) var previewLineCount: Int
+  var activityPostPending = false
+  var lastViewsPosted = Date.distantPast
+
+  // Preview.
+  var watchedPane: String?
+  var watchedSession: String?
+  var capturing = false
+  var captureAgain = false
+  var postedPreview: PanelPreview?
+
+  // Resources.
+  var selectedSession: String?
+  public internal(set) var samplingId: String?
+  var samplingGeneration = 0
+  var sampler = ProcessUsageSampler()
+  var firstSample = true
+  var postedUsage: (id: String, text: String)?
+  var lastTick: Date
+
+  // Operations, one at a time and in order.
+  var operating = false
+  var pendingOperations: [PanelOperation] = []
+
+  public init(previewLines: Int, now: Date) {
+    previewLineCount = max(10, previewLines)
+    lastTick = now
+  }
+
+  /// The first actions: connect (without starting a server).
+  public mutating func start() -> [PanelIOAction] {
+    connecting = true
+    return [.connect(.start)]
+  }
+
+  public mutating func handle(_ event: PanelIOEvent, now: Date) -> [PanelIOAction] {
+    if shuttingDown { return [] }
+    var out: [PanelIOAction] = []
+    switch event {
+    case .command(let command): handle(command, now: now, &out)
+    case .connectFinished(let purpose, let ok): connectFinished(purpose, ok, &out)
+    case .listed(let fresh, let serverRunning): listed(fresh, serverRunning: serverRunning, now: now, &out)
+    case .listSkipped: listingDone(&out)
+    case .listFailed(let text):
+      // Said once: the refresh that follows a notice must not turn a lasting failure into
+      // a loop of notices.
+      if text != lastListingError {
+        lastListingError = text
+        out.append(.post(.notice(text, isError: true)))
+      }
+      listingDone(&out)
+    case .captured(let pane, let session, let lines): captured(pane, session, lines, &out)
+    case .digest(let new): digestChanged(new, now: now, &out)
+    case .sessionsChanged: requestListing(&out)
+    case .serverStillExiting:
+      connecting = false
+      settleRounds += 1
+      if settleRounds < Self.maxSettleRounds {
+        settlingLoss = true
+        out.append(.startTimer(.lossSettle, Self.lossSettleTime))
+      } else {
+        connectFinished(.afterLoss, false, &out)
+      }
+    case .connectionClosed:
+      connected = false
+      digests = nil
+      settleRounds = 0
+      // A server killed with kill-server still accepts connections for a moment: let it go.
+      settlingLoss = true
+      out.append(.startTimer(.lossSettle, Self.lossSettleTime))
+    case .timerFired(let timer): timerFired(timer, now: now, &out)
+    case .sampled(let generation, let id, let tree, let seconds):
+      sampled(generation, id, tree, seconds, now: now, &out)
+    case .operationFinished(let items, let refresh):
+      out += items.map { .post($0) }
+      if refresh { requestListing(&out) }
+      reconnectIfNeeded(&out)
+      operating = false
+      if !pendingOperations.isEmpty { runOperation(pendingOperations.removeFirst(), &out) }
+    case .shutdown:
+      shuttingDown = true
+      out = PanelTimer.allCases.map { .cancelTimer($0) }
+    }
+    return out
+  }
+
+  // MARK: - Commands
+
+  mutating func handle(_ command: BackendCommand, now: Date, _ out: inout [PanelIOAction]) {
+    switch command {
+    case .refresh: requestListing(&out)
+    case .watch(let pane, let session):
+      watchedPane = pane
+      watchedSession = session
+      captureNowAndOnceMore(&out)
+    case .select(let id):
+      selectedSession = id
+      restartSampling(&out)
+    case .foreground(let on):
+      foreground = on
+      // While the user is in `tmux attach`, tmux need not evaluate the subscription for
+      // a panel nobody sees; the first reading after it returns is a fresh baseline.
+      digests = nil
+      if connected { out.append(.subscribe(on)) }
+      if on {
+        requestListing(&out)
+        requestCapture(&out)
+        restartSampling(&out)
+      } else {
+        stopSampling(&out)
+      }
+    case .previewLines(let count):
+      let wanted = max(10, count)
+      if wanted > previewLineCount {
+        previewLineCount = wanted
+        requestCapture(&out)
+      }
+    case .operation(let operation): runOperation(operation, &out)
+    }
+  }
+
+  mutating func runOperation(_ operation: PanelOperation, _ out: inout [PanelIOAction]) {
+    if operating {
+      pendingOperations.append(operation)
+      return
+    }
+    operating = true
+    out.append(.run(operation))
+  }
+
+  // MARK: - Connection
+
+  mutating func connect(_ purpose: ConnectPurpose, _ out: inout [PanelIOAction]) {
+    if connecting {
+      queuedConnects.append(purpose)
+      return
+    }
+    connecting = true
+    out.append(.connect(purpose))
+  }
+
+  mutating func connectFinished(_ purpose: ConnectPurpose, _ ok: Bool, _ out: inout [PanelIOAction]) {
+    connecting = false
+    let wasConnected = connected
+    connected = ok
+    if ok && !wasConnected {
+      digests = nil
+      if foreground { out.append(.subscribe(true)) }
+    }
+    switch purpose {
+    case .start:
+      startedWithoutServer = !ok
+      // The first screen comes from a listing without pane captures (a third faster with
+      // hundreds of sessions); the captures, which keep each session's last output for
+      // when it dies, follow at once.
+      listing = true
+      listAgain = true
+      out.append(.list(previewLines: nil))
+    case .afterLoss:
+      if ok {
+        if !wasConnected { out.append(.post(.message(.connection(.connected)))) }
+      } else {
+        out.append(.post(.message(.connection(.serverGone))))
+        requestListing(&out)
+        startReconnecting(&out)
+      }
+    case .retry:
+      if ok {
+        reconnecting = false
+        if !wasConnected { out.append(.post(.message(.connection(.connected)))) }
+      } else if reconnecting {
+        out.append(.startTimer(.reconnect, Self.reconnectInterval))
+      }
+    case .afterOperation:
+      if ok && !wasConnected {
+        if reconnecting {
+          reconnecting = false
+          out.append(.cancelTimer(.reconnect))
+        }
+        out.append(.post(.message(.connection(.connected))))
+      }
+    }
+    if !queuedConnects.isEmpty {
+      let next = queuedConnects.removeFirst()
+      if connected {
+        // Whatever the next attempt was for is done: a connection is there.
+        queuedConnects.removeAll()
+        if reconnecting {
+          reconnecting = false
+          out.append(.cancelTimer(.reconnect))
+        }
+      } else {
+        connect(next, &out)
+      }
+    }
+  }
+
+  mutating func startReconnecting(_ out: inout [PanelIOAction]) {
+    guard !reconnecting else { return }
+    reconnecting = true
+    out.append(.startTimer(.reconnect, Self.reconnectInterval))
+  }
+
+  /// After an operation or a listing that may have started a server.
+  mutating func reconnectIfNeeded(_ out: inout [PanelIOAction]) {
+    guard !connected, !settlingLoss else { return }
+    connect(.afterOperation, &out)
+  }
+
+  // MARK: - Listing
+
+  mutating func requestListing(_ out: inout [PanelIOAction]) {
+    guard foreground else { return }
+    if listing {
+      listAgain = true
+      return
+    }
+    // The loss is settling: the end of the settling lists once it knows whether a server
+    // is there.
+    if settlingLoss { return }
+    listing = true
+    out.append(.list(previewLines: previewLineCount))
+  }
+
+  mutating func listingDone(_ out: inout [PanelIOAction]) {
+    if listAgain && foreground && !settlingLoss {
+      listAgain = false
+      out.append(.list(previewLines: previewLineCount))
+    } else {
+      listing = false
+    }
+  }
+
+  mutating func listed(
+    _ listed: [SessionView], serverRunning: Bool, now: Date, _ out: inout [PanelIOAction]
+  ) {
+    var fresh = listed
+    for index in fresh.indices {
+      let view = fresh[index]
+      if view.isAlive, let lines = view.preview, !lines.isEmpty {
+        lastOutput[view.id] = lines
+      } else if !view.isAlive, (view.preview ?? []).isEmpty, let saved = lastOutput[view.id] {
+        fresh[index].preview = saved
+      }
+    }
+    views = fresh
+    lastListingError = nil
+    postViews(now: now, &out)
+    if !listedOnce {
+      listedOnce = true
+      runOperation(.offerRestore, &out)
+      if startedWithoutServer {
+        // No server: the records on this socket are dead. Say so only when there are any
+        // (a new user with nothing yet needs no alarm), and watch for a server to appear.
+        if views.contains(where: { $0.tracked && !$0.foreign }) {
+          out.append(.post(.message(.connection(.serverGone))))
+        }
+        startReconnecting(&out)
+      }
+    }
+    if samplingId == nil { restartSampling(&out) }
+    if !connected, serverRunning { reconnectIfNeeded(&out) }
+    listingDone(&out)
+  }
+
+  /// Sends the views with their new activity times (the idle column), at most every few
+  /// seconds: with hundreds of sessions every update of the panel costs real time, and
+  /// the unseen markers already show which sessions printed.
+  mutating func postViewsSoon(now: Date, _ out: inout [PanelIOAction]) {
+    guard !activityPostPending else { return }
+    let wait = Self.activityRefresh - now.timeIntervalSince(lastViewsPosted)
+    guard wait > 0 else {
+      postViews(now: now, &out)
+      return
+    }
+    activityPostPending = true
+    out.append(.startTimer(.activityPost, .milliseconds(Int((wait * 1000).rounded(.up)))))
+  }
+
+  mutating func postViews(now: Date, _ out: inout [PanelIOAction]) {
+    if activityPostPending {
+      activityPostPending = false
+      out.append(.cancelTimer(.activityPost))
+    }
+    lastViewsPosted = now
+    out.append(.post(.message(.sessionsLoaded(views, now: now))))
+  }
+
+  // MARK: - Timers
+
+  mutating func timerFired(_ timer: PanelTimer, now: Date, _ out: inout [PanelIOAction]) {
+    switch timer {
+    case .lossSettle:
+      guard settlingLoss else { return }
+      settlingLoss = false
+      if connected {
+        // Something reconnected meanwhile: list what is there now.
+        requestListing(&out)
+      } else {
+        connect(.afterLoss, &out)
+      }
+    case .reconnect:
+      guard reconnecting, !connected else { return }
+      connect(.retry, &out)
+    case .trailingCapture:
+      requestCapture(&out)
+    case .activityPost:
+      guard activityPostPending else { return }
+      activityPostPending = false
+      postViews(now: now, &out)
+    case .sample:
+      guard let id = samplingId else { return }
+      guard foreground, let pids = livePids(id) else {
+        samplingId = nil
+        return
+      }
+      out.append(.sample(generation: samplingGeneration, id: id, pids: pids))
+    }
+  }
+}

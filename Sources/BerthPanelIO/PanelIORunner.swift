@@ -1,0 +1,207 @@
+import BerthCore
+import BerthKit
+import BerthPanel
+import BerthTmux
+import Foundation
+import TmuxControl
+
+/// Carries out `PanelIOMachine`'s actions: the control connection and its subscription,
+/// listings, preview captures, operations through the session manager, resource sampling
+/// and timers. Every result goes back into the machine as an event, from one loop, so the
+/// machine's state is only touched there; what the panel must see goes through the inbox.
+/// Nothing here touches the terminal.
+public actor PanelIORunner {
+  let manager: SessionManager
+  let inbox: PanelInbox
+  private let socketPath: String
+  private var machine: PanelIOMachine
+
+  /// What reaches the loop: the machine's events, and what only the runner can interpret.
+  private enum Input: Sendable {
+    case event(PanelIOEvent)
+    case connected(ConnectPurpose, ControlConnection?)
+    case connectionEvent(ConnectionEvent, ControlConnection)
+  }
+
+  private let inputs: AsyncStream<Input>
+  private let sink: AsyncStream<Input>.Continuation
+  private var connection: ControlConnection?
+  private var eventPump: Task<Void, Never>?
+  private var timers: [PanelTimer: Task<Void, Never>] = [:]
+  private var stopped = false
+
+  public init(manager: SessionManager, inbox: PanelInbox, socketPath: String, previewLines: Int) {
+    self.manager = manager
+    self.inbox = inbox
+    self.socketPath = socketPath
+    self.machine = PanelIOMachine(previewLines: previewLines, now: Date())
+    (inputs, sink) = AsyncStream.makeStream(of: Input.self)
+  }
+
+  /// Hands a command from the panel's main loop to the machine (in order).
+  public nonisolated func send(_ command: BackendCommand) {
+    sink.yield(.event(.command(command)))
+  }
+
+  /// Connects (without starting a server), lists, offers restoring, then serves commands and
+  /// results until `shutdown`.
+  public func run() async {
+    perform(machine.start())
+    for await input in inputs {
+      if stopped { break }
+      let event: PanelIOEvent
+      switch input {
+      case .event(let e): event = e
+      case .connected(let purpose, let fresh): event = .connectFinished(purpose, connected: adopt(fresh))
+      case .connectionEvent(let e, let source):
+        guard source === connection, let translated = translate(e) else { continue }
+        event = translated
+      }
+      perform(machine.handle(event, now: Date()))
+    }
+  }
+
+  /// Closes the control connection so no `tmux -C` child outlives berth, and stops every
+  /// timer and task.
+  public func shutdown() async {
+    stopped = true
+    _ = machine.handle(.shutdown, now: Date())
+    for task in timers.values { task.cancel() }
+    timers.removeAll()
+    eventPump?.cancel()
+    eventPump = nil
+    sink.finish()
+    if let current = connection {
+      connection = nil
+      await manager.closeControlConnection(current)
+    }
+    await manager.close()
+  }
+
+  // MARK: - Carrying out actions
+
+  private func perform(_ actions: [PanelIOAction]) {
+    for action in actions { perform(action) }
+  }
+
+  private func perform(_ action: PanelIOAction) {
+    guard !stopped else { return }
+    let sink = self.sink
+    let manager = self.manager
+    switch action {
+    case .post(let item):
+      inbox.post(item)
+    case .connect(let purpose):
+      if let current = connection, current.end == nil {
+        sink.yield(.connected(purpose, current))
+        return
+      }
+      let socketPath = self.socketPath
+      Task {
+        if purpose.probesFirst, ServerProbe.check(socketPath: socketPath) != .running {
+          sink.yield(.connected(purpose, nil))
+          return
+        }
+        let opened = try? await manager.openControlConnection(startServer: false)
+        if opened ?? nil == nil, purpose == .afterLoss, ServerProbe.check(socketPath: socketPath) == .running {
+          sink.yield(.event(.serverStillExiting))
+          return
+        }
+        sink.yield(.connected(purpose, opened ?? nil))
+      }
+    case .subscribe(let on):
+      guard let current = connection else { return }
+      let command: TmuxCommand =
+        on
+        ? .subscribe(name: SessionDigest.subscriptionName, format: SessionDigest.format)
+        // `-B NAME` with no colon removes a subscription (an empty format would not).
+        : TmuxCommand([.word("refresh-client"), .word("-B"), .value(SessionDigest.subscriptionName)])
+      Task { _ = try? await current.sendBatch([command]) }
+    case .list(let previewLines):
+      // Our client has ended but its end is not handled yet: the machine lists once it
+      // knows whether a server is there.
+      if connection?.end != nil {
+        sink.yield(.event(.listSkipped))
+        return
+      }
+      Task {
+        do {
+          let listing = try await manager.list(preview: previewLines, includeForeign: true)
+          sink.yield(.event(.listed(views: listing.views, serverRunning: listing.serverRunning)))
+        } catch {
+          sink.yield(.event(.listFailed("Could not list sessions: \(error)")))
+        }
+      }
+    case .capture(let pane, let session, let lines):
+      guard let current = connection, current.end == nil, let target = TargetID(pane) else {
+        sink.yield(.event(.captured(pane: pane, session: session, lines: nil)))
+        return
+      }
+      Task {
+        var captured: [String]?
+        if let reply = try? await current.sendBatch([.capturePane(target, historyLines: lines)]).first,
+          !reply.isError
+        {
+          captured = TmuxListing.previewLines(reply.lines, count: lines)
+        }
+        sink.yield(.event(.captured(pane: pane, session: session, lines: captured)))
+      }
+    case .startTimer(let timer, let duration):
+      timers[timer]?.cancel()
+      timers[timer] = Task {
+        try? await Task.sleep(for: duration)
+        if !Task.isCancelled { sink.yield(.event(.timerFired(timer))) }
+      }
+    case .cancelTimer(let timer):
+      timers.removeValue(forKey: timer)?.cancel()
+    case .sample(let generation, let id, let pids):
+      Task {
+        let tree = ProcessStats.readTree(roots: pids)
+        let seconds = ProcessUsageSampler.monotonicSeconds()
+        sink.yield(.event(.sampled(generation: generation, id: id, tree: tree, seconds: seconds)))
+      }
+    case .run(let operation):
+      Task {
+        let result = await PanelOperations.perform(operation, manager: manager)
+        sink.yield(.event(.operationFinished(result.items, refresh: result.refresh)))
+      }
+    }
+  }
+
+  // MARK: - Connection
+
+  /// Takes a freshly opened connection as the current one (starting its event pump);
+  /// returns whether a live one is there.
+  private func adopt(_ fresh: ControlConnection?) -> Bool {
+    if let current = connection, current.end == nil { return true }
+    guard let fresh, fresh.end == nil, !stopped else {
+      connection = nil
+      return false
+    }
+    connection = fresh
+    eventPump?.cancel()
+    let sink = self.sink
+    eventPump = Task {
+      for await event in fresh.events {
+        sink.yield(.connectionEvent(event, fresh))
+      }
+    }
+    return true
+  }
+
+  private func translate(_ event: ConnectionEvent) -> PanelIOEvent? {
+    switch event {
+    case .notification(.subscriptionChanged(let name, _, _, _, _, let value))
+    where name == SessionDigest.subscriptionName:
+      return .digest(SessionDigest.parse(value))
+    case .notification(.sessionsChanged), .notification(.sessionRenamed):
+      return .sessionsChanged
+    case .notification:
+      return nil
+    case .closed:
+      connection = nil
+      eventPump = nil
+      return .connectionClosed
+    }
+  }
+}
