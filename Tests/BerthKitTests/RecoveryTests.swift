@@ -684,7 +684,7 @@ struct SessionShape: Equatable {
     var shape = SessionShape(windows: [], layouts: [], panes: [], activeWindow: -1, activePanes: [])
     for w in windowLines where w.count == 4 {
       shape.windows.append("\(w[0]) \(w[3])")
-      shape.layouts.append(strippedLayout(w[2]))
+      shape.layouts.append(TmuxLayout.withoutPaneIds(w[2]))
       if w[1] == "1" { shape.activeWindow = Int(w[0]) ?? -1 }
     }
     for p in paneLines where p.count == 5 {
@@ -695,16 +695,6 @@ struct SessionShape: Equatable {
     return shape
   }
 
-  /// `b25d,80x24,0,0{40x24,0,0,1,39x24,41,0,2}` → `80x24,0,0{40x24,0,0,39x24,41,0}`.
-  static func strippedLayout(_ layout: String) -> String {
-    var body = Substring(layout)
-    if let comma = body.firstIndex(of: ",") { body = body[body.index(after: comma)...] }
-    // A leaf cell is WxH,X,Y,ID: drop ",ID" (digits followed by a separator or the end).
-    let regex = try? NSRegularExpression(pattern: "(\\d+x\\d+,\\d+,\\d+),\\d+")
-    let text = String(body)
-    return regex?.stringByReplacingMatches(
-      in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "$1") ?? text
-  }
 }
 
 /// The server's autosave chain: `@berth-autosave` is `TOKEN DUE`.

@@ -25,7 +25,8 @@ struct RestorePathsEndToEndTests {
 
     static func read(_ server: TmuxTestServer, _ session: String) -> Shape {
       let windows = lines(server, ["list-windows", "-t", "=\(session)", "-F", "#{window_index} #{window_name}"])
-      let layouts = lines(server, ["list-windows", "-t", "=\(session)", "-F", "#{window_layout}"]).map(stripIds)
+      let layouts = lines(server, ["list-windows", "-t", "=\(session)", "-F", "#{window_layout}"]).map(
+        TmuxLayout.withoutPaneIds)
       let panes = lines(
         server, ["list-panes", "-s", "-t", "=\(session)", "-F", "#{window_index}.#{pane_index} #{pane_current_path}"])
       return Shape(windows: windows, layouts: layouts, panes: panes)
@@ -36,15 +37,6 @@ struct RestorePathsEndToEndTests {
       return out.stdoutText.split(separator: "\n").map(String.init)
     }
 
-    /// `b25d,80x24,0,0{40x24,0,0,1,39x24,41,0,2}` → `80x24,0,0{40x24,0,0,39x24,41,0}`.
-    static func stripIds(_ layout: String) -> String {
-      var body = Substring(layout)
-      if let comma = body.firstIndex(of: ",") { body = body[body.index(after: comma)...] }
-      let regex = try? NSRegularExpression(pattern: "(\\d+x\\d+,\\d+,\\d+),\\d+")
-      let text = String(body)
-      return regex?.stringByReplacingMatches(
-        in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "$1") ?? text
-    }
   }
 
   /// The world: `multi` with windows `main` (2 panes) and `logs` (1 pane), each pane in its
