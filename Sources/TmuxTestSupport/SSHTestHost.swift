@@ -36,8 +36,16 @@ public final class SSHTestHost: @unchecked Sendable {
       return "sshd is not installed (apt-get install openssh-server)"
     }
     if !FileManager.default.isExecutableFile(atPath: "/usr/bin/ssh") { return "ssh is not installed" }
-    if namespace && (getuid() != 0 || !FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip")) {
-      return "network namespaces need root and iproute2"
+    if namespace {
+      if getuid() != 0 || !FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") {
+        return "network namespaces need root and iproute2"
+      }
+      // A sandbox may refuse them even to root: try one.
+      let probe = "berth-probe-\(getpid())"
+      guard let made = try? Spawn.run(["/usr/sbin/ip", "netns", "add", probe], timeout: 30), made.status == 0 else {
+        return "this machine does not allow network namespaces"
+      }
+      _ = try? Spawn.run(["/usr/sbin/ip", "netns", "del", probe], timeout: 30)
     }
     return nil
   }
