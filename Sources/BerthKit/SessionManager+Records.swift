@@ -131,6 +131,7 @@ extension SessionManager {
   ) async throws(BerthError) -> CleanupReport {
     let listing = try await list()
     var report = CleanupReport(dryRun: dryRun)
+    if only == nil { try await cleanUpHiddenSessions(into: &report) }
     if orphans {
       let targets = listing.views.filter { $0.orphan && (only?.contains($0.id) ?? true) }
       report.killedOrphans = targets.map(\.tmuxSession)
@@ -150,6 +151,26 @@ extension SessionManager {
       }
     }
     return report
+  }
+
+  /// A live view's hidden control session (`_berth-control-*`) that no client holds any more
+  /// is berth's own debris: tmux-resurrect brings it back after a reboot as a plain shell, and
+  /// a panel killed before it could close leaves it. Every cleanup ends those (they are
+  /// listed with the orphans); one a panel still holds is left alone.
+  func cleanUpHiddenSessions(into report: inout CleanupReport) async throws(BerthError) {
+    guard let c = try await connection(startServer: false) else { return }
+    let reply = try await send(c, [.listSessions(format: "#{session_id}\t#{session_attached}\t#{session_name}")])[0]
+    guard !reply.isError else { return }
+    var stale: [(TargetID, String)] = []
+    for line in reply.textLines {
+      let fields = line.split(separator: "\t", maxSplits: 2).map(String.init)
+      guard fields.count == 3, fields[1] == "0", fields[2].hasPrefix(ControlConnection.hiddenSessionPrefix),
+        let id = TargetID(fields[0])
+      else { continue }
+      stale.append((id, fields[2]))
+    }
+    report.killedOrphans += stale.map(\.1)
+    if !report.dryRun, !stale.isEmpty { _ = try await send(c, stale.map { .killSession($0.0) }) }
   }
 
   /// Kills every session of a workspace (as when an app deletes a workspace).

@@ -330,7 +330,9 @@ struct CleanupCommand: AsyncParsableCommand {
     discussion: """
       With no flags: forget dead records that ended more than sessionTTLDays (7) days ago. \
       --dead forgets dead records (all, or those older than --older-than DAYS). Orphans are \
-      killed only with --orphans.
+      killed only with --orphans. Every cleanup also ends berth's own hidden control sessions \
+      (_berth-control-*) that no panel holds any more (tmux-resurrect brings them back after \
+      a reboot).
       """)
   @OptionGroup var global: GlobalOptions
   @Flag(help: "Kill orphan sessions.") var orphans = false

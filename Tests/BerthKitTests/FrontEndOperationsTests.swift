@@ -183,4 +183,32 @@ struct FrontEndOperationsTests {
       #expect(elsewhere == nil)
     }
   }
+
+  /// A hidden control session nobody holds (tmux-resurrect brought it back, or its panel was
+  /// killed) goes with the next cleanup; the one a live panel holds stays.
+  @Test func cleanupEndsHiddenSessionsWithoutTheirOwner() async throws {
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer { server in
+      try server.check("new-session", "-d", "-s", "_berth-control-resurrected", "sleep 100000")
+      try await withManager(makeContext(server, dir)) { m async throws in
+        guard let live = try await m.openControlConnection(startServer: false) else {
+          Issue.record("no control connection")
+          return
+        }
+        let held = live.hiddenSessionName
+        let names = {
+          try server.check("list-sessions", "-F", "#{session_name}").split(separator: "\n").map(String.init)
+        }
+        #expect(try names().contains(held))
+        let preview = try await m.cleanup(orphans: false, dead: false, olderThanDays: nil, dryRun: true)
+        #expect(preview.killedOrphans == ["_berth-control-resurrected"])
+        #expect(try names().contains("_berth-control-resurrected"))
+        let report = try await m.cleanup(orphans: false, dead: false, olderThanDays: nil, dryRun: false)
+        #expect(report.killedOrphans == ["_berth-control-resurrected"])
+        #expect(try !names().contains("_berth-control-resurrected"))
+        #expect(try names().contains(held))
+        await m.closeControlConnection(live)
+      }
+    }
+  }
 }
