@@ -100,7 +100,14 @@ struct RebootRecoveryTests {
         try FileManager.default.removeItem(atPath: doomed)
 
         original["bashy"] = try SessionShape.read(server, "berth-bashy")
-        if zshInstalled { original["zshy"] = try SessionShape.read(server, "berth-zshy") }
+        if zshInstalled {
+          // tmux names a new window after its program only once it has looked (every half
+          // second): until then it says "tmux", which no restore can bring back.
+          _ = server.waitUntil(timeout: 10) {
+            (try? SessionShape.read(server, "berth-zshy"))?.windows.contains { $0.hasSuffix(" tmux") } == false
+          }
+          original["zshy"] = try SessionShape.read(server, "berth-zshy")
+        }
         let bashShape = try #require(original["bashy"])
         // tmux shows a deleted directory as "PATH (deleted)" (from /proc); the restore must not use it.
         #expect(
