@@ -75,9 +75,10 @@ says otherwise.
 .Nm
 keeps a record of each one in an SQLite database (its name, workspace, tags, directory,
 command, when it was created, attached and detached, and why it ended) and talks to tmux
-through one control-mode connection
-.Pq Ic tmux -C ,
-never through a shell.
+directly, never through a shell: each command is one batch through an ordinary tmux client,
+which leaves nothing on the server, and only the panel holds a control-mode connection
+.Pq Ic tmux -C
+for its live view.
 It needs tmux 3.2 or newer.
 .Pp
 With no
