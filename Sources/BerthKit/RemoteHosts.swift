@@ -122,19 +122,10 @@ public struct SSHLink: Sendable {
     return out
   }
 
-  /// The remote `tmux` with the host's socket: `tmux [-L NAME | -S PATH] ARGS`.
-  public func tmuxArgv(_ arguments: [String]) -> [String] {
-    ["tmux"] + host.tmuxSocketArguments + arguments
-  }
-
   /// ssh's program found on PATH (posix_spawn does not search it).
   func resolved(_ argv: [String]) -> [String] {
-    guard let first = argv.first, !first.contains("/") else { return argv }
-    for dir in (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
-      let candidate = "\(dir)/\(first)"
-      if FileManager.default.isExecutableFile(atPath: candidate) { return [candidate] + argv.dropFirst() }
-    }
-    return argv
+    guard let first = argv.first, let found = Spawn.which(first, path: environment["PATH"]) else { return argv }
+    return [found] + argv.dropFirst()
   }
 
   /// ssh's reason in one line, with what to do.

@@ -64,9 +64,10 @@ public enum PanelEffect: Equatable, Sendable {
   case tag(id: String, changes: [String])
   /// Kill these orphan sessions and delete these stale dead records.
   case cleanup(orphans: [String], dead: [String])
-  /// Recreate these dead sessions.
+  /// Restore these dead sessions from their last snapshots (what `berth restore` does).
   case restore([String])
-  /// The user declined restoring these sessions at startup: do not offer them again.
+  /// The user declined restoring these sessions at startup: not now, for this loss (a later
+  /// loss is offered again).
   case dismissRestore([String])
   /// Keep this pane's preview live (nil pane: nothing live to watch, e.g. a dead session
   /// or the preview is hidden; nil session: nothing selected).
