@@ -192,6 +192,7 @@ extension SessionView {
       ("endedAt", .date(endedAt)),
       ("uptimeSeconds", .int(uptimeSeconds)),
       ("idleSeconds", .int(idleSeconds)),
+      ("host", .string(host)),
     ]
     if includePreview { pairs.append(("preview", .array((preview ?? []).map { .string($0) }))) }
     return .object(pairs)

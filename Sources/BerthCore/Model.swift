@@ -221,6 +221,8 @@ public struct SessionView: Sendable, Equatable {
   public var sessionCreatedAt: Date?
   /// The process of the active pane (its foreground command line is read from it).
   public var activePanePid: Int32?
+  /// The host the session lives on, by its name in the config (`local` for this machine).
+  public var host: String = HostConfig.localName
 
   public init(
     id: String, name: String? = nil, tmuxSession: String, tmuxId: String? = nil,

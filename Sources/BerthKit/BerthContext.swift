@@ -16,6 +16,9 @@ public struct BerthContext: Sendable {
   /// The berth executable, for the hooks and the autosave berth installs in tmux (nil: none,
   /// e.g. when the library runs inside a test process).
   public var executablePath: String?
+  /// The remote host this context's tmux server is on (nil: this machine, the host `local`).
+  /// Its tmux is reached through ssh; the database, settings and clocks stay this machine's.
+  public var host: HostConfig?
 
   public init(
     environment: [String: String], socket: TmuxSocket, databasePath: String,
@@ -32,6 +35,9 @@ public struct BerthContext: Sendable {
     self.now = now
     self.warn = warn
   }
+
+  /// The host's name in berth: `local` for this machine.
+  public var hostName: String { host?.name ?? HostConfig.localName }
 
   /// The socket file this context talks to.
   public var socketPath: String { socket.filePath(environment: environment) }

@@ -9,7 +9,7 @@ import Testing
   static let contractKeys = [
     "id", "name", "tmuxSession", "tmuxId", "status", "endReason", "tracked", "orphan", "foreign", "clients",
     "workspace", "tags", "cwd", "command", "shell", "cols", "rows", "windows", "createdAt", "lastAttachedAt",
-    "lastDetachedAt", "activityAt", "endedAt", "uptimeSeconds", "idleSeconds",
+    "lastDetachedAt", "activityAt", "endedAt", "uptimeSeconds", "idleSeconds", "host",
   ]
 
   func keys(_ value: JSONValue) -> [String] {
@@ -33,7 +33,7 @@ import Testing
       "tracked":true,"orphan":false,"foreign":false,"clients":0,"workspace":"w","tags":["x","y"],"cwd":"/home/u",\
       "command":null,"shell":"/bin/sh","cols":80,"rows":24,"windows":null,"createdAt":"2027-01-15T08:00:00Z",\
       "lastAttachedAt":null,"lastDetachedAt":null,"activityAt":null,"endedAt":"2027-01-15T08:01:01Z",\
-      "uptimeSeconds":null,"idleSeconds":null}
+      "uptimeSeconds":null,"idleSeconds":null,"host":"local"}
       """
     #expect(view.json(includePreview: false).serialized() == expected)
   }

@@ -16,7 +16,7 @@ struct CLITests {
   static let contractKeys = [
     "id", "name", "tmuxSession", "tmuxId", "status", "endReason", "tracked", "orphan", "foreign", "clients",
     "workspace", "tags", "cwd", "command", "shell", "cols", "rows", "windows", "createdAt", "lastAttachedAt",
-    "lastDetachedAt", "activityAt", "endedAt", "uptimeSeconds", "idleSeconds",
+    "lastDetachedAt", "activityAt", "endedAt", "uptimeSeconds", "idleSeconds", "host",
   ]
 
   static func isISO8601UTC(_ value: Any?) -> Bool {
