@@ -75,7 +75,16 @@ struct ListCommand: AsyncParsableCommand {
   func run() async throws {
     if allHosts {
       let parts = await AllHosts.list(base: try global.context(), preview: preview, includeForeign: all)
-      printViews(parts.flatMap(\.views), json: json, preview: preview != nil, width: outputWidth(wide: wide))
+      if json {
+        printViews(parts.flatMap(\.views), json: true, preview: preview != nil)
+      } else {
+        // The table has no host column: one table per host, under its name.
+        for (i, part) in parts.enumerated() where part.error == nil {
+          if i > 0 { emit("") }
+          emit("── \(part.host)")
+          printViews(part.views, json: false, preview: preview != nil, width: outputWidth(wide: wide))
+        }
+      }
       let failures = parts.compactMap { p in p.error.map { (p.host, $0) } }
       for (host, error) in failures {
         let text = error.description

@@ -186,3 +186,169 @@ extension RemoteSessionTests {
     }
   }
 }
+
+extension RemoteSessionTests {
+  /// `list --all-hosts --json --preview N`: this machine and three hosts at once, each object
+  /// with its `host` and its preview; a host that wants a password is one warning line on
+  /// stderr and exit status 8, the others still listed.
+  @Test(.enabled(if: available, "needs sshd"))
+  func listingAndPreviewsFromThreeHostsAtOnce() async throws {
+    try await Self.withHosts(["alpha", "beta", "gamma", "locked"], authorized: [true, true, true, false]) { f in
+      for name in ["alpha", "beta", "gamma"] {
+        let run = try f.run(
+          ["new", "--id", "s-\(name)", "--", "sh", "-c", "echo hello-\(name); exec sleep 600"], host: name)
+        #expect(run.status == 0, "\(run.stderr)")
+      }
+      var run = try f.run(
+        ["new", "--id", "s-local", "--cwd", f.dir.path, "--", "sh", "-c", "echo hello-local; exec sleep 600"], host: nil
+      )
+      #expect(run.status == 0, "\(run.stderr)")
+      // Without the host that wants a password: every host, exit 0.
+      let full = try String(contentsOfFile: f.config, encoding: .utf8)
+      let withoutLocked = full.components(separatedBy: "[hosts.locked]")[0]
+      try withoutLocked.write(toFile: f.config, atomically: true, encoding: .utf8)
+      var views: [[String: Any]] = []
+      var previewsShown = false
+      for _ in 0..<20 where !previewsShown {
+        run = try f.run(["list", "--all-hosts", "--json", "--preview", "5"], host: nil)
+        #expect(run.status == 0, "\(run.stderr)")
+        views = try Self.json(run)
+        previewsShown = views.allSatisfy { v in
+          ((v["preview"] as? [String]) ?? []).contains("hello-" + ((v["host"] as? String) ?? "?"))
+        }
+        if !previewsShown { try await Task.sleep(for: .milliseconds(300)) }
+      }
+      #expect(views.map { $0["host"] as? String } == ["local", "alpha", "beta", "gamma"], "\(views)")
+      #expect(views.map { $0["id"] as? String } == ["s-local", "s-alpha", "s-beta", "s-gamma"])
+      #expect(previewsShown, "\(views)")
+      // The table: one per host, under its name.
+      run = try f.run(["list", "--all-hosts"], host: nil)
+      #expect(run.status == 0)
+      for name in ["local", "alpha", "beta", "gamma"] { #expect(run.stdout.contains("── \(name)\n"), "\(run.stdout)") }
+
+      // With it: a warning that says what to run, the others listed, status 8.
+      try full.write(toFile: f.config, atomically: true, encoding: .utf8)
+      let started = Date()
+      run = try f.run(["list", "--all-hosts", "--json"], host: nil, timeout: 90)
+      #expect(Date().timeIntervalSince(started) < 60)
+      #expect(run.status == 8, "\(run.stderr)")
+      #expect(try Self.json(run).count == 4)
+      #expect(run.stderrLines.count == 1, "\(run.stderr)")
+      #expect(run.stderr.hasPrefix("berth: warning: locked: "), "\(run.stderr)")
+      #expect(run.stderr.contains("ssh locked"), "\(run.stderr)")
+    }
+  }
+
+  /// A host that asks for a password: berth does not wait for one (BatchMode), it says what
+  /// to run, exit status 8. An unknown host is a usage error naming the configured ones.
+  @Test(.enabled(if: available, "needs sshd"))
+  func aHostThatWantsAPasswordIsUnreachableAtOnceAndAnUnknownHostIsAUsageError() async throws {
+    try await Self.withHosts(["alpha", "locked"], authorized: [true, false]) { f in
+      for args in [["list"], ["new", "--id", "x"], ["restore", "--all"]] {
+        let started = Date()
+        let run = try f.run(args, host: "locked", timeout: 90)
+        #expect(Date().timeIntervalSince(started) < 60)
+        #expect(run.status == 8, "\(args): \(run.stderr)")
+        expectOneErrorLine(run)
+        #expect(run.stderr.contains("password or a key"), "\(run.stderr)")
+        #expect(run.stderr.contains("run 'ssh locked'"), "\(run.stderr)")
+      }
+      let run = try f.run(["list"], host: "nowhere")
+      #expect(run.status == 2)
+      expectOneErrorLine(run)
+      #expect(run.stderr.contains("local, alpha, locked"), "\(run.stderr)")
+      // `local` is this machine.
+      #expect(try f.run(["list", "--json"], host: "local").status == 0)
+    }
+  }
+
+  /// `berth --host H attach` on a real terminal (`script`, its stdin held open): ssh -t
+  /// through the master, the remote client appears; a detach there returns to berth, which
+  /// records it (no hook on the host can) and saves a snapshot.
+  @Test(.enabled(if: available, "needs sshd"))
+  func attachAndDetachOnARemoteHostAreRecorded() async throws {
+    guard let script = Spawn.which("script", path: ProcessInfo.processInfo.environment["PATH"]) else {
+      print("RemoteSessionTests: script(1) is not installed: skipped")
+      return
+    }
+    try await Self.withHosts(["alpha"]) { f in
+      #expect(try f.run(["new", "--id", "att"], host: "alpha").status == 0)
+      var env = f.server.environment
+      for (k, v) in f.env { env[k] = v }
+      env["TERM"] = "xterm"
+      let command = [
+        try berthExecutable(), "attach", "--config", f.config, "--db", f.dir.database, "--host", "alpha", "att",
+      ]
+      .map { "'" + $0 + "'" }.joined(separator: " ")
+      let viewer = try Spawn.withPipes([script, "-qfec", command, "/dev/null"], environment: env)
+      defer {
+        kill(viewer.pid, SIGKILL)
+        _ = Spawn.reapIfExited(viewer.pid)
+        for fd in [viewer.stdin, viewer.stdout, viewer.stderr] { close(fd) }
+      }
+      var clients = ""
+      for _ in 0..<60 where clients.isEmpty {
+        try await Task.sleep(for: .milliseconds(250))
+        clients = try f.tmux(0, ["list-clients", "-t", "=berth-att", "-F", "#{client_name}"]).stdoutText
+      }
+      #expect(!clients.isEmpty, "the remote client never showed up")
+      #expect(try f.tmux(0, ["detach-client", "-s", "=berth-att"]).status == 0)
+      var status: Int32?
+      for _ in 0..<120 where status == nil {
+        try await Task.sleep(for: .milliseconds(250))
+        status = Spawn.reapIfExited(viewer.pid)
+      }
+      #expect(status == 0)
+      let run = try f.run(["list", "--json"], host: "alpha")
+      let view = try #require(try Self.json(run).first)
+      #expect(view["status"] as? String == "detached")
+      #expect(view["lastAttachedAt"] is String, "\(view)")
+      #expect(view["lastDetachedAt"] is String, "\(view)")
+    }
+  }
+
+  /// Hostile names, tags, workspaces, directories and text through ssh: each reaches the
+  /// remote tmux exactly (the remote login shell expands nothing), and nothing runs.
+  @Test(.enabled(if: available, "needs sshd"))
+  func hostileNamesAndPathsThroughSSH() async throws {
+    try await Self.withHosts(["alpha"]) { f in
+      let marker = HardeningCommandTests.Marker(f.dir, "remote")
+      let names =
+        HardeningCommandTests.printable + [marker.payload, "$(touch \(marker.path))", "`touch \(marker.path)`"]
+      for (i, name) in names.enumerated() {
+        let cwd = try f.dir.makeDirectory("d\(i)/\(name.replacingOccurrences(of: "/", with: "_"))")
+        let run = try f.run(
+          ["new", "--id", "h\(i)", "--name=\(name)", "--workspace=\(name)", "--tag=\(name)", "--cwd=\(cwd)"],
+          host: "alpha")
+        #expect(run.status == 0, "\(name): \(run.stderr)")
+      }
+      var views = try Self.json(f.run(["list", "--json"], host: "alpha"))
+      for (i, name) in names.enumerated() {
+        let v = views.first { $0["id"] as? String == "h\(i)" }
+        #expect(v?["name"] as? String == name)
+        #expect(v?["workspace"] as? String == name)
+        #expect(v?["tags"] as? [String] == [name])
+        let cwd = f.dir.path + "/d\(i)/" + name.replacingOccurrences(of: "/", with: "_")
+        #expect(v?["cwd"] as? String == (cwd as NSString).standardizingPath, "\(name)")
+      }
+      // Rename, tag and send: the same.
+      let text = "echo '$HOME' \"`id`\" #{session_name} ; touch \(marker.path)-sent"
+      let renamed = "renamed " + names[5]
+      for args in [["rename", "h0", renamed], ["tag", "h1", "+" + names[7]], ["send", "h2", "--", text]] {
+        let run = try f.run(args, host: "alpha")
+        #expect(run.status == 0, "\(args): \(run.stderr)")
+      }
+      views = try Self.json(f.run(["list", "--json"], host: "alpha"))
+      #expect(views.first { $0["id"] as? String == "h0" }?["name"] as? String == renamed)
+      #expect((views.first { $0["id"] as? String == "h1" }?["tags"] as? [String])?.contains(names[7]) == true)
+      var pane = ""
+      for _ in 0..<40 where !pane.contains(text) {
+        try await Task.sleep(for: .milliseconds(250))
+        pane = try f.tmux(0, ["capture-pane", "-pJ", "-t", "=berth-h2:"]).stdoutText
+      }
+      #expect(pane.contains(text), "\(pane)")
+      #expect(!marker.fired())
+      #expect(!FileManager.default.fileExists(atPath: marker.path + "-sent"))
+    }
+  }
+}
