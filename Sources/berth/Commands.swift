@@ -346,11 +346,21 @@ struct AdoptCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "adopt", abstract: "Start tracking an orphan (make a record for it).")
   @OptionGroup var global: GlobalOptions
-  @Argument(help: "The orphan.") var target: String
+  @Argument(help: "The orphan.") var target: String?
+  @Flag(help: "Adopt every orphan at once.") var all = false
+
+  func validate() throws {
+    if (target == nil) == !all { throw ValidationError("give an orphan or --all (not both)") }
+  }
 
   func run() async throws {
-    let v = try await withManager(global) { try await $0.adopt(target: target) }
-    emit("adopted \(TerminalText.sanitize(v.displayName)) (tmux session \(TerminalText.sanitize(v.tmuxSession)))")
+    let views = try await withManager(global) { m -> [SessionView] in
+      if all { return try await m.adoptAll() }
+      return [try await m.adopt(target: target ?? "")]
+    }
+    for v in views {
+      emit("adopted \(TerminalText.sanitize(v.displayName)) (tmux session \(TerminalText.sanitize(v.tmuxSession)))")
+    }
   }
 }
 
