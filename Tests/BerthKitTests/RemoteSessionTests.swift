@@ -106,6 +106,10 @@ struct RemoteSessionTests {
       #expect(try Self.json(f.run(["list", "--json"], host: "beta")).isEmpty)
       #expect(try Self.json(f.run(["list", "--json"], host: nil)).isEmpty)
 
+      // doctor checks the link, the remote tmux and its server.
+      run = try f.run(["doctor"], host: "alpha")
+      #expect(run.stdout.contains("alpha: connected to alpha"), "\(run.stdout)")
+      #expect(run.stdout.contains("alpha: running on -L berth-remote"), "\(run.stdout)")
       // A snapshot from the laptop (no berth runs on the host), then the server goes.
       run = try f.run(["snapshot"], host: "alpha")
       #expect(run.status == 0, "\(run.stderr)")
@@ -349,6 +353,52 @@ extension RemoteSessionTests {
       #expect(pane.contains(text), "\(pane)")
       #expect(!marker.fired())
       #expect(!FileManager.default.fileExists(atPath: marker.path + "-sent"))
+    }
+  }
+}
+
+extension RemoteSessionTests {
+  /// A host taken off the network while its master connection is up: a command on it ends
+  /// with exit status 8 after the command timeout (never a hang), `list --all-hosts` still
+  /// lists the other host, and once the host is back berth reaches it again by itself.
+  @Test(.enabled(if: SSHTestHost.unavailableReason(namespace: true) == nil, "needs sshd, ip and root"))
+  func aHostThatGoesAwayIsUnreachableNotAHangAndComesBack() async throws {
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer { server in
+      let alpha = try SSHTestHost(alias: "alpha")
+      let beta = try SSHTestHost(alias: "beta", inNamespace: true)
+      let client = try SSHTestHost.client(for: [alpha, beta], in: dir.path)
+      let env = try HostsTests.environment(
+        server: server, dir: dir, client: client, hosts: [("alpha", "alpha"), ("beta", "beta")])
+      let f = Fixture(dir: dir, server: server, hosts: [alpha, beta], env: env, config: dir.file("config.toml"))
+      defer { f.shutdown() }
+      #expect(try f.run(["new", "--id", "a1"], host: "alpha").status == 0)
+      var run = try f.run(["new", "--id", "b1"], host: "beta")
+      #expect(run.status == 0, "\(run.stderr)")
+
+      try beta.setReachable(false)
+      var started = Date()
+      run = try f.run(["list", "--json"], host: "beta", timeout: 120)
+      #expect(Date().timeIntervalSince(started) < 60)
+      #expect(run.status == 8, "\(run.stderr)")
+      expectOneErrorLine(run)
+      #expect(run.stderr.contains("beta"), "\(run.stderr)")
+      started = Date()
+      run = try f.run(["list", "--all-hosts", "--json"], host: nil, timeout: 120)
+      #expect(Date().timeIntervalSince(started) < 60)
+      #expect(run.status == 8, "\(run.stderr)")
+      #expect(try Self.json(run).map { $0["id"] as? String } == ["a1"])
+      #expect(run.stderr.hasPrefix("berth: warning: beta"), "\(run.stderr)")
+
+      try beta.setReachable(true)
+      var back = false
+      for _ in 0..<20 where !back {
+        run = try f.run(["list", "--json"], host: "beta", timeout: 120)
+        back = run.status == 0
+        if !back { try await Task.sleep(for: .seconds(1)) }
+      }
+      #expect(back, "\(run.stderr)")
+      #expect(try Self.json(run).first?["status"] as? String == "detached", "\(run.stdout)")
     }
   }
 }
