@@ -92,6 +92,8 @@ let package = Package(
     .testTarget(
       name: "BerthPanelIOTests", dependencies: ["BerthPanelIO", "BerthPanel", "BerthKit", "BerthCore", "BerthTerminal"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
+    // The executable's own argument handling (its quick `list` reading against the parser).
+    .testTarget(name: "BerthCLITests", dependencies: ["berth"]),
     .testTarget(
       name: "BerthServeTests",
       dependencies: [
