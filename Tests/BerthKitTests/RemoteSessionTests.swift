@@ -105,6 +105,12 @@ struct RemoteSessionTests {
       // Another host and this machine know nothing of them.
       #expect(try Self.json(f.run(["list", "--json"], host: "beta")).isEmpty)
       #expect(try Self.json(f.run(["list", "--json"], host: nil)).isEmpty)
+      // Neither listing reconciled alpha's records against its own server (beta has none
+      // running, this machine's has none of them): they are still alive, keyed by alpha.
+      let local = BerthContext(environment: f.server.environment, socket: f.server.socket, databasePath: f.dir.database)
+      let records = try SessionManager(context: local).store.allRecords()
+      #expect(records.count == 2)
+      #expect(records.allSatisfy { $0.status != .dead && $0.tmuxSocket == "host:alpha -L berth-remote" }, "\(records)")
 
       // doctor checks the link, the remote tmux and its server.
       run = try f.run(["doctor"], host: "alpha")
@@ -399,6 +405,46 @@ extension RemoteSessionTests {
       }
       #expect(back, "\(run.stderr)")
       #expect(try Self.json(run).first?["status"] as? String == "detached", "\(run.stdout)")
+    }
+  }
+}
+
+/// `--host NAME` without ssh: which server a context names, and the keys records are kept
+/// under.
+@Suite struct HostContextTests {
+  static func base(_ config: String) throws -> BerthContext {
+    var context = BerthContext(
+      environment: ["HOME": "/home/u", "TMUX_TMPDIR": "/tmp/x"], socket: .name("default"), databasePath: "/dev/null")
+    context.settings = Config.parse(config).settings
+    return context
+  }
+
+  @Test func aHostContextNamesTheRemoteServerAndKeysItsRecordsByHost() throws {
+    let base = try Self.base(
+      "[hosts.build]\nssh = \"me@build\"\nsocket = \"work\"\n\n[hosts.web]\nssh = \"web\"\n\n"
+        + "[hosts.db]\nssh = \"db\"\nsocketPath = \"/run/tmux/s\"\n")
+    #expect(try ContextBuilder.on(host: "local", base).host == nil)
+    let build = try ContextBuilder.on(host: "build", base)
+    #expect(build.hostName == "build")
+    #expect(build.socket == .name("work"))
+    #expect(build.socketPath == "host:build -L work")
+    let web = try ContextBuilder.on(host: "web", base)
+    #expect(web.socket == .name("default"))
+    #expect(web.socketPath == "host:web")
+    #expect(try ContextBuilder.on(host: "db", base).socketPath == "host:db -S /run/tmux/s")
+    // -L/-S given with --host pick another server on that host.
+    #expect(try ContextBuilder.on(host: "web", base, socketName: "other").socketPath == "host:web -L other")
+    // Local keys are paths: no host's key is ever one.
+    #expect(base.socketPath.hasPrefix("/"))
+  }
+
+  @Test func anUnknownHostIsAUsageErrorThatListsTheConfiguredOnes() throws {
+    let base = try Self.base("[hosts.build]\nssh = \"me@build\"\n")
+    #expect(
+      throws: BerthError.usage(
+        "no host named 'nowhere': the hosts are local, build (add [hosts.NAME] to the config file)")
+    ) {
+      try ContextBuilder.on(host: "nowhere", base)
     }
   }
 }
