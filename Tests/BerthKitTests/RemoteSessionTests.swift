@@ -112,6 +112,22 @@ struct RemoteSessionTests {
       #expect(records.count == 2)
       #expect(records.allSatisfy { $0.status != .dead && $0.tmuxSocket == "host:alpha -L berth-remote" }, "\(records)")
 
+      // Orphans on the host: listed, adopted all at once, killed by cleanup.
+      #expect(try f.tmux(0, ["new-session", "-d", "-s", "berth-stray1"]).status == 0)
+      #expect(try f.tmux(0, ["new-session", "-d", "-s", "berth-stray2"]).status == 0)
+      run = try f.run(["orphans", "--json"], host: "alpha")
+      #expect(Set(try Self.json(run).map { $0["id"] as? String }) == ["stray1", "stray2"], "\(run.stdout)")
+      run = try f.run(["adopt", "--all"], host: "alpha")
+      #expect(run.stdout == "adopted stray1 (tmux session berth-stray1)\nadopted stray2 (tmux session berth-stray2)\n")
+      #expect(try f.run(["forget", "stray1"], host: "alpha").status != 0)  // still running
+      #expect(try f.run(["kill", "stray1", "stray2"], host: "alpha").status == 0)
+      #expect(try f.tmux(0, ["new-session", "-d", "-s", "berth-stray3"]).status == 0)
+      run = try f.run(["cleanup", "--orphans", "--dead"], host: "alpha")
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(run.stdout.contains("killed orphan berth-stray3"), "\(run.stdout)")
+      #expect(try f.tmux(0, ["has-session", "-t", "=berth-stray3"]).status != 0)
+      #expect(
+        Set(try Self.json(f.run(["list", "--json"], host: "alpha")).map { $0["id"] as? String }) == ["web", "db"])
       // doctor checks the link, the remote tmux and its server.
       run = try f.run(["doctor"], host: "alpha")
       #expect(run.stdout.contains("alpha: connected to alpha"), "\(run.stdout)")
