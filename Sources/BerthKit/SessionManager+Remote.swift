@@ -13,8 +13,11 @@ import TmuxControl
 // because no berth runs there to take them.
 extension SessionManager {
   /// The tmux this context talks to, found off the cooperative pool for a remote host (the
-  /// first use opens the ssh master, which may take seconds).
-  func prepareTmux() async throws(BerthError) -> TmuxInstall {
+  /// first use opens the ssh master, which may take seconds; `tmux()` would block the
+  /// actor's thread for as long). Front ends that show a host's state (connecting,
+  /// connected, unreachable with the reason) call this first: it throws `hostUnreachable`
+  /// (exit status 8) with ssh's reason and what to run.
+  public func prepareTmux() async throws(BerthError) -> TmuxInstall {
     guard let link, !hasInstall else { return try tmux() }
     let cache = context.stateDirectory + "/host-tmux-versions"
     let result = await withCheckedContinuation { (done: CheckedContinuation<Result<TmuxInstall, BerthError>, Never>) in
