@@ -285,6 +285,10 @@ extension RemoteSessionTests {
       #expect(run.stderr.contains("local, alpha, locked"), "\(run.stderr)")
       // `local` is this machine.
       #expect(try f.run(["list", "--json"], host: "local").status == 0)
+      // berth serve is local-only, and says so.
+      let serve = try f.run(["serve"], host: "alpha")
+      #expect(serve.status == 2)
+      #expect(serve.stderr.contains("local-only"), "\(serve.stderr)")
     }
   }
 
