@@ -148,6 +148,13 @@ public struct SSHLink: Sendable {
       explain: { said, timedOut in SSHLink.explain(host: host, sshSaid: said, timedOut: timedOut) })
   }
 
+  /// The `tmux -V` line of what a remote command printed (the login shell may print a
+  /// banner first).
+  public static func versionLine(_ stdout: String) -> String? {
+    stdout.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+      .last { $0.hasPrefix("tmux ") }
+  }
+
   /// ssh's program found on PATH (posix_spawn does not search it).
   func resolved(_ argv: [String]) -> [String] {
     guard let first = argv.first, let found = Spawn.which(first, path: environment["PATH"]) else { return argv }
@@ -196,9 +203,8 @@ public enum HostProbe {
       let start = DispatchTime.now().uptimeNanoseconds
       let out = try link.run(["tmux", "-V"], timeout: 15)
       status.rttMs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-      let text = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-      if out.status == 0, text.hasPrefix("tmux ") {
-        status.tmuxVersion = String(text.dropFirst(5))
+      if out.status == 0, let line = SSHLink.versionLine(out.stdoutText) {
+        status.tmuxVersion = String(line.dropFirst(5))
       } else {
         status.error = "\(link.host.name): tmux is not installed there (or not on the login shell's PATH)"
       }

@@ -45,7 +45,8 @@ extension SessionManager {
       return TmuxInstall(path: "tmux", version: cached)
     }
     let out = try link.run(["tmux", "-V"], timeout: 15)
-    guard out.status == 0, let version = TmuxVersion(parsing: out.stdoutText) else {
+    guard out.status == 0, let line = SSHLink.versionLine(out.stdoutText), let version = TmuxVersion(parsing: line)
+    else {
       throw .tmuxUnavailable(
         "\(link.host.name): tmux is not installed there (or not on the PATH of its login shell for commands): install tmux 3.2 or newer there"
       )

@@ -62,6 +62,9 @@ public final class CommandClient: Sendable {
       + (starting ? ["start-server", ";"] : []) + ["source-file", "-"]
   }
 
+  /// The first command of a remote batch (see `sendBatch`).
+  static let landing = TmuxCommand([.word("display-message"), .word("-p"), .value("")])
+
   static func createsSession(_ commands: [TmuxCommand]) -> Bool {
     commands.contains { $0.words.first == .word("new-session") }
   }
@@ -82,7 +85,11 @@ public final class CommandClient: Sendable {
   /// finish in time; nothing is sent if a command cannot be encoded.
   public func sendBatch(_ commands: [TmuxCommand], timeout: Double? = nil) async throws -> [CommandReply] {
     guard !commands.isEmpty else { return [] }
-    let batch = CommandBatch(commands)
+    // Remotely, the user's login shell runs first and may print (a banner in .bashrc): a
+    // first command that always answers once tmux is reached takes whatever came before it,
+    // and tells a batch that reached tmux from one that did not.
+    let remote = launcher.isRemote
+    let batch = CommandBatch(remote ? [Self.landing] + commands : commands)
     let script: [UInt8]
     do {
       script = Array(try batch.script().utf8)
@@ -104,9 +111,14 @@ public final class CommandClient: Sendable {
       if let unreachable = launcher.failure(status: output.status, stdout: output.stdout, stderr: output.stderr) {
         throw unreachable
       }
-      let replies = batch.replies(stdout: output.stdout, stderr: output.stderr)
+      var replies = batch.replies(stdout: output.stdout, stderr: output.stderr)
+      var reached = !output.stdout.isEmpty
+      if remote {
+        reached = !replies[0].isError
+        replies.removeFirst()
+      }
       // Nothing on stdout, not even a marker: tmux may not have been reached at all.
-      if output.stdout.isEmpty, let failure = classify(output) {
+      if !reached, let failure = classify(output) {
         switch failure {
         case .noServer where startServer && !starting:
           let message = [Array("no tmux server is running on \(socketFile)".utf8)]

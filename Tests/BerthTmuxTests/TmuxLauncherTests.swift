@@ -1,5 +1,12 @@
 import BerthTmux
+import Foundation
 import Testing
+import TmuxControl
+import TmuxTestSupport
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// How a tmux command line is run remotely: through ssh, the command quoted by the caller's
 /// quoting (BerthCore's `RemoteShell`, checked against real shells in the hosts tests), and
@@ -46,5 +53,42 @@ import Testing
     #expect(host == "build")
     #expect(detail.contains("no answer") && detail.contains("10 s"))
     #expect(l.describe(.name("work"), environment: [:]) == "build (-L work)")
+  }
+}
+
+/// A "remote" whose login shell talks before tmux (a banner in .bashrc, on stdout and on
+/// stderr), played by a local stand-in for ssh that runs the quoted command with sh: the
+/// replies are tmux's alone, and a server that is not there is still "no server".
+@Suite("Command client through a launcher whose shell talks first")
+struct ChattyRemoteShellTests {
+  static func launcher(in directory: String) throws -> TmuxLauncher {
+    let fake = directory + "/fake-ssh"
+    // Options and the destination are skipped; the last argument is the command line.
+    try "#!/bin/sh\nfor last; do :; done\necho 'Welcome to the build box'\necho 'motd: be nice' >&2\neval \"$last\"\n"
+      .write(toFile: fake, atomically: true, encoding: .utf8)
+    chmod(fake, 0o755)
+    return TmuxLauncher.ssh(
+      hostName: "chatty", sshArgv: [fake], destination: "me@chatty",
+      quote: { $0.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ") },
+      explain: { said, _ in "chatty: " + said })
+  }
+
+  @Test func repliesAreTmuxsAloneAndNoServerIsStillNoServer() async throws {
+    try await withTmuxServer { server in
+      try server.check("new-session", "-d", "-s", "one")
+      let launcher = try Self.launcher(in: server.directory)
+      let client = CommandClient(
+        install: server.install, socket: server.socket, environment: server.environment, startServer: false,
+        launcher: launcher)
+      let replies = try await client.sendBatch([
+        .listSessions(format: "#{session_name}"), .hasSession(.session(4242)),
+      ])
+      #expect(replies[0].textLines == ["one"])
+      #expect(replies[1].isError)
+      try server.check("kill-server")
+      await #expect(throws: TmuxError.noServer(socket: "chatty (\(server.socket.description))")) {
+        _ = try await client.sendBatch([.listSessions(format: "#{session_name}")])
+      }
+    }
   }
 }
