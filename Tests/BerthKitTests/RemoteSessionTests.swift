@@ -191,6 +191,11 @@ extension RemoteSessionTests {
       }
       #expect(try f.run(["new", "--id", "two"], host: "alpha").status == 0)
       #expect(await seen.value)
+      // The hidden session's pane checks for its client every 5 s: a live one keeps it.
+      try await Task.sleep(for: .seconds(12))
+      #expect(connection.end == nil)
+      let still = try await connection.send(.listSessions(format: "#{session_name}"))
+      #expect(still.text.contains(connection.hiddenSessionName))
       await manager.closeControlConnection(connection)
       var names = try f.tmux(0, ["list-sessions", "-F", "#{session_name}"]).stdoutText
       #expect(!names.contains(ControlConnection.hiddenSessionPrefix), "\(names)")
