@@ -138,6 +138,14 @@ public final class CommandClient: Sendable {
           throw failure
         }
       }
+      // A remote tmux that never ran (not on the PATH its login shell has, say) must not read
+      // as a server without sessions: that would mark every session there as exited.
+      if remote, !reached {
+        let said = output.stderrText.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+        throw TmuxError.startFailed(
+          "tmux did not run on \(launcher.hostName ?? "the host") (exit status \(output.status))"
+            + (said.isEmpty ? "" : ": \(said)"))
+      }
       return replies
     }
   }

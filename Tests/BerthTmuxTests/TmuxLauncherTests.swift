@@ -85,6 +85,13 @@ struct ChattyRemoteShellTests {
       ])
       #expect(replies[0].textLines == ["one"])
       #expect(replies[1].isError)
+      // tmux missing there: an error, never an empty server.
+      let noTmux = CommandClient(
+        install: TmuxInstall(path: "/nonexistent/tmux", version: server.install.version), socket: server.socket,
+        environment: server.environment, startServer: false, launcher: launcher)
+      await #expect(throws: TmuxError.self) {
+        _ = try await noTmux.sendBatch([.listSessions(format: "#{session_name}")])
+      }
       try server.check("kill-server")
       await #expect(throws: TmuxError.noServer(socket: "chatty (\(server.socket.description))")) {
         _ = try await client.sendBatch([.listSessions(format: "#{session_name}")])
