@@ -10,7 +10,7 @@ tmux version cache and the laptop-side snapshot that a listing takes at most onc
 interval), then times each command RUNS times and prints markdown rows. Everything it started
 (sshd, tmux servers, ssh masters) is ended by pid or socket on exit, also on failure or Ctrl-C.
 
-usage: scripts/bench-hosts.py [--berth PATH] [--sessions N] [--runs N] [--keep]
+usage: scripts/bench-hosts.py [--berth PATH] [--sessions N] [--runs N] [--keep] [--user-rc]
 """
 
 import argparse
@@ -130,7 +130,7 @@ class Bench:
                         "HostKey %s/host_key" % d, "AuthorizedKeysFile %s/authorized_keys" % d,
                         "StrictModes no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
                         "UsePAM no", "PidFile none", "LogLevel ERROR", "MaxSessions 100", "MaxStartups 100",
-                        "SetEnv TMUX_TMPDIR=%s/tmux" % d, ""]))
+                        "SetEnv TMUX_TMPDIR=%s/tmux%s" % (d, "" if self.args.user_rc else " SHLVL=1"), ""]))
                 proc = subprocess.Popen(
                     ["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(d, "sshd_config")],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -257,7 +257,10 @@ class Bench:
             HOSTS[0], ms(statistics.median(floor)), ms(min(floor))))
         print("")
         print("All hosts run on this machine (%d cores): their sshd, login shells and tmux servers share "
-              "its cores, which separate machines would not." % (os.cpu_count() or 0))
+              "its cores, which separate machines would not. %s" % (
+                  os.cpu_count() or 0,
+                  "Each remote command ran this user's ~/.bashrc (--user-rc)." if self.args.user_rc else
+                  "Remote commands skip this user's ~/.bashrc (SHLVL=1 on the hosts; --user-rc to keep it)."))
 
     def control_path(self, name):
         """berth's master socket for a host (SSHLink.controlPath: FNV-1a of name and destination)."""
@@ -306,6 +309,10 @@ def main():
     parser.add_argument("--sessions", type=int, default=100, help="sessions per host (default 100)")
     parser.add_argument("--runs", type=int, default=10, help="timed runs of each command (default 10)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--user-rc", action="store_true",
+        help="let bash read this user's ~/.bashrc for each remote command (by default the hosts set SHLVL=1, "
+             "which bash takes as not started by sshd, as a stock ~/.bashrc returns at once for commands)")
     args = parser.parse_args()
     if not args.berth or not os.access(args.berth, os.X_OK):
         print("bench-hosts: no berth binary: build it (swift build -c release) or pass --berth", file=sys.stderr)
