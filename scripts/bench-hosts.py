@@ -240,6 +240,16 @@ class Bench:
                  "-T", HOSTS[0], "true"]
         for _ in range(self.args.runs):
             floor.append(self.timed(probe)[0])
+        # The same three listings as separate processes started at once: what the machine
+        # allows, with no help from berth (--all-hosts should be no slower).
+        apart = []
+        for _ in range(self.args.runs):
+            t0 = time.perf_counter()
+            procs = [subprocess.Popen(self.berth_cmd(*list_args, host=name), env=self.env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, cwd=self.tmp) for name in HOSTS]
+            for proc in procs:
+                proc.wait()
+            apart.append(time.perf_counter() - t0)
         medians = {name: statistics.median(v) for name, v in single.items()}
         slowest = max(medians, key=medians.get)
         all_median = statistics.median(together)
@@ -253,6 +263,8 @@ class Bench:
         print("| `berth list --all-hosts --json --preview 5` | %s | %s |" % (ms(all_median), ms(min(together))))
         print("| ratio, all hosts / slowest single host (target <= 1.5x) | %.2fx %s | |" % (
             ratio, "(met)" if ratio <= 1.5 else "(NOT met)"))
+        print("| the %d single-host commands as separate processes started at once (this machine's limit) | %s | %s |" % (
+            len(HOSTS), ms(statistics.median(apart)), ms(min(apart))))
         print("| one `ssh %s true` through the master (the floor of any remote command) | %s | %s |" % (
             HOSTS[0], ms(statistics.median(floor)), ms(min(floor))))
         print("")

@@ -473,3 +473,45 @@ extension RemoteSessionTests {
     }
   }
 }
+
+extension RemoteSessionTests {
+  /// A master connection killed with SIGKILL leaves its socket behind: the next command
+  /// replaces it with one new master (never an ssh that runs without multiplexing and
+  /// never ends).
+  @Test(.enabled(if: available, "needs sshd"))
+  func aKilledMasterIsReplacedByOneNewMaster() async throws {
+    try await Self.withHosts(["alpha"]) { f in
+      #expect(try f.run(["new", "--id", "m1"], host: "alpha").status == 0)
+      let link = try #require(try HostsTests.links(env: f.env, config: f.config, server: f.server).first)
+      func masters() -> [pid_t] {
+        RemoteSessionTests.processes(matching: "ControlPath=\(link.controlPath)")
+      }
+      let first = masters()
+      #expect(first.count == 1)
+      for pid in first { kill(pid, SIGKILL) }
+      #expect(FileManager.default.fileExists(atPath: link.controlPath))
+      let run = try f.run(["list", "--json"], host: "alpha")
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(try Self.json(run).first?["status"] as? String == "detached")
+      let now = masters()
+      #expect(now.count == 1 && now != first, "\(now)")
+      #expect(link.isConnected())
+    }
+  }
+}
+
+extension RemoteSessionTests {
+  /// Processes whose command line holds `text` (from /proc), this test's own included.
+  static func processes(matching text: String) -> [pid_t] {
+    var found: [pid_t] = []
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+      guard let pid = pid_t(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else {
+        continue
+      }
+      let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+      // ssh itself, not the shell wrapper that started it.
+      if words.first == "/usr/bin/ssh", words.contains(text) { found.append(pid) }
+    }
+    return found
+  }
+}
