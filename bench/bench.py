@@ -397,7 +397,7 @@ class Bench:
     def floor_commands(self, n):
         cmds = ["list-panes -a -F %s" % tmux_quote(LIST_FORMAT)]
         for i in range(n):
-            cmds.append("capture-pane -p -J -t %s -S -%d -E -" % (tmux_quote("=berth-s%04d:" % i), PREVIEW_LINES))
+            cmds.append("capture-pane -p -t %s -S -%d -E -" % (tmux_quote("=berth-s%04d:" % i), PREVIEW_LINES))
         return cmds
 
     def measure_lists(self, n):
@@ -421,7 +421,7 @@ class Bench:
 
         fork_script = (
             "for s in $(%s -L %s list-sessions -F '#{session_name}'); do "
-            "%s -L %s capture-pane -p -J -t \"=$s:\" -S -%d -E -; done"
+            "%s -L %s capture-pane -p -t \"=$s:\" -S -%d -E -; done"
             % (self.tmux, self.sock, self.tmux, self.sock, PREVIEW_LINES))
 
         def fork_loop():
