@@ -585,7 +585,8 @@ class Bench:
         session's preview."""
         if not lines:
             return False, False, False
-        footer = any("q quit" in line for line in lines)
+        # The footer's key hint (its wording has changed with the panel's layout: accept both).
+        footer = any("press ? for keys" in line or "q quit" in line for line in lines)
         counted = footer and ("○%d detached" % expected_detached) in lines[0]
         preview = False
         for k, line in enumerate(lines):
