@@ -63,6 +63,9 @@ public final class CommandClient: Sendable {
       + (starting ? ["start-server", ";"] : []) + ["source-file", "-"]
   }
 
+  /// The first command of a remote batch (see `sendBatch`).
+  static let landing = TmuxCommand([.word("display-message"), .word("-p"), .value("")])
+
   static func createsSession(_ commands: [TmuxCommand]) -> Bool {
     commands.contains { $0.words.first == .word("new-session") }
   }
@@ -135,8 +138,12 @@ public final class CommandClient: Sendable {
       early?.cancel()
       return []
     }
-    let batch = CommandBatch(groups: groups)
-    let commands = batch.commands
+    // Remotely, the user's login shell runs first and may print (a banner in .bashrc): a
+    // first command that always answers once tmux is reached takes whatever came before it,
+    // and tells a batch that reached tmux from one that did not.
+    let remote = launcher.isRemote
+    let batch = CommandBatch(groups: remote ? [[Self.landing]] + groups : groups)
+    let commands = groups.flatMap { $0 }
     let script: [UInt8]
     do {
       script = Array(try batch.script().utf8)
@@ -164,9 +171,14 @@ public final class CommandClient: Sendable {
       if let unreachable = launcher.failure(status: output.status, stdout: output.stdout, stderr: output.stderr) {
         throw unreachable
       }
-      let replies = batch.replies(stdout: output.stdout, stderr: output.stderr)
+      var replies = batch.replies(stdout: output.stdout, stderr: output.stderr)
+      var reached = !output.stdout.isEmpty
+      if remote {
+        reached = !replies[0].isError
+        replies.removeFirst()
+      }
       // Nothing on stdout, not even a marker: tmux may not have been reached at all.
-      if output.stdout.isEmpty, let failure = classify(output) {
+      if !reached, let failure = classify(output) {
         switch failure {
         case .noServer where startServer && !starting:
           let message = [Array("no tmux server is running on \(socketFile)".utf8)]
@@ -185,6 +197,14 @@ public final class CommandClient: Sendable {
         default:
           throw failure
         }
+      }
+      // A remote tmux that never ran (not on the PATH its login shell has, say) must not read
+      // as a server without sessions: that would mark every session there as exited.
+      if remote, !reached {
+        let said = output.stderrText.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+        throw TmuxError.startFailed(
+          "tmux did not run on \(launcher.hostName ?? "the host") (exit status \(output.status))"
+            + (said.isEmpty ? "" : ": \(said)"))
       }
       return replies
     }
