@@ -10,15 +10,25 @@ import TmuxControl
 /// and timers. Every result goes back into the machine as an event, from one loop, so the
 /// machine's state is only touched there; what the panel must see goes through the inbox.
 /// Nothing here touches the terminal.
+///
+/// With hosts configured there is one runner per host, each with its own manager, machine,
+/// connection and tasks (`PanelHosts`): an unreachable or slow host holds up nobody else.
 public actor PanelIORunner {
   let manager: SessionManager
   let inbox: PanelInbox
+  /// The host this runner watches (`local`: this machine).
+  public nonisolated let host: String
+  /// Reached over ssh: no local socket to probe first.
+  private let isRemote: Bool
   private let socketPath: String
   private var machine: PanelIOMachine
 
   /// What reaches the loop: the machine's events, and what only the runner can interpret.
   private enum Input: Sendable {
     case event(PanelIOEvent)
+    /// A remote host's listing failed: it is unreachable, and its connection (if any) is
+    /// let go, so the next attempt makes a fresh one instead of trusting a dead link.
+    case unreachable(String)
     case connected(ConnectPurpose, ControlConnection?)
     case connectionEvent(ConnectionEvent, ControlConnection)
   }
@@ -34,7 +44,10 @@ public actor PanelIORunner {
     self.manager = manager
     self.inbox = inbox
     self.socketPath = socketPath
-    self.machine = PanelIOMachine(previewLines: previewLines, now: Date())
+    self.host = manager.context.hostName
+    self.isRemote = manager.context.host != nil
+    self.machine = PanelIOMachine(
+      previewLines: previewLines, now: Date(), host: manager.context.hostName, isRemote: manager.context.host != nil)
     (inputs, sink) = AsyncStream.makeStream(of: Input.self)
   }
 
@@ -52,6 +65,9 @@ public actor PanelIORunner {
       let event: PanelIOEvent
       switch input {
       case .event(let e): event = e
+      case .unreachable(let reason):
+        abandonConnection()
+        event = .unreachable(reason)
       case .connected(let purpose, let fresh): event = .connectFinished(purpose, connected: adopt(fresh))
       case .connectionEvent(let e, let source):
         guard source === connection, let translated = translate(e) else { continue }
@@ -97,6 +113,18 @@ public actor PanelIORunner {
         return
       }
       let socketPath = self.socketPath
+      if isRemote {
+        // No socket here to look at: the remote tmux says whether a server runs; ssh's
+        // failure is the host's state (and its reason), not an error notice.
+        Task {
+          do {
+            sink.yield(.connected(purpose, try await manager.openControlConnection(startServer: false)))
+          } catch {
+            sink.yield(.unreachable("\(error)"))
+          }
+        }
+        return
+      }
       Task {
         if purpose.probesFirst, ServerProbe.check(socketPath: socketPath) != .running {
           sink.yield(.connected(purpose, nil))
@@ -124,12 +152,19 @@ public actor PanelIORunner {
         sink.yield(.event(.listSkipped))
         return
       }
+      let host = self.host
+      let isRemote = self.isRemote
       Task {
         do {
-          let listing = try await manager.list(preview: previewLines, includeForeign: true)
+          var listing = try await manager.list(preview: previewLines, includeForeign: true)
+          for index in listing.views.indices { listing.views[index].host = host }
           sink.yield(.event(.listed(views: listing.views, serverRunning: listing.serverRunning)))
         } catch {
-          sink.yield(.event(.listFailed("Could not list sessions: \(error)")))
+          if isRemote {
+            sink.yield(.unreachable("\(error)"))
+          } else {
+            sink.yield(.event(.listFailed("Could not list sessions: \(error)")))
+          }
         }
       }
     case .capture(let pane, let session, let lines):
@@ -169,6 +204,16 @@ public actor PanelIORunner {
   }
 
   // MARK: - Connection
+
+  /// Drops the current connection without waiting for it: a link that stopped answering
+  /// may take ssh's keep-alive time to end, and nothing here waits for that.
+  private func abandonConnection() {
+    guard let current = connection else { return }
+    connection = nil
+    eventPump?.cancel()
+    eventPump = nil
+    Task.detached { await current.close() }
+  }
 
   /// Takes a freshly opened connection as the current one (starting its event pump);
   /// returns whether a live one is there.

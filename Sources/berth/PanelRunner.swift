@@ -81,6 +81,7 @@ enum PanelRunner {
       defaultDirectory: FileManager.default.currentDirectoryPath,
       homeDirectory: context.homeDirectory, screenWidth: size.width, screenHeight: size.height)
     state.apply(context.settings)
+    state.hosts = context.settings.hosts.map(\.name)
     if let current = await manager.currentSessionName() { _ = state.update(.currentSession(tmuxName: current)) }
     // Config problems were printed before the screen took over, where nobody sees them.
     let configErrors = settingsFile.read().result.errors
@@ -91,9 +92,18 @@ enum PanelRunner {
       )
     }
 
-    let backend = PanelIORunner(
-      manager: manager, inbox: inbox, socketPath: context.socketPath,
-      previewLines: size.height)
+    // One runner per host, each with its own manager (ssh for the remote ones): they
+    // connect, list and fail side by side, none waiting for another.
+    var runners = [
+      PanelIORunner(manager: manager, inbox: inbox, socketPath: context.socketPath, previewLines: size.height)
+    ]
+    for host in context.settings.hosts {
+      let remote = remoteContext(context, host)
+      guard let hostManager = try? SessionManager(context: remote) else { continue }
+      runners.append(
+        PanelIORunner(manager: hostManager, inbox: inbox, socketPath: remote.socketPath, previewLines: size.height))
+    }
+    let backend = PanelHosts(runners)
     let backendTask = Task.detached { await backend.run() }
 
     let panel = PanelLoop(
@@ -105,5 +115,18 @@ enum PanelRunner {
       // --exec, or inside tmux on the same server: this process becomes tmux.
       try handOff(handOffPlan)
     }
+  }
+
+  /// The same context on a configured host: its tmux server, this machine's database,
+  /// settings and clocks.
+  static func remoteContext(_ base: BerthContext, _ host: HostConfig) -> BerthContext {
+    var context = base
+    context.host = host
+    if let path = host.socketPath {
+      context.socket = .path(path)
+    } else {
+      context.socket = .name(host.socket ?? "default")
+    }
+    return context
   }
 }
