@@ -105,6 +105,7 @@ public struct PanelIOMachine: Sendable {
     switch message {
     case .connection(let state, _): .post(.message(.connection(state, host: host)))
     case .output(let pane, _): .post(.message(.output(paneId: pane, host: host)))
+    case .sessionsLoaded(let views, let now, _): .post(.message(.sessionsLoaded(views, now: now, host: host)))
     default: .post(.message(message))
     }
   }
