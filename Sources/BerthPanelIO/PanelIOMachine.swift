@@ -261,16 +261,16 @@ public struct PanelIOMachine: Sendable {
       out.append(.list(previewLines: nil))
     case .afterLoss:
       if ok {
-        if !wasConnected { out.append(.post(.message(.connection(.connected)))) }
+        if !wasConnected { out.append(post(.connection(.connected))) }
       } else {
-        out.append(.post(.message(.connection(.serverGone))))
+        out.append(post(.connection(.serverGone)))
         requestListing(&out)
         startReconnecting(&out)
       }
     case .retry:
       if ok {
         reconnecting = false
-        if !wasConnected { out.append(.post(.message(.connection(.connected)))) }
+        if !wasConnected { out.append(post(.connection(.connected))) }
       } else if reconnecting {
         out.append(.startTimer(.reconnect, Self.reconnectInterval))
       }
@@ -280,7 +280,7 @@ public struct PanelIOMachine: Sendable {
           reconnecting = false
           out.append(.cancelTimer(.reconnect))
         }
-        out.append(.post(.message(.connection(.connected))))
+        out.append(post(.connection(.connected)))
       }
     }
     if !queuedConnects.isEmpty {
@@ -417,7 +417,7 @@ public struct PanelIOMachine: Sendable {
         // No server: the records on this socket are dead. Say so only when there are any
         // (a new user with nothing yet needs no alarm), and watch for a server to appear.
         if views.contains(where: { $0.tracked && !$0.foreign }) {
-          out.append(.post(.message(.connection(.serverGone))))
+          out.append(post(.connection(.serverGone)))
         }
         startReconnecting(&out)
       }

@@ -40,14 +40,19 @@ public actor PanelIORunner {
   private var timers: [PanelTimer: Task<Void, Never>] = [:]
   private var stopped = false
 
-  public init(manager: SessionManager, inbox: PanelInbox, socketPath: String, previewLines: Int) {
+  /// `label` names the host in what the runner posts (default: the manager's host); a
+  /// test gives a second local server a host's name this way, without ssh.
+  public init(
+    manager: SessionManager, inbox: PanelInbox, socketPath: String, previewLines: Int, label: String? = nil
+  ) {
     self.manager = manager
     self.inbox = inbox
     self.socketPath = socketPath
-    self.host = manager.context.hostName
+    let host = label ?? manager.context.hostName
+    self.host = host
     self.isRemote = manager.context.host != nil
     self.machine = PanelIOMachine(
-      previewLines: previewLines, now: Date(), host: manager.context.hostName, isRemote: manager.context.host != nil)
+      previewLines: previewLines, now: Date(), host: host, isRemote: manager.context.host != nil)
     (inputs, sink) = AsyncStream.makeStream(of: Input.self)
   }
 
@@ -196,8 +201,9 @@ public actor PanelIORunner {
         sink.yield(.event(.sampled(generation: generation, id: id, tree: tree, seconds: seconds)))
       }
     case .run(let operation):
+      let host = self.host
       Task {
-        let result = await PanelOperations.perform(operation, manager: manager)
+        let result = await PanelOperations.perform(operation, manager: manager, host: host)
         sink.yield(.event(.operationFinished(result.items, refresh: result.refresh)))
       }
     }

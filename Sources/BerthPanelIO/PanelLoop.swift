@@ -138,7 +138,7 @@ public final class PanelLoop {
   /// resource reading): with hundreds of sessions each update costs real time, and only
   /// the newest matters. Each host's newest listing stays (one host's does not replace
   /// another's).
-  public static func coalesce(_ items: [PanelInboxItem]) -> [PanelInboxItem] {
+  public nonisolated static func coalesce(_ items: [PanelInboxItem]) -> [PanelInboxItem] {
     var lastListing: [String: Int] = [:]
     var lastPreview: Int?
     var lastResources: Int?

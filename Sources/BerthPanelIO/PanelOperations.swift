@@ -59,8 +59,9 @@ public struct TerminalSize: Sendable, Equatable {
 public enum PanelOperations {
   /// What to post, and whether to list again at once.
   public static func perform(
-    _ operation: PanelOperation, manager: SessionManager
+    _ operation: PanelOperation, manager: SessionManager, host: String? = nil
   ) async -> (items: [PanelInboxItem], refresh: Bool) {
+    let host = host ?? manager.context.hostName
     switch operation {
     case .attach(let view):
       do {
@@ -80,8 +81,7 @@ public enum PanelOperations {
           CreateRequest(
             name: name, cwd: cwd.isEmpty ? nil : cwd, workspace: workspace, tags: tags,
             size: size.map { ($0.cols, $0.rows) }))
-        let host = manager.context.hostName
-        let on = manager.context.host == nil ? "" : " on \(TerminalText.sanitize(host))"
+        let on = host == HostConfig.localName ? "" : " on \(TerminalText.sanitize(host))"
         let notice = "Created \(TerminalText.sanitize(created.displayName))\(on): Enter attaches"
         return ([.message(.sessionCreated(id: created.id, notice: notice, host: host))], false)
       } catch {
@@ -92,7 +92,7 @@ public enum PanelOperations {
       return ([], false)
     case .offerRestore:
       guard var offer = try? await manager.restoreOffer(), !offer.isEmpty else { return ([], false) }
-      for index in offer.indices { offer[index].host = manager.context.hostName }
+      for index in offer.indices { offer[index].host = host }
       return ([.message(.startupRestoreCandidates(offer))], false)
     default:
       return ([.message(.operationFinished(await outcome(of: operation, manager: manager)))], false)

@@ -11,7 +11,8 @@ import Testing
 @Suite("A remote host's I/O machine")
 struct RemoteHostMachineTests {
   static func remote() -> Driver {
-    Driver(machine: PanelIOMachine(previewLines: 24, now: Date(timeIntervalSince1970: 1_000), host: "build", isRemote: true))
+    Driver(
+      machine: PanelIOMachine(previewLines: 24, now: Date(timeIntervalSince1970: 1_000), host: "build", isRemote: true))
   }
 
   @Test func anUnreachableHostShowsWhyAndBacksOffUpToAMinute() {
@@ -54,7 +55,8 @@ struct RemoteHostMachineTests {
       d.send(.connectFinished(.start, connected: false)) == [
         "post connection serverGone on build", "list 24", "start reconnect 2.0 seconds",
       ])
-    #expect(d.send(.listed(views: [dead("a")], serverRunning: false)) == ["post sessions a on build", "run offerRestore"])
+    #expect(
+      d.send(.listed(views: [dead("a")], serverRunning: false)) == ["post sessions a on build", "run offerRestore"])
     // After the offer, a look in case it started a server (it did not): the wait grows.
     #expect(d.send(.operationFinished([], refresh: false)) == ["connect afterOperation"])
     #expect(d.send(.connectFinished(.afterOperation, connected: false)) == ["start reconnect 4.0 seconds"])
@@ -77,7 +79,8 @@ struct RemoteHostMachineTests {
         "post connection serverGone on build", "list 24", "start reconnect 2.0 seconds",
       ])
     // The listing records the loss; then the offer runs, as at start.
-    #expect(d.send(.listed(views: [dead("a")], serverRunning: false)) == ["post sessions a on build", "run offerRestore"])
+    #expect(
+      d.send(.listed(views: [dead("a")], serverRunning: false)) == ["post sessions a on build", "run offerRestore"])
   }
 
   @Test func aListingThatCannotReachTheHostMakesItUnreachable() {

@@ -176,10 +176,11 @@ import Testing
     #expect(plan.killIds.count == 3)
     let effects = state.update(.char("y"))
     #expect(effects.contains(.kill(["deploy"])))
-    #expect(effects.contains { effect in
-      if case .kill(let ids, "build") = effect { return Set(ids) == ["deploy", "api"] }
-      return false
-    })
+    #expect(
+      effects.contains { effect in
+        if case .kill(let ids, "build") = effect { return Set(ids) == ["deploy", "api"] }
+        return false
+      })
     #expect(state.marked.isEmpty)
   }
 
