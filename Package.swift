@@ -93,6 +93,8 @@ let package = Package(
       name: "BerthPanelIOTests",
       dependencies: ["BerthPanelIO", "BerthPanel", "BerthKit", "BerthCore", "BerthTerminal", "TmuxTestSupport"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
+    // The executable's own argument handling (its quick `list` reading against the parser).
+    .testTarget(name: "BerthCLITests", dependencies: ["berth"]),
     .testTarget(
       name: "BerthServeTests",
       dependencies: [

@@ -106,11 +106,13 @@ struct DatabaseFile {
   /// SQLite's WAL needs shared memory between processes, which network filesystems
   /// do not provide, so berth uses a rollback journal there.
   func networkFilesystemName() -> String? {
-    guard let mounts = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else {
-      return nil
-    }
-    let resolved = URL(fileURLWithPath: directory.isEmpty ? "." : directory)
-      .resolvingSymlinksInPath().path
+    // Read and parsed as bytes: this runs in every berth process (Foundation's file reading,
+    // string splitting and symlink resolution cost more than the rest of opening the store).
+    guard let mounts = Self.readProcFile("/proc/self/mountinfo") else { return nil }
+    let dir = directory.isEmpty ? "." : directory
+    guard let real = realpath(dir, nil) else { return nil }
+    let resolved = String(cString: real)
+    free(real)
     guard let type = Self.filesystemType(of: resolved, mountinfo: mounts) else { return nil }
     let networked = [
       "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "afs", "coda", "ncpfs", "lustre",
@@ -120,21 +122,42 @@ struct DatabaseFile {
     return networked.contains(type) ? type : nil
   }
 
+  /// A /proc file's text (their size is not known before reading).
+  static func readProcFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16384)
+    while true {
+      let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+      if n < 0 && errno == EINTR { continue }
+      guard n >= 0 else { return nil }
+      if n == 0 { break }
+      bytes.append(contentsOf: chunk[..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
   /// The filesystem type of the mount holding `path` (the longest mount point that
   /// prefixes it; a later mount on the same point hides an earlier one).
   static func filesystemType(of path: String, mountinfo: String) -> String? {
     var best: (length: Int, type: String)?
-    for line in mountinfo.split(separator: "\n") {
-      let halves = line.components(separatedBy: " - ")
-      guard halves.count >= 2 else { continue }
-      let fields = halves[0].split(separator: " ")
-      guard fields.count >= 5, let type = halves[1].split(separator: " ").first else { continue }
-      let mountPoint = unescapeMountField(String(fields[4]))
+    let separator = Array(" - ".utf8)
+    let pathBytes = Array(path.utf8)
+    for line in Array(mountinfo.utf8).split(separator: 0x0A) {
+      // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - TYPE SOURCE SUPER"
+      guard let dash = line.firstRange(of: separator) else { continue }
+      let fields = line[..<dash.lowerBound].split(separator: 0x20)
+      guard fields.count >= 5, let type = line[dash.upperBound...].split(separator: 0x20).first else { continue }
+      let mountPoint = Array(unescapeMountField(String(decoding: fields[4], as: UTF8.self)).utf8)
       let covers =
-        mountPoint == "/" || path == mountPoint || path.hasPrefix(mountPoint + "/")
+        mountPoint == [0x2F] || pathBytes == mountPoint
+        || (pathBytes.starts(with: mountPoint) && pathBytes.count > mountPoint.count
+          && pathBytes[mountPoint.count] == 0x2F)
       guard covers else { continue }
       if best == nil || mountPoint.count >= (best?.length ?? 0) {
-        best = (mountPoint.count, String(type))
+        best = (mountPoint.count, String(decoding: type, as: UTF8.self))
       }
     }
     return best?.type

@@ -21,21 +21,31 @@ public struct TmuxVersion: Comparable, Sendable, CustomStringConvertible {
 
   /// Parses `tmux 3.3a`, `3.3a`, `tmux next-3.4`, `tmux 3.4-rc`, `tmux master` (newest).
   public init?(parsing raw: String) {
-    var s = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-    if s.hasPrefix("tmux ") { s.removeFirst(5) }
-    let text = s
-    if s == "master" || s.hasPrefix("openbsd-") {
+    // ASCII by hand: this runs in every berth process, and Foundation's trimming and
+    // Character's Unicode properties cost more on first use than the rest of the parse.
+    var bytes = Substring(raw).utf8[...]
+    func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (b >= 0x09 && b <= 0x0D) }
+    while let b = bytes.first, isSpace(b) { bytes = bytes.dropFirst() }
+    while let b = bytes.last, isSpace(b) { bytes = bytes.dropLast() }
+    if bytes.starts(with: "tmux ".utf8) { bytes = bytes.dropFirst(5) }
+    let text = String(Substring(bytes))
+    if text == "master" || text.hasPrefix("openbsd-") {
       self.init(major: 99, minor: 0, text: text)
       return
     }
-    if s.hasPrefix("next-") { s.removeFirst(5) }
-    let parts = s.split(separator: ".", maxSplits: 1)
-    guard parts.count == 2, let major = Int(parts[0]) else { return nil }
-    let minorDigits = parts[1].prefix { $0.isNumber }
-    guard let minor = Int(minorDigits) else { return nil }
-    let letter = parts[1].dropFirst(minorDigits.count).first
-    let patch = letter.flatMap { $0.isLetter ? Int($0.asciiValue ?? 96) - 96 : nil } ?? 0
-    self.init(major: major, minor: minor, patch: max(0, patch), text: text)
+    if bytes.starts(with: "next-".utf8) { bytes = bytes.dropFirst(5) }
+    func isDigit(_ b: UInt8) -> Bool { b >= 0x30 && b <= 0x39 }
+    let majorDigits = bytes.prefix(while: isDigit)
+    let afterMajor = bytes.dropFirst(majorDigits.count)
+    guard !majorDigits.isEmpty, majorDigits.count <= 6, afterMajor.first == 0x2E else { return nil }
+    let rest = afterMajor.dropFirst()
+    let minorDigits = rest.prefix(while: isDigit)
+    guard !minorDigits.isEmpty, minorDigits.count <= 6,
+      let major = Int(String(Substring(majorDigits))), let minor = Int(String(Substring(minorDigits)))
+    else { return nil }
+    let letter = rest.dropFirst(minorDigits.count).first
+    let patch = letter.map { $0 >= 0x61 && $0 <= 0x7A ? Int($0) - 0x60 : 0 } ?? 0
+    self.init(major: major, minor: minor, patch: patch, text: text)
   }
 
   public static let minimumSupported = TmuxVersion(major: 3, minor: 2)

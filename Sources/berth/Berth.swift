@@ -58,7 +58,12 @@ struct Berth: AsyncParsableCommand {
   static func main() async {
     signal(SIGPIPE, SIG_IGN)
     do {
-      var command = try parseAsRoot(Self.normalizedArguments(Array(CommandLine.arguments.dropFirst())))
+      let arguments = Array(CommandLine.arguments.dropFirst())
+      if let list = QuickList(arguments) {
+        try await list.run()
+        return
+      }
+      var command = try parseAsRoot(Self.normalizedArguments(arguments))
       if var asyncCommand = command as? AsyncParsableCommand {
         try await asyncCommand.run()
       } else {
@@ -169,8 +174,12 @@ struct GlobalOptions: ParsableArguments {
   /// The context for this run: environment, socket, database, settings, clocks (built as
   /// berth-serve builds it, by BerthKit's `ContextBuilder`).
   func context() throws -> BerthContext {
+    try Self.context(for: contextOptions)
+  }
+
+  static func context(for options: ContextOptions) throws -> BerthContext {
     try ContextBuilder.build(
-      contextOptions, environment: ProcessInfo.processInfo.environment, warn: { printError("warning: \($0)") },
+      options, environment: ProcessInfo.processInfo.environment, warn: { printError("warning: \($0)") },
       executablePath: Self.executablePath())
   }
 

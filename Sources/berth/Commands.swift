@@ -12,7 +12,11 @@ import Foundation
 
 /// Runs a manager operation and always closes the tmux connection afterwards.
 func withManager<T>(_ global: GlobalOptions, _ body: (SessionManager) async throws -> T) async throws -> T {
-  let manager = try global.manager()
+  try await withManager(global.contextOptions, body)
+}
+
+func withManager<T>(_ options: ContextOptions, _ body: (SessionManager) async throws -> T) async throws -> T {
+  let manager = try SessionManager(context: try GlobalOptions.context(for: options))
   do {
     let result = try await body(manager)
     await manager.close()
@@ -66,8 +70,7 @@ struct ListCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
-    let listing = try await withManager(global) { try await $0.list(preview: preview, includeForeign: all) }
-    printViews(listing.views, json: json, preview: preview != nil, width: outputWidth(wide: wide))
+    try await QuickList(options: global.contextOptions, json: json, wide: wide, all: all, preview: preview).run()
   }
 }
 
