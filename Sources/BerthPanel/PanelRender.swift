@@ -518,6 +518,12 @@ struct Painter {
     }
     guard let view = selected else { return }
     var parts: [[Span]] = []
+    let remote = view.host != HostConfig.localName
+    if remote, case .unreachable(let reason, _) = state.hostStates[view.host] {
+      // Its row is as last listed: say so before anything that may be stale.
+      let why = TextFormat.truncate(TerminalText.sanitize(reason), to: 60)
+      parts.append([Span("\(TerminalText.sanitize(view.host)) is unreachable, as last seen: \(why)", .error)])
+    }
     if view.orphan {
       parts.append([Span("orphan: in tmux, not in berth's records", .orphan)])
       parts.append([Span("Enter adopts it · c cleans up", .dim)])
@@ -529,6 +535,10 @@ struct Painter {
       parts.append([
         Span("ended \(state.ago(view.endedAt) ?? "at an unknown time")\(reason)", .dead)
       ])
+    } else if remote {
+      // Another machine's processes are not measured from here.
+      parts.append([Span("on ", .dim), Span(TerminalText.sanitize(view.host), .accent, .bold)])
+      if view.clients > 1 { parts.append([Span("\(view.clients) clients", .attached)]) }
     } else {
       // Their place is kept while they are measured, so the line does not jump when they
       // arrive.

@@ -91,6 +91,14 @@ public enum PanelOperations {
       await manager.updateSettings(settings)
       return ([], false)
     case .offerRestore:
+      if host != HostConfig.localName, await manager.settings.autoRestore {
+        // `autoRestore` for a remote host: what the prompt would offer comes back without
+        // asking, when the host is first seen or comes back without its server (this
+        // machine's sessions are brought back before the panel starts).
+        guard let report = try? await manager.restoreOffered(), !report.restored.isEmpty else { return ([], false) }
+        let text = "Restored \(PanelText.count(report.restored.count, "session")) on \(TerminalText.sanitize(host))"
+        return ([.message(.operationFinished(.succeeded(text)))], true)
+      }
       guard var offer = try? await manager.restoreOffer(), !offer.isEmpty else { return ([], false) }
       for index in offer.indices { offer[index].host = host }
       return ([.message(.startupRestoreCandidates(offer))], false)

@@ -108,6 +108,20 @@ import Testing
     #expect(state.connection == .connected)
   }
 
+  @Test func aRowOfAnUnreachableHostSaysItIsAsLastSeen() {
+    var state = Self.state()
+    Self.select("build/api", in: &state)
+    var text = Self.text(state)
+    #expect(text.contains("on build"))
+    #expect(!text.contains("cpu "))
+    _ = state.update(.connection(.unreachable("no answer\u{1B}]0;x\u{07}", retryIn: 2), host: "build"))
+    text = Self.text(state)
+    #expect(text.contains("build is unreachable, as last seen: no answer"))
+    #expect(!text.contains("\u{1B}"))
+    // Its rows stay.
+    #expect(state.sessions.contains { $0.rowKey == "build/api" && $0.status == .detached })
+  }
+
   @Test func aRemoteHostsServerGoingMarksOnlyItsSessionsDead() {
     var state = Self.state()
     _ = state.update(.connection(.connected, host: "build"))
