@@ -39,8 +39,18 @@ public struct BerthContext: Sendable {
   /// The host's name in berth: `local` for this machine.
   public var hostName: String { host?.name ?? HostConfig.localName }
 
-  /// The socket file this context talks to.
-  public var socketPath: String { socket.filePath(environment: environment) }
+  /// The socket file this context talks to; for a remote host, the key its records are kept
+  /// under (`host:NAME`, then ` -L NAME` or ` -S PATH` when not the default socket), which
+  /// is never a local path (those start with `/`), so no host's records meet another's.
+  public var socketPath: String {
+    guard let host else { return socket.filePath(environment: environment) }
+    return Self.serverKey(host: host.name, socket: socket)
+  }
+
+  /// The key of a remote host's server in the records (`tmuxSocket`).
+  public static func serverKey(host: String, socket: TmuxSocket) -> String {
+    socket == .name("default") ? "host:\(host)" : "host:\(host) \(socket.arguments.joined(separator: " "))"
+  }
 
   /// `$XDG_STATE_HOME/berth` (default `~/.local/state/berth`): history files and shell wrappers.
   public var stateDirectory: String {
@@ -88,6 +98,10 @@ public struct AttachPlan: Sendable, Equatable {
   public var switchesClient: Bool
   /// Said before handing over (e.g. "recreated from its last state").
   public var notice: String?
+  /// The remote host the session is on (nil: this machine). A remote attach is `ssh -t`
+  /// through the host's master connection; no hook records its detach there, so the front
+  /// end waits for it and calls `finishAttach` (see `runRemoteAttach`).
+  public var host: String? = nil
 }
 
 /// The result of a cleanup, for printing.

@@ -16,11 +16,14 @@ public struct ContextOptions: Sendable, Equatable {
   public var prefix: String?
   /// The config file (`--config`); nil: `$XDG_CONFIG_HOME/berth/config.toml`.
   public var config: String?
+  /// The host (`--host NAME`): nil or `local` for this machine, else a `[hosts.NAME]` name.
+  public var host: String?
 
   public init(
     socketName: String? = nil, socketPath: String? = nil, database: String? = nil, prefix: String? = nil,
-    config: String? = nil
+    config: String? = nil, host: String? = nil
   ) {
+    self.host = host
     self.socketName = socketName
     self.socketPath = socketPath
     self.database = database
@@ -49,11 +52,43 @@ public enum ContextBuilder {
     if let fake = env["BERTH_FAKE_BOOT_TIME"], let seconds = Double(fake) {
       boot = FixedBootClock(Date(timeIntervalSince1970: seconds))
     }
-    return BerthContext(
+    var context = BerthContext(
       environment: env,
       socket: TmuxSocket.resolve(name: options.socketName, path: options.socketPath, environment: env),
       databasePath: options.database ?? MetadataStore.defaultPath(environment: env),
       settings: settings, bootClock: boot, warn: warn, executablePath: executablePath)
+    if let name = options.host, name != HostConfig.localName {
+      context = try on(host: name, context, socketName: options.socketName, socketPath: options.socketPath)
+    }
+    return context
+  }
+
+  /// The same context on the configured host `name`: its tmux server (the host's `socket` or
+  /// `socketPath`, or the remote default; `-L`/`-S` given with `--host` pick another server
+  /// there), this machine's database, settings and clocks. An unknown name is a usage error
+  /// that lists the configured names.
+  public static func on(
+    host name: String, _ base: BerthContext, socketName: String? = nil, socketPath: String? = nil
+  ) throws(BerthError) -> BerthContext {
+    if name == HostConfig.localName { return base }
+    guard let host = base.settings.hosts.first(where: { $0.name == name }) else {
+      let names = [HostConfig.localName] + base.settings.hosts.map(\.name)
+      throw .usage(
+        "no host named '\(TerminalText.sanitize(name))': the hosts are \(names.joined(separator: ", ")) (add [hosts.NAME] to the config file)"
+      )
+    }
+    var context = base
+    context.host = host
+    if let socketPath {
+      context.socket = .path(socketPath)
+    } else if let socketName {
+      context.socket = .name(socketName)
+    } else if let path = host.socketPath {
+      context.socket = .path(path)
+    } else {
+      context.socket = .name(host.socket ?? "default")
+    }
+    return context
   }
 }
 

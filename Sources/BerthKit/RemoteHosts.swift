@@ -122,6 +122,16 @@ public struct SSHLink: Sendable {
     return out
   }
 
+  /// How tmux commands run on this host: through this link's master connection, quoted for
+  /// the remote shell, ssh's failures explained.
+  public var launcher: TmuxLauncher {
+    let host = self.host
+    return .ssh(
+      hostName: host.name, sshArgv: resolved([sshProgram] + commonOptions), destination: host.ssh,
+      quote: { RemoteShell.command($0) },
+      explain: { said, timedOut in SSHLink.explain(host: host, sshSaid: said, timedOut: timedOut) })
+  }
+
   /// ssh's program found on PATH (posix_spawn does not search it).
   func resolved(_ argv: [String]) -> [String] {
     guard let first = argv.first, let found = Spawn.which(first, path: environment["PATH"]) else { return argv }

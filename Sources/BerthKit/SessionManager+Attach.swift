@@ -1,7 +1,12 @@
 import BerthCore
 import BerthStore
+import BerthTmux
 import Foundation
 import TmuxControl
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 // Attach bookkeeping: what happens around a hand-off to `tmux attach` that the CLI, the panel
 // and berth-serve share (before: `prepareAttach`; after: `finishAttach`).
@@ -56,6 +61,40 @@ extension SessionManager {
 }
 
 extension SessionManager {
+  /// Runs a remote attach (`plan.host` set) on this terminal and waits for it: the user's
+  /// terminal goes to `ssh -t ... tmux attach` (berth ignores the terminal's SIGINT and
+  /// SIGQUIT meanwhile, as a shell does for its foreground job), then the detach is recorded
+  /// with a snapshot (`finishAttach`), which no hook on the remote host can do. Returns ssh's
+  /// exit status; 255 (the link failed) throws `hostUnreachable`.
+  public func runRemoteAttach(_ plan: AttachPlan) async throws(BerthError) -> Int32 {
+    let env = context.environment.filter { $0.key != "TMUX" }
+    let argv = plan.argv
+    let result = await withCheckedContinuation { (done: CheckedContinuation<Result<Int32, BerthError>, Never>) in
+      let thread = Thread {
+        let oldInt = signal(SIGINT, SIG_IGN)
+        let oldQuit = signal(SIGQUIT, SIG_IGN)
+        defer {
+          signal(SIGINT, oldInt)
+          signal(SIGQUIT, oldQuit)
+        }
+        do {
+          let pid = try Spawn.inheriting(argv, environment: env)
+          done.resume(returning: .success(Spawn.waitFor(pid)))
+        } catch {
+          done.resume(returning: .failure(.failed("cannot run ssh: \(error)")))
+        }
+      }
+      thread.name = "berth-remote-attach"
+      thread.start()
+    }
+    let status = try result.get()
+    if status == 255 {
+      throw .hostUnreachable("\(plan.host ?? context.hostName): the ssh connection for the attach failed")
+    }
+    _ = try? await finishAttach(id: plan.session.id)
+    return status
+  }
+
   /// The tmux session berth runs in, when it runs inside a client of the server it manages
   /// (`TMUX` names that server and `TMUX_PANE` the pane): the panel lists it first, as
   /// choose-tree does. nil anywhere else, and nothing is started to find out.

@@ -16,7 +16,8 @@ extension SessionManager {
   /// nothing visible when berth has been moved or removed since (tmux would otherwise show
   /// `run-shell`'s error over the user's pane), and its output goes nowhere.
   func snapshotShellCommand(schedule token: String? = nil) -> String? {
-    guard let exe = context.executablePath else { return nil }
+    // No berth runs on a remote host: this machine saves its snapshots (`snapshotRemoteIfDue`).
+    guard context.host == nil, let exe = context.executablePath else { return nil }
     var argv = [exe, "snapshot", "--quiet", "-S", context.socketPath, "--db", context.databasePath]
     // The detach hook's saves coalesce (see `berth snapshot --coalesce`); the timer's do not.
     argv += token.map { ["--schedule", $0] } ?? ["--coalesce"]

@@ -21,7 +21,8 @@ extension SessionManager {
     if let name = request.name { try Self.validateLabel(name, what: "name") }
     if let w = request.workspace { try Self.validateLabel(w, what: "workspace") }
     for t in request.tags { try Self.validateLabel(t, what: "tag") }
-    let cwd = try resolveDirectory(request.cwd)
+    // A remote host's directories are the remote tmux's to check, once its home is known.
+    var cwd = context.host == nil ? try resolveDirectory(request.cwd) : ""
     let tmuxName = settings.prefix + id
     if try storeCall({ try $0.record(id: id) }) != nil {
       throw .exists("a session with id '\(id)' already exists: use 'berth attach \(id)'")
@@ -49,6 +50,7 @@ extension SessionManager {
       throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
     }
     let (has, options) = try await sessionNamesAndOptions(c)
+    if context.host != nil { cwd = try remoteDirectory(request.cwd, home: options.home) }
     if has.contains(tmuxName) {
       throw .exists(
         "tmux already has a session named '\(tmuxName)' that berth does not track: 'berth adopt \(id)' or 'berth attach \(id)'"
@@ -56,8 +58,8 @@ extension SessionManager {
     }
     // The shell tmux would run for the user (their `default-shell`), else $SHELL.
     let shell =
-      request.shell ?? options.defaultShell ?? context.environment["SHELL"].flatMap { $0.isEmpty ? nil : $0 }
-      ?? "/bin/sh"
+      request.shell ?? options.defaultShell ?? options.shell
+      ?? context.environment["SHELL"].flatMap { $0.isEmpty || context.host != nil ? nil : $0 } ?? "/bin/sh"
     let now = context.now()
     let size = request.size ?? (80, 24)
     let record = SessionRecord(
@@ -95,6 +97,10 @@ extension SessionManager {
     var defaultShell: String?
     /// `default-command` when set (not empty).
     var defaultCommand: String?
+    /// A remote server's `HOME` and `SHELL` (its global environment): where its sessions
+    /// start and what they run when nothing else is asked for. nil on this machine.
+    var home: String?
+    var shell: String?
   }
 
   /// The server's session names and the user's settings, in one round trip.
@@ -104,19 +110,35 @@ extension SessionManager {
       [
         .listSessions(format: "#{session_name}"), .showOptionValue("history-limit", global: true),
         .showOptionValue("default-shell", global: true), .showOptionValue("default-command", global: true),
-      ])
+      ] + (context.host == nil ? [] : [Self.globalEnvironment("HOME"), Self.globalEnvironment("SHELL")]))
     func value(_ r: CommandReply) -> String? {
       guard !r.isError else { return nil }
       let v = r.text.trimmingCharacters(in: .whitespaces)
       return v.isEmpty ? nil : v
     }
+    // A remote path cannot be checked here: absolute is enough (tmux checks it there).
+    let remote = context.host != nil
     let shell = value(replies[2]).flatMap { path in
-      path.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: path) ? path : nil
+      path.hasPrefix("/") && (remote || FileManager.default.isExecutableFile(atPath: path)) ? path : nil
     }
-    let options = UserTmuxOptions(
+    var options = UserTmuxOptions(
       historyLimit: value(replies[1]).flatMap { Int($0) }, defaultShell: shell,
       defaultCommand: value(replies[3]))
+    if remote, replies.count == 6 {
+      func env(_ r: CommandReply, _ name: String) -> String? {
+        guard !r.isError, let line = r.textLines.first, line.hasPrefix(name + "=") else { return nil }
+        let v = String(line.dropFirst(name.count + 1))
+        return v.hasPrefix("/") ? v : nil
+      }
+      options.home = env(replies[4], "HOME")
+      options.shell = env(replies[5], "SHELL")
+    }
     return (replies[0].isError ? [] : replies[0].textLines, options)
+  }
+
+  /// `show-environment -g NAME`.
+  static func globalEnvironment(_ name: String) -> TmuxCommand {
+    TmuxCommand([.word("show-environment"), .word("-g"), .value(name)])
   }
 
   /// The options berth sets on each of its sessions in the batch that creates it, targeted
@@ -162,7 +184,7 @@ extension SessionManager {
     if argv.isEmpty {
       // berth starts the shell itself so the session keeps its own history file; the user's
       // `default-command` (unless a shell was asked for) runs inside that set-up.
-      let launch = ShellLaunch.plan(
+      let launch = shellLaunch(
         shell: shell ?? record.shell, sessionId: record.id, stateDirectory: context.stateDirectory,
         userZdotdir: context.environment["ZDOTDIR"], command: shell == nil ? options.defaultCommand : nil)
       try writeShellFiles(launch.files)
@@ -245,14 +267,18 @@ extension SessionManager {
     if view.tracked {
       _ = try? store.update(id: view.id) { $0.lastAttachedAt = self.context.now() }
     }
-    let inside = Self.insideSameServer(environment: context.environment, socketPath: context.socketPath)
+    let inside =
+      context.host == nil && Self.insideSameServer(environment: context.environment, socketPath: context.socketPath)
     let argv: [String]
     if inside {
       argv = [install.path] + context.socket.arguments + ["switch-client", "-t", tmuxId]
     } else {
-      argv = [install.path, "-u"] + context.socket.arguments + ["attach-session", "-t", tmuxId]
+      // On a remote host: `ssh -t ... DEST 'tmux -u ... attach-session -t $N'` through the
+      // host's master connection.
+      argv = launcher.argv(
+        [install.path, "-u"] + context.socket.arguments + ["attach-session", "-t", tmuxId], interactive: true)
     }
-    return AttachPlan(argv: argv, session: view, switchesClient: inside, notice: notice)
+    return AttachPlan(argv: argv, session: view, switchesClient: inside, notice: notice, host: context.host?.name)
   }
 
   /// Whether berth runs inside a tmux client of the server it manages.
@@ -270,7 +296,7 @@ extension SessionManager {
       throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
     }
     var r = record
-    if !Self.isDirectory(r.cwd) {
+    if context.host == nil, !Self.isDirectory(r.cwd) {
       context.warn(
         "the directory \(TerminalText.sanitize(r.cwd)) no longer exists: starting in \(context.homeDirectory)")
       r.cwd = context.homeDirectory

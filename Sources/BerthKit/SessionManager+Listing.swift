@@ -24,7 +24,8 @@ extension SessionManager {
   /// one transaction.
   public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
     var listing = try await detailedList(preview: preview, includeForeign: includeForeign).listing
-    Self.fillCommandLines(&listing.views)
+    // A remote host's processes are not in this machine's /proc: tmux's names stay.
+    if context.host == nil { Self.fillCommandLines(&listing.views) } else { await snapshotRemoteIfDue() }
     return listing
   }
 
@@ -75,7 +76,7 @@ extension SessionManager {
       }
     }
     let reconciler = Reconciler(
-      prefix: settings.prefix, now: context.now(), bootTime: context.bootClock.bootTime(),
+      prefix: settings.prefix, now: context.now(), bootTime: context.host == nil ? context.bootClock.bootTime() : nil,
       serverRunning: c != nil, serverStartedAt: serverStartedAt, includeForeign: includeForeign)
     var result = reconciler.reconcile(records: records, live: live)
     var stored = records
@@ -136,6 +137,7 @@ extension SessionManager {
     if preview != nil {
       for i in result.views.indices where result.views[i].preview == nil { result.views[i].preview = [] }
     }
+    for i in result.views.indices { result.views[i].host = context.hostName }
     return DetailedListing(
       listing: Listing(views: result.views, serverRunning: c != nil, serverVersion: nil), live: live, records: stored)
   }

@@ -119,7 +119,7 @@ extension SessionManager {
     var files: [(path: String, contents: String)] = []
     for s in strangers {
       let notice = ["berth: adopted from tmux-resurrect: this pane now keeps the session's own history"]
-      let base = ShellLaunch.plan(
+      let base = shellLaunch(
         shell: s.record.shell, sessionId: s.record.id, stateDirectory: context.stateDirectory,
         userZdotdir: context.environment["ZDOTDIR"])
       files += base.files
@@ -129,7 +129,7 @@ extension SessionManager {
       batch += Self.protectiveOptions(sessionNamed: s.live.name)
       for pane in s.live.panes {
         guard let p = TargetID(pane.paneId), table.foreground(panePid: pane.pid).isShell else { continue }
-        let launch = ShellLaunch.plan(
+        let launch = shellLaunch(
           shell: s.record.shell, sessionId: s.record.id, stateDirectory: context.stateDirectory,
           userZdotdir: context.environment["ZDOTDIR"], notice: notice)
         var w: [CommandWord] = [.word("respawn-pane"), .word("-k"), .word("-t"), .target(p)]
@@ -210,7 +210,10 @@ extension SessionManager {
       for p in w.panes {
         var cwd = p.cwd
         var paneNotice = ["berth: \(why)"]
-        if !Self.isUsableDirectory(cwd) {
+        // A remote host's directories are checked by its tmux (a missing one starts in the
+        // remote home); only what cannot be a path is refused here.
+        let usable = context.host == nil ? Self.isUsableDirectory(cwd) : Self.isRemotePath(cwd)
+        if !usable {
           let shown = TerminalText.sanitize(cwd)
           notices.append(
             "\(record.id): the directory \(shown) is missing or unusable; starting in \(context.homeDirectory)")
@@ -223,7 +226,7 @@ extension SessionManager {
           paneNotice.append("berth: it was running: \(text) (not run again; it is in this session's history: press Up)")
           previous = text
         }
-        let launch = ShellLaunch.plan(
+        let launch = shellLaunch(
           shell: shell, sessionId: record.id, stateDirectory: context.stateDirectory,
           userZdotdir: context.environment["ZDOTDIR"], notice: paneNotice)
         panes.append(
@@ -250,6 +253,10 @@ extension SessionManager {
     let mark = " (deleted)"
     guard path.hasSuffix(mark), !isDirectory(path) else { return path }
     return String(path.dropLast(mark.count))
+  }
+
+  static func isRemotePath(_ path: String) -> Bool {
+    path.hasPrefix("/") && !path.contains("\n") && !path.contains("\r") && !path.contains("\0")
   }
 
   static func isUsableDirectory(_ path: String) -> Bool {

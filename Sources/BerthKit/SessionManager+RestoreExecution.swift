@@ -58,7 +58,7 @@ extension SessionManager {
       for pi in plans.indices {
         for wi in plans[pi].windows.indices {
           for p in plans[pi].windows[wi].panes.indices {
-            plans[pi].windows[wi].panes[p].launch = ShellLaunch.plan(
+            plans[pi].windows[wi].panes[p].launch = shellLaunch(
               shell: plans[pi].launchShell, sessionId: plans[pi].record.id, stateDirectory: context.stateDirectory,
               userZdotdir: context.environment["ZDOTDIR"], notice: plans[pi].windows[wi].panes[p].notice,
               command: defaultCommand)
@@ -346,6 +346,8 @@ extension SessionManager {
 
   /// Writes the shared shell wrappers (0600, in a 0700 directory).
   func writeShellFiles(_ files: [(path: String, contents: String)]) throws(BerthError) {
+    // A remote host's shells get no files (see `shellLaunch`).
+    guard context.host == nil else { return }
     var written = Set<String>()
     for f in files where written.insert(f.path).inserted {
       let dir = (f.path as NSString).deletingLastPathComponent

@@ -76,7 +76,9 @@ extension SessionManager {
     }
     // The process table is read while tmux answers.
     let panePids = targets.flatMap { $0.live.panes.map(\.pid) }
-    async let table = ProcessTable.read(panePids: panePids)
+    // A remote host's processes are not in this machine's /proc: its panes count as shells.
+    let local = context.host == nil
+    async let table = local ? ProcessTable.read(panePids: panePids) : ProcessTable(entries: [])
     let replies = try await send(c, commands)
     let processes = await table
     var automatic: [String: Bool] = [:]
@@ -109,7 +111,7 @@ extension SessionManager {
       let shell = records[v.id]?.shell
       let history =
         shell.map {
-          ShellLaunch.plan(shell: $0, sessionId: v.id, stateDirectory: context.stateDirectory, userZdotdir: nil)
+          shellLaunch(shell: $0, sessionId: v.id, stateDirectory: context.stateDirectory, userZdotdir: nil)
             .historyFile
         } ?? nil
       var snapshot = SnapshotBuilder.snapshot(

@@ -17,12 +17,23 @@ public actor SessionManager {
   public nonisolated let context: BerthContext
   public nonisolated let store: MetadataStore
   private var install: TmuxInstall?
+  /// The remote host's link and launcher (nil on this machine).
+  nonisolated let link: SSHLink?
+  public nonisolated let launcher: TmuxLauncher
   /// The settings in effect: the context's, until the panel's settings screen saves new ones.
   public private(set) var settings: BerthSettings
 
   public init(context: BerthContext) throws(BerthError) {
     self.context = context
     self.settings = context.settings
+    if let host = context.host {
+      let l = SSHLink(host: host, runtimeDirectory: try context.runtimeDirectory(), environment: context.environment)
+      link = l
+      launcher = l.launcher
+    } else {
+      link = nil
+      launcher = .local
+    }
     do {
       store = try MetadataStore(path: context.databasePath, messages: context.warn)
     } catch {
@@ -42,6 +53,11 @@ public actor SessionManager {
   /// the state directory), or why berth cannot use it.
   public func tmux() throws(BerthError) -> TmuxInstall {
     if let install { return install }
+    if let link {
+      let found = try Self.remoteInstall(link)
+      install = found
+      return found
+    }
     do {
       let found = try TmuxInstall.locate(
         environment: context.environment, versionCache: context.stateDirectory + "/tmux-version")
@@ -52,13 +68,26 @@ public actor SessionManager {
     }
   }
 
+  /// Whether the tmux is known already (a remote host's is found once per manager).
+  var hasInstall: Bool { install != nil }
+
+  /// Keeps the tmux found for this context.
+  func remember(_ found: TmuxInstall) { install = found }
+
   /// The one-shot client for this server: every batch is an ordinary tmux command client
   /// (`CommandClient`), never a control client, so nothing is created on the server and no
   /// other client is told anything but what the commands themselves change. With
   /// `startServer: false` and no server running, nil: nothing is started just to look. With
   /// `startServer: true`, the batch that creates a session starts the server if none runs.
   public func connection(startServer: Bool) async throws(BerthError) -> CommandClient? {
-    let install = try tmux()
+    let install = try await prepareTmux()
+    if link != nil {
+      // A remote server is the remote tmux's to find: a batch on a server that is not
+      // running is answered "no server" (`look` takes that as none), nothing is started.
+      return CommandClient(
+        install: install, socket: context.socket, environment: context.environment, startServer: startServer,
+        launcher: launcher)
+    }
     if !startServer {
       switch ServerProbe.check(socketPath: context.socketPath) {
       case .running: break
@@ -77,14 +106,15 @@ public actor SessionManager {
   /// one shutting down), nil. Connecting holds the server's `ServerLock`, so no other berth
   /// process's change is notified to it while it identifies.
   public func openControlConnection(startServer: Bool) async throws(BerthError) -> ControlConnection? {
-    let install = try tmux()
-    let lock = await ServerLock.acquire(socketPath: context.socketPath)
+    let install = try await prepareTmux()
+    let lock = await ServerLock.acquire(socketPath: lockPath)
     defer { lock?.release() }
     var waitedForShutdown = false
     while true {
       do {
         return try await ControlConnection.open(
-          install: install, socket: context.socket, environment: context.environment, startServer: startServer)
+          install: install, socket: context.socket, environment: context.environment, startServer: startServer,
+          launcher: launcher)
       } catch TmuxError.noServer where !startServer {
         return nil
       } catch TmuxError.serverShuttingDown where !startServer {
@@ -93,7 +123,8 @@ public actor SessionManager {
       } catch TmuxError.serverShuttingDown where !waitedForShutdown {
         // To start one, wait (briefly) for the old one to go, then try once more.
         waitedForShutdown = true
-        for _ in 0..<30 where ServerProbe.check(socketPath: context.socketPath) != .notRunning {
+        if link != nil { try? await Task.sleep(for: .milliseconds(500)) }
+        for _ in 0..<30 where link == nil && ServerProbe.check(socketPath: context.socketPath) != .notRunning {
           try? await Task.sleep(for: .milliseconds(100))
         }
       } catch let e as TmuxError {
@@ -108,7 +139,7 @@ public actor SessionManager {
   /// the server's lock, so the session's end and the client's detach are notified to other
   /// berth control clients only while none of them is identifying.
   public func closeControlConnection(_ c: ControlConnection) async {
-    let lock = await ServerLock.acquire(socketPath: context.socketPath)
+    let lock = await ServerLock.acquire(socketPath: lockPath)
     if c.end == nil, let hidden = c.hiddenSessionId {
       _ = try? await c.sendBatch(
         [.setOption("detach-on-destroy", value: "on", target: hidden), .killSession(hidden)], timeout: 2)
@@ -117,7 +148,8 @@ public actor SessionManager {
     // tmux notices our client is gone only after it exits, and tells other control clients
     // (`%client-detached`) then. A plain command answered after that means it has done so.
     if lock != nil {
-      await Self.serverRoundTrip(install: c.install, socket: context.socket, environment: context.environment)
+      await Self.serverRoundTrip(
+        install: c.install, socket: context.socket, environment: context.environment, launcher: launcher)
     }
     lock?.release()
   }
@@ -127,9 +159,11 @@ public actor SessionManager {
   public func close() async {}
 
   /// Runs `tmux display-message -p ''` as a plain (non-control) client on its own thread.
-  static func serverRoundTrip(install: TmuxInstall, socket: TmuxSocket, environment: [String: String]) async {
+  static func serverRoundTrip(
+    install: TmuxInstall, socket: TmuxSocket, environment: [String: String], launcher: TmuxLauncher = .local
+  ) async {
     let env = environment.filter { $0.key != "TMUX" }
-    let argv = [install.path, "-N"] + socket.arguments + ["display-message", "-p", ""]
+    let argv = launcher.argv([install.path, "-N"] + socket.arguments + ["display-message", "-p", ""])
     await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
       Thread {
         _ = try? Spawn.run(argv, environment: env, timeout: 2)
@@ -140,8 +174,21 @@ public actor SessionManager {
 
   // MARK: Helpers
 
+  /// Whether a record belongs to this context's server. Records are keyed by where their
+  /// server is (`tmuxSocket`: the socket file here, `host:NAME ...` for a remote host's), so a
+  /// host's records are never reconciled against another host's server; records from before
+  /// the key was kept are this machine's.
   func isOnThisServer(_ r: SessionRecord) -> Bool {
-    r.tmuxSocket == nil || r.tmuxSocket == context.socketPath
+    r.tmuxSocket == context.socketPath || (r.tmuxSocket == nil && context.host == nil)
+  }
+
+  /// The file the server's `ServerLock` is next to: the socket here; for a remote host, a
+  /// name in berth's runtime directory (the lock guards this machine's berth processes
+  /// against each other, which is what it is for).
+  var lockPath: String {
+    guard let host = context.host else { return context.socketPath }
+    guard let dir = try? context.runtimeDirectory() else { return "" }
+    return dir + "/tmux-" + host.name
   }
 
   func resolveDirectory(_ requested: String?) throws(BerthError) -> String {
@@ -192,7 +239,7 @@ public actor SessionManager {
   /// the control clients (the panel's) before the client answers, and none of berth's may be
   /// identifying then. A batch that only looks notifies nobody and takes no lock.
   func send(_ c: CommandClient, _ commands: [TmuxCommand]) async throws(BerthError) -> [CommandReply] {
-    let lock = commands.allSatisfy(Self.isReadOnly) ? nil : await ServerLock.acquire(socketPath: context.socketPath)
+    let lock = commands.allSatisfy(Self.isReadOnly) ? nil : await ServerLock.acquire(socketPath: lockPath)
     defer { lock?.release() }
     do {
       return try await c.sendBatch(commands)
@@ -221,6 +268,7 @@ public actor SessionManager {
     switch e {
     case .notInstalled, .tooOld, .versionMismatch: return .tmuxUnavailable(e.description)
     case .encoding: return .usage(e.description)
+    case .hostUnreachable(_, let detail): return .hostUnreachable(detail)
     default: return .failed(e.description)
     }
   }

@@ -27,14 +27,18 @@ public final class CommandClient: Sendable {
   /// answered with an error reply (nothing is started just to look).
   public let startServer: Bool
   public let defaultTimeout: Double
+  /// Where tmux runs: here, or on a remote host through ssh (one ssh process per batch,
+  /// riding the host's master connection).
+  public let launcher: TmuxLauncher
   private let environment: [String: String]
   private let socketFile: String
 
   public init(
     install: TmuxInstall, socket: TmuxSocket, environment: [String: String], startServer: Bool,
-    timeout: Double = 10
+    timeout: Double = 10, launcher: TmuxLauncher = .local
   ) {
     self.install = install
+    self.launcher = launcher
     self.socket = socket
     self.startServer = startServer
     self.defaultTimeout = timeout
@@ -42,13 +46,18 @@ public final class CommandClient: Sendable {
     // Never let a parent tmux decide which server (or which "current" session) is meant.
     env["TMUX"] = nil
     self.environment = env
-    self.socketFile = socket.filePath(environment: environment)
+    self.socketFile = launcher.describe(socket, environment: environment)
   }
 
   /// The command line for a batch: `-N` unless it is allowed to start the server, which it
   /// then does with `start-server` (tmux starts a server only for a command that says so,
   /// and `source-file` does not).
   func argv(starting: Bool) -> [String] {
+    launcher.argv(tmuxArgv(starting: starting))
+  }
+
+  /// The tmux command line itself (run here, or through ssh by the launcher).
+  func tmuxArgv(starting: Bool) -> [String] {
     [install.path, "-u"] + (starting ? [] : ["-N"]) + socket.arguments
       + (starting ? ["start-server", ";"] : []) + ["source-file", "-"]
   }
@@ -82,7 +91,7 @@ public final class CommandClient: Sendable {
     }
     let seconds = timeout ?? defaultTimeout
     let starting = startServer && Self.createsSession(commands)
-    if starting, case .path(let p) = socket { try Self.ensureParentDirectory(of: p) }
+    if starting, !launcher.isRemote, case .path(let p) = socket { try Self.ensureParentDirectory(of: p) }
     var waitedForShutdown = false
     while true {
       let output = try await Self.runOffPool(
@@ -90,7 +99,10 @@ public final class CommandClient: Sendable {
       if output.timedOut {
         let what =
           commands.count == 1 ? "'\(ControlConnection.describe(commands[0]))'" : "a batch of \(commands.count) commands"
-        throw TmuxError.timeout(what: what, seconds: seconds)
+        throw launcher.timedOut(what: what, seconds: seconds)
+      }
+      if let unreachable = launcher.failure(status: output.status, stdout: output.stdout, stderr: output.stderr) {
+        throw unreachable
       }
       let replies = batch.replies(stdout: output.stdout, stderr: output.stderr)
       // Nothing on stdout, not even a marker: tmux may not have been reached at all.
@@ -102,6 +114,10 @@ public final class CommandClient: Sendable {
         case .serverShuttingDown where starting && !waitedForShutdown:
           // Its sessions are gone already; wait (briefly) for it to go, then start anew.
           waitedForShutdown = true
+          if launcher.isRemote {
+            try? await Task.sleep(for: .milliseconds(500))
+            continue
+          }
           for _ in 0..<30 where ServerProbe.check(socketPath: socketFile) != .notRunning {
             try? await Task.sleep(for: .milliseconds(100))
           }

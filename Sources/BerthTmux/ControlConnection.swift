@@ -40,6 +40,10 @@ public final class ControlConnection: @unchecked Sendable {
 
   public let install: TmuxInstall
   public let socket: TmuxSocket
+  /// Where the control client runs: here, or on a remote host through ssh (`tmux -C` reads
+  /// stdin, so no terminal is needed; the ssh client dies with berth, the remote client with
+  /// the ssh session, and the hidden session with its last client, see `HiddenPane.remote`).
+  public let launcher: TmuxLauncher
   /// Our hidden session's id (`$N`), once tmux has said it (listings also leave out every
   /// session named with `hiddenSessionPrefix`, other berth processes' included).
   public var hiddenSessionId: TargetID? { state.withLock { $0.hiddenId } }
@@ -71,6 +75,7 @@ public final class ControlConnection: @unchecked Sendable {
     var stderr: [UInt8] = []
     var hiddenId: TargetID?
     var firstError: String?
+    var exitStatus: Int32?
   }
 
   /// Where a reply goes: a batch and its position.
@@ -140,30 +145,35 @@ public final class ControlConnection: @unchecked Sendable {
   /// `TmuxError.noServer`.
   public static func open(
     install: TmuxInstall, socket: TmuxSocket, environment: [String: String],
-    startServer: Bool, receiveOutput: Bool = false, timeout: Double = 10
+    startServer: Bool, receiveOutput: Bool = false, timeout: Double = 10, launcher: TmuxLauncher = .local
   ) async throws -> ControlConnection {
-    let socketFile = socket.filePath(environment: environment)
-    switch ServerProbe.check(socketPath: socketFile) {
-    case .running: break
-    case .notRunning:
-      if !startServer { throw TmuxError.noServer(socket: socketFile) }
-      if case .path(let p) = socket { try ensureParentDirectory(of: p) }
-    case .permissionDenied(let detail):
-      throw TmuxError.socketPermission(socket: socketFile, detail: detail)
+    let socketFile = launcher.describe(socket, environment: environment)
+    // A remote socket is the remote tmux's to find: without a server there, `-N` makes the
+    // client say so, which `classify` reads.
+    if !launcher.isRemote {
+      switch ServerProbe.check(socketPath: socketFile) {
+      case .running: break
+      case .notRunning:
+        if !startServer { throw TmuxError.noServer(socket: socketFile) }
+        if case .path(let p) = socket { try ensureParentDirectory(of: p) }
+      case .permissionDenied(let detail):
+        throw TmuxError.socketPermission(socket: socketFile, detail: detail)
+      }
     }
     let connection = try ControlConnection(
       install: install, socket: socket, environment: environment, receiveOutput: receiveOutput,
-      startServer: startServer, timeout: timeout)
+      startServer: startServer, timeout: timeout, launcher: launcher)
     try await connection.waitUntilReady(timeout: timeout, socketFile: socketFile)
     return connection
   }
 
   private init(
     install: TmuxInstall, socket: TmuxSocket, environment: [String: String], receiveOutput: Bool,
-    startServer: Bool, timeout: Double
+    startServer: Bool, timeout: Double, launcher: TmuxLauncher
   ) throws {
     self.install = install
     self.socket = socket
+    self.launcher = launcher
     self.defaultTimeout = timeout
     let name = "\(Self.hiddenSessionPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     hiddenSessionName = name
@@ -178,17 +188,20 @@ public final class ControlConnection: @unchecked Sendable {
     // Children never inherit it (Spawn closes every descriptor above 2); exec neither.
     _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
     lifeline = ends[1]
-    let pane = HiddenPane.command(pid: getpid(), descriptor: lifeline, startTime: HiddenPane.ownStartTime())
-    let argv =
+    let pane =
+      launcher.isRemote
+      ? HiddenPane.remote
+      : HiddenPane.command(pid: getpid(), descriptor: lifeline, startTime: HiddenPane.ownStartTime())
+    let hook =
+      launcher.isRemote
+      ? Self.remoteLandingHook(session: name)
+      : Self.landingHook(tmux: install.path, socketFile: socket.filePath(environment: environment), session: name)
+    let tmuxArgv =
       [install.path, "-u"] + (startServer ? [] : ["-N"]) + socket.arguments + [
         "-C", "new-session", "-A", "-s", name, "-f", receiveOutput ? "ignore-size" : "ignore-size,no-output",
         "-x", "80", "-y", "24",
-      ] + pane + [";", "set-option", "detach-on-destroy", "on"]
-      + [
-        ";", "set-hook", "client-session-changed",
-        Self.landingHook(
-          tmux: install.path, socketFile: socket.filePath(environment: environment), session: name),
-      ]
+      ] + pane + [";", "set-option", "detach-on-destroy", "on"] + [";", "set-hook", "client-session-changed", hook]
+    let argv = launcher.argv(tmuxArgv)
     do {
       child = try Spawn.withPipes(argv, environment: env, endsWithParent: true)
     } catch {
@@ -227,6 +240,19 @@ public final class ControlConnection: @unchecked Sendable {
     return (try? TmuxCommand([.word("run-shell"), .word("-b"), .formatExpanded(script)]).encoded()) ?? ""
   }
 
+  /// The landing hook on a remote server: the same, with the server's own tmux binary
+  /// (`/proc/PID/exe`, else `tmux` on its PATH) and socket (`#{socket_path}`), which berth
+  /// cannot know from here. Only these two formats are expanded by run-shell; every other
+  /// `#` is doubled.
+  static func remoteLandingHook(session: String) -> String {
+    let script =
+      "t=/proc/#{pid}/exe; [ -x \"$t\" ] || t=tmux; s=#{q:socket_path}; \"$t\" -S \"$s\" list-clients -t '="
+      + session.replacingOccurrences(of: "#", with: "##")
+      + "' -F '##{client_control_mode} ##{client_name}' | while read -r m n; do "
+      + "[ \"$m\" = 1 ] || \"$t\" -S \"$s\" detach-client -t \"$n\"; done"
+    return (try? TmuxCommand([.word("run-shell"), .word("-b"), .value(script)]).encoded()) ?? ""
+  }
+
   private var stdinClosed = false
 
   /// Closes the client's stdin and the lifeline once (a second close could hit a reused
@@ -249,6 +275,15 @@ public final class ControlConnection: @unchecked Sendable {
     if !ok { kill(pid, SIGKILL) }
     // The client failed: say why in one line.
     _ = await finished.wait(timeout: 2)
+    let (status, stdoutSeen) = state.withLock { ($0.exitStatus, $0.sawFirstBlock) }
+    if launcher.isRemote {
+      if !ok { throw launcher.timedOut(what: "the control connection", seconds: timeout) }
+      if let status, !stdoutSeen,
+        let failure = launcher.failure(status: status, stdout: [], stderr: Array(stderrText.utf8))
+      {
+        throw failure
+      }
+    }
     let detail = (firstError ?? stderrText).trimmingCharacters(in: .whitespacesAndNewlines)
     throw Self.classify(
       detail: detail, end: end, timedOut: !ok, install: install, socketFile: socketFile, timeout: timeout)
@@ -419,7 +454,8 @@ public final class ControlConnection: @unchecked Sendable {
       if becameReady { ready.fire() }
     }
     Glibc.close(child.stdout)
-    Spawn.waitFor(pid)
+    let status = Spawn.waitFor(pid)
+    state.withLock { $0.exitStatus = status }
     let (pending, end) = state.withLock { s -> ([Slot], ConnectionEnd) in
       if s.end == nil { s.end = .endOfFile }
       return (s.matcher.drain(), s.end!)
@@ -491,6 +527,16 @@ enum HiddenPane {
     ].joined(separator: "; ")
     return ["/bin/sh", "-c", script]
   }
+
+  /// The pane on a remote server, where berth's pid and descriptors mean nothing: it ends
+  /// once its session has had no client for a while (the ssh link dropped, berth killed),
+  /// asking the server that runs it (its parent's binary, else `tmux` on PATH; the socket
+  /// from `TMUX`) every 5 seconds. No file is left behind.
+  static let remote = [
+    "/bin/sh", "-c",
+    "t=/proc/$PPID/exe; [ -x \"$t\" ] || t=tmux; s=\"${TMUX%%,*}\"; sleep 5; "
+      + "while [ -n \"$(\"$t\" -S \"$s\" list-clients -t \"$TMUX_PANE\" 2>/dev/null)\" ]; do sleep 5; done",
+  ]
 
   /// This process's start time in clock ticks since boot (field 22 of /proc/self/stat).
   static func ownStartTime() -> UInt64? {

@@ -17,6 +17,9 @@ public enum TmuxError: Error, Equatable, Sendable, CustomStringConvertible {
   case timeout(what: String, seconds: Double)
   case connectionClosed(reason: String?)
   case encoding(CommandEncodingError)
+  /// ssh could not reach the remote host the server is on (or it did not answer): `detail`
+  /// is one line that names the host and says what to do.
+  case hostUnreachable(host: String, detail: String)
 
   public var description: String {
     switch self {
@@ -46,6 +49,8 @@ public enum TmuxError: Error, Equatable, Sendable, CustomStringConvertible {
       return "the connection to tmux closed\(reason.map { " (\($0))" } ?? ""): the server may have exited"
     case .encoding(let e):
       return e.description
+    case .hostUnreachable(_, let detail):
+      return detail
     }
   }
 }

@@ -66,6 +66,12 @@ public struct TmuxInstall: Sendable {
   public let path: String
   public let version: TmuxVersion
 
+  /// A tmux found elsewhere: a remote host's (`path` is then the name its shell finds).
+  public init(path: String, version: TmuxVersion) {
+    self.path = path
+    self.version = version
+  }
+
   /// Finds tmux (`$BERTH_TMUX`, else `tmux` on `PATH`), reads `tmux -V`, and refuses a
   /// version older than the minimum.
   ///

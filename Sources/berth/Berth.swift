@@ -94,7 +94,9 @@ struct Berth: AsyncParsableCommand {
   /// as that option (`-L isp`): everything after the session is a tag change, so a `--` is
   /// put right after the session (options go before it).
   static func normalizedArguments(_ arguments: [String]) -> [String] {
-    let takesValue: Set<String> = ["-L", "-S", "--socket-name", "--socket-path", "--db", "--prefix", "--config"]
+    let takesValue: Set<String> = [
+      "-L", "-S", "--socket-name", "--socket-path", "--db", "--prefix", "--config", "--host",
+    ]
     /// The index of the first argument from `start` that is not an option or an option's value.
     func firstPositional(from start: Int) -> Int {
       var i = start
@@ -159,6 +161,11 @@ struct GlobalOptions: ParsableArguments {
   @Option(name: .customLong("config"), help: "The config file (default $XDG_CONFIG_HOME/berth/config.toml).")
   var config: String?
 
+  @Option(
+    name: .customLong("host"),
+    help: "The host to act on: a [hosts.NAME] name from the config file, reached over ssh (default: local).")
+  var host: String?
+
   func validate() throws {
     if socketName != nil && socketPath != nil {
       throw ValidationError("give -L/--socket-name or -S/--socket-path, not both")
@@ -184,7 +191,8 @@ struct GlobalOptions: ParsableArguments {
   }
 
   var contextOptions: ContextOptions {
-    ContextOptions(socketName: socketName, socketPath: socketPath, database: database, prefix: prefix, config: config)
+    ContextOptions(
+      socketName: socketName, socketPath: socketPath, database: database, prefix: prefix, config: config, host: host)
   }
 
   /// This executable's absolute path (for the hooks berth installs in tmux).

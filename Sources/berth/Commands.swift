@@ -64,12 +64,30 @@ struct ListCommand: AsyncParsableCommand {
   @Flag(help: "Print every value whole, even when the table is wider than the terminal.") var wide = false
   @Flag(help: "Also list tmux sessions outside the prefix (marked foreign).") var all = false
   @Option(help: "Include the last N lines of each session's active pane.") var preview: Int?
+  @Flag(
+    name: .customLong("all-hosts"),
+    help:
+      "List every host at once (this machine and each [hosts.NAME]); a host that cannot be reached is a warning, the others are listed, and the exit status is 8."
+  )
+  var allHosts = false
 
   func validate() throws {
     if let preview, preview < 0 || preview > 1000 { throw ValidationError("--preview takes 0 to 1000 lines") }
+    if allHosts, global.host != nil { throw ValidationError("give --host or --all-hosts, not both") }
   }
 
   func run() async throws {
+    if allHosts {
+      let parts = await AllHosts.list(base: try global.context(), preview: preview, includeForeign: all)
+      printViews(parts.flatMap(\.views), json: json, preview: preview != nil, width: outputWidth(wide: wide))
+      let failures = parts.compactMap { p in p.error.map { (p.host, $0) } }
+      for (host, error) in failures {
+        let text = error.description
+        printError("warning: " + (text.hasPrefix(host + ":") ? text : "\(host): \(text)"))
+      }
+      if let first = failures.first { Glibc.exit(first.1.exitStatus) }
+      return
+    }
     try await QuickList(options: global.contextOptions, json: json, wide: wide, all: all, preview: preview).run()
   }
 }
@@ -107,6 +125,7 @@ struct NewCommand: AsyncParsableCommand {
       if json { emit(view.json(includePreview: false).serialized(pretty: true)) } else { emit(view.id) }
       if attach {
         let plan = try await manager.prepareAttach(target: view.id, create: nil)
+        if plan.host != nil { try await remoteHandOff(plan, manager) }
         await manager.close()
         try handOff(plan)
       }
@@ -148,6 +167,20 @@ func handOff(_ plan: AttachPlan) throws -> Never {
   throw BerthError.failed("cannot run \(plan.argv[0]): \(String(cString: strerror(errno)))")
 }
 
+/// A remote attach: `ssh -t ... tmux attach` on this terminal, then the detach recorded
+/// (berth waits for it rather than exec'ing: no hook on the remote host records it).
+func remoteHandOff(_ plan: AttachPlan, _ manager: SessionManager) async throws -> Never {
+  if let notice = plan.notice { printError(notice) }
+  if isatty(STDIN_FILENO) == 0 {
+    throw BerthError.usage(
+      "attaching needs a terminal (stdin is not one): run it from a terminal, or use 'berth send' and 'berth list --preview'"
+    )
+  }
+  let status = try await manager.runRemoteAttach(plan)
+  await manager.close()
+  Glibc.exit(status)
+}
+
 struct AttachCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "attach",
@@ -174,6 +207,7 @@ struct AttachCommand: AsyncParsableCommand {
     do {
       let plan = try await manager.prepareAttach(
         target: target, create: create ? CreateRequest(cwd: cwd, size: terminalSize()) : nil)
+      if plan.host != nil { try await remoteHandOff(plan, manager) }
       await manager.close()
       try handOff(plan)
     } catch {

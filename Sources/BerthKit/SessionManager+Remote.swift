@@ -1,0 +1,112 @@
+import BerthCore
+import BerthStore
+import BerthTmux
+import Foundation
+import TmuxControl
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+// A remote host's server (`context.host`): its tmux through the host's ssh link, what
+// cannot be checked on this machine's file system, and the snapshots berth takes from here
+// because no berth runs there to take them.
+extension SessionManager {
+  /// The tmux this context talks to, found off the cooperative pool for a remote host (the
+  /// first use opens the ssh master, which may take seconds).
+  func prepareTmux() async throws(BerthError) -> TmuxInstall {
+    guard let link, !hasInstall else { return try tmux() }
+    let result = await withCheckedContinuation { (done: CheckedContinuation<Result<TmuxInstall, BerthError>, Never>) in
+      let thread = Thread {
+        done.resume(returning: Result { () throws(BerthError) -> TmuxInstall in try Self.remoteInstall(link) })
+      }
+      thread.name = "berth-ssh-connect"
+      thread.start()
+    }
+    remember(try result.get())
+    return try tmux()
+  }
+
+  /// The remote host's tmux: its master connection opened (or reused), then `tmux -V`
+  /// through it. The version is kept for the manager's life (one ssh round trip per run).
+  static func remoteInstall(_ link: SSHLink) throws(BerthError) -> TmuxInstall {
+    try link.connect()
+    let out = try link.run(["tmux", "-V"], timeout: 15)
+    guard out.status == 0, let version = TmuxVersion(parsing: out.stdoutText) else {
+      throw .tmuxUnavailable(
+        "\(link.host.name): tmux is not installed there (or not on the PATH of its login shell for commands): install tmux 3.2 or newer there"
+      )
+    }
+    guard version >= TmuxVersion.minimumSupported else {
+      throw .tmuxUnavailable(
+        "\(link.host.name): tmux \(version.text) is too old: berth needs tmux \(TmuxVersion.minimumSupported.text) or newer there"
+      )
+    }
+    return TmuxInstall(path: "tmux", version: version)
+  }
+
+  /// A directory for a session on the remote host: checked by the remote tmux, not on this
+  /// machine. Absolute, or `~`/`~/...` under the remote home (tmux does not expand `~`);
+  /// nil when none was asked for (the remote home, found in the same batch).
+  func remoteDirectory(_ requested: String?, home: String?) throws(BerthError) -> String {
+    let fallback = home ?? "/"
+    guard let raw = requested else { return fallback }
+    if raw.contains("\n") || raw.contains("\r") || raw.contains("\0") {
+      throw .usage("the directory name contains a line break: choose another directory")
+    }
+    if raw == "~" { return fallback }
+    if raw.hasPrefix("~/") { return (fallback as NSString).appendingPathComponent(String(raw.dropFirst(2))) }
+    guard raw.hasPrefix("/") else {
+      throw .usage(
+        "the directory '\(TerminalText.sanitize(raw))' is relative: on \(context.hostName) give an absolute path (or ~/...)"
+      )
+    }
+    return (raw as NSString).standardizingPath
+  }
+
+  /// No berth runs on a remote host to save snapshots from tmux's hooks or timer, so this
+  /// machine saves them: after a listing, when the last save of that host is older than the
+  /// snapshot interval (and after every detach, in `finishAttach`). The time of the last
+  /// save is kept in the state directory (`remote-snapshot-HOST`).
+  func snapshotRemoteIfDue() async {
+    guard let host = context.host else { return }
+    let marker = context.stateDirectory + "/remote-snapshot-" + host.name
+    let interval = Double(max(1, settings.snapshotIntervalMinutes) * 60)
+    if let attrs = try? FileManager.default.attributesOfItem(atPath: marker),
+      let saved = attrs[.modificationDate] as? Date, context.now().timeIntervalSince(saved) < interval
+    {
+      return
+    }
+    guard (try? await snapshotAll()) != nil else { return }
+    try? FileManager.default.createDirectory(
+      atPath: context.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    FileManager.default.createFile(atPath: marker, contents: Data())
+    _ = try? FileManager.default.setAttributes([.modificationDate: context.now()], ofItemAtPath: marker)
+  }
+}
+
+extension SessionManager {
+  /// How a session's shell starts (`ShellLaunch.plan`), here or on a remote host.
+  ///
+  /// Per-session shell history on a remote host: berth writes no file there (its wrappers
+  /// and history files live in this machine's state directory, which the remote shell cannot
+  /// read), so remote shells keep the user's own history set-up; only fish gets a history of
+  /// its own per session (`fish_history`, kept by fish in its own data directory, as for any
+  /// fish session). The notice lines and `BERTH_SESSION_ID` work the same.
+  nonisolated func shellLaunch(
+    shell: String, sessionId: String, stateDirectory: String, userZdotdir: String?, notice: [String] = [],
+    command: String? = nil
+  ) -> ShellLaunch {
+    var launch = ShellLaunch.plan(
+      shell: shell, sessionId: sessionId, stateDirectory: stateDirectory, userZdotdir: userZdotdir, notice: notice,
+      command: command)
+    guard context.host != nil else { return launch }
+    let wrapped = !notice.isEmpty && launch.argv.count > 4 && launch.argv[3] == "berth"
+    let own = command.flatMap { $0.isEmpty ? nil : [shell, "-c", $0] } ?? [shell, "-l"]
+    launch.argv = (wrapped ? Array(launch.argv.prefix(4)) : []) + own
+    launch.environment = launch.environment.filter { $0.0.hasPrefix("BERTH_NOTICE_") || $0.0 == "fish_history" }
+    launch.files = []
+    launch.historyFile = nil
+    return launch
+  }
+}

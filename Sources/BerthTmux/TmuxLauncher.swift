@@ -1,0 +1,67 @@
+import Foundation
+
+/// How a tmux command line is run: on this machine as it is, or on a remote host through
+/// the system `ssh` client, riding the host's master connection.
+///
+/// Remotely, `ssh OPTIONS -o ControlMaster=no -T -- DEST 'tmux -u ... source-file -'`: ssh
+/// joins its arguments into one string that the remote login shell parses, so the tmux argv
+/// is quoted for that shell (`quote`, BerthCore's `RemoteShell.command`) and reaches tmux
+/// byte for byte; a batch goes on ssh's stdin, as it goes on tmux's locally. One ssh process
+/// per batch, never one per session. ssh's own failure (exit status 255: no connection, a
+/// host that wants a password under `BatchMode`) is `TmuxError.hostUnreachable`, never a
+/// tmux error and never a hang.
+public struct TmuxLauncher: Sendable {
+  /// The remote host's name in berth (nil: this machine).
+  public let hostName: String?
+  /// `[ssh, options...]` (remote only).
+  let sshArgv: [String]
+  let destination: String
+  let quote: @Sendable ([String]) -> String
+  let explain: @Sendable (_ sshSaid: String, _ timedOut: Bool) -> String
+
+  /// tmux on this machine: the argv is run as it is.
+  public static let local = TmuxLauncher(
+    hostName: nil, sshArgv: [], destination: "", quote: { $0.joined(separator: " ") }, explain: { s, _ in s })
+
+  /// tmux on `hostName` through `ssh`: `sshArgv` is the ssh program (a path) and the options
+  /// every command shares (`BatchMode`, the master's `ControlPath`, timeouts), `destination`
+  /// what the user types after `ssh`, `quote` the remote shell's quoting of a command line
+  /// and `explain` ssh's stderr made into one line that says what to do.
+  public static func ssh(
+    hostName: String, sshArgv: [String], destination: String,
+    quote: @escaping @Sendable ([String]) -> String,
+    explain: @escaping @Sendable (_ sshSaid: String, _ timedOut: Bool) -> String
+  ) -> TmuxLauncher {
+    TmuxLauncher(hostName: hostName, sshArgv: sshArgv, destination: destination, quote: quote, explain: explain)
+  }
+
+  public var isRemote: Bool { hostName != nil }
+
+  /// The argv to start for a tmux command line. `interactive` (an attach) asks ssh for a
+  /// terminal (`-t`); everything else runs without one (`-T`), its stdin a pipe.
+  public func argv(_ tmuxArgv: [String], interactive: Bool = false) -> [String] {
+    guard isRemote else { return tmuxArgv }
+    return sshArgv + ["-o", "ControlMaster=no", interactive ? "-t" : "-T", "--", destination, quote(tmuxArgv)]
+  }
+
+  /// Why the remote command did not run: ssh's own exit status (255) with nothing on stdout
+  /// is the host, not tmux. nil locally and whenever the remote side answered.
+  public func failure(status: Int32, stdout: [UInt8], stderr: [UInt8]) -> TmuxError? {
+    guard let hostName, status == 255, stdout.isEmpty else { return nil }
+    return .hostUnreachable(host: hostName, detail: explain(String(decoding: stderr, as: UTF8.self), false))
+  }
+
+  /// The error for a remote command that did not answer in time: the host (or the link to
+  /// it) is as good as unreachable; locally the tmux timeout it always was.
+  public func timedOut(what: String, seconds: Double) -> TmuxError {
+    guard let hostName else { return .timeout(what: what, seconds: seconds) }
+    return .hostUnreachable(
+      host: hostName, detail: "\(hostName): no answer to \(what) within \(Int(seconds)) s (the host or its tmux)")
+  }
+
+  /// The socket as messages name it: the file locally, `HOST (-L NAME)` remotely.
+  public func describe(_ socket: TmuxSocket, environment: [String: String]) -> String {
+    guard let hostName else { return socket.filePath(environment: environment) }
+    return "\(hostName) (\(socket.description))"
+  }
+}
