@@ -311,7 +311,11 @@ public final class PanelLoop {
     let failure = runInTerminal(
       plan.argv, environment: environment, what: attachHost == HostConfig.localName ? "tmux attach" : "ssh attach",
       afterward: (.operation(.finishAttach(sessionId: plan.session.id)), attachHost))
-    if let failure {
+    if let failure, attachHost != HostConfig.localName, failure.hasSuffix("status 255") {
+      // ssh's own failure, not the session's.
+      state.notice = PanelNotice(
+        "\(TerminalText.sanitize(attachHost)): the ssh connection for the attach failed", isError: true)
+    } else if let failure {
       state.notice = PanelNotice(failure, isError: true)
     } else if let notice = plan.notice {
       state.notice = PanelNotice(notice)
