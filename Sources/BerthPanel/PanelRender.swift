@@ -928,7 +928,12 @@ struct Painter {
     }
     let home = "home on \(TerminalText.sanitize(form.host))"
     fields += [
-      ("Name", form.name, form.proposedName(taken: taken), form.field == .name),
+      (
+        "Name", form.name,
+        // A remote home's name is not known here.
+        form.isRemote && form.directory.trimmed.isEmpty ? "from the directory's name" : form.proposedName(taken: taken),
+        form.field == .name
+      ),
       ("Directory", form.directory, form.isRemote ? home : directory, form.field == .directory),
       ("Workspace", form.workspace, "none", form.field == .workspace),
       ("Tags", form.tags, "none (space-separated)", form.field == .tags),

@@ -239,6 +239,7 @@ import Testing
     #expect(text.contains("New session on build"))
     #expect(text.contains("‹ build ›"))
     #expect(text.contains("home on build"))
+    #expect(text.contains("from the directory's name"))
     _ = state.update(.key(.tab))
     for c in "web" { _ = state.update(.char(c)) }
     #expect(

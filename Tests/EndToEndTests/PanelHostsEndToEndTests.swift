@@ -118,11 +118,14 @@ struct PanelHostsEndToEndTests {
       try h.panel.createSession("here")
       try h.cli("new", host: "alpha", ["--id", "on-alpha"])
       try h.cli("new", host: "beta", ["--id", "on-beta"])
+      // The masters are up (the commands above opened them): the first full screen.
+      let started = ContinuousClock.now
       try h.startPanel()
       let listed = h.panel.waitForScreen(timeout: 60, "every host's sessions") {
         $0.contains("on-alpha") && $0.contains("on-beta") && $0.contains("here")
       }
       guard listed else { return }
+      print("first full screen with three hosts: \(ContinuousClock.now - started) (read through capture-pane)")
       h.panel.waitForScreen(timeout: 30, "every host connected") { _ in
         let line = h.hostsLine()
         return line.contains("alpha ●") && line.contains("beta ●")
@@ -224,6 +227,41 @@ struct PanelHostsEndToEndTests {
           (try? h.hosts[0].tmux(["has-session", "-t", "=berth-remote-one"], socket: "berth-remote").status) == 0
         })
       h.panel.waitFor("Restored", timeout: 30)
+
+      // n asks the host first (the selected session's proposed; ← → choose), and the
+      // session is made there, in its home.
+      try h.panel.keys("Escape")
+      try h.panel.keys("n")
+      guard h.panel.waitFor("New session on alpha") else { return }
+      try h.panel.keys("Left")
+      guard h.panel.waitFor("‹ local ›") else { return }
+      try h.panel.keys("Right")
+      guard h.panel.waitFor("‹ alpha ›") else { return }
+      try h.panel.keys("Tab")
+      try h.panel.type("made-there")
+      try h.panel.keys("Enter")
+      h.panel.waitFor("Created made-there on alpha", timeout: 30)
+      #expect(
+        (try? h.hosts[0].tmux(["has-session", "-t", "=berth-made-there"], socket: "berth-remote").status) == 0)
+      #expect(!h.panel.innerSessions().contains("berth-made-there"))
+
+      // r and x on it act there, through alpha's manager.
+      try h.panel.keys("/")
+      try h.panel.type("made-there")
+      try h.panel.keys("Enter")
+      try h.panel.keys("r")
+      guard h.panel.waitFor("Rename") else { return }
+      try h.panel.keys("C-u")
+      try h.panel.type("renamed-there")
+      try h.panel.keys("Enter")
+      h.panel.waitFor("Renamed to renamed-there", timeout: 30)
+      #expect(try h.cli("list", host: "alpha", ["--json"]).contains("\"renamed-there\""))
+      try h.panel.keys("x")
+      guard h.panel.waitFor("Kill this session?") else { return }
+      try h.panel.keys("y")
+      h.panel.waitFor("Killed renamed-there", timeout: 30)
+      #expect(
+        (try? h.hosts[0].tmux(["has-session", "-t", "=berth-made-there"], socket: "berth-remote").status) != 0)
       try h.panel.keys("q")
       #expect(h.panel.waitForExit(timeout: 20)?.status == "0")
     }
