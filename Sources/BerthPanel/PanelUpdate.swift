@@ -41,12 +41,24 @@ extension PanelState {
       self.now = now
     case .connection(let state, let host) where host != HostConfig.localName:
       let wasConnected = hostStates[host] == .connected
+      // A retry that fails again is not news (`reconnecting` comes between the two).
+      let wasUnreachable =
+        switch hostStates[host] {
+        case .unreachable, .reconnecting: true
+        default: false
+        }
       hostStates[host] = state
       switch state {
       case .serverGone: markServerGone(host: host)
       case .connected:
         if !wasConnected { effects.append(.refresh) }
-      case .connecting, .reconnecting, .unreachable: break
+      case .unreachable(let reason, _):
+        // The whole reason once, when it goes (the hosts line has room for a part of it).
+        if !wasUnreachable {
+          notice = PanelNotice(
+            "\(TerminalText.sanitize(host)) unreachable: \(TerminalText.sanitize(reason))", isError: true)
+        }
+      case .connecting, .reconnecting: break
       }
     case .connection(let state, _):
       let wasConnected = connection == .connected

@@ -101,9 +101,14 @@ import Testing
     #expect(line.contains("retry in 8 s"))
     // The reason is sanitised: no escape reaches the terminal.
     #expect(!text.contains("\u{1B}"))
+    // The whole reason once, on the notice line.
+    #expect(state.notice?.text == "pi unreachable: ssh: connect to host pi port 22: No route to host")
     _ = state.update(.connection(.reconnecting, host: "pi"))
     text = Self.text(state)
     #expect(text.contains("pi reconnecting…"))
+    state.notice = nil
+    _ = state.update(.connection(.unreachable("again", retryIn: 4), host: "pi"))
+    #expect(state.notice == nil)
     // The local server's state is the header's, as before.
     #expect(state.connection == .connected)
   }
