@@ -25,11 +25,14 @@ struct PanelHostsEndToEndTests {
     let config: String
     let environment: [String: String]
 
-    init(_ specs: [(alias: String, namespace: Bool)]) throws {
+    init(_ specs: [(alias: String, namespace: Bool)], locked: Set<String> = []) throws {
       panel = try PanelHarness()
       var made: [SSHTestHost] = []
       do {
-        for spec in specs { made.append(try SSHTestHost(alias: spec.alias, inNamespace: spec.namespace)) }
+        for spec in specs {
+          made.append(
+            try SSHTestHost(alias: spec.alias, inNamespace: spec.namespace, authorized: !locked.contains(spec.alias)))
+        }
       } catch {
         made.forEach { $0.shutdown() }
         panel.shutdown()
@@ -103,8 +106,10 @@ struct PanelHostsEndToEndTests {
     }
   }
 
-  func withHosts(_ specs: [(alias: String, namespace: Bool)], _ body: (Hosts) throws -> Void) throws {
-    let hosts = try Hosts(specs)
+  func withHosts(
+    _ specs: [(alias: String, namespace: Bool)], locked: Set<String> = [], _ body: (Hosts) throws -> Void
+  ) throws {
+    let hosts = try Hosts(specs, locked: locked)
     defer { hosts.shutdown() }
     try body(hosts)
   }
@@ -186,14 +191,19 @@ struct PanelHostsEndToEndTests {
 
   /// Enter on a remote session hands the terminal to `ssh -t ... tmux attach` and the panel
   /// comes back on detach with the detach recorded; the remote tmux server killed (as in a
-  /// reboot), the restore prompt offers its session and `a` brings it back over ssh.
+  /// reboot), the restore prompt offers its session and `a` brings it back over ssh. A host
+  /// that would ask for a password shows unreachable with what to do, and holds up nothing.
   @Test(.enabled(if: sshd, "needs sshd"))
   func attachesOverSshAndOffersARemoteHostsLostSessions() throws {
-    try withHosts([("alpha", false)]) { h in
+    try withHosts([("alpha", false), ("locked", false)], locked: ["locked"]) { h in
       try h.cli("new", host: "alpha", ["--id", "remote-one"])
       try h.startPanel()
       guard h.panel.waitFor("remote-one", timeout: 60) else { return }
       h.panel.waitForScreen(timeout: 30, "alpha connected") { _ in h.hostsLine().contains("alpha ●") }
+      h.panel.waitForScreen(timeout: 30, "locked unreachable") { _ in
+        h.hostsLine().contains("locked ✕ unreachable")
+      }
+      #expect(h.panel.screen().contains("ssh needs a password or a key"))
       try h.panel.keys("/")
       try h.panel.type("remote-one")
       try h.panel.keys("Enter")
