@@ -61,6 +61,9 @@ public enum PanelIOEvent: Sendable {
   /// A remote host could not be reached (ssh's reason): from a connection attempt or a
   /// listing. The machine says so and tries again later, waiting longer each time.
   case unreachable(String)
+  /// A remote host's listing could not reach it (while a connection attempt may still be
+  /// on its way: that attempt's answer decides, if there is one).
+  case listUnreachable(String)
   /// After a loss, the socket still answers but no control client can attach: the server is
   /// still exiting (a listing now would see it running with no sessions and call them exited).
   case serverStillExiting

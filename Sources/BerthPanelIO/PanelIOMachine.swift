@@ -127,7 +127,12 @@ public struct PanelIOMachine: Sendable {
   /// The first actions: connect (without starting a server).
   public mutating func start() -> [PanelIOAction] {
     connecting = true
-    return [.connect(.start)]
+    guard isRemote else { return [.connect(.start)] }
+    // Over ssh each is a round trip or more: the first listing does not wait for the
+    // control connection (the one with previews follows it, as here).
+    listing = true
+    listAgain = true
+    return [.connect(.start), .list(previewLines: nil)]
   }
 
   public mutating func handle(_ event: PanelIOEvent, now: Date) -> [PanelIOAction] {
@@ -139,6 +144,14 @@ public struct PanelIOMachine: Sendable {
     case .listed(let fresh, let serverRunning): listed(fresh, serverRunning: serverRunning, now: now, &out)
     case .listSkipped: listingDone(&out)
     case .unreachable(let reason):
+      unreachable(reason, &out)
+    case .listUnreachable(let reason):
+      listing = false
+      listAgain = false
+      // A connection attempt under way answers for the host; an unreachable host already
+      // waits for its next look.
+      if connecting { break }
+      if case .unreachable = hostState { break }
       unreachable(reason, &out)
     case .listFailed(let text):
       // Said once: the refresh that follows a notice must not turn a lasting failure into
@@ -323,10 +336,14 @@ public struct PanelIOMachine: Sendable {
       setHostState(.serverGone, &out)
       if listedOnce { offerAfterListing = true }
     }
-    if purpose == .start && !listedOnce {
-      listing = true
-      listAgain = ok
-      out.append(.list(previewLines: ok ? nil : previewLineCount))
+    if purpose == .start {
+      // The first listing went out with the connection attempt; if it could not reach
+      // the host while the attempt did, list now.
+      if !listedOnce && !listing {
+        listing = true
+        listAgain = ok
+        out.append(.list(previewLines: ok ? nil : previewLineCount))
+      }
     } else if ok != wasConnected || hostState != before {
       // Back, or gone: the listing reconciles the records (a lost session is recorded as
       // such, so it can be offered for restoring).

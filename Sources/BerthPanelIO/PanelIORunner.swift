@@ -72,7 +72,7 @@ public actor PanelIORunner {
       case .event(let e): event = e
       case .unreachable(let reason):
         abandonConnection()
-        event = .unreachable(reason)
+        event = .listUnreachable(reason)
       case .connected(let purpose, let fresh): event = .connectFinished(purpose, connected: adopt(fresh))
       case .connectionEvent(let e, let source):
         guard source === connection, let translated = translate(e) else { continue }
@@ -125,7 +125,7 @@ public actor PanelIORunner {
           do {
             sink.yield(.connected(purpose, try await manager.openControlConnection(startServer: false)))
           } catch {
-            sink.yield(.unreachable("\(error)"))
+            sink.yield(.event(.unreachable("\(error)")))
           }
         }
         return

@@ -17,7 +17,8 @@ struct RemoteHostMachineTests {
 
   @Test func anUnreachableHostShowsWhyAndBacksOffUpToAMinute() {
     var d = Self.remote()
-    #expect(d.start() == ["connect start"])
+    // Over ssh the first listing does not wait for the control connection.
+    #expect(d.start() == ["connect start", "list -"])
     // The first screen does not wait for it: an empty listing stands in.
     #expect(
       d.send(.unreachable("build: ssh: connect to host build port 22: Connection refused")) == [
@@ -25,6 +26,8 @@ struct RemoteHostMachineTests {
         "post connection unreachable(\"build: ssh: connect to host build port 22: Connection refused\", retryIn: 2) on build",
         "start reconnect 2.0 seconds",
       ])
+    // The listing sent with the attempt fails too: said once, the wait unchanged.
+    #expect(d.send(.listUnreachable("refused")) == [])
     #expect(d.send(.timerFired(.reconnect)) == ["post connection reconnecting on build", "connect retry"])
     #expect(
       d.send(.unreachable("refused")) == [
@@ -53,10 +56,13 @@ struct RemoteHostMachineTests {
     _ = d.start()
     #expect(
       d.send(.connectFinished(.start, connected: false)) == [
-        "post connection serverGone on build", "list 24", "start reconnect 2.0 seconds",
+        "post connection serverGone on build", "start reconnect 2.0 seconds",
       ])
     #expect(
-      d.send(.listed(views: [dead("a")], serverRunning: false)) == ["post sessions a on build", "run offerRestore"])
+      d.send(.listed(views: [dead("a")], serverRunning: false)) == [
+        "post sessions a on build", "run offerRestore", "list 24",
+      ])
+    #expect(d.send(.listed(views: [dead("a")], serverRunning: false)) == ["post sessions a on build"])
     // After the offer, a look in case it started a server (it did not): the wait grows.
     #expect(d.send(.operationFinished([], refresh: false)) == ["connect afterOperation"])
     #expect(d.send(.connectFinished(.afterOperation, connected: false)) == ["start reconnect 4.0 seconds"])
@@ -83,12 +89,23 @@ struct RemoteHostMachineTests {
       d.send(.listed(views: [dead("a")], serverRunning: false)) == ["post sessions a on build", "run offerRestore"])
   }
 
+  @Test func aFirstListingThatFailsWaitsForTheConnectionAttempt() {
+    var d = Self.remote()
+    _ = d.start()
+    #expect(d.send(.listUnreachable("slow")) == [])
+    // The attempt got through: list now (the first listing was lost).
+    #expect(
+      d.send(.connectFinished(.start, connected: true)) == [
+        "subscribe true", "post connection connected on build", "list -",
+      ])
+  }
+
   @Test func aListingThatCannotReachTheHostMakesItUnreachable() {
     var d = Self.remote()
     d.started(with: [live("a", tmuxId: "$1", pane: "%1")])
     #expect(d.send(.sessionsChanged) == ["list 24"])
     #expect(
-      d.send(.unreachable("no answer")) == [
+      d.send(.listUnreachable("no answer")) == [
         "post connection unreachable(\"no answer\", retryIn: 2) on build", "start reconnect 2.0 seconds",
       ])
     // Its rows stay as last listed: nothing is posted for them.

@@ -1,5 +1,6 @@
 import BerthTmux
 import Foundation
+import Synchronization
 import Testing
 import TmuxTestSupport
 
@@ -18,7 +19,7 @@ struct PanelHostsEndToEndTests {
 
   /// The panel's harness with hosts: the config naming them, the ssh client and a short
   /// runtime directory (ssh's master sockets live there), all removed afterwards.
-  final class Hosts {
+  final class Hosts: @unchecked Sendable {
     let panel: PanelHarness
     let hosts: [SSHTestHost]
     let directory: String
@@ -126,6 +127,18 @@ struct PanelHostsEndToEndTests {
       // The masters are up (the commands above opened them): the first full screen.
       let started = ContinuousClock.now
       try h.startPanel()
+      // When each host's first row shows (every host on its own: none waits for another).
+      var seen: [String: Duration] = [:]
+      let rows = ["here": "local", "on-alpha": "alpha", "on-beta": "beta"]
+      let probeEnd = Date().addingTimeInterval(60)
+      while Date() < probeEnd && seen.count < rows.count {
+        let screen = h.panel.screen()
+        for (row, host) in rows where seen[host] == nil && screen.contains(row) {
+          seen[host] = ContinuousClock.now - started
+        }
+        usleep(5_000)
+      }
+      print("first row of each host: \(seen.sorted { $0.value < $1.value }.map { "\($0.key) \($0.value)" })")
       let listed = h.panel.waitForScreen(timeout: 60, "every host's sessions") {
         $0.contains("on-alpha") && $0.contains("on-beta") && $0.contains("here")
       }
@@ -220,11 +233,17 @@ struct PanelHostsEndToEndTests {
       guard attached else { return }
       try h.panel.keys("C-b", "d")
       guard h.panel.waitFor("berth ·", timeout: 30) else { return }
-      // The detach is recorded in this machine's database.
-      let listed = try h.cli("list", host: "alpha", ["--json"])
-      let objects = (try? JSONSerialization.jsonObject(with: Data(listed.utf8))) as? [[String: Any]] ?? []
-      let session = objects.first { $0["id"] as? String == "remote-one" }
-      #expect(session?["lastDetachedAt"] is String, "\(listed)")
+      // The detach is recorded in this machine's database (by the panel, once it is back).
+      var session: [String: Any]?
+      let deadline = Date().addingTimeInterval(30)
+      repeat {
+        let listed = try h.cli("list", host: "alpha", ["--json"])
+        let objects = (try? JSONSerialization.jsonObject(with: Data(listed.utf8))) as? [[String: Any]] ?? []
+        session = objects.first { $0["id"] as? String == "remote-one" }
+        if session?["lastDetachedAt"] is String { break }
+        usleep(200_000)
+      } while Date() < deadline
+      #expect(session?["lastDetachedAt"] is String, "\(String(describing: session))")
       #expect(session?["host"] as? String == "alpha")
 
       // The remote server goes (a simulated reboot): the prompt offers the session.
@@ -275,5 +294,109 @@ struct PanelHostsEndToEndTests {
       try h.panel.keys("q")
       #expect(h.panel.waitForExit(timeout: 20)?.status == "0")
     }
+  }
+}
+
+/// The panel with three hosts of 100 sessions each (this machine, two sshd hosts on
+/// loopback): how long its first full screen takes once the master connections are up, and
+/// what it costs idle. A measurement, not a pass/fail test (run with
+/// `BERTH_PANEL_HOSTS_BENCH=1 swift test --filter PanelHostsBenchmark`); the numbers go to
+/// standard output.
+@Suite(.serialized)
+struct PanelHostsBenchmark {
+  static let enabled =
+    ProcessInfo.processInfo.environment["BERTH_PANEL_HOSTS_BENCH"] == "1"
+    && SSHTestHost.unavailableReason() == nil
+
+  /// Polls the screen every 5 ms until the condition holds; the time it took.
+  static func time(_ h: PanelHostsEndToEndTests.Hosts, timeout: Double = 60, _ condition: (String) -> Bool) -> Duration?
+  {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+      if condition(h.panel.screen()) { return clock.now - start }
+      usleep(5_000)
+    }
+    return nil
+  }
+
+  @Test(.enabled(if: enabled, "set BERTH_PANEL_HOSTS_BENCH=1 (needs sshd)"))
+  func firstScreenAndIdleWithThreeHostsOf100Sessions() throws {
+    let h = try PanelHostsEndToEndTests.Hosts([("alpha", false), ("beta", false)])
+    defer { h.shutdown() }
+    let count = 100
+    // Tracked sessions on each host, made as a user would (`berth new`), one host per thread.
+    let targets: [String?] = [nil, "alpha", "beta"]
+    let failures = Mutex<[String]>([])
+    DispatchQueue.concurrentPerform(iterations: targets.count) { index in
+      for i in 0..<count {
+        do {
+          try h.cli("new", host: targets[index], ["--id", "\(targets[index] ?? "local")-s\(i)"])
+        } catch {
+          failures.withLock { $0.append("\(error)") }
+        }
+      }
+    }
+    let failed = failures.withLock { $0 }
+    #expect(failed.isEmpty, "\(failed.count) adoptions failed, the first: \(failed.first ?? "")")
+    guard failed.isEmpty else { return }
+    let all = "○\(count * 3) detached"
+
+    var firsts: [Duration] = []
+    for run in 0..<5 {
+      try? FileManager.default.removeItem(atPath: h.panel.sttyFile)
+      let started = ContinuousClock.now
+      try h.startPanel()
+      // When each host's first row shows (every host on its own: none waits for another).
+      var seen: [String: Duration] = [:]
+      let rows = ["here": "local", "on-alpha": "alpha", "on-beta": "beta"]
+      let probeEnd = Date().addingTimeInterval(60)
+      while Date() < probeEnd && seen.count < rows.count {
+        let screen = h.panel.screen()
+        for (row, host) in rows where seen[host] == nil && screen.contains(row) {
+          seen[host] = ContinuousClock.now - started
+        }
+        usleep(5_000)
+      }
+      print("first row of each host: \(seen.sorted { $0.value < $1.value }.map { "\($0.key) \($0.value)" })")
+      guard
+        let shown = Self.time(
+          h,
+          { screen in
+            screen.contains(all) && screen.contains("alpha ●") && screen.contains("beta ●")
+          })
+      else {
+        Issue.record("no full screen; screen:\n\(h.panel.screen())")
+        return
+      }
+      _ = shown
+      let took = ContinuousClock.now - started
+      firsts.append(took)
+      if run == 4 {
+        if let pid = h.panel.berthPid() {
+          usleep(3_000_000)
+          var tree = [pid]
+          var index = 0
+          while index < tree.count {
+            tree += ProcessTable.children(of: tree[index])
+            index += 1
+          }
+          let before = tree.compactMap(ProcessTable.cpuTicks).reduce(0, +)
+          usleep(30_000_000)
+          let used = tree.compactMap(ProcessTable.cpuTicks).reduce(0, +) - before
+          let percent = Double(used) / Double(sysconf(Int32(_SC_CLK_TCK))) / 30 * 100
+          print(
+            "panel-hosts-bench: idle, 3 hosts x \(count) sessions, 30 s: \(String(format: "%.2f", percent))% of a core")
+        }
+      }
+      try h.panel.keys("q")
+      _ = h.panel.waitForExit(timeout: 20)
+      try? h.panel.outer.check("kill-session", "-t", h.panel.pane)
+    }
+    let sorted = firsts.sorted()
+    print(
+      "panel-hosts-bench: first full screen, 3 hosts x \(count) sessions (start of berth to the last host's rows, read through capture-pane every 5 ms): median \(sorted[sorted.count / 2]), min \(sorted[0]), max \(sorted[sorted.count - 1])"
+    )
   }
 }
