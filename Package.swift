@@ -90,7 +90,8 @@ let package = Package(
     .testTarget(
       name: "BerthKitTests", dependencies: ["BerthKit", "BerthCore", "BerthTmux", "TmuxTestSupport", "TestModels"]),
     .testTarget(
-      name: "BerthPanelIOTests", dependencies: ["BerthPanelIO", "BerthPanel", "BerthKit", "BerthCore", "BerthTerminal"]),
+      name: "BerthPanelIOTests",
+      dependencies: ["BerthPanelIO", "BerthPanel", "BerthKit", "BerthCore", "BerthTerminal", "TmuxTestSupport"]),
     .testTarget(name: "EndToEndTests", dependencies: ["TmuxTestSupport"]),
     // The executable's own argument handling (its quick `list` reading against the parser).
     .testTarget(name: "BerthCLITests", dependencies: ["berth"]),

@@ -216,6 +216,31 @@ replaces itself with
 .Ic tmux attach ,
 for login shells.
 .Pp
+With hosts configured
+.Pq Cm [hosts.NAME] ,
+the panel lists every host's sessions in one table, with a HOST column, and a line under
+the header gives each host's connection: connecting, connected, no tmux server, or
+unreachable with ssh's reason and the seconds until the next try, then reconnecting.
+Each host has its own connection and tasks: a host that is slow or gone holds up neither
+the keys nor the other hosts' rows.
+A host that cannot be reached is tried again after 2 seconds, then twice as long each time
+up to a minute; an idle panel polls no host.
+.Ic h
+shows one host at a time, and
+.Ql host: Ns Ar NAME
+in the filter does the same.
+.Ic Enter
+on a remote session runs
+.Ic ssh -t
+through the host's master connection and
+.Ic tmux attach
+there, and brings the panel back when you detach, with the detach recorded.
+.Ic n
+asks for the host first (the arrow keys choose; a remote session starts in the remote home
+unless a directory is typed); kill, rename, tags, restore and clean-up act through the
+session's own host.
+When a host comes back without its tmux server, the restore prompt offers its sessions too.
+.Pp
 When sessions were lost to a reboot or to the tmux server going away in the last 7 days,
 the panel starts with the prompt
 .Dq Ar N No sessions from your previous session: Restore all (a) / Select (s) / Ignore (i or Esc) .

@@ -21,6 +21,7 @@ public enum PanelAction: String, CaseIterable, Sendable {
   case clear = "clear"
   case sort = "sort"
   case showAll = "show-all"
+  case hostFilter = "host"
   case group = "group"
   case collapse = "collapse"
   case expand = "expand"
@@ -56,6 +57,7 @@ public enum PanelAction: String, CaseIterable, Sendable {
     case .clear: [.escape]
     case .sort: [.char("s")]
     case .showAll: [.char("a")]
+    case .hostFilter: [.char("h")]
     case .group: [.char("w")]
     case .collapse: [.left]
     case .expand: [.right]
@@ -90,6 +92,7 @@ public enum PanelAction: String, CaseIterable, Sendable {
     case .clear: "Clear the filter, then the marks"
     case .sort: "Sort by activity, creation or name"
     case .showAll: "Show or hide other tmux sessions"
+    case .hostFilter: "One host at a time, or all (also host:NAME)"
     case .group: "Group by workspace, or not"
     case .collapse: "Fold the selected workspace"
     case .expand: "Unfold the selected workspace"

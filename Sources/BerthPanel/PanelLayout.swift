@@ -1,7 +1,7 @@
 /// Where each part of the screen goes for a state and a size. Both `render` and `update`
 /// (mouse rows, page sizes) use it, so a click always lands on the row that was drawn.
 ///
-/// Top to bottom: header, column headings, list, orphans section (title + rows), detail
+/// Top to bottom: header, the hosts line (with hosts configured), column headings, list, orphans section (title + rows), detail
 /// line, preview (title + lines), footer. Smaller screens lose the preview, then the
 /// detail line; below 40x10 only a "terminal too small" message is drawn.
 struct PanelLayout: Equatable {
@@ -16,6 +16,8 @@ struct PanelLayout: Equatable {
   var height: Int
   var isTooSmall: Bool
   var headerRow = 0
+  /// Each host's connection, when hosts are configured.
+  var hostsRow: Int?
   var headingsRow = 1
   var listTop = 2
   var listHeight = 0
@@ -29,7 +31,9 @@ struct PanelLayout: Equatable {
   var previewHeight = 0
   var footerRow = 0
 
-  init(width: Int, height: Int, listCount: Int, orphanCount: Int, previewVisible: Bool) {
+  init(
+    width: Int, height: Int, listCount: Int, orphanCount: Int, previewVisible: Bool, hostsLine: Bool = false
+  ) {
     self.width = max(0, width)
     self.height = max(0, height)
     isTooSmall = width < Self.minimumWidth || height < Self.minimumHeight
@@ -37,6 +41,12 @@ struct PanelLayout: Equatable {
 
     footerRow = height - 1
     var free = height - 3  // header, headings, footer
+    if hostsLine {
+      hostsRow = 1
+      headingsRow = 2
+      listTop = 3
+      free -= 1
+    }
     let hasDetail = height >= Self.detailMinimumHeight
     if hasDetail { free -= 1 }
     if orphanCount > 0 {
@@ -75,7 +85,7 @@ struct PanelLayout: Equatable {
     self.init(
       width: width, height: height, listCount: state.listEntries.count,
       orphanCount: state.orphanRows.count,
-      previewVisible: state.previewVisible && state.selectedSession != nil)
+      previewVisible: state.previewVisible && state.selectedSession != nil, hostsLine: !state.hosts.isEmpty)
   }
 
   /// The first row to show so that the selected row is visible, keeping the previous

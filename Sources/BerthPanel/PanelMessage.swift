@@ -6,16 +6,18 @@ import Foundation
 public enum PanelMessage: Equatable, Sendable {
   /// A key, a mouse event, a resize or a hangup from the terminal driver.
   case input(InputEvent)
-  /// A fresh list of every session (tracked alive and dead, orphans, foreign).
-  case sessionsLoaded([SessionView], now: Date)
+  /// A fresh list of every session of one host (tracked alive and dead, orphans, foreign):
+  /// it replaces what that host listed before; the other hosts' rows stay.
+  case sessionsLoaded([SessionView], now: Date, host: String = HostConfig.localName)
   /// The last lines of a session's active pane (raw: the panel sanitises what it shows).
-  case previewLoaded(sessionId: String, lines: [String])
+  case previewLoaded(sessionId: String, lines: [String], host: String = HostConfig.localName)
   /// A pane printed something: its session is marked unseen unless it is selected.
-  case output(paneId: String)
+  case output(paneId: String, host: String = HostConfig.localName)
   /// Time passed (durations on screen are computed from it).
   case tick(Date)
-  /// The tmux control connection changed state.
-  case connection(ConnectionState)
+  /// A host's control connection changed state (the local one's shows as before; a remote
+  /// host's in the hosts line).
+  case connection(ConnectionState, host: String = HostConfig.localName)
   /// Which server the panel talks to (shown in the header).
   case serverInfo(socket: String, tmuxVersion: String)
   /// CPU and memory per session id, measured by the I/O side.
@@ -31,7 +33,7 @@ public enum PanelMessage: Equatable, Sendable {
   case settingsFailed(String)
   /// A session asked for with `create` exists now: select it (once it is listed) and show
   /// the notice.
-  case sessionCreated(id: String, notice: String)
+  case sessionCreated(id: String, notice: String, host: String = HostConfig.localName)
   /// Creating a session failed: the new-session dialog stays open with what was typed and
   /// says why (in the panel's own words).
   case createFailed(String)
@@ -51,27 +53,30 @@ public enum PanelEffect: Equatable, Sendable {
   /// Attach to the session. The caller recreates a dead session in its cwd first and
   /// adopts an orphan first.
   case attach(SessionView)
-  /// Create a session (nil name: let berth choose the id) in a directory, in a workspace
-  /// and with tags (both optional). Answered by `sessionCreated` or `createFailed`.
-  case create(name: String?, cwd: String, workspace: String?, tags: [String])
+  /// Create a session (nil name: let berth choose the id) in a directory (empty: the
+  /// host's default), in a workspace and with tags (both optional), on a host. Answered by
+  /// `sessionCreated` or `createFailed`.
+  case create(name: String?, cwd: String, workspace: String?, tags: [String], host: String = HostConfig.localName)
   /// Set a session's custom name (nil clears it).
-  case rename(id: String, name: String?)
-  /// Kill these live sessions (orphans included).
-  case kill([String])
+  case rename(id: String, name: String?, host: String = HostConfig.localName)
+  /// Kill these live sessions (orphans included). Every operation names its host: the
+  /// I/O side runs it through that host's session manager (ids may repeat across hosts;
+  /// marked sessions on several hosts give one effect per host).
+  case kill([String], host: String = HostConfig.localName)
   /// Forget these dead records (what `berth forget` does).
-  case forget([String])
+  case forget([String], host: String = HostConfig.localName)
   /// Change a session's tags: `+tag`/`tag` adds, `-tag` removes (what `berth tag` does).
-  case tag(id: String, changes: [String])
+  case tag(id: String, changes: [String], host: String = HostConfig.localName)
   /// Kill these orphan sessions and delete these stale dead records.
-  case cleanup(orphans: [String], dead: [String])
+  case cleanup(orphans: [String], dead: [String], host: String = HostConfig.localName)
   /// Restore these dead sessions from their last snapshots (what `berth restore` does).
-  case restore([String])
+  case restore([String], host: String = HostConfig.localName)
   /// The user declined restoring these sessions at startup: not now, for this loss (a later
   /// loss is offered again).
-  case dismissRestore([String])
+  case dismissRestore([String], host: String = HostConfig.localName)
   /// Keep this pane's preview live (nil pane: nothing live to watch, e.g. a dead session
   /// or the preview is hidden; nil session: nothing selected).
-  case watchPreview(paneId: String?, sessionId: String?)
+  case watchPreview(paneId: String?, sessionId: String?, host: String = HostConfig.localName)
   /// Reload the session list.
   case refresh
   /// Repaint the whole terminal (Ctrl-L).
@@ -87,13 +92,32 @@ public enum PanelEffect: Equatable, Sendable {
   case editSettingsFile(path: String)
 }
 
-/// The tmux control connection, as the header shows it.
+extension PanelEffect {
+  /// The host an operation acts on (nil: not about one host's sessions).
+  public var host: String? {
+    switch self {
+    case .attach(let view): view.host
+    case .create(_, _, _, _, let host), .rename(_, _, let host), .kill(_, let host), .forget(_, let host),
+      .tag(_, _, let host), .cleanup(_, _, let host), .restore(_, let host), .dismissRestore(_, let host),
+      .watchPreview(_, _, let host):
+      host
+    case .refresh, .redraw, .quit, .openSettings, .saveSettings, .editSettingsFile: nil
+    }
+  }
+}
+
+/// A host's tmux control connection, as the header (local) and the hosts line show it.
 public enum ConnectionState: Equatable, Sendable {
+  /// A remote host's first connection is being made (ssh, then `tmux -C`).
+  case connecting
   case connected
   /// Lost, trying again.
   case reconnecting
   /// The server exited: every session it had is gone.
   case serverGone
+  /// A remote host cannot be reached (ssh's reason, raw: sanitised when drawn); the next
+  /// attempt is in this many seconds (the wait doubles up to a minute).
+  case unreachable(String, retryIn: Int)
 }
 
 /// CPU and memory of a session's processes.

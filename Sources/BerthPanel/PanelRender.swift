@@ -60,10 +60,11 @@ extension ScreenBuffer {
 /// dropped first when narrow.
 struct RowColumns {
   enum Kind: CaseIterable {
-    case name, status, uptime, idle, workspace, cwd, command
+    case host, name, status, uptime, idle, workspace, cwd, command
 
     var heading: String {
       switch self {
+      case .host: "HOST"
       case .name: "NAME"
       case .status: "STATUS"
       case .uptime: "UP"
@@ -100,6 +101,10 @@ struct RowColumns {
       let heading = kind.heading.count
       let spec: ColumnFit.Spec
       switch kind {
+      case .host:
+        // Only with hosts configured: which machine each row is on.
+        guard !state.hosts.isEmpty else { continue }
+        spec = .init(minimum: min(max(content, heading), 12), content: max(content, heading), share: 0)
       case .name: spec = .init(minimum: 10, content: max(content, heading), share: 4)
       case .status: spec = .init(minimum: max(heading, content), content: max(heading, content), share: 0)
       case .uptime, .idle: spec = .init(minimum: 4, content: 4, share: 0)
@@ -117,7 +122,7 @@ struct RowColumns {
       kinds.append(kind)
       specs.append(spec)
     }
-    let dropOrder = [Kind.workspace, .command, .idle, .uptime, .cwd].compactMap {
+    let dropOrder = [Kind.workspace, .command, .idle, .uptime, .cwd, .host].compactMap {
       kinds.firstIndex(of: $0)
     }
     let widths = ColumnFit.widths(
@@ -182,6 +187,7 @@ extension PanelState {
   /// A column's text for a row, already sanitised (the cwd shortened to `width`).
   func cellText(_ kind: RowColumns.Kind, _ view: SessionView, width: Int) -> String {
     switch kind {
+    case .host: TerminalText.sanitize(view.host)
     case .name: TerminalText.sanitize(view.displayName)
     case .status: statusWord(view)
     case .uptime: uptimeSeconds(view).map(TextFormat.duration) ?? "-"
@@ -227,6 +233,7 @@ struct Painter {
     let columns = RowColumns(
       rows: listRows + orphanRows, state: state, width: scrolls ? width - 1 : width)
     paintHeader()
+    paintHosts()
     paintHeadings(columns)
     paintList(columns)
     paintOrphans(columns)
@@ -275,8 +282,9 @@ struct Painter {
     let connection: Span =
       switch state.connection {
       case .connected: state.serverSeen ? Span("connected ", .header) : Span("", .header)
-      case .reconnecting: Span("Reconnecting… ", .warning, [.bold, .reverse])
+      case .reconnecting, .connecting: Span("Reconnecting… ", .warning, [.bold, .reverse])
       case .serverGone: Span("server gone ", .error, [.bold, .reverse])
+      case .unreachable: Span("unreachable ", .error, [.bold, .reverse])
       }
     let socket = TerminalText.sanitize(state.socketName)
     let version = TerminalText.sanitize(state.tmuxVersion)
@@ -295,6 +303,41 @@ struct Painter {
     screen.draw([Span(left, .header, .bold)], row: row, column: 0, maxWidth: width)
     screen.draw(
       [connection], row: row, column: max(0, width - right), maxWidth: min(width, right))
+  }
+
+  /// The hosts line: each host's name and connection, local first; an unreachable host
+  /// with ssh's reason (sanitised, cut short) and when berth tries again.
+  mutating func paintHosts() {
+    guard let row = layout.hostsRow else { return }
+    var spans: [Span] = [Span(" ")]
+    let all = [(HostConfig.localName, state.connection)] + state.hosts.map { ($0, state.hostStates[$0] ?? .connecting) }
+    for (index, (host, connection)) in all.enumerated() {
+      if index > 0 { spans.append(Span(" · ", .dim)) }
+      let shown = state.hostFilter == host
+      spans.append(Span(TerminalText.sanitize(host), shown ? .accent : .normal, shown ? [.bold, .underline] : .bold))
+      if index == 0, connection == .connected, !state.serverSeen {
+        spans.append(Span(" ○ no server yet", .dim))
+      } else {
+        spans += Self.hostState(connection)
+      }
+    }
+    if let filter = state.hostFilter {
+      spans.append(Span("  (showing \(TerminalText.sanitize(filter)) only: h)", .dim))
+    }
+    screen.draw(spans, row: row, column: 0, maxWidth: width)
+  }
+
+  static func hostState(_ connection: ConnectionState) -> [Span] {
+    switch connection {
+    case .connected: return [Span(" ●", .attached)]
+    case .connecting: return [Span(" connecting…", .dim)]
+    case .reconnecting: return [Span(" reconnecting…", .warning, .bold)]
+    case .serverGone: return [Span(" ✕ no tmux server", .error)]
+    case .unreachable(let reason, let retryIn):
+      let why = TextFormat.truncate(TerminalText.sanitize(reason), to: 48)
+      let retry = retryIn > 0 ? " · retry in \(retryIn) s" : ""
+      return [Span(" ✕ unreachable", .error, .bold), Span(": \(why)\(retry)", .dim)]
+    }
   }
 
   // MARK: List
@@ -475,6 +518,12 @@ struct Painter {
     }
     guard let view = selected else { return }
     var parts: [[Span]] = []
+    let remote = view.host != HostConfig.localName
+    if remote, case .unreachable(let reason, _) = state.hostStates[view.host] {
+      // Its row is as last listed: say so before anything that may be stale.
+      let why = TextFormat.truncate(TerminalText.sanitize(reason), to: 60)
+      parts.append([Span("\(TerminalText.sanitize(view.host)) is unreachable, as last seen: \(why)", .error)])
+    }
     if view.orphan {
       parts.append([Span("orphan: in tmux, not in berth's records", .orphan)])
       parts.append([Span("Enter adopts it · c cleans up", .dim)])
@@ -486,6 +535,10 @@ struct Painter {
       parts.append([
         Span("ended \(state.ago(view.endedAt) ?? "at an unknown time")\(reason)", .dead)
       ])
+    } else if remote {
+      // Another machine's processes are not measured from here.
+      parts.append([Span("on ", .dim), Span(TerminalText.sanitize(view.host), .accent, .bold)])
+      if view.clients > 1 { parts.append([Span("\(view.clients) clients", .attached)]) }
     } else {
       // Their place is kept while they are measured, so the line does not jump when they
       // arrive.
@@ -547,7 +600,7 @@ struct Painter {
       paintRule(
         row: titleRow,
         title: [Span("Preview · ", .dim), Span(name, .accent, .bold), Span(pane, .dim)])
-      if let preview = state.preview, preview.sessionId == view.id {
+      if let preview = state.preview, preview.isOf(view) {
         lines = TerminalText.sanitizeLines(preview.lines)
         placeholder = "No output yet."
       } else {
@@ -648,7 +701,7 @@ struct Painter {
     case .help(let scroll): paintHelp(scroll: scroll)
     case .confirmKill(let plan):
       paintKillDialog(plan)
-    case .confirmCleanup(let orphans, let dead):
+    case .confirmCleanup(let orphans, let dead, _, _):
       paintDialog(
         title: "Clean up",
         intro: [
@@ -665,12 +718,16 @@ struct Painter {
           [Span("y", .key, .bold), Span(" clean up")],
           [Span("N", .key, .bold), Span(" or "), Span("Esc", .key, .bold), Span(" cancel")],
         ])
-    case .restorePrompt(let ids, let names):
+    case .restorePrompt(let ids, let names, let hosts):
       let noun = ids.count == 1 ? "session" : "sessions"
+      // Another host's sessions carry its name.
+      let labelled = names.enumerated().map { index, name in
+        index < hosts.count && hosts[index] != HostConfig.localName ? "\(hosts[index]): \(name)" : name
+      }
       paintDialog(
         title: "Restore sessions",
         intro: [[Span("\(ids.count) \(noun) from your previous session:", .normal, .bold)]],
-        names: names, symbol: "✕",
+        names: labelled, symbol: "✕",
         choices: [
           [Span("Restore all (", .prompt), Span("a", .key, .bold), Span(")", .prompt)],
           [Span("Select (", .prompt), Span("s", .key, .bold), Span(")", .prompt)],
@@ -860,14 +917,29 @@ struct Painter {
           [Span("Esc", .key, .bold), Span(" cancel")],
         ], width: max(20, min(width - 6, 72)))
     }
+    let taken = Set(state.sessions.filter { $0.host == form.host }.map(\.id))
+    var fields: [(label: String, field: TextField, placeholder: String, active: Bool)] = []
+    if form.fields.contains(.host) {
+      // A choice, not text: ← → (or Space) pick the next host.
+      let others = form.hostChoices.count - 1
+      let choice = "‹ \(TerminalText.sanitize(form.host)) ›  ← → \(others == 1 ? "the other host" : "\(others) more")"
+      let field = TextField(choice)
+      fields.append(("Host", field, "", form.field == .host))
+    }
+    let home = "home on \(TerminalText.sanitize(form.host))"
+    fields += [
+      (
+        "Name", form.name,
+        // A remote home's name is not known here.
+        form.isRemote && form.directory.trimmed.isEmpty ? "from the directory's name" : form.proposedName(taken: taken),
+        form.field == .name
+      ),
+      ("Directory", form.directory, form.isRemote ? home : directory, form.field == .directory),
+      ("Workspace", form.workspace, "none", form.field == .workspace),
+      ("Tags", form.tags, "none (space-separated)", form.field == .tags),
+    ]
     paintForm(
-      title: "New session",
-      fields: [
-        ("Name", form.name, form.proposedName(taken: Set(state.sessions.map(\.id))), form.field == .name),
-        ("Directory", form.directory, directory, form.field == .directory),
-        ("Workspace", form.workspace, "none", form.field == .workspace),
-        ("Tags", form.tags, "none (space-separated)", form.field == .tags),
-      ],
+      title: form.isRemote ? "New session on \(TerminalText.sanitize(form.host))" : "New session", fields: fields,
       hint: status, showCursor: !form.isCreating)
   }
 

@@ -46,11 +46,17 @@ public struct PanelPreview: Equatable, Sendable {
   public var sessionId: String
   /// Raw lines: sanitised when drawn.
   public var lines: [String]
+  /// The host the session is on (ids may repeat across hosts).
+  public var host: String
 
-  public init(sessionId: String, lines: [String]) {
+  public init(sessionId: String, lines: [String], host: String = HostConfig.localName) {
     self.sessionId = sessionId
     self.lines = lines
+    self.host = host
   }
+
+  /// Whether this preview is of that session.
+  public func isOf(_ view: SessionView) -> Bool { sessionId == view.id && host == view.host }
 }
 
 /// A one-line message in the footer (result of an operation, or why a key did nothing).
@@ -70,16 +76,18 @@ public enum PanelModal: Equatable, Sendable {
   case help(scroll: Int)
   /// "Kill these sessions? y/N" (and "forget these dead records"), naming them.
   case confirmKill(KillPlan)
-  /// "Clean up N orphans and M stale records? y/N".
-  case confirmCleanup(orphans: [String], dead: [String])
+  /// "Clean up N orphans and M stale records? y/N" (the hosts parallel to the ids; empty:
+  /// all local).
+  case confirmCleanup(orphans: [String], dead: [String], orphanHosts: [String] = [], deadHosts: [String] = [])
   /// Name and directory for a new session.
   case newSession(NewSessionForm)
   /// A new name for a tracked session.
   case rename(RenameForm)
   /// The tags of a tracked session.
   case tags(TagsForm)
-  /// At startup: restore all / select / ignore sessions that died.
-  case restorePrompt(ids: [String], names: [String])
+  /// At startup (and when a remote host comes back without its sessions): restore all /
+  /// select / ignore sessions that died. `hosts` is parallel to `ids` (empty: all local).
+  case restorePrompt(ids: [String], names: [String], hosts: [String] = [])
   /// The settings screen (`,`): every setting, its value and where it came from; edits
   /// are written to the config file.
   case settings(SettingsForm)
@@ -94,22 +102,27 @@ public struct KillPlan: Equatable, Sendable {
   public var forgetNames: [String]
   /// Real clients attached to the sessions to kill: they will be detached.
   public var clients: Int
+  /// The host of each session in `killIds` and `forgetIds` (empty: all local).
+  public var killHosts: [String]
+  public var forgetHosts: [String]
 
   public init(
     killIds: [String] = [], killNames: [String] = [], forgetIds: [String] = [],
-    forgetNames: [String] = [], clients: Int = 0
+    forgetNames: [String] = [], clients: Int = 0, killHosts: [String] = [], forgetHosts: [String] = []
   ) {
     self.killIds = killIds
     self.killNames = killNames
     self.forgetIds = forgetIds
     self.forgetNames = forgetNames
     self.clients = clients
+    self.killHosts = killHosts
+    self.forgetHosts = forgetHosts
   }
 }
 
 /// The new-session dialog's fields.
 public struct NewSessionForm: Equatable, Sendable {
-  public enum Field: CaseIterable, Equatable, Sendable { case name, directory, workspace, tags }
+  public enum Field: CaseIterable, Equatable, Sendable { case host, name, directory, workspace, tags }
   public var name: TextField
   public var directory: TextField
   public var workspace: TextField
@@ -117,6 +130,10 @@ public struct NewSessionForm: Equatable, Sendable {
   public var field: Field
   /// Used when the directory field is left empty.
   public var defaultDirectory: String
+  /// The host to create the session on (`n` asks when hosts are configured).
+  public var host = HostConfig.localName
+  /// The hosts to choose from, local first (empty: no hosts configured, no host field).
+  public var hostChoices: [String] = []
   /// Enter was pressed: the dialog waits for `sessionCreated` or `createFailed`.
   public var isCreating = false
   /// Why the last attempt failed (shown in the dialog, which keeps what was typed).
@@ -137,6 +154,22 @@ public struct NewSessionForm: Equatable, Sendable {
     return typed.isEmpty ? defaultDirectory : typed
   }
 
+  var isRemote: Bool { host != HostConfig.localName }
+
+  /// The fields the dialog shows, in order (the host first when there is a choice).
+  var fields: [Field] { hostChoices.count > 1 ? Field.allCases : Field.allCases.filter { $0 != .host } }
+
+  /// Chooses the next (or previous) host. This machine's directory means nothing on
+  /// another one: a remote host starts with an empty directory (its home) and the local
+  /// one with the default again, unless something else was typed.
+  mutating func cycleHost(by delta: Int) {
+    guard hostChoices.count > 1 else { return }
+    let index = hostChoices.firstIndex(of: host) ?? 0
+    let wasDefault = directory.trimmed == (isRemote ? "" : defaultDirectory)
+    host = hostChoices[(index + delta + hostChoices.count) % hostChoices.count]
+    if wasDefault { directory = TextField(isRemote ? "" : defaultDirectory) }
+  }
+
   /// What berth will call the session when the name is left empty: the directory's name,
   /// numbered when a session already has it (as `SessionIDs.readable` will do).
   func proposedName(taken: Set<String>) -> String {
@@ -155,6 +188,12 @@ public struct NewSessionForm: Equatable, Sendable {
 
   mutating func edit(_ key: Key) {
     switch field {
+    case .host:
+      switch key {
+      case .left, .backspace: cycleHost(by: -1)
+      case .right, .char(" "): cycleHost(by: 1)
+      default: break
+      }
     case .name: _ = name.handle(key)
     case .directory: _ = directory.handle(key)
     case .workspace: _ = workspace.handle(key)
@@ -163,7 +202,7 @@ public struct NewSessionForm: Equatable, Sendable {
   }
 
   mutating func moveField(by delta: Int) {
-    let all = Field.allCases
+    let all = fields
     let index = all.firstIndex(of: field) ?? 0
     field = all[(index + delta + all.count) % all.count]
   }
@@ -172,6 +211,7 @@ public struct NewSessionForm: Equatable, Sendable {
 /// The tag dialog (`t`): the session's tags, space-separated, edited as one line.
 public struct TagsForm: Equatable, Sendable {
   public var id: String
+  public var host = HostConfig.localName
   public var sessionName: String
   /// The tags when the dialog opened (the changes are computed against them).
   public var original: [String]
@@ -228,6 +268,7 @@ public struct WorkspaceHeader: Equatable, Sendable {
 /// The rename dialog's field.
 public struct RenameForm: Equatable, Sendable {
   public var id: String
+  public var host = HostConfig.localName
   /// What the session is called now (shown in the title).
   public var currentName: String
   public var name: TextField
@@ -262,6 +303,14 @@ public struct PanelState: Equatable, Sendable {
   /// Whether a tmux server is known to run: a connection was reported, or a listing held a
   /// live session. Until then the header does not claim to be connected.
   public var serverSeen = false
+  /// The remote hosts configured (`[hosts.NAME]`), in order; this machine is `local` and
+  /// is not in the list. Empty: one machine, no host column, no hosts line.
+  public var hosts: [String] = [] { didSet { if hosts != oldValue { recomputeRows() } } }
+  /// Each remote host's connection (until one is reported: connecting).
+  public var hostStates: [String: ConnectionState] = [:]
+  /// Show only this host's sessions (`h` cycles through the hosts); `host:NAME` in the
+  /// filter text does the same.
+  public var hostFilter: String? { didSet { if hostFilter != oldValue { recomputeRows() } } }
   /// The tmux session the panel runs in (from `currentSession`): listed first.
   public var currentTmuxSession: String? { didSet { if currentTmuxSession != oldValue { recomputeRows() } } }
 
@@ -316,6 +365,8 @@ public struct PanelState: Equatable, Sendable {
   var settingsRequested = false
   /// A session just created (`sessionCreated`): selected as soon as a listing holds it.
   public var pendingSelection: String?
+  /// The host of `pendingSelection`.
+  var pendingHost = HostConfig.localName
   /// The new-session dialog waiting for its answer, kept when the dialog was closed
   /// meanwhile so that a failure can reopen it with what was typed.
   var creating: NewSessionForm?
@@ -360,11 +411,19 @@ struct SectionRows: Equatable, Sendable {
 struct WatchedPreview: Equatable, Sendable {
   var paneId: String?
   var sessionId: String?
+  var host = HostConfig.localName
 }
 
 extension SessionView {
-  /// A key unique among all rows: a foreign session's name may equal a berth id.
-  public var rowKey: String { foreign ? "tmux:" + tmuxSession : id }
+  /// A key unique among all rows: a foreign session's name may equal a berth id, and ids
+  /// repeat across hosts (a remote host's keys start with `NAME/`; host names hold no `/`).
+  public var rowKey: String {
+    let key = foreign ? "tmux:" + tmuxSession : id
+    return host == HostConfig.localName ? key : host + "/" + key
+  }
+
+  /// Whether this is the session with that id on that host (a foreign one never is).
+  func isSession(_ id: String, on host: String) -> Bool { !foreign && self.id == id && self.host == host }
 
   /// Dead and restorable (not killed on purpose).
   var isRestorable: Bool { status == .dead && (endReason?.isRestorable ?? true) }
@@ -396,10 +455,13 @@ extension PanelState {
   public var orphanRows: [SessionView] { rows.orphans }
 
   private mutating func recomputeRows() {
-    let needle = filter.trimmingCharacters(in: .whitespaces).lowercased()
+    let query = Self.parseFilter(filter)
+    let needle = query.text
     var list: [SessionView] = []
     var orphans: [SessionView] = []
     for (index, view) in sessions.enumerated() {
+      if let hostFilter, view.host != hostFilter { continue }
+      if !query.hosts.isEmpty, !query.hosts.contains(view.host.lowercased()) { continue }
       if !needle.isEmpty {
         let text = index < searchTexts.count ? searchTexts[index] : Self.searchText(view)
         guard text.contains(needle) else { continue }
@@ -433,6 +495,23 @@ extension PanelState {
       result.entries = sortedList.map(ListEntry.session)
     }
     rows = result
+  }
+
+  /// The filter's text split into `host:NAME` words (any of them matches a session's host
+  /// exactly, ignoring case) and the rest (matched as text, as before).
+  static func parseFilter(_ filter: String) -> (hosts: Set<String>, text: String) {
+    let trimmed = filter.trimmingCharacters(in: .whitespaces).lowercased()
+    guard trimmed.contains("host:") else { return ([], trimmed) }
+    var hosts = Set<String>()
+    var rest: [Substring] = []
+    for word in trimmed.split(separator: " ") {
+      if word.hasPrefix("host:"), word.count > 5 {
+        hosts.insert(String(word.dropFirst(5)))
+      } else if word != "host:" {
+        rest.append(word)
+      }
+    }
+    return (hosts, rest.joined(separator: " "))
   }
 
   /// The text the filter looks in: name, id, cwd, command, workspace and tags, sanitised

@@ -10,41 +10,67 @@ extension PanelState {
     switch message {
     case .input(let event):
       handle(event, &effects)
-    case .sessionsLoaded(let views, let now):
+    case .sessionsLoaded(let views, let now, let host):
       self.now = now
-      sessions = views
+      let fresh = views.map { view in
+        var stamped = view
+        stamped.host = host
+        return stamped
+      }
+      sessions = hosts.isEmpty && host == HostConfig.localName ? fresh : sessions.filter { $0.host != host } + fresh
       if !loaded && !hintShown && notice == nil && modal == nil {
         notice = PanelNotice("○ detached · ● attached · ✕ dead · ? orphan · press ? for keys")
       }
       hintShown = true
       loaded = true
-      if views.contains(where: \.isAlive) { serverSeen = true }
+      if host == HostConfig.localName, views.contains(where: \.isAlive) { serverSeen = true }
       selectPendingSession()
-      let keys = Set(views.map(\.rowKey))
+      let keys = Set(sessions.map(\.rowKey))
       marked.formIntersection(keys)
       unseen.formIntersection(keys)
-      if let preview, !views.contains(where: { $0.id == preview.sessionId }) { self.preview = nil }
-    case .previewLoaded(let sessionId, let lines):
-      preview = PanelPreview(sessionId: sessionId, lines: lines)
-    case .output(let paneId):
-      if let view = sessions.first(where: { $0.isAlive && $0.activePaneId == paneId }),
+      if let preview, preview.host == host, !fresh.contains(where: { preview.isOf($0) }) { self.preview = nil }
+    case .previewLoaded(let sessionId, let lines, let host):
+      preview = PanelPreview(sessionId: sessionId, lines: lines, host: host)
+    case .output(let paneId, let host):
+      if let view = sessions.first(where: { $0.isAlive && $0.activePaneId == paneId && $0.host == host }),
         view.rowKey != selectedSession?.rowKey
       {
         unseen.insert(view.rowKey)
       }
     case .tick(let now):
       self.now = now
-    case .connection(let state):
+    case .connection(let state, let host) where host != HostConfig.localName:
+      let wasConnected = hostStates[host] == .connected
+      // A retry that fails again is not news (`reconnecting` comes between the two).
+      let wasUnreachable =
+        switch hostStates[host] {
+        case .unreachable, .reconnecting: true
+        default: false
+        }
+      hostStates[host] = state
+      switch state {
+      case .serverGone: markServerGone(host: host)
+      case .connected:
+        if !wasConnected { effects.append(.refresh) }
+      case .unreachable(let reason, _):
+        // The whole reason once, when it goes (the hosts line has room for a part of it).
+        if !wasUnreachable {
+          notice = PanelNotice(
+            "\(TerminalText.sanitize(host)) unreachable: \(TerminalText.sanitize(reason))", isError: true)
+        }
+      case .connecting, .reconnecting: break
+      }
+    case .connection(let state, _):
       let wasConnected = connection == .connected
       connection = state
       switch state {
       case .serverGone:
         serverSeen = false
-        markServerGone()
+        markServerGone(host: HostConfig.localName)
       case .connected:
         serverSeen = true
         if !wasConnected { effects.append(.refresh) }
-      case .reconnecting: break
+      case .connecting, .reconnecting, .unreachable: break
       }
     case .serverInfo(let socket, let version):
       socketName = socket
@@ -61,11 +87,12 @@ extension PanelState {
       settingsLoaded(document, status: status)
     case .settingsFailed(let text):
       settingsFailed(text)
-    case .sessionCreated(let id, let text):
+    case .sessionCreated(let id, let text, let host):
       if case .newSession(let form) = modal, form.isCreating { modal = nil }
       creating = nil
       notice = PanelNotice(text)
       pendingSelection = id
+      pendingHost = host
       selectPendingSession()
       effects.append(.refresh)
     case .createFailed(let text):
@@ -73,19 +100,60 @@ extension PanelState {
     case .currentSession(let name):
       currentTmuxSession = name
     case .startupRestoreCandidates(let views):
-      let candidates = views.filter(\.isRestorable)
-      if !candidates.isEmpty && modal == nil {
-        modal = .restorePrompt(ids: candidates.map(\.id), names: candidates.map(\.displayName))
-      }
+      offerRestore(views.filter(\.isRestorable))
     }
     keepUnderCursor(before)
     normalize()
     let watch = currentWatch
     if watch != watchedPreview {
       watchedPreview = watch
-      effects.append(.watchPreview(paneId: watch.paneId, sessionId: watch.sessionId))
+      effects.append(.watchPreview(paneId: watch.paneId, sessionId: watch.sessionId, host: watch.host))
     }
     return effects
+  }
+
+  /// Opens the restore prompt for these dead sessions, or adds them to the one open (each
+  /// host offers its own, when it is first listed or comes back without its server).
+  private mutating func offerRestore(_ candidates: [SessionView]) {
+    guard !candidates.isEmpty else { return }
+    if case .restorePrompt(let ids, let names, let hosts) = modal {
+      var allIds = ids
+      var allNames = names
+      var allHosts = hosts.isEmpty ? ids.map { _ in HostConfig.localName } : hosts
+      for view in candidates where !zip(allIds, allHosts).contains(where: { $0 == (view.id, view.host) }) {
+        allIds.append(view.id)
+        allNames.append(view.displayName)
+        allHosts.append(view.host)
+      }
+      modal = .restorePrompt(ids: allIds, names: allNames, hosts: Self.hostsField(allHosts))
+    } else if modal == nil {
+      modal = .restorePrompt(
+        ids: candidates.map(\.id), names: candidates.map(\.displayName),
+        hosts: Self.hostsField(candidates.map(\.host)))
+    }
+  }
+
+  /// The hosts parallel to some ids, as dialogs keep them: empty when all are local.
+  static func hostsField(_ hosts: [String]) -> [String] {
+    hosts.allSatisfy { $0 == HostConfig.localName } ? [] : hosts
+  }
+
+  /// Ids and their hosts (empty: all local) grouped by host, in the order hosts first
+  /// appear: one operation per host.
+  static func byHost(_ ids: [String], _ hosts: [String]) -> [(host: String, ids: [String])] {
+    var order: [String] = []
+    var groups: [String: [String]] = [:]
+    for (index, id) in ids.enumerated() {
+      let host = index < hosts.count ? hosts[index] : HostConfig.localName
+      if groups[host] == nil { order.append(host) }
+      groups[host, default: []].append(id)
+    }
+    return order.map { ($0, groups[$0] ?? []) }
+  }
+
+  /// Views grouped by host, in the order hosts first appear.
+  static func byHost(_ views: [SessionView]) -> [(host: String, ids: [String])] {
+    byHost(views.map(\.id), views.map(\.host))
   }
 
   // MARK: - Input
@@ -143,7 +211,19 @@ extension PanelState {
     case .attach: attachOrRestoreMarked(&effects)
     case .newSession:
       let workspace = grouped ? (selectedHeader?.name ?? selectedSession?.workspace) : nil
-      modal = .newSession(NewSessionForm(defaultDirectory: defaultDirectory, workspace: workspace))
+      var form = NewSessionForm(defaultDirectory: defaultDirectory, workspace: workspace)
+      if !hosts.isEmpty {
+        // `n` asks which host: the one shown, else the selected session's, first.
+        form.hostChoices = [HostConfig.localName] + hosts
+        let host = hostFilter ?? selectedSession?.host ?? HostConfig.localName
+        if host != HostConfig.localName {
+          form.host = host
+          form.directory = TextField("")
+        }
+        form.field = .host
+      }
+      modal = .newSession(form)
+    case .hostFilter: cycleHostFilter()
     case .rename: askRename()
     case .tags: askTags()
     case .kill: askKill()
@@ -219,12 +299,28 @@ extension PanelState {
     }
   }
 
+  /// `h`: all hosts, then each host alone (local first), then all again.
+  private mutating func cycleHostFilter() {
+    guard !hosts.isEmpty else {
+      notice = PanelNotice("One machine only: [hosts.NAME] in the config file adds hosts")
+      return
+    }
+    let order: [String?] = [nil, HostConfig.localName] + hosts.map(Optional.some)
+    let index = order.firstIndex(of: hostFilter) ?? 0
+    hostFilter = order[(index + 1) % order.count]
+    if let hostFilter {
+      notice = PanelNotice("Showing \(TerminalText.sanitize(hostFilter)) only: h shows the next host")
+    } else {
+      notice = PanelNotice("Showing every host")
+    }
+  }
+
   /// Enter: restores the marked dead sessions when there are any (after "Select" in the
   /// startup prompt), else attaches to the selected session.
   private mutating func attachOrRestoreMarked(_ effects: inout [PanelEffect]) {
     let markedDead = sessions.filter { marked.contains($0.rowKey) && $0.isRestorable }
     if !markedDead.isEmpty {
-      effects.append(.restore(markedDead.map(\.id)))
+      effects += Self.byHost(markedDead).map { .restore($0.ids, host: $0.host) }
       marked.subtract(markedDead.map(\.rowKey))
       return
     }
@@ -265,7 +361,7 @@ extension PanelState {
   /// before or after `sessionCreated`).
   private mutating func selectPendingSession() {
     guard let id = pendingSelection,
-      let view = sessions.first(where: { $0.id == id && !$0.foreign })
+      let view = sessions.first(where: { $0.isSession(id, on: pendingHost) })
     else { return }
     pendingSelection = nil
     let section: PanelFocus = belongsBelow(view) ? .orphans : .list
@@ -311,7 +407,9 @@ extension PanelState {
       notice = PanelNotice("Only sessions berth tracks can be renamed (Enter adopts an orphan)")
       return
     }
-    modal = .rename(RenameForm(id: view.id, currentName: view.displayName, customName: view.name))
+    var form = RenameForm(id: view.id, currentName: view.displayName, customName: view.name)
+    form.host = view.host
+    modal = .rename(form)
   }
 
   private mutating func askTags() {
@@ -320,7 +418,9 @@ extension PanelState {
       notice = PanelNotice("Only sessions berth tracks have tags (Enter adopts an orphan)")
       return
     }
-    modal = .tags(TagsForm(id: view.id, sessionName: view.displayName, tags: view.tags))
+    var form = TagsForm(id: view.id, sessionName: view.displayName, tags: view.tags)
+    form.host = view.host
+    modal = .tags(form)
   }
 
   /// The sessions an action applies to: the marked ones if any, else the selected one.
@@ -346,7 +446,8 @@ extension PanelState {
     modal = .confirmKill(
       KillPlan(
         killIds: live.map(\.id), killNames: live.map(\.displayName), forgetIds: dead.map(\.id),
-        forgetNames: dead.map(\.displayName), clients: live.reduce(0) { $0 + $1.clients }))
+        forgetNames: dead.map(\.displayName), clients: live.reduce(0) { $0 + $1.clients },
+        killHosts: Self.hostsField(live.map(\.host)), forgetHosts: Self.hostsField(dead.map(\.host))))
   }
 
   private mutating func toggleMark() {
@@ -385,17 +486,21 @@ extension PanelState {
       return
     }
     marked.subtract(restorable.map(\.rowKey))
-    effects.append(.restore(restorable.map(\.id)))
+    effects += Self.byHost(restorable).map { .restore($0.ids, host: $0.host) }
   }
 
+  /// `c` cleans up what the lower section shows: every host's (or the one `h` shows).
   private mutating func askCleanup() {
-    let orphans = sessions.filter { $0.orphan }.map(\.id)
-    let dead = sessions.filter { !$0.orphan && isStale($0) }.map(\.id)
+    let shown = sessions.filter { hostFilter == nil || $0.host == hostFilter }
+    let orphans = shown.filter { $0.orphan }
+    let dead = shown.filter { !$0.orphan && isStale($0) }
     guard !orphans.isEmpty || !dead.isEmpty else {
       notice = PanelNotice("Nothing to clean up")
       return
     }
-    modal = .confirmCleanup(orphans: orphans, dead: dead)
+    modal = .confirmCleanup(
+      orphans: orphans.map(\.id), dead: dead.map(\.id), orphanHosts: Self.hostsField(orphans.map(\.host)),
+      deadHosts: Self.hostsField(dead.map(\.host)))
   }
 
   // MARK: - Dialogs
@@ -423,16 +528,18 @@ extension PanelState {
     case .confirmKill(let plan):
       self.modal = nil
       if key == .char("y") || key == .char("Y") {
-        let ids = Set(plan.killIds + plan.forgetIds)
-        marked.subtract(sessions.filter { ids.contains($0.id) && !$0.foreign }.map(\.rowKey))
+        let kills = Self.byHost(plan.killIds, plan.killHosts)
+        let forgets = Self.byHost(plan.forgetIds, plan.forgetHosts)
+        let chosen = Set((kills + forgets).flatMap { group in group.ids.map { "\(group.host)\u{0}\($0)" } })
+        marked.subtract(sessions.filter { !$0.foreign && chosen.contains("\($0.host)\u{0}\($0.id)") }.map(\.rowKey))
         var doing: [String] = []
         if !plan.killIds.isEmpty {
           doing.append("killing \(Self.describe(plan.killNames))")
-          effects.append(.kill(plan.killIds))
+          effects += kills.map { .kill($0.ids, host: $0.host) }
         }
         if !plan.forgetIds.isEmpty {
           doing.append("forgetting \(Self.describe(plan.forgetNames))")
-          effects.append(.forget(plan.forgetIds))
+          effects += forgets.map { .forget($0.ids, host: $0.host) }
         }
         let text = doing.joined(separator: ", ")
         notice = PanelNotice(text.prefix(1).uppercased() + text.dropFirst() + "…")
@@ -440,11 +547,20 @@ extension PanelState {
         notice = PanelNotice(plan.killIds.isEmpty ? "Nothing forgotten" : "Nothing killed")
       }
 
-    case .confirmCleanup(let orphans, let dead):
+    case .confirmCleanup(let orphans, let dead, let orphanHosts, let deadHosts):
       self.modal = nil
       if key == .char("y") || key == .char("Y") {
         notice = PanelNotice("Cleaning up…")
-        effects.append(.cleanup(orphans: orphans, dead: dead))
+        let orphanGroups = Self.byHost(orphans, orphanHosts)
+        let deadGroups = Self.byHost(dead, deadHosts)
+        var order = orphanGroups.map(\.host)
+        order += deadGroups.map(\.host).filter { !order.contains($0) }
+        for host in order {
+          effects.append(
+            .cleanup(
+              orphans: orphanGroups.first { $0.host == host }?.ids ?? [],
+              dead: deadGroups.first { $0.host == host }?.ids ?? [], host: host))
+        }
       } else {
         notice = PanelNotice("Nothing cleaned up")
       }
@@ -465,11 +581,13 @@ extension PanelState {
         form.error = nil
         self.modal = .newSession(form)
         creating = form
+        // On another host, `~` and an empty directory are left to that host (its home).
+        let cwd =
+          form.isRemote ? directory : directory.isEmpty ? form.defaultDirectory : expandingHome(directory)
         effects.append(
           .create(
-            name: name.isEmpty ? nil : name,
-            cwd: directory.isEmpty ? form.defaultDirectory : expandingHome(directory),
-            workspace: workspace.isEmpty ? nil : workspace, tags: form.tagList))
+            name: name.isEmpty ? nil : name, cwd: cwd, workspace: workspace.isEmpty ? nil : workspace,
+            tags: form.tagList, host: form.host))
       case .tab, .down:
         form.moveField(by: 1)
         self.modal = .newSession(form)
@@ -489,7 +607,7 @@ extension PanelState {
       case .enter:
         self.modal = nil
         let name = form.name.trimmed
-        effects.append(.rename(id: form.id, name: name.isEmpty ? nil : name))
+        effects.append(.rename(id: form.id, name: name.isEmpty ? nil : name, host: form.host))
       default:
         _ = form.name.handle(key)
         self.modal = .rename(form)
@@ -505,7 +623,7 @@ extension PanelState {
         if changes.isEmpty {
           notice = PanelNotice("Tags unchanged")
         } else {
-          effects.append(.tag(id: form.id, changes: changes))
+          effects.append(.tag(id: form.id, changes: changes, host: form.host))
         }
       default:
         _ = form.text.handle(key)
@@ -516,17 +634,17 @@ extension PanelState {
       handleSettingsKey(key, &form, &effects)
       if case .settings = self.modal { self.modal = .settings(form) }
 
-    case .restorePrompt(let ids, _):
+    case .restorePrompt(let ids, _, let hosts):
       switch key {
       case .char("a"), .char("A"):
         self.modal = nil
-        effects.append(.restore(ids))
+        effects += Self.byHost(ids, hosts).map { .restore($0.ids, host: $0.host) }
       case .char("s"), .char("S"):
         self.modal = nil
-        selectCandidates(ids)
+        selectCandidates(ids, hosts)
       case .char("i"), .char("I"), .escape, .char("q"):
         self.modal = nil
-        effects.append(.dismissRestore(ids))
+        effects += Self.byHost(ids, hosts).map { .dismissRestore($0.ids, host: $0.host) }
       default:
         break
       }
@@ -548,12 +666,15 @@ extension PanelState {
 
   /// "Select" in the startup prompt: mark the candidates and put the selection on the
   /// first of them, so Enter or R restores the marked ones.
-  private mutating func selectCandidates(_ ids: [String]) {
-    let keys = sessions.filter { ids.contains($0.id) }.map(\.rowKey)
+  private mutating func selectCandidates(_ ids: [String], _ hosts: [String]) {
+    let wanted = Set(
+      ids.enumerated().map { index, id in "\(index < hosts.count ? hosts[index] : HostConfig.localName)\u{0}\(id)" })
+    func isCandidate(_ view: SessionView) -> Bool { !view.foreign && wanted.contains("\(view.host)\u{0}\(view.id)") }
+    let keys = sessions.filter(isCandidate).map(\.rowKey)
     marked.formUnion(keys.isEmpty ? ids : keys)
     for section in [PanelFocus.list, .orphans] {
       if let index = (0..<rowCount(section)).first(where: {
-        session(at: $0, in: section).map { ids.contains($0.id) } == true
+        session(at: $0, in: section).map(isCandidate) == true
       }) {
         focus = section
         select(index: index, in: section)
@@ -638,11 +759,13 @@ extension PanelState {
 
   // MARK: - Consistency
 
-  /// The server exited: every session it had is gone. Tracked sessions stay, shown dead
-  /// (restorable, with the last preview as their last output); orphans and foreign
-  /// sessions existed only in tmux and disappear.
-  private mutating func markServerGone() {
+  /// A host's server exited: every session it had is gone. Tracked sessions stay, shown
+  /// dead (restorable, with the last preview as their last output); orphans and foreign
+  /// sessions existed only in tmux and disappear. The other hosts' rows stay as they are.
+  private mutating func markServerGone(host: String) {
+    let hadLive = sessions.contains { $0.host == host && $0.isAlive }
     sessions = sessions.compactMap { view in
+      guard view.host == host else { return view }
       guard view.tracked && !view.foreign else { return nil }
       guard view.isAlive else { return view }
       var dead = view
@@ -651,13 +774,16 @@ extension PanelState {
       dead.endedAt = now
       dead.clients = 0
       dead.activePaneId = nil
-      if dead.preview == nil, let preview, preview.sessionId == view.id {
+      if dead.preview == nil, let preview, preview.isOf(view) {
         dead.preview = preview.lines
       }
       return dead
     }
-    notice = PanelNotice(
-      "The tmux server is gone: sessions are shown dead; R restores them", isError: true)
+    // A remote host found without a server (at start, or back after a reboot) has the
+    // hosts line say so; the notice is for sessions that just went.
+    guard host == HostConfig.localName || hadLive else { return }
+    let whose = host == HostConfig.localName ? "The" : "\(TerminalText.sanitize(host)): the"
+    notice = PanelNotice("\(whose) tmux server is gone: sessions are shown dead; R restores them", isError: true)
   }
 
   /// Keeps cursors, focus, scroll and unseen markers consistent with the rows.
@@ -693,6 +819,6 @@ extension PanelState {
   /// The pane the preview needs live right now.
   private var currentWatch: WatchedPreview {
     guard previewVisible, let view = selectedSession else { return WatchedPreview() }
-    return WatchedPreview(paneId: view.isAlive ? view.activePaneId : nil, sessionId: view.id)
+    return WatchedPreview(paneId: view.isAlive ? view.activePaneId : nil, sessionId: view.id, host: view.host)
   }
 }

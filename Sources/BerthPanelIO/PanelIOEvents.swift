@@ -55,8 +55,15 @@ public enum ConnectPurpose: Sendable, Equatable {
 /// Everything that happens to the panel's I/O side.
 public enum PanelIOEvent: Sendable {
   case command(BackendCommand)
-  /// A connection attempt ended (connected: the runner holds a live control connection).
+  /// A connection attempt ended (connected: the runner holds a live control connection; not
+  /// connected: the host answered but runs no tmux server).
   case connectFinished(ConnectPurpose, connected: Bool)
+  /// A remote host could not be reached (ssh's reason): from a connection attempt or a
+  /// listing. The machine says so and tries again later, waiting longer each time.
+  case unreachable(String)
+  /// A remote host's listing could not reach it (while a connection attempt may still be
+  /// on its way: that attempt's answer decides, if there is one).
+  case listUnreachable(String)
   /// After a loss, the socket still answers but no control client can attach: the server is
   /// still exiting (a listing now would see it running with no sessions and call them exited).
   case serverStillExiting

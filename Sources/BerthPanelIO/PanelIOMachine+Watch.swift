@@ -22,7 +22,7 @@ extension PanelIOMachine {
         }
         if let pane = views[index].activePaneId { outputs.append(.output(paneId: pane)) }
       }
-      out += outputs.map { .post(.message($0)) }
+      out += outputs.map { post($0) }
       postViewsSoon(now: now, &out)
     }
     // The first reading cannot tell what happened since the last capture in the same
@@ -68,7 +68,7 @@ extension PanelIOMachine {
       let preview = PanelPreview(sessionId: session, lines: lines)
       if preview != postedPreview {
         postedPreview = preview
-        out.append(.post(.message(.previewLoaded(sessionId: session, lines: lines))))
+        out.append(.post(.message(.previewLoaded(sessionId: session, lines: lines, host: host))))
       }
     }
     if captureAgain && foreground, let action = captureAction() {
@@ -98,7 +98,10 @@ extension PanelIOMachine {
   }
 
   func livePids(_ id: String) -> [Int32]? {
-    guard let pids = views.first(where: { $0.id == id && $0.isAlive })?.panePids, !pids.isEmpty else { return nil }
+    // A remote host's pids mean nothing in this machine's process table.
+    guard !isRemote, let pids = views.first(where: { $0.id == id && $0.isAlive })?.panePids, !pids.isEmpty else {
+      return nil
+    }
     return pids
   }
 

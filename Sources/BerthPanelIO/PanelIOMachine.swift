@@ -28,6 +28,23 @@ public struct PanelIOMachine: Sendable {
   public static let lossSettleTime: Duration = .milliseconds(500)
   /// How many settle periods a loss waits, at most, for an exiting server to be gone.
   public static let maxSettleRounds = 10
+  /// A remote host that cannot be reached, or runs no server, is looked at again after
+  /// this long, then twice as long each time up to `maxBackoff`: no busy polling over ssh.
+  public static let firstBackoff = 2
+  public static let maxBackoff = 60
+
+  /// The host this machine watches (`local`: this machine).
+  public let host: String
+  /// Whether the host is reached over ssh: no local socket to probe, no process table to
+  /// sample, and a backoff instead of the local 3 s reconnection check.
+  public let isRemote: Bool
+  /// What the hosts line shows for a remote host, as last posted.
+  public internal(set) var hostState: ConnectionState = .connecting
+  /// The next wait before a remote host is looked at again, in seconds.
+  public internal(set) var backoff = firstBackoff
+  /// A remote host's server went away (or it came back without one): offer its lost
+  /// sessions for restoring once the next listing is in.
+  var offerAfterListing = false
 
   // Connection.
   public internal(set) var connected = false
@@ -76,15 +93,46 @@ public struct PanelIOMachine: Sendable {
   var operating = false
   var pendingOperations: [PanelOperation] = []
 
-  public init(previewLines: Int, now: Date) {
+  public init(previewLines: Int, now: Date, host: String = HostConfig.localName, isRemote: Bool = false) {
     previewLineCount = max(10, previewLines)
     lastTick = now
+    self.host = host
+    self.isRemote = isRemote
+  }
+
+  /// A message for the panel, naming this machine's host where the message carries one.
+  func post(_ message: PanelMessage) -> PanelIOAction {
+    switch message {
+    case .connection(let state, _): .post(.message(.connection(state, host: host)))
+    case .output(let pane, _): .post(.message(.output(paneId: pane, host: host)))
+    case .sessionsLoaded(let views, let now, _): .post(.message(.sessionsLoaded(views, now: now, host: host)))
+    default: .post(.message(message))
+    }
+  }
+
+  /// Says what the hosts line shows for a remote host, when it changes.
+  mutating func setHostState(_ state: ConnectionState, _ out: inout [PanelIOAction]) {
+    guard isRemote, state != hostState else { return }
+    hostState = state
+    out.append(post(.connection(state)))
+  }
+
+  /// The wait before the next look at a remote host (then twice as long, up to a minute).
+  mutating func nextBackoff() -> Int {
+    let wait = backoff
+    backoff = min(Self.maxBackoff, backoff * 2)
+    return wait
   }
 
   /// The first actions: connect (without starting a server).
   public mutating func start() -> [PanelIOAction] {
     connecting = true
-    return [.connect(.start)]
+    guard isRemote else { return [.connect(.start)] }
+    // Over ssh each is a round trip or more: the first listing does not wait for the
+    // control connection (the one with previews follows it, as here).
+    listing = true
+    listAgain = true
+    return [.connect(.start), .list(previewLines: nil)]
   }
 
   public mutating func handle(_ event: PanelIOEvent, now: Date) -> [PanelIOAction] {
@@ -95,6 +143,16 @@ public struct PanelIOMachine: Sendable {
     case .connectFinished(let purpose, let ok): connectFinished(purpose, ok, &out)
     case .listed(let fresh, let serverRunning): listed(fresh, serverRunning: serverRunning, now: now, &out)
     case .listSkipped: listingDone(&out)
+    case .unreachable(let reason):
+      unreachable(reason, &out)
+    case .listUnreachable(let reason):
+      listing = false
+      listAgain = false
+      // A connection attempt under way answers for the host; an unreachable host already
+      // waits for its next look.
+      if connecting { break }
+      if case .unreachable = hostState { break }
+      unreachable(reason, &out)
     case .listFailed(let text):
       // Said once: the refresh that follows a notice must not turn a lasting failure into
       // a loop of notices.
@@ -201,6 +259,10 @@ public struct PanelIOMachine: Sendable {
       digests = nil
       if foreground { out.append(.subscribe(true)) }
     }
+    if isRemote {
+      remoteConnectFinished(purpose, ok, wasConnected: wasConnected, &out)
+      return
+    }
     switch purpose {
     case .start:
       startedWithoutServer = !ok
@@ -212,16 +274,16 @@ public struct PanelIOMachine: Sendable {
       out.append(.list(previewLines: nil))
     case .afterLoss:
       if ok {
-        if !wasConnected { out.append(.post(.message(.connection(.connected)))) }
+        if !wasConnected { out.append(post(.connection(.connected))) }
       } else {
-        out.append(.post(.message(.connection(.serverGone))))
+        out.append(post(.connection(.serverGone)))
         requestListing(&out)
         startReconnecting(&out)
       }
     case .retry:
       if ok {
         reconnecting = false
-        if !wasConnected { out.append(.post(.message(.connection(.connected)))) }
+        if !wasConnected { out.append(post(.connection(.connected))) }
       } else if reconnecting {
         out.append(.startTimer(.reconnect, Self.reconnectInterval))
       }
@@ -231,7 +293,7 @@ public struct PanelIOMachine: Sendable {
           reconnecting = false
           out.append(.cancelTimer(.reconnect))
         }
-        out.append(.post(.message(.connection(.connected))))
+        out.append(post(.connection(.connected)))
       }
     }
     if !queuedConnects.isEmpty {
@@ -252,7 +314,68 @@ public struct PanelIOMachine: Sendable {
   mutating func startReconnecting(_ out: inout [PanelIOAction]) {
     guard !reconnecting else { return }
     reconnecting = true
-    out.append(.startTimer(.reconnect, Self.reconnectInterval))
+    out.append(.startTimer(.reconnect, isRemote ? .seconds(nextBackoff()) : Self.reconnectInterval))
+  }
+
+  // MARK: - Remote hosts
+
+  /// A remote host answered: connected, or reachable with no tmux server (its sessions are
+  /// gone: shown dead, and offered for restoring once listed).
+  mutating func remoteConnectFinished(
+    _ purpose: ConnectPurpose, _ ok: Bool, wasConnected: Bool, _ out: inout [PanelIOAction]
+  ) {
+    let before = hostState
+    if ok {
+      backoff = Self.firstBackoff
+      if reconnecting {
+        reconnecting = false
+        out.append(.cancelTimer(.reconnect))
+      }
+      setHostState(.connected, &out)
+    } else if hostState != .serverGone {
+      setHostState(.serverGone, &out)
+      if listedOnce { offerAfterListing = true }
+    }
+    if purpose == .start {
+      // The first listing went out with the connection attempt; if it could not reach
+      // the host while the attempt did, list now.
+      if !listedOnce && !listing {
+        listing = true
+        listAgain = ok
+        out.append(.list(previewLines: ok ? nil : previewLineCount))
+      }
+    } else if ok != wasConnected || hostState != before {
+      // Back, or gone: the listing reconciles the records (a lost session is recorded as
+      // such, so it can be offered for restoring).
+      requestListing(&out)
+    }
+    if !ok {
+      reconnecting = false
+      startReconnecting(&out)
+    }
+    queuedConnects.removeAll()
+  }
+
+  /// A remote host cannot be reached: say why, keep its rows as last listed, and look again
+  /// after the backoff. Its control connection, if one is left, ends by itself (ssh's
+  /// keep-alive) and is not waited for.
+  mutating func unreachable(_ reason: String, _ out: inout [PanelIOAction]) {
+    connecting = false
+    connected = false
+    digests = nil
+    settlingLoss = false
+    queuedConnects.removeAll()
+    if !listedOnce {
+      // The first screen must not wait for this host: an empty listing stands in.
+      listedOnce = true
+      out.append(post(.sessionsLoaded(views, now: lastTick)))
+    }
+    listing = false
+    listAgain = false
+    let wait = nextBackoff()
+    setHostState(.unreachable(reason, retryIn: wait), &out)
+    reconnecting = true
+    out.append(.startTimer(.reconnect, .seconds(wait)))
   }
 
   /// After an operation or a listing that may have started a server.
@@ -300,14 +423,18 @@ public struct PanelIOMachine: Sendable {
     views = fresh
     lastListingError = nil
     postViews(now: now, &out)
+    if offerAfterListing {
+      offerAfterListing = false
+      runOperation(.offerRestore, &out)
+    }
     if !listedOnce {
       listedOnce = true
       runOperation(.offerRestore, &out)
-      if startedWithoutServer {
+      if startedWithoutServer && !isRemote {
         // No server: the records on this socket are dead. Say so only when there are any
         // (a new user with nothing yet needs no alarm), and watch for a server to appear.
         if views.contains(where: { $0.tracked && !$0.foreign }) {
-          out.append(.post(.message(.connection(.serverGone))))
+          out.append(post(.connection(.serverGone)))
         }
         startReconnecting(&out)
       }
@@ -337,7 +464,7 @@ public struct PanelIOMachine: Sendable {
       out.append(.cancelTimer(.activityPost))
     }
     lastViewsPosted = now
-    out.append(.post(.message(.sessionsLoaded(views, now: now))))
+    out.append(.post(.message(.sessionsLoaded(views, now: now, host: host))))
   }
 
   // MARK: - Timers
@@ -355,6 +482,7 @@ public struct PanelIOMachine: Sendable {
       }
     case .reconnect:
       guard reconnecting, !connected else { return }
+      if case .unreachable = hostState { setHostState(.reconnecting, &out) }
       connect(.retry, &out)
     case .trailingCapture:
       requestCapture(&out)

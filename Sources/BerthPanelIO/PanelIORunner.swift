@@ -10,15 +10,25 @@ import TmuxControl
 /// and timers. Every result goes back into the machine as an event, from one loop, so the
 /// machine's state is only touched there; what the panel must see goes through the inbox.
 /// Nothing here touches the terminal.
+///
+/// With hosts configured there is one runner per host, each with its own manager, machine,
+/// connection and tasks (`PanelHosts`): an unreachable or slow host holds up nobody else.
 public actor PanelIORunner {
   let manager: SessionManager
   let inbox: PanelInbox
+  /// The host this runner watches (`local`: this machine).
+  public nonisolated let host: String
+  /// Reached over ssh: no local socket to probe first.
+  private let isRemote: Bool
   private let socketPath: String
   private var machine: PanelIOMachine
 
   /// What reaches the loop: the machine's events, and what only the runner can interpret.
   private enum Input: Sendable {
     case event(PanelIOEvent)
+    /// A remote host's listing failed: it is unreachable, and its connection (if any) is
+    /// let go, so the next attempt makes a fresh one instead of trusting a dead link.
+    case unreachable(String)
     case connected(ConnectPurpose, ControlConnection?)
     case connectionEvent(ConnectionEvent, ControlConnection)
   }
@@ -30,11 +40,19 @@ public actor PanelIORunner {
   private var timers: [PanelTimer: Task<Void, Never>] = [:]
   private var stopped = false
 
-  public init(manager: SessionManager, inbox: PanelInbox, socketPath: String, previewLines: Int) {
+  /// `label` names the host in what the runner posts (default: the manager's host); a
+  /// test gives a second local server a host's name this way, without ssh.
+  public init(
+    manager: SessionManager, inbox: PanelInbox, socketPath: String, previewLines: Int, label: String? = nil
+  ) {
     self.manager = manager
     self.inbox = inbox
     self.socketPath = socketPath
-    self.machine = PanelIOMachine(previewLines: previewLines, now: Date())
+    let host = label ?? manager.context.hostName
+    self.host = host
+    self.isRemote = manager.context.host != nil
+    self.machine = PanelIOMachine(
+      previewLines: previewLines, now: Date(), host: host, isRemote: manager.context.host != nil)
     (inputs, sink) = AsyncStream.makeStream(of: Input.self)
   }
 
@@ -52,6 +70,9 @@ public actor PanelIORunner {
       let event: PanelIOEvent
       switch input {
       case .event(let e): event = e
+      case .unreachable(let reason):
+        abandonConnection()
+        event = .listUnreachable(reason)
       case .connected(let purpose, let fresh): event = .connectFinished(purpose, connected: adopt(fresh))
       case .connectionEvent(let e, let source):
         guard source === connection, let translated = translate(e) else { continue }
@@ -97,6 +118,18 @@ public actor PanelIORunner {
         return
       }
       let socketPath = self.socketPath
+      if isRemote {
+        // No socket here to look at: the remote tmux says whether a server runs; ssh's
+        // failure is the host's state (and its reason), not an error notice.
+        Task {
+          do {
+            sink.yield(.connected(purpose, try await manager.openControlConnection(startServer: false)))
+          } catch {
+            sink.yield(.event(.unreachable("\(error)")))
+          }
+        }
+        return
+      }
       Task {
         if purpose.probesFirst, ServerProbe.check(socketPath: socketPath) != .running {
           sink.yield(.connected(purpose, nil))
@@ -124,12 +157,19 @@ public actor PanelIORunner {
         sink.yield(.event(.listSkipped))
         return
       }
+      let host = self.host
+      let isRemote = self.isRemote
       Task {
         do {
-          let listing = try await manager.list(preview: previewLines, includeForeign: true)
+          var listing = try await manager.list(preview: previewLines, includeForeign: true)
+          for index in listing.views.indices { listing.views[index].host = host }
           sink.yield(.event(.listed(views: listing.views, serverRunning: listing.serverRunning)))
         } catch {
-          sink.yield(.event(.listFailed("Could not list sessions: \(error)")))
+          if isRemote {
+            sink.yield(.unreachable("\(error)"))
+          } else {
+            sink.yield(.event(.listFailed("Could not list sessions: \(error)")))
+          }
         }
       }
     case .capture(let pane, let session, let lines):
@@ -161,14 +201,25 @@ public actor PanelIORunner {
         sink.yield(.event(.sampled(generation: generation, id: id, tree: tree, seconds: seconds)))
       }
     case .run(let operation):
+      let host = self.host
       Task {
-        let result = await PanelOperations.perform(operation, manager: manager)
+        let result = await PanelOperations.perform(operation, manager: manager, host: host)
         sink.yield(.event(.operationFinished(result.items, refresh: result.refresh)))
       }
     }
   }
 
   // MARK: - Connection
+
+  /// Drops the current connection without waiting for it: a link that stopped answering
+  /// may take ssh's keep-alive time to end, and nothing here waits for that.
+  private func abandonConnection() {
+    guard let current = connection else { return }
+    connection = nil
+    eventPump?.cancel()
+    eventPump = nil
+    Task.detached { await current.close() }
+  }
 
   /// Takes a freshly opened connection as the current one (starting its event pump);
   /// returns whether a live one is there.

@@ -14,13 +14,15 @@ import Foundation
 public final class PanelLoop {
   private var state: PanelState
   private let driver: TerminalDriver
-  private let backend: PanelIORunner
+  private let backend: PanelHosts
   private let inbox: PanelInbox
   private let execAttach: Bool
   private let settingsFile: SettingsFile
   /// `--no-color` or NO_COLOR: the `colors` setting cannot turn colours on.
   private let colorsOff: Bool
-  private var selectedId: String??
+  private var selectedId: (id: String?, host: String?)?
+  /// The host of the attach asked for (its runner records the detach).
+  private var attachHost = HostConfig.localName
   private var lastTick = Date()
   private var previewLines: Int
   /// An attach was asked for and its plan has not come back yet. A second Enter (or a
@@ -28,7 +30,7 @@ public final class PanelLoop {
   private var awaitingAttach = false
 
   public init(
-    state: PanelState, driver: TerminalDriver, backend: PanelIORunner, inbox: PanelInbox,
+    state: PanelState, driver: TerminalDriver, backend: PanelHosts, inbox: PanelInbox,
     execAttach: Bool, settingsFile: SettingsFile, colorsOff: Bool
   ) {
     self.settingsFile = settingsFile
@@ -116,7 +118,7 @@ public final class PanelLoop {
       switch item {
       case .message(let message):
         guard changesSomething(message) else { continue }
-        if case .sessionsLoaded(_, let now) = message { lastTick = now }
+        if case .sessionsLoaded(_, let now, _) = message { lastTick = now }
         outcome = await apply(message)
       case .notice(let text, let isError):
         state.notice = PanelNotice(text, isError: isError)
@@ -132,17 +134,18 @@ public final class PanelLoop {
     return .continue
   }
 
-  /// Drops results a later one in the same batch replaces (a listing, a preview, a
+  /// Drops results a later one in the same batch replaces (a host's listing, a preview, a
   /// resource reading): with hundreds of sessions each update costs real time, and only
-  /// the newest matters.
-  public static func coalesce(_ items: [PanelInboxItem]) -> [PanelInboxItem] {
-    var lastListing: Int?
+  /// the newest matters. Each host's newest listing stays (one host's does not replace
+  /// another's).
+  public nonisolated static func coalesce(_ items: [PanelInboxItem]) -> [PanelInboxItem] {
+    var lastListing: [String: Int] = [:]
     var lastPreview: Int?
     var lastResources: Int?
     for (index, item) in items.enumerated() {
       guard case .message(let message) = item else { continue }
       switch message {
-      case .sessionsLoaded: lastListing = index
+      case .sessionsLoaded(_, _, let host): lastListing[host] = index
       case .previewLoaded: lastPreview = index
       case .resourcesLoaded: lastResources = index
       default: break
@@ -151,7 +154,7 @@ public final class PanelLoop {
     return items.enumerated().compactMap { index, item in
       guard case .message(let message) = item else { return item }
       switch message {
-      case .sessionsLoaded: return index == lastListing ? item : nil
+      case .sessionsLoaded(_, _, let host): return index == lastListing[host] ? item : nil
       case .previewLoaded: return index == lastPreview ? item : nil
       case .resourcesLoaded: return index == lastResources ? item : nil
       default: return item
@@ -163,16 +166,17 @@ public final class PanelLoop {
   /// still re-sorts every row).
   private func changesSomething(_ message: PanelMessage) -> Bool {
     switch message {
-    case .output(let pane):
+    case .output(let pane, let host):
       // Marks a session unseen unless it is selected or already marked.
-      guard let view = state.sessions.first(where: { $0.isAlive && $0.activePaneId == pane }) else {
+      guard let view = state.sessions.first(where: { $0.isAlive && $0.activePaneId == pane && $0.host == host })
+      else {
         return false
       }
       return !state.unseen.contains(view.rowKey) && state.selectedSession?.rowKey != view.rowKey
     case .resourcesLoaded(let usage):
       return usage != state.resources
-    case .previewLoaded(let session, let lines):
-      return state.preview != PanelPreview(sessionId: session, lines: lines)
+    case .previewLoaded(let session, let lines, let host):
+      return state.preview != PanelPreview(sessionId: session, lines: lines, host: host)
     default:
       return true
     }
@@ -186,19 +190,22 @@ public final class PanelLoop {
     let terminalSize = size.width > 0 && size.height > 0 ? TerminalSize(cols: size.width, rows: size.height) : nil
     for effect in effects {
       if let operation = PanelOperation(effect, size: terminalSize) {
+        // Through the session manager of the session's host, never another one's.
+        let host = effect.host ?? HostConfig.localName
         if case .attach(let view) = operation {
           state.notice = PanelNotice("Attaching to \(TerminalText.sanitize(view.displayName))…")
           awaitingAttach = true
+          attachHost = host
         }
-        backend.send(.operation(operation))
+        backend.send(.operation(operation), to: host)
         continue
       }
       switch effect {
       case .attach, .create, .rename, .kill, .forget, .tag, .cleanup, .restore, .dismissRestore:
         break  // operations, above
-      case .watchPreview(let pane, let session):
-        backend.send(.watch(paneId: pane, sessionId: session))
-      case .refresh: backend.send(.refresh)
+      case .watchPreview(let pane, let session, let host):
+        backend.watch(paneId: pane, sessionId: session, host: host)
+      case .refresh: backend.broadcast(.refresh)
       case .redraw:
         driver.forceFullRedraw()
         drawn = nil
@@ -213,14 +220,14 @@ public final class PanelLoop {
       if case .continue = next { continue }
       outcome = next
     }
-    let selected = state.selectedSession?.id
-    if selectedId != .some(selected) {
-      selectedId = .some(selected)
-      backend.send(.select(sessionId: selected))
+    let selected = (id: state.selectedSession?.id, host: state.selectedSession?.host)
+    if selectedId.map({ $0.id != selected.id || $0.host != selected.host }) ?? true {
+      selectedId = selected
+      backend.select(sessionId: selected.id, host: selected.host)
     }
     if state.screenHeight != previewLines {
       previewLines = state.screenHeight
-      backend.send(.previewLines(previewLines))
+      backend.broadcast(.previewLines(previewLines))
     }
     return outcome
   }
@@ -266,9 +273,10 @@ public final class PanelLoop {
   /// Gives the terminal to a program until it ends (the backend pauses meanwhile), then
   /// takes it back; says what went wrong, if anything.
   private func runInTerminal(
-    _ argv: [String], environment: [String: String], what: String, afterward: BackendCommand? = nil
+    _ argv: [String], environment: [String: String], what: String,
+    afterward: (command: BackendCommand, host: String)? = nil
   ) -> String? {
-    backend.send(.foreground(false))
+    backend.broadcast(.foreground(false))
     driver.suspend()
     var failure: String?
     do {
@@ -280,20 +288,20 @@ public final class PanelLoop {
     }
     driver.resume()
     drawn = nil
-    if let afterward { backend.send(afterward) }
-    backend.send(.foreground(true))
+    if let afterward { backend.send(afterward.command, to: afterward.host) }
+    backend.broadcast(.foreground(true))
     return failure
   }
 
   private func applySettings(_ settings: BerthSettings) {
     driver.setColors(mode: colorsOff || !settings.colors ? .none : .auto, palette: settings.palette)
     drawn = nil
-    backend.send(.operation(.updateSettings(settings)))
+    backend.broadcast(.operation(.updateSettings(settings)))
   }
 
-  /// Hands the terminal to `tmux attach` and takes it back when the user detaches; with
-  /// `--exec`, or inside tmux on the same server (`switch-client`), this process is
-  /// replaced instead.
+  /// Hands the terminal to `tmux attach` (for a remote session, `ssh -t HOST tmux attach`,
+  /// as the plan says) and takes it back when the user detaches; with `--exec`, or inside
+  /// tmux on the same server (`switch-client`), this process is replaced instead.
   private func attach(_ plan: AttachPlan) -> Outcome {
     if execAttach || plan.switchesClient { return .replaceProcess(plan) }
     var environment = ProcessInfo.processInfo.environment
@@ -301,9 +309,13 @@ public final class PanelLoop {
     // Back from tmux: the detach is recorded and the session saved (what the detach hook
     // does for a terminal of its own).
     let failure = runInTerminal(
-      plan.argv, environment: environment, what: "tmux attach",
-      afterward: .operation(.finishAttach(sessionId: plan.session.id)))
-    if let failure {
+      plan.argv, environment: environment, what: attachHost == HostConfig.localName ? "tmux attach" : "ssh attach",
+      afterward: (.operation(.finishAttach(sessionId: plan.session.id)), attachHost))
+    if let failure, attachHost != HostConfig.localName, failure.hasSuffix("status 255") {
+      // ssh's own failure, not the session's.
+      state.notice = PanelNotice(
+        "\(TerminalText.sanitize(attachHost)): the ssh connection for the attach failed", isError: true)
+    } else if let failure {
       state.notice = PanelNotice(failure, isError: true)
     } else if let notice = plan.notice {
       state.notice = PanelNotice(notice)

@@ -26,17 +26,18 @@ public enum PanelOperation: Sendable {
 
   /// The effect of the panel's update that asks for this operation (nil: not an operation).
   public init?(_ effect: PanelEffect, size: TerminalSize?) {
+    // The host (`effect.host`) picks the runner, and so the manager, that runs it.
     switch effect {
     case .attach(let view): self = .attach(view)
-    case .create(let name, let cwd, let workspace, let tags):
+    case .create(let name, let cwd, let workspace, let tags, _):
       self = .create(name: name, cwd: cwd, workspace: workspace, tags: tags, size: size)
-    case .rename(let id, let name): self = .rename(id: id, name: name)
-    case .kill(let ids): self = .kill(ids)
-    case .forget(let ids): self = .forget(ids)
-    case .tag(let id, let changes): self = .tag(id: id, changes: changes)
-    case .cleanup(let orphans, let dead): self = .cleanup(orphans: orphans, dead: dead)
-    case .restore(let ids): self = .restore(ids)
-    case .dismissRestore(let ids): self = .dismissRestore(ids)
+    case .rename(let id, let name, _): self = .rename(id: id, name: name)
+    case .kill(let ids, _): self = .kill(ids)
+    case .forget(let ids, _): self = .forget(ids)
+    case .tag(let id, let changes, _): self = .tag(id: id, changes: changes)
+    case .cleanup(let orphans, let dead, _): self = .cleanup(orphans: orphans, dead: dead)
+    case .restore(let ids, _): self = .restore(ids)
+    case .dismissRestore(let ids, _): self = .dismissRestore(ids)
     default: return nil
     }
   }
@@ -58,8 +59,9 @@ public struct TerminalSize: Sendable, Equatable {
 public enum PanelOperations {
   /// What to post, and whether to list again at once.
   public static func perform(
-    _ operation: PanelOperation, manager: SessionManager
+    _ operation: PanelOperation, manager: SessionManager, host: String? = nil
   ) async -> (items: [PanelInboxItem], refresh: Bool) {
+    let host = host ?? manager.context.hostName
     switch operation {
     case .attach(let view):
       do {
@@ -74,11 +76,14 @@ public enum PanelOperations {
       return ([], true)
     case .create(let name, let cwd, let workspace, let tags, let size):
       do {
+        // An empty directory: the host's default (here the current one, there its home).
         let created = try await manager.create(
           CreateRequest(
-            name: name, cwd: cwd, workspace: workspace, tags: tags, size: size.map { ($0.cols, $0.rows) }))
-        let notice = "Created \(TerminalText.sanitize(created.displayName)): Enter attaches"
-        return ([.message(.sessionCreated(id: created.id, notice: notice))], false)
+            name: name, cwd: cwd.isEmpty ? nil : cwd, workspace: workspace, tags: tags,
+            size: size.map { ($0.cols, $0.rows) }))
+        let on = host == HostConfig.localName ? "" : " on \(TerminalText.sanitize(host))"
+        let notice = "Created \(TerminalText.sanitize(created.displayName))\(on): Enter attaches"
+        return ([.message(.sessionCreated(id: created.id, notice: notice, host: host))], false)
       } catch {
         return ([.message(.createFailed(error.description))], false)
       }
@@ -86,7 +91,16 @@ public enum PanelOperations {
       await manager.updateSettings(settings)
       return ([], false)
     case .offerRestore:
-      guard let offer = try? await manager.restoreOffer(), !offer.isEmpty else { return ([], false) }
+      if host != HostConfig.localName, await manager.settings.autoRestore {
+        // `autoRestore` for a remote host: what the prompt would offer comes back without
+        // asking, when the host is first seen or comes back without its server (this
+        // machine's sessions are brought back before the panel starts).
+        guard let report = try? await manager.restoreOffered(), !report.restored.isEmpty else { return ([], false) }
+        let text = "Restored \(PanelText.count(report.restored.count, "session")) on \(TerminalText.sanitize(host))"
+        return ([.message(.operationFinished(.succeeded(text)))], true)
+      }
+      guard var offer = try? await manager.restoreOffer(), !offer.isEmpty else { return ([], false) }
+      for index in offer.indices { offer[index].host = host }
       return ([.message(.startupRestoreCandidates(offer))], false)
     default:
       return ([.message(.operationFinished(await outcome(of: operation, manager: manager)))], false)

@@ -15,8 +15,10 @@ func withManager<T>(_ global: GlobalOptions, _ body: (SessionManager) async thro
   try await withManager(global.contextOptions, body)
 }
 
-func withManager<T>(_ options: ContextOptions, _ body: (SessionManager) async throws -> T) async throws -> T {
-  let manager = try SessionManager(context: try GlobalOptions.context(for: options))
+func withManager<T>(
+  _ options: ContextOptions, lookAhead: Bool = false, _ body: (SessionManager) async throws -> T
+) async throws -> T {
+  let manager = try SessionManager(context: try GlobalOptions.context(for: options), lookAhead: lookAhead)
   do {
     let result = try await body(manager)
     await manager.close()

@@ -28,7 +28,25 @@ enum PanelRunner {
       throw BerthError.failed("\(error)")
     }
     let inbox = try PanelInbox()
-    var context = try global.context()
+    // The panel shows every host: this machine's context is the base, each `[hosts.NAME]`
+    // gets its own. `--host NAME` opens it showing that host (h shows the others); `-L`/`-S`
+    // then pick that host's server, as for the other commands.
+    var options = global.contextOptions
+    let shownHost = options.host.flatMap { $0 == HostConfig.localName ? nil : $0 }
+    options.host = nil
+    if shownHost != nil {
+      options.socketName = nil
+      options.socketPath = nil
+    }
+    var context = try GlobalOptions.context(for: options)
+    let remoteContexts = try context.settings.hosts.map { host in
+      try ContextBuilder.on(
+        host: host.name, context, socketName: host.name == shownHost ? global.socketName : nil,
+        socketPath: host.name == shownHost ? global.socketPath : nil)
+    }
+    if let shownHost, !remoteContexts.contains(where: { $0.hostName == shownHost }) {
+      _ = try ContextBuilder.on(host: shownHost, context)  // the usage error naming the hosts
+    }
     // Warnings would scribble over the screen on stderr: they go to the notice line.
     context.warn = { text in inbox.post(.notice(text, isError: false)) }
     let manager = try SessionManager(context: context)
@@ -81,6 +99,8 @@ enum PanelRunner {
       defaultDirectory: FileManager.default.currentDirectoryPath,
       homeDirectory: context.homeDirectory, screenWidth: size.width, screenHeight: size.height)
     state.apply(context.settings)
+    state.hosts = context.settings.hosts.map(\.name)
+    state.hostFilter = shownHost
     if let current = await manager.currentSessionName() { _ = state.update(.currentSession(tmuxName: current)) }
     // Config problems were printed before the screen took over, where nobody sees them.
     let configErrors = settingsFile.read().result.errors
@@ -91,9 +111,18 @@ enum PanelRunner {
       )
     }
 
-    let backend = PanelIORunner(
-      manager: manager, inbox: inbox, socketPath: context.socketPath,
-      previewLines: size.height)
+    // One runner per host, each with its own manager (ssh for the remote ones): they
+    // connect, list and fail side by side, none waiting for another.
+    var runners = [
+      PanelIORunner(manager: manager, inbox: inbox, socketPath: context.socketPath, previewLines: size.height)
+    ]
+    for var remote in remoteContexts {
+      remote.warn = context.warn
+      guard let hostManager = try? SessionManager(context: remote) else { continue }
+      runners.append(
+        PanelIORunner(manager: hostManager, inbox: inbox, socketPath: remote.socketPath, previewLines: size.height))
+    }
+    let backend = PanelHosts(runners)
     let backendTask = Task.detached { await backend.run() }
 
     let panel = PanelLoop(

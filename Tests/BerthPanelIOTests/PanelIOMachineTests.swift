@@ -25,10 +25,12 @@ func describe(_ action: PanelIOAction) -> String {
 
 func describe(_ message: PanelMessage) -> String {
   switch message {
-  case .sessionsLoaded(let views, _): return "sessions \(views.map(\.id).joined(separator: ","))"
-  case .previewLoaded(let session, let lines): return "preview \(session) \(lines.joined(separator: "|"))"
-  case .output(let pane): return "output \(pane)"
-  case .connection(let state): return "connection \(state)"
+  case .sessionsLoaded(let views, _, let host):
+    return "sessions \(views.map(\.id).joined(separator: ","))" + on(host)
+  case .previewLoaded(let session, let lines, let host):
+    return "preview \(session) \(lines.joined(separator: "|"))" + on(host)
+  case .output(let pane, let host): return "output \(pane)" + on(host)
+  case .connection(let state, let host): return "connection \(state)" + on(host)
   case .resourcesLoaded(let usage): return "resources \(usage.keys.sorted().joined(separator: ","))"
   case .tick: return "tick"
   case .startupRestoreCandidates(let views): return "offer \(views.map(\.id).joined(separator: ","))"
@@ -37,6 +39,9 @@ func describe(_ message: PanelMessage) -> String {
   default: return "\(message)"
   }
 }
+
+/// " on HOST" for another host than this machine (nothing for `local`).
+func on(_ host: String) -> String { host == HostConfig.localName ? "" : " on \(host)" }
 
 func describe(_ operation: PanelOperation) -> String {
   switch operation {

@@ -82,12 +82,14 @@ final class PanelHarness {
   /// group, which owns the terminal (a small perl wrapper, since the pane's `sh -c` has no
   /// job control and Ctrl-Z would otherwise be discarded for an orphaned group).
   func startPanel(
-    width: Int = 100, height: Int = 30, extraArguments: [String] = [], jobControl: Bool = false
+    width: Int = 100, height: Int = 30, extraArguments: [String] = [], jobControl: Bool = false,
+    extraEnvironment: [String] = []
   ) throws {
-    let environment = [
-      "TMUX_TMPDIR=\(inner.tmuxTmpdir)", "HOME=\(inner.home)", "SHELL=/bin/sh", "LANG=C.UTF-8",
-      "LC_ALL=C.UTF-8", "TZ=UTC", "XDG_STATE_HOME=\(inner.home)/.local/state",
-    ]
+    let environment =
+      [
+        "TMUX_TMPDIR=\(inner.tmuxTmpdir)", "HOME=\(inner.home)", "SHELL=/bin/sh", "LANG=C.UTF-8",
+        "LC_ALL=C.UTF-8", "TZ=UTC", "XDG_STATE_HOME=\(inner.home)/.local/state",
+      ] + extraEnvironment
     let wrapper = jobControl ? ["perl", "-e", Self.foregroundJob] : []
     let berth = (["env", "-u", "TMUX", "-u", "TMUX_PANE"] + environment + wrapper + berthArguments + extraArguments)
       .map(Self.shellQuote).joined(separator: " ")
