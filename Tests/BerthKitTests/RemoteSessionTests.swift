@@ -171,6 +171,10 @@ extension RemoteSessionTests {
   func controlConnectionOverSSHSeesChangesAndLeavesNothingBehind() async throws {
     try await Self.withHosts(["alpha"]) { f in
       #expect(try f.run(["new", "--id", "one"], host: "alpha").status == 0)
+      // No --cwd on a host without a server yet: the remote home, not this machine's directory.
+      let home = String(cString: getpwuid(getuid()).pointee.pw_dir)
+      let first = try Self.json(f.run(["list", "--json"], host: "alpha")).first
+      #expect(first?["cwd"] as? String == home, "\(String(describing: first))")
       var environment = f.server.environment
       for (k, v) in f.env { environment[k] = v }
       let text = try String(contentsOfFile: f.config, encoding: .utf8)
