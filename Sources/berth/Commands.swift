@@ -92,7 +92,9 @@ struct NewCommand: AsyncParsableCommand {
   @OptionGroup var global: GlobalOptions
   @Option(help: "The id ([A-Za-z0-9_-], 1 to 64 characters; default a UUID).") var id: String?
   @Option(help: "A custom name.") var name: String?
-  @Option(help: "The starting directory (default the current one).") var cwd: String?
+  @Option(
+    help: "The starting directory (default the current one; with --host, the remote home, and '~/...' is under it).")
+  var cwd: String?
   @Option(help: "The workspace the session belongs to.") var workspace: String?
   @Option(help: "A tag (repeatable).") var tag: [String] = []
   @Option(help: "The shell to run (as a login shell).") var shell: String?
