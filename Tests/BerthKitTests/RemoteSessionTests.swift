@@ -34,9 +34,16 @@ struct RemoteSessionTests {
         socket: false, extra: env, timeout: timeout)
     }
 
-    /// The remote server's tmux, as the test sees it (not through berth).
+    /// The remote server's tmux, as the test sees it (not through berth): the tmux on sshd's
+    /// PATH, which runs the host's server, whatever BERTH_TMUX names for this machine
+    /// (`make test-tmux` sets it to other releases, which could not talk to that server).
     func tmux(_ host: Int, _ args: [String]) throws -> Spawn.Output {
-      try hosts[host].tmux(args, socket: "berth-remote")
+      var env = ProcessInfo.processInfo.environment
+      env["TMUX"] = nil
+      env["BERTH_TMUX"] = nil
+      env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+      env["TMUX_TMPDIR"] = hosts[host].tmuxTmpdir
+      return try Spawn.run(["/usr/bin/env", "tmux", "-L", "berth-remote"] + args, environment: env, timeout: 30)
     }
 
     func shutdown() {
