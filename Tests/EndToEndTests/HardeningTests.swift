@@ -566,8 +566,14 @@ struct HardeningTests {
       FileManager.default.createFile(atPath: go, contents: Data())
       let started = Date()
       // The preview follows the flood.
-      pane.wait("the flood in the preview", timeout: 30) {
-        $0.contains("y flood") || $0.components(separatedBy: "flood").count > 25
+      pane.wait("the flood in the preview", timeout: 30) { screen in
+        // Rows of `yes` output under the preview's title (how many fit depends on the layout).
+        let lines = screen.components(separatedBy: "\n")
+        let title = lines.firstIndex { $0.contains("─ Preview · ") }
+        let flooded =
+          title.map { lines[($0 + 1)...].prefix { $0.trimmingCharacters(in: .whitespaces).hasPrefix("flood") }.count }
+          ?? 0
+        return screen.contains("y flood") || screen.components(separatedBy: "flood").count > 25 || flooded >= 5
       }
       usleep(UInt32(max(0, 10 - Date().timeIntervalSince(started)) * 1_000_000))
       let at10s = try #require(HardeningProcess.residentKiB(berth))
