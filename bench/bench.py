@@ -397,7 +397,7 @@ class Bench:
     def floor_commands(self, n):
         cmds = ["list-panes -a -F %s" % tmux_quote(LIST_FORMAT)]
         for i in range(n):
-            cmds.append("capture-pane -p -J -t %s -S -%d -E -" % (tmux_quote("=berth-s%04d:" % i), PREVIEW_LINES))
+            cmds.append("capture-pane -p -t %s -S -%d -E -" % (tmux_quote("=berth-s%04d:" % i), PREVIEW_LINES))
         return cmds
 
     def measure_lists(self, n):
@@ -421,7 +421,7 @@ class Bench:
 
         fork_script = (
             "for s in $(%s -L %s list-sessions -F '#{session_name}'); do "
-            "%s -L %s capture-pane -p -J -t \"=$s:\" -S -%d -E -; done"
+            "%s -L %s capture-pane -p -t \"=$s:\" -S -%d -E -; done"
             % (self.tmux, self.sock, self.tmux, self.sock, PREVIEW_LINES))
 
         def fork_loop():
@@ -585,7 +585,8 @@ class Bench:
         session's preview."""
         if not lines:
             return False, False, False
-        footer = any("q quit" in line for line in lines)
+        # The footer's key hint (its wording has changed with the panel's layout: accept both).
+        footer = any("press ? for keys" in line or "q quit" in line for line in lines)
         counted = footer and ("○%d detached" % expected_detached) in lines[0]
         preview = False
         for k, line in enumerate(lines):

@@ -58,4 +58,28 @@ if [[ -n ${PREVIOUS_BERTH:-} ]]; then PREVIOUS_ARGS=(--previous-berth "$PREVIOUS
 status=0
 env -u TMUX python3 bench/bench.py --berth "$BERTH" --tmpdir "$BENCH_TMP" --tag "$TAG" "${VENV_ARGS[@]}" \
   "${PREVIOUS_ARGS[@]}" "$@" || status=$?
+
+# Many hosts (issue 16): three sshd hosts on loopback, appended to the report. Needs
+# openssh-server (sshd); without it the section says why.
+REPORT=BENCHMARKS.md
+SESSIONS=100
+RUNS=10
+case " $* " in *" --quick "*) REPORT=bench/out/BENCHMARKS-quick.md SESSIONS=30 RUNS=5 ;; esac
+if [[ $status -eq 0 && -f $REPORT ]]; then
+  echo "bench: three hosts over ssh, $SESSIONS sessions each"
+  {
+    echo
+    echo "## Many hosts over ssh"
+    echo
+    echo "\`scripts/bench-hosts.py\`: three real sshd hosts on loopback, $SESSIONS sessions each, one berth"
+    echo "database; \`berth list --all-hosts\` against the slowest host listed alone (target: at most 1.5x)."
+    echo
+    if [[ -x /usr/sbin/sshd ]]; then
+      env -u TMUX python3 scripts/bench-hosts.py --berth "$BERTH" --sessions "$SESSIONS" --runs "$RUNS" ||
+        echo "not measured: scripts/bench-hosts.py failed (see its output above)"
+    else
+      echo "not measured: sshd is not installed (apt-get install openssh-server)"
+    fi
+  } >> "$REPORT"
+fi
 exit "$status"

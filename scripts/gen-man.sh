@@ -510,6 +510,23 @@ lists them.
 ssh = "me@build.example"
 socket = "work"
 .Ed
+.Pp
+.Fl -host Ar NAME
+makes any command act on that host's tmux server through one ssh master connection per host
+(one ssh process per batch of tmux commands, never one per session);
+.Ql local
+is this machine.
+.Cm berth list Fl -all-hosts
+lists every host at once, each JSON object with its
+.Ql host ;
+a host that cannot be reached is a warning, the others are listed, and the exit status is 8.
+Records and snapshots of remote sessions are kept in this machine's database, keyed by host;
+snapshots are taken from here (no hooks or timer are installed on a host), and
+.Cm berth Fl -host Ar NAME Cm restore
+recreates a host's lost sessions over ssh.
+Remote shells get no per-session history: berth writes no file on a host.
+.Cm berth serve
+is local-only.
 .Sh ENVIRONMENT
 .Bl -tag -width Ds
 .It Ev BERTH_SSH

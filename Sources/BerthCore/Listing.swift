@@ -2,12 +2,14 @@ import Foundation
 
 /// The one-round-trip queries a session panel needs, and parsers for their replies.
 ///
-/// Fields are TAB-separated. Free text (names, commands, paths) comes last and has every
-/// control character replaced by tmux itself (`#{s/…/…/:var}`), so a hostile path with a
-/// TAB or newline cannot shift fields or split records. Session names are the exception:
-/// tmux itself stores them vis-encoded (`new-session -s` and `rename-session` turn a TAB
-/// into `\t`, a newline into `\n`, other controls into octal escapes), so they never hold
-/// a raw control, and cleaning them cost tmux a regular expression compiled per pane.
+/// Fields are TAB-separated. The free text a user or a program chooses (window names,
+/// commands, paths) can hold any control character, a TAB or a newline included: it comes
+/// last, each field ended by a separator random for every listing (`PaneFormat`), so no
+/// text can shift fields or split records, and berth replaces its controls with U+FFFD
+/// itself. (tmux could clean them, with a regular expression it compiles per pane per
+/// field: a third of a 500-session listing's time on the server.) Session names need
+/// neither: tmux stores them vis-encoded (`new-session -s` and `rename-session` turn a TAB
+/// into `\t`, a newline into `\n`, other controls into octal escapes).
 public enum TmuxListing {
   /// Wraps a variable so tmux replaces C0 controls and DEL with U+FFFD.
   static func clean(_ variable: String) -> String {
@@ -18,17 +20,18 @@ public enum TmuxListing {
     "session_id", "session_created", "session_last_attached", "session_windows", "window_id",
     "window_index", "window_active", "window_activity", "pane_id", "pane_index", "pane_active",
     "pane_pid", "pane_dead", "pane_dead_status", "pane_width", "pane_height", "pane_in_mode",
-    "window_layout",
+    "window_layout", "history_size", "session_name",
   ]
-  static let paneTextFields = ["session_name", "window_name", "pane_current_command", "pane_current_path"]
-  /// Text fields tmux never lets hold a raw control character (see above). Window names
-  /// given with `new-window -n`, commands and paths can.
-  static let encodedByTmux: Set<String> = ["session_name"]
+  /// Free text, each ended by the listing's separator.
+  static let paneTextFields = ["window_name", "pane_current_command", "pane_current_path"]
 
-  /// `list-panes -a -F` format: every pane of every session.
-  public static let paneFormat: String =
-    (paneFields.map { "#{\($0)}" } + paneTextFields.map { encodedByTmux.contains($0) ? "#{\($0)}" : clean($0) })
-    .joined(separator: "\t")
+  /// The `list-panes -a -F` format of one listing: every pane of every session, its free
+  /// text ended by `separator` (letters and digits, random for every listing: pane text
+  /// cannot know it).
+  public static func paneFormat(separator: String) -> String {
+    paneFields.map { "#{\($0)}" }.joined(separator: "\t") + "\t"
+      + paneTextFields.map { "#{\($0)}\(separator)" }.joined()
+  }
 
   /// `list-clients -F` format: which session each client is on and whether it is a control client.
   public static let clientFormat = "#{session_id}\t#{client_control_mode}\t#{client_pid}\t\(clean("client_name"))"
@@ -58,16 +61,16 @@ public enum TmuxListing {
     }
   }
 
-  /// Builds live sessions from `list-panes -a` and `list-clients` replies. Sessions whose
-  /// name starts with `hiddenPrefix` (berth's own control sessions) are left out; control
-  /// clients never count as attached.
-  public static func sessions(paneLines: [[UInt8]], clients: [ClientRow], hiddenPrefix: String) -> [LiveSession] {
+  /// Builds live sessions from `list-panes -a` (in `paneFormat(separator:)`) and
+  /// `list-clients` replies. Sessions whose name starts with `hiddenPrefix` (berth's own
+  /// control sessions) are left out; control clients never count as attached.
+  public static func sessions(
+    paneLines: [[UInt8]], separator: String, clients: [ClientRow], hiddenPrefix: String
+  ) -> [LiveSession] {
     var order: [String] = []
     var byId: [String: LiveSession] = [:]
-    let total = paneFields.count + paneTextFields.count
-    for line in paneLines {
-      let f = fields(line, count: total)
-      guard f.count == total, f[0].hasPrefix("$"), let row = paneRow(f) else { continue }
+    for f in paneRecords(paneLines, separator: separator) {
+      guard f[0].hasPrefix("$"), let row = paneRow(f) else { continue }
       if row.sessionName.hasPrefix(hiddenPrefix) { continue }
       if byId[row.sessionId] == nil {
         order.append(row.sessionId)
@@ -83,16 +86,59 @@ public enum TmuxListing {
     return order.compactMap { byId[$0] }
   }
 
+  /// The panes' fields: the TAB-separated ones, then the free text (controls replaced by
+  /// U+FFFD). A line break inside free text is part of it: a record ends only after its
+  /// last field's separator. Anything malformed is skipped.
+  static func paneRecords(_ lines: [[UInt8]], separator: String) -> [[String]] {
+    let sep = Array(separator.utf8)
+    let textCount = paneTextFields.count
+    var records: [[String]] = []
+    var pending: [UInt8] = []
+    for line in lines {
+      if !pending.isEmpty { pending.append(0x0A) }
+      pending.append(contentsOf: line)
+      // Complete once the line ends with the separator and holds one per text field.
+      guard pending.count >= sep.count, pending.suffix(sep.count).elementsEqual(sep) else { continue }
+      // "FIELD\t...\tFIELD\tWINDOW" SEP "COMMAND" SEP "PATH" SEP, then nothing.
+      let parts = pending.split(separator: sep, omittingEmptySubsequences: false)
+      guard parts.count >= textCount + 1 else { continue }
+      defer { pending = [] }
+      guard parts.count == textCount + 1 else { continue }
+      // The window name (any bytes) follows the last fixed field's TAB.
+      var tabs = 0
+      guard
+        let windowStart = parts[0].firstIndex(where: { byte in
+          if byte == 0x09 { tabs += 1 }
+          return tabs == paneFields.count
+        })
+      else { continue }
+      let fixed = fields(Array(parts[0][..<windowStart]), count: paneFields.count)
+      guard fixed.count == paneFields.count else { continue }
+      let text = [parts[0][(windowStart + 1)...]] + parts[1..<textCount]
+      records.append(fixed + text.map { controlsReplaced($0) })
+    }
+    return records
+  }
+
+  /// Text with C0 controls and DEL replaced by U+FFFD (invalid UTF-8 too).
+  static func controlsReplaced(_ bytes: ArraySlice<UInt8>) -> String {
+    let text = String(decoding: bytes, as: UTF8.self)
+    guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return text }
+    return String(
+      String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\u{FFFD}" : $0 }))
+  }
+
   static func paneRow(_ f: [String]) -> PaneRow? {
     guard let created = epoch(f[1]) else { return nil }
     let pane = LivePane(
-      paneId: f[8], windowId: f[4], windowIndex: Int(f[5]) ?? 0, windowName: f[19],
+      paneId: f[8], windowId: f[4], windowIndex: Int(f[5]) ?? 0, windowName: f[20],
       windowActive: f[6] == "1", paneIndex: Int(f[9]) ?? 0, paneActive: f[10] == "1",
       pid: Int32(f[11]) ?? 0, dead: f[12] == "1", deadStatus: Int(f[13]),
       width: Int(f[14]) ?? 0, height: Int(f[15]) ?? 0, inMode: f[16] == "1",
-      currentCommand: f[20], currentPath: f[21], windowActivity: epoch(f[7]), windowLayout: f[17])
+      currentCommand: f[21], currentPath: f[22], windowActivity: epoch(f[7]), windowLayout: f[17],
+      historySize: Int(f[18]) ?? 0)
     return PaneRow(
-      sessionId: f[0], sessionName: f[18], created: created, lastAttached: epoch(f[2]),
+      sessionId: f[0], sessionName: f[19], created: created, lastAttached: epoch(f[2]),
       windows: Int(f[3]) ?? 1, pane: pane)
   }
 

@@ -121,14 +121,18 @@ public struct LivePane: Sendable, Equatable {
   public var currentPath: String
   public var windowActivity: Date?
   public var windowLayout: String
+  /// Lines in the pane's history (above the screen): with `height`, how many lines a
+  /// `capture-pane -S -N` of it prints.
+  public var historySize: Int
 
   public init(
     paneId: String, windowId: String, windowIndex: Int = 0, windowName: String = "",
     windowActive: Bool = true, paneIndex: Int = 0, paneActive: Bool = true, pid: Int32 = 0,
     dead: Bool = false, deadStatus: Int? = nil, width: Int = 80, height: Int = 24,
     inMode: Bool = false, currentCommand: String = "", currentPath: String = "",
-    windowActivity: Date? = nil, windowLayout: String = ""
+    windowActivity: Date? = nil, windowLayout: String = "", historySize: Int = 0
   ) {
+    self.historySize = historySize
     self.paneId = paneId
     self.windowId = windowId
     self.windowIndex = windowIndex

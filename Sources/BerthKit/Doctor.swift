@@ -16,43 +16,51 @@ extension SessionManager {
     var checks: [DoctorCheck] = []
     // tmux itself.
     var clientVersion: String?
-    do {
-      let install = try tmux()
-      clientVersion = install.version.text
-      checks.append(
-        .init(
-          level: .ok, subject: "tmux",
-          detail: "\(install.path), version \(install.version.text) (minimum \(TmuxVersion.minimumSupported.text))"))
-    } catch {
-      checks.append(.init(level: .error, subject: "tmux", detail: error.description))
-    }
-    // The socket directory.
-    let socketPath = context.socketPath
-    let dir = (socketPath as NSString).deletingLastPathComponent
-    checks.append(Self.checkSocketDirectory(dir))
-    // The server.
-    if clientVersion != nil {
-      switch ServerProbe.check(socketPath: socketPath) {
-      case .notRunning:
+    if let link {
+      // A remote host: the link, its tmux and its server, through ssh (the socket directory
+      // is the remote tmux's own to check).
+      checks += await remoteChecks(link)
+    } else {
+      do {
+        let install = try tmux()
+        clientVersion = install.version.text
         checks.append(
           .init(
-            level: .ok, subject: "server", detail: "no server running on \(socketPath) (berth starts one when needed)"))
-      case .permissionDenied(let d):
-        checks.append(.init(level: .error, subject: "server", detail: "cannot connect to \(socketPath): \(d)"))
-      case .running:
-        do {
-          if let c = try await connection(startServer: false) {
-            let v = try await c.send(.displayMessage(format: "#{version}"), timeout: 5).text
-            let level: DoctorCheck.Level = v == clientVersion ? .ok : .warning
-            checks.append(
-              .init(
-                level: level, subject: "server",
-                detail:
-                  "running on \(socketPath), version \(v)\(level == .ok ? "" : " (client is \(clientVersion ?? "?"))")")
-            )
+            level: .ok, subject: "tmux",
+            detail: "\(install.path), version \(install.version.text) (minimum \(TmuxVersion.minimumSupported.text))"))
+      } catch {
+        checks.append(.init(level: .error, subject: "tmux", detail: error.description))
+      }
+      // The socket directory.
+      let socketPath = context.socketPath
+      let dir = (socketPath as NSString).deletingLastPathComponent
+      checks.append(Self.checkSocketDirectory(dir))
+      // The server.
+      if clientVersion != nil {
+        switch ServerProbe.check(socketPath: socketPath) {
+        case .notRunning:
+          checks.append(
+            .init(
+              level: .ok, subject: "server", detail: "no server running on \(socketPath) (berth starts one when needed)"
+            ))
+        case .permissionDenied(let d):
+          checks.append(.init(level: .error, subject: "server", detail: "cannot connect to \(socketPath): \(d)"))
+        case .running:
+          do {
+            if let c = try await connection(startServer: false) {
+              let v = try await c.send(.displayMessage(format: "#{version}"), timeout: 5).text
+              let level: DoctorCheck.Level = v == clientVersion ? .ok : .warning
+              checks.append(
+                .init(
+                  level: level, subject: "server",
+                  detail:
+                    "running on \(socketPath), version \(v)\(level == .ok ? "" : " (client is \(clientVersion ?? "?"))")"
+                )
+              )
+            }
+          } catch {
+            checks.append(.init(level: .error, subject: "server", detail: "\(error)"))
           }
-        } catch {
-          checks.append(.init(level: .error, subject: "server", detail: "\(error)"))
         }
       }
     }
@@ -68,6 +76,50 @@ extension SessionManager {
     checks.append(Self.checkPermissions(path: store.path, expected: 0o600, what: "database file"))
     // The config file.
     if let config { checks.append(config) }
+    return checks
+  }
+
+  /// A remote host's checks: the ssh link (with what to run when it fails), its tmux, and
+  /// whether a server runs on its socket.
+  func remoteChecks(_ link: SSHLink) async -> [DoctorCheck] {
+    var checks: [DoctorCheck] = []
+    let install: TmuxInstall
+    do {
+      install = try await prepareTmux()
+      checks.append(.init(level: .ok, subject: "ssh", detail: "\(link.host.name): connected to \(link.host.ssh)"))
+      checks.append(
+        .init(
+          level: .ok, subject: "tmux",
+          detail:
+            "\(link.host.name): version \(install.version.text) (minimum \(TmuxVersion.minimumSupported.text))"))
+    } catch {
+      let subject = error.exitStatus == 8 ? "ssh" : "tmux"
+      checks.append(.init(level: .error, subject: subject, detail: error.description))
+      return checks
+    }
+    let server = context.socket.description
+    do {
+      if let c = try await connection(startServer: false) {
+        let reply = try await c.sendBatch([.displayMessage(format: "#{version}")], timeout: 10)[0]
+        if reply.isError {
+          checks.append(
+            .init(
+              level: .ok, subject: "server",
+              detail: "\(link.host.name): no server running on \(server) (berth starts one when needed)"))
+        } else {
+          checks.append(
+            .init(
+              level: .ok, subject: "server", detail: "\(link.host.name): running on \(server), version \(reply.text)"))
+        }
+      }
+    } catch TmuxError.noServer {
+      checks.append(
+        .init(
+          level: .ok, subject: "server",
+          detail: "\(link.host.name): no server running on \(server) (berth starts one when needed)"))
+    } catch {
+      checks.append(.init(level: .error, subject: "server", detail: "\(error)"))
+    }
     return checks
   }
 

@@ -41,7 +41,9 @@ public struct SSHLink: Sendable {
   public let host: HostConfig
   /// The ssh client (`BERTH_SSH`, else `ssh` from PATH).
   public let sshProgram: String
-  /// The master's socket (`%C`: a hash of the destination, so the path stays short).
+  /// The master's socket: `ssh-` and a hash of the host's name and destination (short, so
+  /// the path fits a socket address; known to berth, so whether the master is up is one
+  /// local `connect`, not an `ssh -O check` process per command).
   public let controlPath: String
   let environment: [String: String]
   /// How long the master outlives its last use, in seconds: one-shot commands run back to
@@ -53,7 +55,15 @@ public struct SSHLink: Sendable {
     self.host = host
     self.environment = environment
     self.sshProgram = environment["BERTH_SSH"].flatMap { $0.isEmpty ? nil : $0 } ?? "ssh"
-    self.controlPath = runtimeDirectory + "/ssh-%C"
+    self.controlPath = runtimeDirectory + "/ssh-" + Self.hash(host.name + "\n" + host.ssh)
+  }
+
+  /// FNV-1a, 64 bits, in hex: a stable name for a host's master socket.
+  static func hash(_ text: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    let hex = String(h, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
   }
 
   /// Options shared by the master and every command.
@@ -88,8 +98,14 @@ public struct SSHLink: Sendable {
     throw .hostUnreachable(Self.explain(host: host, sshSaid: said, timedOut: out.timedOut))
   }
 
-  /// Whether the master connection is up.
+  /// Whether the master connection is up: its socket accepts a connection (a master that
+  /// has gone leaves none, or one that refuses).
   public func isConnected() -> Bool {
+    ServerProbe.check(socketPath: controlPath) == .running
+  }
+
+  /// Whether the master says it is up (`ssh -O check`).
+  public func masterAnswers() -> Bool {
     guard
       let out = try? Spawn.run(
         resolved([sshProgram] + commonOptions + ["-O", "check", "--", host.ssh]), environment: environment, timeout: 5)
@@ -130,6 +146,13 @@ public struct SSHLink: Sendable {
       hostName: host.name, sshArgv: resolved([sshProgram] + commonOptions), destination: host.ssh,
       quote: { RemoteShell.command($0) },
       explain: { said, timedOut in SSHLink.explain(host: host, sshSaid: said, timedOut: timedOut) })
+  }
+
+  /// The `tmux -V` line of what a remote command printed (the login shell may print a
+  /// banner first).
+  public static func versionLine(_ stdout: String) -> String? {
+    stdout.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+      .last { $0.hasPrefix("tmux ") }
   }
 
   /// ssh's program found on PATH (posix_spawn does not search it).
@@ -180,9 +203,8 @@ public enum HostProbe {
       let start = DispatchTime.now().uptimeNanoseconds
       let out = try link.run(["tmux", "-V"], timeout: 15)
       status.rttMs = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-      let text = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
-      if out.status == 0, text.hasPrefix("tmux ") {
-        status.tmuxVersion = String(text.dropFirst(5))
+      if out.status == 0, let line = SSHLink.versionLine(out.stdoutText) {
+        status.tmuxVersion = String(line.dropFirst(5))
       } else {
         status.error = "\(link.host.name): tmux is not installed there (or not on the login shell's PATH)"
       }

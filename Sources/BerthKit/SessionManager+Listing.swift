@@ -46,31 +46,48 @@ extension SessionManager {
     let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
     var live: [LiveSession] = []
     var serverStartedAt: Date?
-    var earlyCaptures: [String: CommandReply] = [:]
+    var earlyCaptures: [String: [[UInt8]]] = [:]
+    let separator = CommandBatch.randomMarker()
     if let client = c {
-      var batch: [TmuxCommand] = [
-        .listAllPanes(format: TmuxListing.paneFormat), .listClients(format: TmuxListing.clientFormat),
-        .displayMessage(format: "#{start_time}"),
+      var groups: [[TmuxCommand]] = [
+        [.listAllPanes(format: TmuxListing.paneFormat(separator: separator))],
+        [.listClients(format: TmuxListing.clientFormat)],
+        [.displayMessage(format: "#{start_time}")],
       ]
-      var captured: [String] = []
+      var captured: [[String]] = []
       if let lines = previewLines {
         var seen = Set<String>()
-        for r in records where r.status != .dead && Self.isPlainSessionName(r.tmuxSessionName) {
-          guard seen.insert(r.tmuxSessionName).inserted else { continue }
-          captured.append(r.tmuxSessionName)
-          batch.append(Self.capture(sessionNamed: r.tmuxSessionName, historyLines: max(lines, 50)))
+        let names = records.filter { r in
+          r.status != .dead && Self.isPlainSessionName(r.tmuxSessionName) && seen.insert(r.tmuxSessionName).inserted
+        }.map(\.tmuxSessionName)
+        // Captures share a marker in runs (a marker costs tmux as much as a capture); each
+        // prints exactly min(lines, history) + height lines, which the listing in the same
+        // batch tells, so a run's output is split without markers between them.
+        for start in stride(from: 0, to: names.count, by: Self.capturesPerMarker) {
+          let run = Array(names[start..<min(names.count, start + Self.capturesPerMarker)])
+          captured.append(run)
+          groups.append(run.map { Self.capture(sessionNamed: $0, historyLines: lines) })
         }
       }
       // Only looks: no lock, and a server gone since the probe (or going, its sessions with
       // it) is as good as none.
-      if let replies = try await look(client, batch) {
+      if let replies = try await look(client, groups: groups) {
         let clients = TmuxListing.parseClients(replies[1].lines)
         live = TmuxListing.sessions(
-          paneLines: replies[0].lines, clients: clients, hiddenPrefix: ControlConnection.hiddenSessionPrefix)
+          paneLines: replies[0].lines, separator: separator, clients: clients,
+          hiddenPrefix: ControlConnection.hiddenSessionPrefix)
         if !replies[2].isError, let seconds = Double(replies[2].text.trimmingCharacters(in: .whitespaces)) {
           serverStartedAt = Date(timeIntervalSince1970: seconds)
         }
-        for (name, reply) in zip(captured, replies.dropFirst(3)) where !reply.isError { earlyCaptures[name] = reply }
+        if let lines = previewLines {
+          let byName = Dictionary(live.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+          for (run, reply) in zip(captured, replies.dropFirst(3)) where !reply.isError {
+            // A run that failed, or whose line counts do not add up (a user's hook printed
+            // something), is captured again pane by pane below.
+            guard let split = Self.split(reply.lines, of: run, lines: lines, live: byName) else { continue }
+            for (name, part) in zip(run, split) { earlyCaptures[name] = part }
+          }
+        }
       } else {
         c = nil
       }
@@ -99,13 +116,13 @@ extension SessionManager {
       var targets: [(Int, TargetID)] = []
       for (i, v) in result.views.enumerated() where v.isAlive {
         if let early = earlyCaptures[v.tmuxSession] {
-          result.views[i].preview = TmuxListing.previewLines(early.lines, count: lines)
+          result.views[i].preview = TmuxListing.previewLines(early, count: lines)
         } else if let p = v.activePaneId.flatMap({ TargetID($0) }) {
           targets.append((i, p))
         }
       }
       if !targets.isEmpty {
-        let replies = try await look(c, targets.map { .capturePane($0.1, historyLines: max(lines, 50)) }) ?? []
+        let replies = try await look(c, targets.map { Self.capture(.target($0.1), historyLines: lines) }) ?? []
         for ((i, _), reply) in zip(targets, replies) where !reply.isError {
           result.views[i].preview = TmuxListing.previewLines(reply.lines, count: lines)
         }
@@ -144,8 +161,13 @@ extension SessionManager {
 
   /// A batch that only looks: nil when the server has gone (or is going) since the probe.
   func look(_ c: CommandClient, _ commands: [TmuxCommand]) async throws(BerthError) -> [CommandReply]? {
+    try await look(c, groups: commands.map { [$0] })
+  }
+
+  /// `look` with one reply per group of commands (one marker each).
+  func look(_ c: CommandClient, groups: [[TmuxCommand]]) async throws(BerthError) -> [CommandReply]? {
     do {
-      return try await c.sendBatch(commands)
+      return try await c.sendGroups(groups, early: takeEarlyLook())
     } catch TmuxError.noServer, TmuxError.serverShuttingDown {
       return nil
     } catch let e as TmuxError {
@@ -165,12 +187,42 @@ extension SessionManager {
       }
   }
 
+  /// How many previews share one marker in a listing's batch.
+  static let capturesPerMarker = 16
+
   /// `capture-pane` of a session's active pane, by exact name.
   static func capture(sessionNamed name: String, historyLines: Int) -> TmuxCommand {
+    capture(.value("=\(name):"), historyLines: historyLines)
+  }
+
+  /// A preview's capture: the screen and `historyLines` of history above it, one line per
+  /// row (not joined, so the count of lines is known: min(historyLines, history) + height).
+  static func capture(_ target: CommandWord, historyLines: Int) -> TmuxCommand {
     TmuxCommand([
-      .word("capture-pane"), .word("-p"), .word("-J"), .word("-t"), .value("=\(name):"), .word("-S"),
-      .value(String(-max(0, historyLines))), .word("-E"), .value("-"),
+      .word("capture-pane"), .word("-p"), .word("-t"), target, .word("-S"), .value(String(-max(0, historyLines))),
+      .word("-E"), .value("-"),
     ])
+  }
+
+  /// Splits the output of a run of captures (in `run`'s order) by the line count each
+  /// prints, from the same batch's listing; nil when a session is not in the listing or
+  /// the counts do not add up to the output.
+  static func split(
+    _ output: [[UInt8]], of run: [String], lines: Int, live: [String: LiveSession]
+  ) -> [[[UInt8]]]? {
+    var counts: [Int] = []
+    for name in run {
+      guard let pane = live[name]?.panes.first(where: { $0.windowActive && $0.paneActive }) else { return nil }
+      counts.append(min(lines, pane.historySize) + pane.height)
+    }
+    guard counts.reduce(0, +) == output.count else { return nil }
+    var parts: [[[UInt8]]] = []
+    var start = 0
+    for n in counts {
+      parts.append(Array(output[start..<(start + n)]))
+      start += n
+    }
+    return parts
   }
 
   /// Resolves a TARGET (see `TargetResolver`) against a fresh listing.

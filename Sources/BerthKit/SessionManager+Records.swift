@@ -107,6 +107,41 @@ extension SessionManager {
     return try await view(id: v.id)
   }
 
+  /// Adopts every orphan at once: one listing, the records in one transaction, one batch that
+  /// marks them berth's (for hosts far away, where a round trip per session adds up).
+  public func adoptAll() async throws(BerthError) -> [SessionView] {
+    let orphans = try await list().views.filter(\.orphan)
+    guard !orphans.isEmpty else { return [] }
+    let now = context.now()
+    let records = orphans.map { v in
+      SessionRecord(
+        id: v.id, tmuxSessionName: v.tmuxSession, createdAt: v.createdAt ?? now,
+        lastAttachedAt: v.lastAttachedAt, cwd: v.cwd ?? context.homeDirectory,
+        status: v.status, cols: v.cols ?? 80, rows: v.rows ?? 24,
+        shell: context.environment["SHELL"] ?? "/bin/sh", tmuxSocket: context.socketPath,
+        tmuxSessionId: v.tmuxId, lastSeenAt: now)
+    }
+    var adopted: [SessionRecord] = []
+    for r in records {
+      do {
+        try store.insert(r)
+        adopted.append(r)
+      } catch StoreError.duplicateId {
+        context.warn("a record with id '\(r.id)' already exists: \(r.tmuxSessionName) left alone")
+      } catch {
+        throw .database("\(error)")
+      }
+    }
+    let marks = adopted.compactMap { r in
+      r.tmuxSessionId.flatMap(TargetID.init).map {
+        TmuxCommand.setEnvironment($0, name: "BERTH_SESSION_ID", value: r.id)
+      }
+    }
+    if !marks.isEmpty, let c = try? await connection(startServer: false) { _ = try? await send(c, marks) }
+    let ids = Set(adopted.map(\.id))
+    return try await list().views.filter { $0.tracked && ids.contains($0.id) }
+  }
+
   /// Adopts by target.
   public func adopt(target: String) async throws(BerthError) -> SessionView {
     try await adopt(try await resolve(target))

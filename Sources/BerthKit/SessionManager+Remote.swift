@@ -13,12 +13,17 @@ import TmuxControl
 // because no berth runs there to take them.
 extension SessionManager {
   /// The tmux this context talks to, found off the cooperative pool for a remote host (the
-  /// first use opens the ssh master, which may take seconds).
-  func prepareTmux() async throws(BerthError) -> TmuxInstall {
+  /// first use opens the ssh master, which may take seconds; `tmux()` would block the
+  /// actor's thread for as long). Front ends that show a host's state (connecting,
+  /// connected, unreachable with the reason) call this first: it throws `hostUnreachable`
+  /// (exit status 8) with ssh's reason and what to run.
+  public func prepareTmux() async throws(BerthError) -> TmuxInstall {
     guard let link, !hasInstall else { return try tmux() }
+    let cache = context.stateDirectory + "/host-tmux-versions"
     let result = await withCheckedContinuation { (done: CheckedContinuation<Result<TmuxInstall, BerthError>, Never>) in
       let thread = Thread {
-        done.resume(returning: Result { () throws(BerthError) -> TmuxInstall in try Self.remoteInstall(link) })
+        done.resume(
+          returning: Result { () throws(BerthError) -> TmuxInstall in try Self.remoteInstall(link, cache: cache) })
       }
       thread.name = "berth-ssh-connect"
       thread.start()
@@ -28,11 +33,20 @@ extension SessionManager {
   }
 
   /// The remote host's tmux: its master connection opened (or reused), then `tmux -V`
-  /// through it. The version is kept for the manager's life (one ssh round trip per run).
-  static func remoteInstall(_ link: SSHLink) throws(BerthError) -> TmuxInstall {
-    try link.connect()
+  /// through it. The version is kept for the manager's life, and for `versionTTL` seconds in
+  /// the state directory (`host-tmux-versions`), so back-to-back commands skip that ssh
+  /// round trip (a remote session costs far more than a local `tmux -V`).
+  static func remoteInstall(_ link: SSHLink, cache: String? = nil, now: Date = Date()) throws(BerthError)
+    -> TmuxInstall
+  {
+    let key = [link.host.name, link.host.ssh].joined(separator: "\t")
+    if let cache, let cached = RemoteVersionCache.lookup(cache, key: key, now: now) {
+      try link.connect()
+      return TmuxInstall(path: "tmux", version: cached)
+    }
     let out = try link.run(["tmux", "-V"], timeout: 15)
-    guard out.status == 0, let version = TmuxVersion(parsing: out.stdoutText) else {
+    guard out.status == 0, let line = SSHLink.versionLine(out.stdoutText), let version = TmuxVersion(parsing: line)
+    else {
       throw .tmuxUnavailable(
         "\(link.host.name): tmux is not installed there (or not on the PATH of its login shell for commands): install tmux 3.2 or newer there"
       )
@@ -42,6 +56,7 @@ extension SessionManager {
         "\(link.host.name): tmux \(version.text) is too old: berth needs tmux \(TmuxVersion.minimumSupported.text) or newer there"
       )
     }
+    if let cache { RemoteVersionCache.store(cache, key: key, version: version, now: now) }
     return TmuxInstall(path: "tmux", version: version)
   }
 
@@ -108,5 +123,47 @@ extension SessionManager {
     launch.files = []
     launch.historyFile = nil
     return launch
+  }
+}
+
+/// The remote tmux versions berth saw, one line per host: its name and ssh destination, the
+/// time it was asked (seconds since 1970), the version, TAB-separated.
+enum RemoteVersionCache {
+  /// How long a version is taken as it is (a remote upgrade is seen after this at most).
+  static let ttl: Double = 600
+
+  static func lookup(_ file: String, key: String, now: Date) -> TmuxVersion? {
+    for line in lines(file) {
+      let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+      guard f.count == 4, "\(f[0])\t\(f[1])" == key, let at = Double(f[2]) else { continue }
+      let age = now.timeIntervalSince1970 - at
+      return age >= 0 && age < ttl ? TmuxVersion(parsing: String(f[3])) : nil
+    }
+    return nil
+  }
+
+  static func store(_ file: String, key: String, version: TmuxVersion, now: Date) {
+    guard !version.text.contains("\n"), !version.text.contains("\t") else { return }
+    let others = lines(file).filter { line in
+      let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+      return f.count == 4 && "\(f[0])\t\(f[1])" != key
+    }
+    let entry: String = key + "\t" + String(Int(now.timeIntervalSince1970)) + "\t" + version.text
+    let kept: [String] = others.prefix(63).map(String.init)
+    let text: String = ([entry] + kept).joined(separator: "\n") + "\n"
+    let directory = (file as NSString).deletingLastPathComponent
+    try? FileManager.default.createDirectory(
+      atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let temporary = "\(file).\(getpid()).tmp"
+    guard
+      FileManager.default.createFile(
+        atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+    else { return }
+    if rename(temporary, file) != 0 { unlink(temporary) }
+  }
+
+  static func lines(_ file: String) -> [Substring] {
+    guard let data = FileManager.default.contents(atPath: file), data.count < 65_536 else { return [] }
+    return String(decoding: data, as: UTF8.self).split(separator: "\n")
   }
 }

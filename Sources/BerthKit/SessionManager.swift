@@ -23,9 +23,26 @@ public actor SessionManager {
   /// The settings in effect: the context's, until the panel's settings screen saves new ones.
   public private(set) var settings: BerthSettings
 
-  public init(context: BerthContext) throws(BerthError) {
+  /// A tmux client started with the manager for its first look (see `init`'s `lookAhead`).
+  private var earlyLook: CommandClient.EarlyClient?
+
+  /// With `lookAhead`, the manager starts the tmux client of its first look (a listing)
+  /// before it opens the database, so that tmux's start-up and the database's overlap; the
+  /// batch itself is written only when the listing sends it. For one-shot commands that
+  /// list first (`berth list`); on another host, or with no server running, nothing is
+  /// started.
+  public init(context: BerthContext, lookAhead: Bool = false) throws(BerthError) {
     self.context = context
     self.settings = context.settings
+    if lookAhead, context.host == nil, ServerProbe.check(socketPath: context.socketPath) == .running,
+      let found = try? TmuxInstall.locate(
+        environment: context.environment, versionCache: context.stateDirectory + "/tmux-version")
+    {
+      install = found
+      earlyLook = CommandClient(
+        install: found, socket: context.socket, environment: context.environment, startServer: false
+      ).startEarly()
+    }
     if let host = context.host {
       let l = SSHLink(host: host, runtimeDirectory: try context.runtimeDirectory(), environment: context.environment)
       link = l
@@ -37,8 +54,15 @@ public actor SessionManager {
     do {
       store = try MetadataStore(path: context.databasePath, messages: context.warn)
     } catch {
+      earlyLook?.cancel()
       throw .database("\(error)")
     }
+  }
+
+  /// The early client, once.
+  func takeEarlyLook() -> CommandClient.EarlyClient? {
+    defer { earlyLook = nil }
+    return earlyLook
   }
 
   /// Puts edited settings in effect for what this manager does next (new sessions, limits,

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TmuxControl
 
 #if canImport(Glibc)
@@ -62,8 +63,52 @@ public final class CommandClient: Sendable {
       + (starting ? ["start-server", ";"] : []) + ["source-file", "-"]
   }
 
+  /// The first command of a remote batch (see `sendBatch`).
+  static let landing = TmuxCommand([.word("display-message"), .word("-p"), .value("")])
+
   static func createsSession(_ commands: [TmuxCommand]) -> Bool {
     commands.contains { $0.words.first == .word("new-session") }
+  }
+
+  /// A client started ahead of its batch (see `startEarly`).
+  public final class EarlyClient: Sendable {
+    let child: Spawn.Child
+    let argv: [String]
+    private let used = Mutex(false)
+    /// The client's process.
+    public var pid: pid_t { child.pid }
+
+    init(child: Spawn.Child, argv: [String]) {
+      self.child = child
+      self.argv = argv
+    }
+
+    /// The child, once: nil when it was taken or cancelled.
+    func take() -> Spawn.Child? {
+      used.withLock { taken in
+        defer { taken = true }
+        return taken ? nil : child
+      }
+    }
+
+    /// Ends an unused client: an empty batch, which tmux runs as nothing.
+    public func cancel() {
+      guard let child = take() else { return }
+      Thread { _ = Spawn.finish(child, input: [], timeout: 5) }.start()
+    }
+
+    deinit { cancel() }
+  }
+
+  /// Starts the client for a batch that only looks before the batch is known, so tmux's own
+  /// start-up (a few milliseconds: loading, locale, connecting) overlaps whatever the caller
+  /// does meanwhile (opening the database). The batch runs only when `sendGroups(_:early:)`
+  /// writes it, so what it reads is as of then. Nil when it cannot be started (the batch
+  /// then starts its own).
+  public func startEarly() -> EarlyClient? {
+    let argv = argv(starting: false)
+    guard let child = try? Spawn.withPipes(argv, environment: environment) else { return nil }
+    return EarlyClient(child: child, argv: argv)
   }
 
   /// Sends one command; a failure throws `TmuxError.commandFailed` with tmux's message.
@@ -81,8 +126,24 @@ public final class CommandClient: Sendable {
   /// not be reached at all (no server, another tmux version, no permission) or did not
   /// finish in time; nothing is sent if a command cannot be encoded.
   public func sendBatch(_ commands: [TmuxCommand], timeout: Double? = nil) async throws -> [CommandReply] {
-    guard !commands.isEmpty else { return [] }
-    let batch = CommandBatch(commands)
+    try await sendGroups(commands.map { [$0] }, timeout: timeout)
+  }
+
+  /// Like `sendBatch`, with one reply per group of commands: each group is one line of the
+  /// batch, ended by one marker (see `CommandBatch.init(groups:)`).
+  public func sendGroups(
+    _ groups: [[TmuxCommand]], timeout: Double? = nil, early: EarlyClient? = nil
+  ) async throws -> [CommandReply] {
+    guard !groups.isEmpty else {
+      early?.cancel()
+      return []
+    }
+    // Remotely, the user's login shell runs first and may print (a banner in .bashrc): a
+    // first command that always answers once tmux is reached takes whatever came before it,
+    // and tells a batch that reached tmux from one that did not.
+    let remote = launcher.isRemote
+    let batch = CommandBatch(groups: remote ? [[Self.landing]] + groups : groups)
+    let commands = groups.flatMap { $0 }
     let script: [UInt8]
     do {
       script = Array(try batch.script().utf8)
@@ -94,8 +155,14 @@ public final class CommandClient: Sendable {
     if starting, !launcher.isRemote, case .path(let p) = socket { try Self.ensureParentDirectory(of: p) }
     var waitedForShutdown = false
     while true {
-      let output = try await Self.runOffPool(
-        argv(starting: starting), environment: environment, input: script, timeout: seconds)
+      let output: Spawn.Output
+      if !starting, let early, early.argv == argv(starting: false), let child = early.take() {
+        output = await Self.finishOffPool(child, input: script, timeout: seconds)
+      } else {
+        early?.cancel()
+        output = try await Self.runOffPool(
+          argv(starting: starting), environment: environment, input: script, timeout: seconds)
+      }
       if output.timedOut {
         let what =
           commands.count == 1 ? "'\(ControlConnection.describe(commands[0]))'" : "a batch of \(commands.count) commands"
@@ -104,13 +171,18 @@ public final class CommandClient: Sendable {
       if let unreachable = launcher.failure(status: output.status, stdout: output.stdout, stderr: output.stderr) {
         throw unreachable
       }
-      let replies = batch.replies(stdout: output.stdout, stderr: output.stderr)
+      var replies = batch.replies(stdout: output.stdout, stderr: output.stderr)
+      var reached = !output.stdout.isEmpty
+      if remote {
+        reached = !replies[0].isError
+        replies.removeFirst()
+      }
       // Nothing on stdout, not even a marker: tmux may not have been reached at all.
-      if output.stdout.isEmpty, let failure = classify(output) {
+      if !reached, let failure = classify(output) {
         switch failure {
         case .noServer where startServer && !starting:
           let message = [Array("no tmux server is running on \(socketFile)".utf8)]
-          return commands.map { _ in CommandReply(isError: true, lines: message) }
+          return groups.map { _ in CommandReply(isError: true, lines: message) }
         case .serverShuttingDown where starting && !waitedForShutdown:
           // Its sessions are gone already; wait (briefly) for it to go, then start anew.
           waitedForShutdown = true
@@ -125,6 +197,14 @@ public final class CommandClient: Sendable {
         default:
           throw failure
         }
+      }
+      // A remote tmux that never ran (not on the PATH its login shell has, say) must not read
+      // as a server without sessions: that would mark every session there as exited.
+      if remote, !reached {
+        let said = output.stderrText.split(whereSeparator: \.isNewline).last.map(String.init) ?? ""
+        throw TmuxError.startFailed(
+          "tmux did not run on \(launcher.hostName ?? "the host") (exit status \(output.status))"
+            + (said.isEmpty ? "" : ": \(said)"))
       }
       return replies
     }
@@ -149,6 +229,15 @@ public final class CommandClient: Sendable {
     if output.status > 128 { return .startFailed("tmux ended by signal \(output.status - 128)") }
     if detail.isEmpty, output.status != 0 { return .startFailed("tmux exited with status \(output.status)") }
     return nil
+  }
+
+  /// Finishes an early client on a thread of its own.
+  static func finishOffPool(_ child: Spawn.Child, input: [UInt8], timeout: Double) async -> Spawn.Output {
+    await withCheckedContinuation { (done: CheckedContinuation<Spawn.Output, Never>) in
+      let thread = Thread { done.resume(returning: Spawn.finish(child, input: input, timeout: timeout)) }
+      thread.name = "berth-tmux-command"
+      thread.start()
+    }
   }
 
   /// Runs the client to completion on a thread of its own.

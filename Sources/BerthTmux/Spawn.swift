@@ -101,7 +101,12 @@ public enum Spawn {
   public static func run(
     _ argv: [String], environment: [String: String]? = nil, input: [UInt8], timeout: Double = 10
   ) throws -> Output {
-    let child = try withPipes(argv, environment: environment)
+    finish(try withPipes(argv, environment: environment), input: input, timeout: timeout)
+  }
+
+  /// Gives a child started by `withPipes` its input, reads what it prints and waits for it,
+  /// as `run` does (the child may have been started well before: its start-up is then done).
+  public static func finish(_ child: Child, input: [UInt8], timeout: Double = 10) -> Output {
     var out: [UInt8] = []
     var err: [UInt8] = []
     var fds = [

@@ -38,15 +38,30 @@ public struct CommandReply: Equatable, Sendable {
 /// failed commands they are matched in order; otherwise (a user's hook also wrote an error,
 /// or one message took two lines) each failed command gets all of them.
 public struct CommandBatch: Sendable {
-  public let commands: [TmuxCommand]
+  /// The batch's lines: each runs as one command group ended by one marker, so it gets one
+  /// reply. Usually one command each; a run of commands whose output the caller can split
+  /// by itself (captures of known line counts) may share a line, and so a marker (every
+  /// command on the server costs about the same, the marker included).
+  public let groups: [[TmuxCommand]]
   /// Letters and digits.
   public let marker: String
 
+  /// The commands, in order.
+  public var commands: [TmuxCommand] { groups.flatMap { $0 } }
+
+  /// One line, and one reply, per command.
   public init(_ commands: [TmuxCommand], marker: String = CommandBatch.randomMarker()) {
+    self.init(groups: commands.map { [$0] }, marker: marker)
+  }
+
+  /// One line, and one reply, per group. A command that fails drops the rest of its line:
+  /// its group's reply is then an error.
+  public init(groups: [[TmuxCommand]], marker: String = CommandBatch.randomMarker()) {
     precondition(
       marker.utf8.count >= 8 && marker.utf8.allSatisfy { TmuxCommand.isPlain($0) && $0 != 0x2D },
       "a batch marker is letters or digits")
-    self.commands = commands
+    precondition(groups.allSatisfy { !$0.isEmpty }, "a batch line holds at least one command")
+    self.groups = groups
     self.marker = marker
   }
 
@@ -61,9 +76,9 @@ public struct CommandBatch: Sendable {
   /// encoded.
   public func script() throws(CommandEncodingError) -> String {
     var out = ""
-    for (i, c) in commands.enumerated() {
-      out += try c.encoded()
-      out += " ; display-message -p '\(marker)E\(i)'\n"
+    for (i, group) in groups.enumerated() {
+      for c in group { out += try c.encoded() + " ; " }
+      out += "display-message -p '\(marker)E\(i)'\n"
     }
     return out
   }
@@ -84,7 +99,7 @@ public struct CommandBatch: Sendable {
     }
     let markerStart = digitsStart - 1 - m.count
     guard line[markerStart..<(digitsStart - 1)].elementsEqual(m),
-      let n = Int(String(decoding: digits, as: UTF8.self)), n < commands.count,
+      let n = Int(String(decoding: digits, as: UTF8.self)), n < groups.count,
       digits.count == 1 || digits.first != 0x30
     else { return nil }
     return (line[line.startIndex..<markerStart], n)
@@ -96,11 +111,11 @@ public struct CommandBatch: Sendable {
     return out
   }
 
-  /// Splits what the client wrote into one reply per command. A command whose marker is
+  /// Splits what the client wrote into one reply per line (group). A group whose marker is
   /// missing failed (or, after the last marker, never ran): its reply is an error holding
   /// its error message (see the type's notes), or says that tmux did not run it.
   public func replies(stdout: [UInt8], stderr: [UInt8]) -> [CommandReply] {
-    let n = commands.count
+    let n = groups.count
     var bodies = [[[UInt8]]](repeating: [], count: n)
     var ended = [Bool](repeating: false, count: n)
     var body: [[UInt8]] = []

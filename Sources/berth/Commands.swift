@@ -15,8 +15,10 @@ func withManager<T>(_ global: GlobalOptions, _ body: (SessionManager) async thro
   try await withManager(global.contextOptions, body)
 }
 
-func withManager<T>(_ options: ContextOptions, _ body: (SessionManager) async throws -> T) async throws -> T {
-  let manager = try SessionManager(context: try GlobalOptions.context(for: options))
+func withManager<T>(
+  _ options: ContextOptions, lookAhead: Bool = false, _ body: (SessionManager) async throws -> T
+) async throws -> T {
+  let manager = try SessionManager(context: try GlobalOptions.context(for: options), lookAhead: lookAhead)
   do {
     let result = try await body(manager)
     await manager.close()
@@ -79,7 +81,16 @@ struct ListCommand: AsyncParsableCommand {
   func run() async throws {
     if allHosts {
       let parts = await AllHosts.list(base: try global.context(), preview: preview, includeForeign: all)
-      printViews(parts.flatMap(\.views), json: json, preview: preview != nil, width: outputWidth(wide: wide))
+      if json {
+        printViews(parts.flatMap(\.views), json: true, preview: preview != nil)
+      } else {
+        // The table has no host column: one table per host, under its name.
+        for (i, part) in parts.enumerated() where part.error == nil {
+          if i > 0 { emit("") }
+          emit("── \(part.host)")
+          printViews(part.views, json: false, preview: preview != nil, width: outputWidth(wide: wide))
+        }
+      }
       let failures = parts.compactMap { p in p.error.map { (p.host, $0) } }
       for (host, error) in failures {
         let text = error.description
@@ -340,11 +351,21 @@ struct AdoptCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "adopt", abstract: "Start tracking an orphan (make a record for it).")
   @OptionGroup var global: GlobalOptions
-  @Argument(help: "The orphan.") var target: String
+  @Argument(help: "The orphan.") var target: String?
+  @Flag(help: "Adopt every orphan at once.") var all = false
+
+  func validate() throws {
+    if (target == nil) == !all { throw ValidationError("give an orphan or --all (not both)") }
+  }
 
   func run() async throws {
-    let v = try await withManager(global) { try await $0.adopt(target: target) }
-    emit("adopted \(TerminalText.sanitize(v.displayName)) (tmux session \(TerminalText.sanitize(v.tmuxSession)))")
+    let views = try await withManager(global) { m -> [SessionView] in
+      if all { return try await m.adoptAll() }
+      return [try await m.adopt(target: target ?? "")]
+    }
+    for v in views {
+      emit("adopted \(TerminalText.sanitize(v.displayName)) (tmux session \(TerminalText.sanitize(v.tmuxSession)))")
+    }
   }
 }
 

@@ -29,7 +29,9 @@ struct QuickList: Equatable {
 
   /// The listing, printed: what `berth list` does however it was parsed.
   func run() async throws {
-    let listing = try await withManager(options) { try await $0.list(preview: preview, includeForeign: all) }
+    let listing = try await withManager(options, lookAhead: true) {
+      try await $0.list(preview: preview, includeForeign: all)
+    }
     printViews(listing.views, json: json, preview: preview != nil, width: outputWidth(wide: wide))
   }
 

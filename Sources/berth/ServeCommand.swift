@@ -18,6 +18,8 @@ struct ServeCommand: ParsableCommand {
       $BERTH_SERVE_TOKEN to --token: a command line is visible to every local user. Without \
       sessionId a connection gets a plain shell. Binary frames are terminal input and output; \
       text frames are JSON {"type":"input","data":"..."} and {"type":"resize","cols":C,"rows":R}.
+      berth serve is local-only: it serves this machine's sessions, not those of [hosts.NAME] \
+      hosts (--host is refused).
       """)
 
   @OptionGroup var global: GlobalOptions
@@ -36,6 +38,9 @@ struct ServeCommand: ParsableCommand {
 
   func validate() throws {
     if token != nil && tokenFile != nil { throw ValidationError("give --token or --token-file, not both") }
+    if let host = global.host, host != HostConfig.localName {
+      throw ValidationError("berth serve is local-only: it cannot serve the sessions of host '\(host)'")
+    }
   }
 
   func run() throws {

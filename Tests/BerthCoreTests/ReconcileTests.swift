@@ -195,26 +195,31 @@ import Testing
 
   @Test func controlClientsNeverCountAndHiddenSessionsAreLeftOut() {
     func line(_ s: String) -> [UInt8] { Array(s.utf8) }
-    let paneLine = { (sid: String, name: String, pane: String) -> [UInt8] in
-      line(
-        [
-          sid, "1800000000", "0", "1", "@1", "0", "1", "1800000100", pane, "0", "1", "99", "0", "", "80", "24", "0",
-          "layout", name, "win", "sh", "/home/u",
-        ]
-        .joined(separator: "\t"))
+    // Free text holds TABs, a line break and a BEL: tmux prints them raw, and only the
+    // listing's separator ends a field.
+    let paneLine = { (sid: String, name: String, pane: String) -> String in
+      [
+        sid, "1800000000", "0", "1", "@1", "0", "1", "1800000100", pane, "0", "1", "99", "0", "", "80", "24", "0",
+        "layout", "7", name, "win\tdow",
+      ]
+      .joined(separator: "\t") + "Z9sepZ9sh\tZ9sepZ9/home/u\nwith a line break\u{7}Z9sepZ9"
     }
     let clients = TmuxListing.parseClients([
       line("$1\t1\t100\tclient-100"), line("$1\t0\t101\t/dev/pts/3"), line("$2\t1\t102\tclient-102"), line("garbage"),
     ])
     #expect(clients.map(\.isControl) == [true, false, true])
+    let text = [
+      paneLine("$1", "berth-a", "%1"), paneLine("$2", "_berth-control-1-2", "%2"), paneLine("$1", "berth-a", "%3"),
+    ].joined(separator: "\n")
     let sessions = TmuxListing.sessions(
-      paneLines: [
-        paneLine("$1", "berth-a", "%1"), paneLine("$2", "_berth-control-1-2", "%2"), paneLine("$1", "berth-a", "%3"),
-      ],
-      clients: clients, hiddenPrefix: "_berth-control-")
+      paneLines: text.split(separator: "\n", omittingEmptySubsequences: false).map { line(String($0)) },
+      separator: "Z9sepZ9", clients: clients, hiddenPrefix: "_berth-control-")
     #expect(sessions.map(\.name) == ["berth-a"])
     #expect(sessions[0].clients == 1)
     #expect(sessions[0].panes.map(\.paneId) == ["%1", "%3"])
+    #expect(sessions[0].panes[0].historySize == 7 && sessions[0].panes[0].height == 24)
+    #expect(sessions[0].panes[0].currentPath == "/home/u\u{FFFD}with a line break\u{FFFD}")
+    #expect(sessions[0].panes[0].windowName == "win\u{FFFD}dow" && sessions[0].panes[0].currentCommand == "sh\u{FFFD}")
     #expect(sessions[0].createdAt == Date(timeIntervalSince1970: 1_800_000_000))
     #expect(sessions[0].lastAttachedAt == nil)
   }

@@ -105,7 +105,33 @@ struct RemoteSessionTests {
       // Another host and this machine know nothing of them.
       #expect(try Self.json(f.run(["list", "--json"], host: "beta")).isEmpty)
       #expect(try Self.json(f.run(["list", "--json"], host: nil)).isEmpty)
+      // Neither listing reconciled alpha's records against its own server (beta has none
+      // running, this machine's has none of them): they are still alive, keyed by alpha.
+      let local = BerthContext(environment: f.server.environment, socket: f.server.socket, databasePath: f.dir.database)
+      let records = try SessionManager(context: local).store.allRecords()
+      #expect(records.count == 2)
+      #expect(records.allSatisfy { $0.status != .dead && $0.tmuxSocket == "host:alpha -L berth-remote" }, "\(records)")
 
+      // Orphans on the host: listed, adopted all at once, killed by cleanup.
+      #expect(try f.tmux(0, ["new-session", "-d", "-s", "berth-stray1"]).status == 0)
+      #expect(try f.tmux(0, ["new-session", "-d", "-s", "berth-stray2"]).status == 0)
+      run = try f.run(["orphans", "--json"], host: "alpha")
+      #expect(Set(try Self.json(run).map { $0["id"] as? String }) == ["stray1", "stray2"], "\(run.stdout)")
+      run = try f.run(["adopt", "--all"], host: "alpha")
+      #expect(run.stdout == "adopted stray1 (tmux session berth-stray1)\nadopted stray2 (tmux session berth-stray2)\n")
+      #expect(try f.run(["forget", "stray1"], host: "alpha").status != 0)  // still running
+      #expect(try f.run(["kill", "stray1", "stray2"], host: "alpha").status == 0)
+      #expect(try f.tmux(0, ["new-session", "-d", "-s", "berth-stray3"]).status == 0)
+      run = try f.run(["cleanup", "--orphans", "--dead"], host: "alpha")
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(run.stdout.contains("killed orphan berth-stray3"), "\(run.stdout)")
+      #expect(try f.tmux(0, ["has-session", "-t", "=berth-stray3"]).status != 0)
+      #expect(
+        Set(try Self.json(f.run(["list", "--json"], host: "alpha")).map { $0["id"] as? String }) == ["web", "db"])
+      // doctor checks the link, the remote tmux and its server.
+      run = try f.run(["doctor"], host: "alpha")
+      #expect(run.stdout.contains("alpha: connected to alpha"), "\(run.stdout)")
+      #expect(run.stdout.contains("alpha: running on -L berth-remote"), "\(run.stdout)")
       // A snapshot from the laptop (no berth runs on the host), then the server goes.
       run = try f.run(["snapshot"], host: "alpha")
       #expect(run.status == 0, "\(run.stderr)")
@@ -165,6 +191,11 @@ extension RemoteSessionTests {
       }
       #expect(try f.run(["new", "--id", "two"], host: "alpha").status == 0)
       #expect(await seen.value)
+      // The hidden session's pane checks for its client every 5 s: a live one keeps it.
+      try await Task.sleep(for: .seconds(12))
+      #expect(connection.end == nil)
+      let still = try await connection.send(.listSessions(format: "#{session_name}"))
+      #expect(still.text.contains(connection.hiddenSessionName))
       await manager.closeControlConnection(connection)
       var names = try f.tmux(0, ["list-sessions", "-F", "#{session_name}"]).stdoutText
       #expect(!names.contains(ControlConnection.hiddenSessionPrefix), "\(names)")
@@ -183,6 +214,262 @@ extension RemoteSessionTests {
       // No server on a host: nil, nothing started.
       _ = try f.tmux(0, ["kill-server"])
       #expect(try await manager.openControlConnection(startServer: false) == nil)
+    }
+  }
+}
+
+extension RemoteSessionTests {
+  /// `list --all-hosts --json --preview N`: this machine and three hosts at once, each object
+  /// with its `host` and its preview; a host that wants a password is one warning line on
+  /// stderr and exit status 8, the others still listed.
+  @Test(.enabled(if: available, "needs sshd"))
+  func listingAndPreviewsFromThreeHostsAtOnce() async throws {
+    try await Self.withHosts(["alpha", "beta", "gamma", "locked"], authorized: [true, true, true, false]) { f in
+      for name in ["alpha", "beta", "gamma"] {
+        let run = try f.run(
+          ["new", "--id", "s-\(name)", "--", "sh", "-c", "echo hello-\(name); exec sleep 600"], host: name)
+        #expect(run.status == 0, "\(run.stderr)")
+      }
+      var run = try f.run(
+        ["new", "--id", "s-local", "--cwd", f.dir.path, "--", "sh", "-c", "echo hello-local; exec sleep 600"], host: nil
+      )
+      #expect(run.status == 0, "\(run.stderr)")
+      // Without the host that wants a password: every host, exit 0.
+      let full = try String(contentsOfFile: f.config, encoding: .utf8)
+      let withoutLocked = full.components(separatedBy: "[hosts.locked]")[0]
+      try withoutLocked.write(toFile: f.config, atomically: true, encoding: .utf8)
+      var views: [[String: Any]] = []
+      var previewsShown = false
+      for _ in 0..<20 where !previewsShown {
+        run = try f.run(["list", "--all-hosts", "--json", "--preview", "5"], host: nil)
+        #expect(run.status == 0, "\(run.stderr)")
+        views = try Self.json(run)
+        previewsShown = views.allSatisfy { v in
+          ((v["preview"] as? [String]) ?? []).contains("hello-" + ((v["host"] as? String) ?? "?"))
+        }
+        if !previewsShown { try await Task.sleep(for: .milliseconds(300)) }
+      }
+      #expect(views.map { $0["host"] as? String } == ["local", "alpha", "beta", "gamma"], "\(views)")
+      #expect(views.map { $0["id"] as? String } == ["s-local", "s-alpha", "s-beta", "s-gamma"])
+      #expect(previewsShown, "\(views)")
+      // The table: one per host, under its name.
+      run = try f.run(["list", "--all-hosts"], host: nil)
+      #expect(run.status == 0)
+      for name in ["local", "alpha", "beta", "gamma"] { #expect(run.stdout.contains("── \(name)\n"), "\(run.stdout)") }
+
+      // With it: a warning that says what to run, the others listed, status 8.
+      try full.write(toFile: f.config, atomically: true, encoding: .utf8)
+      let started = Date()
+      run = try f.run(["list", "--all-hosts", "--json"], host: nil, timeout: 90)
+      #expect(Date().timeIntervalSince(started) < 60)
+      #expect(run.status == 8, "\(run.stderr)")
+      #expect(try Self.json(run).count == 4)
+      #expect(run.stderrLines.count == 1, "\(run.stderr)")
+      #expect(run.stderr.hasPrefix("berth: warning: locked: "), "\(run.stderr)")
+      #expect(run.stderr.contains("ssh locked"), "\(run.stderr)")
+    }
+  }
+
+  /// A host that asks for a password: berth does not wait for one (BatchMode), it says what
+  /// to run, exit status 8. An unknown host is a usage error naming the configured ones.
+  @Test(.enabled(if: available, "needs sshd"))
+  func aHostThatWantsAPasswordIsUnreachableAtOnceAndAnUnknownHostIsAUsageError() async throws {
+    try await Self.withHosts(["alpha", "locked"], authorized: [true, false]) { f in
+      for args in [["list"], ["new", "--id", "x"], ["restore", "--all"]] {
+        let started = Date()
+        let run = try f.run(args, host: "locked", timeout: 90)
+        #expect(Date().timeIntervalSince(started) < 60)
+        #expect(run.status == 8, "\(args): \(run.stderr)")
+        expectOneErrorLine(run)
+        #expect(run.stderr.contains("password or a key"), "\(run.stderr)")
+        #expect(run.stderr.contains("run 'ssh locked'"), "\(run.stderr)")
+      }
+      let run = try f.run(["list"], host: "nowhere")
+      #expect(run.status == 2)
+      expectOneErrorLine(run)
+      #expect(run.stderr.contains("local, alpha, locked"), "\(run.stderr)")
+      // `local` is this machine.
+      #expect(try f.run(["list", "--json"], host: "local").status == 0)
+      // berth serve is local-only, and says so.
+      let serve = try f.run(["serve"], host: "alpha")
+      #expect(serve.status == 2)
+      #expect(serve.stderr.contains("local-only"), "\(serve.stderr)")
+    }
+  }
+
+  /// `berth --host H attach` on a real terminal (`script`, its stdin held open): ssh -t
+  /// through the master, the remote client appears; a detach there returns to berth, which
+  /// records it (no hook on the host can) and saves a snapshot.
+  @Test(.enabled(if: available, "needs sshd"))
+  func attachAndDetachOnARemoteHostAreRecorded() async throws {
+    guard let script = Spawn.which("script", path: ProcessInfo.processInfo.environment["PATH"]) else {
+      print("RemoteSessionTests: script(1) is not installed: skipped")
+      return
+    }
+    try await Self.withHosts(["alpha"]) { f in
+      #expect(try f.run(["new", "--id", "att"], host: "alpha").status == 0)
+      var env = f.server.environment
+      for (k, v) in f.env { env[k] = v }
+      env["TERM"] = "xterm"
+      let command = [
+        try berthExecutable(), "attach", "--config", f.config, "--db", f.dir.database, "--host", "alpha", "att",
+      ]
+      .map { "'" + $0 + "'" }.joined(separator: " ")
+      let viewer = try Spawn.withPipes([script, "-qfec", command, "/dev/null"], environment: env)
+      defer {
+        kill(viewer.pid, SIGKILL)
+        _ = Spawn.reapIfExited(viewer.pid)
+        for fd in [viewer.stdin, viewer.stdout, viewer.stderr] { close(fd) }
+      }
+      var clients = ""
+      for _ in 0..<60 where clients.isEmpty {
+        try await Task.sleep(for: .milliseconds(250))
+        clients = try f.tmux(0, ["list-clients", "-t", "=berth-att", "-F", "#{client_name}"]).stdoutText
+      }
+      #expect(!clients.isEmpty, "the remote client never showed up")
+      #expect(try f.tmux(0, ["detach-client", "-s", "=berth-att"]).status == 0)
+      var status: Int32?
+      for _ in 0..<120 where status == nil {
+        try await Task.sleep(for: .milliseconds(250))
+        status = Spawn.reapIfExited(viewer.pid)
+      }
+      #expect(status == 0)
+      let run = try f.run(["list", "--json"], host: "alpha")
+      let view = try #require(try Self.json(run).first)
+      #expect(view["status"] as? String == "detached")
+      #expect(view["lastAttachedAt"] is String, "\(view)")
+      #expect(view["lastDetachedAt"] is String, "\(view)")
+    }
+  }
+
+  /// Hostile names, tags, workspaces, directories and text through ssh: each reaches the
+  /// remote tmux exactly (the remote login shell expands nothing), and nothing runs.
+  @Test(.enabled(if: available, "needs sshd"))
+  func hostileNamesAndPathsThroughSSH() async throws {
+    try await Self.withHosts(["alpha"]) { f in
+      let marker = HardeningCommandTests.Marker(f.dir, "remote")
+      let names =
+        HardeningCommandTests.printable + [marker.payload, "$(touch \(marker.path))", "`touch \(marker.path)`"]
+      for (i, name) in names.enumerated() {
+        let cwd = try f.dir.makeDirectory("d\(i)/\(name.replacingOccurrences(of: "/", with: "_"))")
+        let run = try f.run(
+          ["new", "--id", "h\(i)", "--name=\(name)", "--workspace=\(name)", "--tag=\(name)", "--cwd=\(cwd)"],
+          host: "alpha")
+        #expect(run.status == 0, "\(name): \(run.stderr)")
+      }
+      var views = try Self.json(f.run(["list", "--json"], host: "alpha"))
+      for (i, name) in names.enumerated() {
+        let v = views.first { $0["id"] as? String == "h\(i)" }
+        #expect(v?["name"] as? String == name)
+        #expect(v?["workspace"] as? String == name)
+        #expect(v?["tags"] as? [String] == [name])
+        let cwd = f.dir.path + "/d\(i)/" + name.replacingOccurrences(of: "/", with: "_")
+        #expect(v?["cwd"] as? String == (cwd as NSString).standardizingPath, "\(name)")
+      }
+      // Rename, tag and send: the same.
+      let text = "echo '$HOME' \"`id`\" #{session_name} ; touch \(marker.path)-sent"
+      let renamed = "renamed " + names[5]
+      for args in [["rename", "h0", renamed], ["tag", "h1", "+" + names[7]], ["send", "h2", "--", text]] {
+        let run = try f.run(args, host: "alpha")
+        #expect(run.status == 0, "\(args): \(run.stderr)")
+      }
+      views = try Self.json(f.run(["list", "--json"], host: "alpha"))
+      #expect(views.first { $0["id"] as? String == "h0" }?["name"] as? String == renamed)
+      #expect((views.first { $0["id"] as? String == "h1" }?["tags"] as? [String])?.contains(names[7]) == true)
+      var pane = ""
+      for _ in 0..<40 where !pane.contains(text) {
+        try await Task.sleep(for: .milliseconds(250))
+        pane = try f.tmux(0, ["capture-pane", "-pJ", "-t", "=berth-h2:"]).stdoutText
+      }
+      #expect(pane.contains(text), "\(pane)")
+      #expect(!marker.fired())
+      #expect(!FileManager.default.fileExists(atPath: marker.path + "-sent"))
+    }
+  }
+}
+
+extension RemoteSessionTests {
+  /// A host taken off the network while its master connection is up: a command on it ends
+  /// with exit status 8 after the command timeout (never a hang), `list --all-hosts` still
+  /// lists the other host, and once the host is back berth reaches it again by itself.
+  @Test(.enabled(if: SSHTestHost.unavailableReason(namespace: true) == nil, "needs sshd, ip and root"))
+  func aHostThatGoesAwayIsUnreachableNotAHangAndComesBack() async throws {
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer { server in
+      let alpha = try SSHTestHost(alias: "alpha")
+      let beta = try SSHTestHost(alias: "beta", inNamespace: true)
+      let client = try SSHTestHost.client(for: [alpha, beta], in: dir.path)
+      let env = try HostsTests.environment(
+        server: server, dir: dir, client: client, hosts: [("alpha", "alpha"), ("beta", "beta")])
+      let f = Fixture(dir: dir, server: server, hosts: [alpha, beta], env: env, config: dir.file("config.toml"))
+      defer { f.shutdown() }
+      #expect(try f.run(["new", "--id", "a1"], host: "alpha").status == 0)
+      var run = try f.run(["new", "--id", "b1"], host: "beta")
+      #expect(run.status == 0, "\(run.stderr)")
+
+      try beta.setReachable(false)
+      var started = Date()
+      run = try f.run(["list", "--json"], host: "beta", timeout: 120)
+      #expect(Date().timeIntervalSince(started) < 60)
+      #expect(run.status == 8, "\(run.stderr)")
+      expectOneErrorLine(run)
+      #expect(run.stderr.contains("beta"), "\(run.stderr)")
+      started = Date()
+      run = try f.run(["list", "--all-hosts", "--json"], host: nil, timeout: 120)
+      #expect(Date().timeIntervalSince(started) < 60)
+      #expect(run.status == 8, "\(run.stderr)")
+      #expect(try Self.json(run).map { $0["id"] as? String } == ["a1"])
+      #expect(run.stderr.hasPrefix("berth: warning: beta"), "\(run.stderr)")
+
+      try beta.setReachable(true)
+      var back = false
+      for _ in 0..<20 where !back {
+        run = try f.run(["list", "--json"], host: "beta", timeout: 120)
+        back = run.status == 0
+        if !back { try await Task.sleep(for: .seconds(1)) }
+      }
+      #expect(back, "\(run.stderr)")
+      #expect(try Self.json(run).first?["status"] as? String == "detached", "\(run.stdout)")
+    }
+  }
+}
+
+/// `--host NAME` without ssh: which server a context names, and the keys records are kept
+/// under.
+@Suite struct HostContextTests {
+  static func base(_ config: String) throws -> BerthContext {
+    var context = BerthContext(
+      environment: ["HOME": "/home/u", "TMUX_TMPDIR": "/tmp/x"], socket: .name("default"), databasePath: "/dev/null")
+    context.settings = Config.parse(config).settings
+    return context
+  }
+
+  @Test func aHostContextNamesTheRemoteServerAndKeysItsRecordsByHost() throws {
+    let base = try Self.base(
+      "[hosts.build]\nssh = \"me@build\"\nsocket = \"work\"\n\n[hosts.web]\nssh = \"web\"\n\n"
+        + "[hosts.db]\nssh = \"db\"\nsocketPath = \"/run/tmux/s\"\n")
+    #expect(try ContextBuilder.on(host: "local", base).host == nil)
+    let build = try ContextBuilder.on(host: "build", base)
+    #expect(build.hostName == "build")
+    #expect(build.socket == .name("work"))
+    #expect(build.socketPath == "host:build -L work")
+    let web = try ContextBuilder.on(host: "web", base)
+    #expect(web.socket == .name("default"))
+    #expect(web.socketPath == "host:web")
+    #expect(try ContextBuilder.on(host: "db", base).socketPath == "host:db -S /run/tmux/s")
+    // -L/-S given with --host pick another server on that host.
+    #expect(try ContextBuilder.on(host: "web", base, socketName: "other").socketPath == "host:web -L other")
+    // Local keys are paths: no host's key is ever one.
+    #expect(base.socketPath.hasPrefix("/"))
+  }
+
+  @Test func anUnknownHostIsAUsageErrorThatListsTheConfiguredOnes() throws {
+    let base = try Self.base("[hosts.build]\nssh = \"me@build\"\n")
+    #expect(
+      throws: BerthError.usage(
+        "no host named 'nowhere': the hosts are local, build (add [hosts.NAME] to the config file)")
+    ) {
+      try ContextBuilder.on(host: "nowhere", base)
     }
   }
 }

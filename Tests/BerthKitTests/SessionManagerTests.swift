@@ -67,6 +67,43 @@ struct SessionLifecycleTests {
     }
   }
 
+  /// Previews are captured in runs that share one marker and are split by line counts
+  /// (history + height from the same batch's listing): every session must get its own
+  /// lines, whatever its height, its history, or a run member that is gone.
+  @Test func previewsInSharedRunsAreEachSessionsOwn() async throws {
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer { server in
+      try await withManager(makeContext(server, dir)) { m async throws in
+        var ids: [String] = []
+        for i in 0..<37 {
+          // Heights from 5 to 40, some with more output than their screen (history), some
+          // with one line, one with lines long enough to wrap.
+          let count = [1, 3, 60, 7, 120][i % 5]
+          let wide = i == 11 ? String(repeating: "w", count: 300) : ""
+          let script =
+            "i=1; while [ $i -le \(count) ]; do echo s\(i)-line-$i\(wide); i=$((i+1)); done; echo s\(i)-done; exec sleep 300"
+          let v = try await m.create(
+            CreateRequest(id: "p\(i)", size: (cols: 80, rows: 5 + (i * 7) % 36), command: ["sh", "-c", script]))
+          ids.append(v.id)
+        }
+        for id in ids {
+          #expect(
+            server.waitUntil { (try? server.paneText("berth-\(id)"))?.contains("\(id.dropFirst())-done") == true })
+        }
+        // One session goes behind berth's back: its run falls back to pane-by-pane captures.
+        _ = try server.check("kill-session", "-t", "=berth-p20")
+        let listed = try await m.list(preview: 2)
+        for (i, id) in ids.enumerated() where id != "p20" {
+          let row = try #require(listed.views.first { $0.id == id })
+          let count = [1, 3, 60, 7, 120][i % 5]
+          let last = try #require(row.preview?.last)
+          #expect(last == "s\(i)-done", "\(id): \(row.preview ?? [])")
+          if i != 11 { #expect(row.preview?.first == "s\(i)-line-\(count)", "\(id): \(row.preview ?? [])") }
+        }
+      }
+    }
+  }
+
   @Test func readableIdsAreUniqueAndUUIDsStillWork() async throws {
     let dir = try TemporaryDirectory()
     let cwd = try dir.makeDirectory("api")

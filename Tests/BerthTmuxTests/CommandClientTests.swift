@@ -73,6 +73,34 @@ struct CommandClientTests {
     }
   }
 
+  /// A client started early (its start-up overlapping the caller's own work) reads the
+  /// server as of when its batch is written, not when it started; one never used goes.
+  @Test func anEarlyClientReadsTheServerWhenItsBatchIsWritten() async throws {
+    try await withTmuxServer { server in
+      try server.check("new-session", "-d", "-s", "before")
+      let client = Self.client(server)
+      let early = try #require(client.startEarly())
+      try await Task.sleep(for: .milliseconds(300))
+      try server.check("new-session", "-d", "-s", "after")
+      let replies = try await client.sendGroups(
+        [[.listSessions(format: "#{session_name}")], [.displayMessage(format: "a"), .displayMessage(format: "b")]],
+        early: early)
+      #expect(replies[0].textLines.sorted() == ["after", "before"])
+      #expect(replies[1].textLines == ["a", "b"])
+      // Used once: the next batch starts its own client.
+      #expect(try await client.sendGroups([[.displayMessage(format: "again")]], early: early)[0].textLines == ["again"])
+
+      let unused = try #require(client.startEarly())
+      let pid = unused.pid
+      unused.cancel()
+      #expect(server.waitUntil { kill(pid, 0) != 0 }, "an unused early client ends")
+      #expect(
+        try server.check("list-sessions", "-F", "#{session_name}").split(separator: "\n").sorted() == [
+          "after", "before",
+        ])
+    }
+  }
+
   @Test func batchesLongerThanTmuxsArgumentLimitGoThroughStdin() async throws {
     try await withTmuxServer { server in
       let commands = (0..<3000).map { TmuxCommand.displayMessage(format: "reply number \($0) of the batch") }

@@ -17,6 +17,27 @@ struct CommandBatchTests {
     #expect(Array(try batch.script().utf8) == Array(expected.utf8))
   }
 
+  @Test func aGroupSharesOneLineAndOneMarker() throws {
+    let batch = CommandBatch(
+      groups: [
+        [.listSessions(format: "#{session_id}")], [.displayMessage(format: "a"), .displayMessage(format: "b")],
+      ],
+      marker: Self.marker)
+    let expected =
+      "list-sessions -F '#{session_id}' ; display-message -p 'Z9abc123def4567890E0'\n"
+      + (try TmuxCommand.displayMessage(format: "a").encoded()) + " ; "
+      + (try TmuxCommand.displayMessage(format: "b").encoded()) + " ; display-message -p 'Z9abc123def4567890E1'\n"
+    #expect(Array(try batch.script().utf8) == Array(expected.utf8))
+    #expect(batch.commands.count == 3)
+    let m = Self.marker
+    let replies = batch.replies(stdout: Self.bytes("$1\n\(m)E0\na\nb\n\(m)E1\n"), stderr: [])
+    #expect(replies.map(\.isError) == [false, false])
+    #expect(replies[1].textLines == ["a", "b"])
+    // A group whose first command fails loses the rest of its line: one error reply.
+    let failed = batch.replies(stdout: Self.bytes("$1\n\(m)E0\n"), stderr: Self.bytes("no such thing\n"))
+    #expect(failed.map(\.isError) == [false, true] && failed[1].text == "no such thing")
+  }
+
   @Test func aCommandThatCannotBeEncodedStopsTheWholeBatch() {
     let batch = CommandBatch([.displayMessage(format: "ok"), .sendLiteral(.pane(1), text: "a\nb")])
     #expect(throws: CommandEncodingError.self) { try batch.script() }

@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""berth across hosts: `berth list --all-hosts --json --preview 5` against the slowest single
+host's `berth --host X list --json --preview 5` run alone (issue 16: at most 1.5x).
+
+Starts three real sshd hosts on loopback (Debian's openssh-server; keys, configs and tmux socket
+directories of their own under a temporary directory), gives each a tmux server with SESSIONS
+sessions (one `tmux source-file` batch, each pane printing a few lines), adopts them into one
+berth database with `berth --host H adopt --all`, warms up (the ssh master connections, the remote
+tmux version cache and the laptop-side snapshot that a listing takes at most once per snapshot
+interval), then times each command RUNS times and prints markdown rows. Everything it started
+(sshd, tmux servers, ssh masters) is ended by pid or socket on exit, also on failure or Ctrl-C.
+
+usage: scripts/bench-hosts.py [--berth PATH] [--sessions N] [--runs N] [--keep]
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HOSTS = ["h1", "h2", "h3"]
+REMOTE_SOCKET = "berth-bench-remote"
+
+
+class BenchError(Exception):
+    pass
+
+
+def find_berth():
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    for sub in (".build/release/berth", ".build/debug/berth"):
+        path = os.path.join(root, sub)
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = tempfile.mkdtemp(prefix="berth-bench-hosts.")
+        self.sshd = []
+        self.tmux = shutil.which("tmux")
+        if not self.tmux:
+            raise BenchError("tmux is not installed")
+        for tool in ("/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/ssh-keygen"):
+            if not os.access(tool, os.X_OK):
+                raise BenchError("%s is missing (apt-get install openssh-server openssh-client)" % tool)
+        # A private copy: a build running meanwhile must not replace the binary mid-run.
+        self.berth = os.path.join(self.tmp, "berth")
+        shutil.copy2(args.berth, self.berth)
+        self.home = os.path.join(self.tmp, "home")
+        os.makedirs(self.home, mode=0o700)
+        self.runtime = os.path.join(self.tmp, "run")
+        os.makedirs(self.runtime, mode=0o700)
+        self.db = os.path.join(self.tmp, "berth.sqlite3")
+        self.config = os.path.join(self.tmp, "config.toml")
+        self.ssh_config = os.path.join(self.tmp, "ssh_config")
+        self.ssh_wrapper = os.path.join(self.tmp, "ssh")
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": self.home,
+            "USER": os.environ.get("USER", "bench"),
+            "TERM": "xterm-256color",
+            "LANG": "C.UTF-8",
+            "SHELL": "/bin/sh",
+            "TMUX_TMPDIR": os.path.join(self.tmp, "local-tmux"),
+            "XDG_STATE_HOME": os.path.join(self.home, ".local", "state"),
+            "XDG_RUNTIME_DIR": self.runtime,
+            "BERTH_SSH": self.ssh_wrapper,
+        }
+        os.makedirs(self.env["TMUX_TMPDIR"], mode=0o700)
+
+    def log(self, message):
+        print("bench-hosts: " + message, file=sys.stderr, flush=True)
+
+    def run(self, argv, env=None, timeout=600, check=True, stdin=None):
+        p = subprocess.run(
+            argv, env=env or self.env, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            timeout=timeout, cwd=self.tmp)
+        if check and p.returncode != 0:
+            raise BenchError("%s exited with %d: %s" % (
+                " ".join(argv[:8]), p.returncode, p.stderr.decode(errors="replace").strip()[:500]))
+        return p
+
+    # -- hosts
+
+    def host_dir(self, name):
+        return os.path.join(self.tmp, "host-" + name)
+
+    def host_tmux_env(self, name):
+        env = dict(self.env)
+        env["TMUX_TMPDIR"] = os.path.join(self.host_dir(name), "tmux")
+        return env
+
+    def start_hosts(self):
+        keygen = ["/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "berth-bench", "-f"]
+        self.run(keygen + [os.path.join(self.tmp, "id")])
+        public = open(os.path.join(self.tmp, "id.pub")).read()
+        user = os.environ.get("USER") or subprocess.run(
+            ["id", "-un"], stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+        client = []
+        known = []
+        for name in HOSTS:
+            d = self.host_dir(name)
+            os.makedirs(os.path.join(d, "tmux"), mode=0o700)
+            self.run(keygen + [os.path.join(d, "host_key")])
+            with open(os.path.join(d, "authorized_keys"), "w") as f:
+                f.write(public)
+            os.makedirs("/run/sshd", exist_ok=True)
+            port = None
+            for _ in range(20):
+                candidate = free_port()
+                with open(os.path.join(d, "sshd_config"), "w") as f:
+                    f.write("\n".join([
+                        "Port %d" % candidate, "ListenAddress 127.0.0.1",
+                        "HostKey %s/host_key" % d, "AuthorizedKeysFile %s/authorized_keys" % d,
+                        "StrictModes no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+                        "UsePAM no", "PidFile none", "LogLevel ERROR", "MaxSessions 100", "MaxStartups 100",
+                        "SetEnv TMUX_TMPDIR=%s/tmux" % d, ""]))
+                proc = subprocess.Popen(
+                    ["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(d, "sshd_config")],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline and proc.poll() is None:
+                    try:
+                        socket.create_connection(("127.0.0.1", candidate), timeout=0.5).close()
+                        port = candidate
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+                if port:
+                    self.sshd.append(proc)
+                    break
+                proc.kill()
+                proc.wait()
+            if not port:
+                raise BenchError("sshd did not start for %s" % name)
+            key = open(os.path.join(d, "host_key.pub")).read().strip()
+            known.append("[127.0.0.1]:%d %s" % (port, key))
+            client.append("\n".join([
+                "Host %s" % name, "  HostName 127.0.0.1", "  Port %d" % port, "  User %s" % user,
+                "  IdentityFile %s/id" % self.tmp, "  IdentitiesOnly yes",
+                "  UserKnownHostsFile %s/known_hosts" % self.tmp, "  GlobalKnownHostsFile /dev/null",
+                "  StrictHostKeyChecking yes", ""]))
+        with open(os.path.join(self.tmp, "known_hosts"), "w") as f:
+            f.write("\n".join(known) + "\n")
+        with open(self.ssh_config, "w") as f:
+            f.write("\n".join(client))
+        with open(self.ssh_wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec /usr/bin/ssh -F '%s' \"$@\"\n" % self.ssh_config)
+        os.chmod(self.ssh_wrapper, 0o755)
+        with open(self.config, "w") as f:
+            for name in HOSTS:
+                f.write('[hosts.%s]\nssh = "%s"\nsocket = "%s"\n\n' % (name, name, REMOTE_SOCKET))
+
+    def populate(self, name, n):
+        """n sessions on the host's server, in one batch, each pane printing a few lines."""
+        lines = []
+        for i in range(n):
+            script = "i=0; while [ $i -lt 8 ]; do echo line $i of %s s%04d; i=$((i+1)); done; exec sleep 100000" % (name, i)
+            lines.append("new-session -d -s berth-%s%04d -x 120 -y 30 '%s'" % (name, i, script))
+        batch = os.path.join(self.tmp, "batch-%s.tmux" % name)
+        with open(batch, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        env = self.host_tmux_env(name)
+        self.run([self.tmux, "-L", REMOTE_SOCKET, "-f", "/dev/null", "start-server", ";", "source-file", batch],
+                 env=env, timeout=300)
+        count = len(self.run([self.tmux, "-L", REMOTE_SOCKET, "list-sessions"], env=env).stdout.splitlines())
+        if count < n:
+            raise BenchError("%s: tmux made %d of %d sessions" % (name, count, n))
+
+    def berth_cmd(self, *args, host=None):
+        argv = [self.berth, "--config", self.config, "--db", self.db]
+        if host:
+            argv += ["--host", host]
+        return argv + list(args)
+
+    def timed(self, argv):
+        t0 = time.perf_counter()
+        p = subprocess.run(argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300, cwd=self.tmp)
+        elapsed = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise BenchError("%s exited with %d: %s" % (
+                " ".join(argv[-6:]), p.returncode, p.stderr.decode(errors="replace").strip()[:500]))
+        return elapsed, p.stdout
+
+    # -- the measure
+
+    def measure(self):
+        n = self.args.sessions
+        self.log("starting %d sshd hosts on loopback" % len(HOSTS))
+        self.start_hosts()
+        for name in HOSTS:
+            self.populate(name, n)
+        time.sleep(1)
+        for name in HOSTS:
+            t0 = time.perf_counter()
+            self.run(self.berth_cmd("adopt", "--all", host=name), timeout=600)
+            self.log("%s: %d sessions adopted in %.1f s" % (name, n, time.perf_counter() - t0))
+        list_args = ("list", "--json", "--preview", "5")
+        # Warm-up: masters, version cache, the once-per-interval snapshot from the laptop.
+        for _ in range(2):
+            for name in HOSTS:
+                self.timed(self.berth_cmd(*list_args, host=name))
+            self.timed(self.berth_cmd("list", "--all-hosts", "--json", "--preview", "5"))
+        single = {name: [] for name in HOSTS}
+        together = []
+        import json
+        for _ in range(self.args.runs):
+            for name in HOSTS:
+                elapsed, out = self.timed(self.berth_cmd(*list_args, host=name))
+                single[name].append(elapsed)
+                if len(json.loads(out)) != n:
+                    raise BenchError("%s listed %d sessions, not %d" % (name, len(json.loads(out)), n))
+            elapsed, out = self.timed(self.berth_cmd("list", "--all-hosts", "--json", "--preview", "5"))
+            together.append(elapsed)
+            views = json.loads(out)
+            if len(views) != n * len(HOSTS):
+                raise BenchError("--all-hosts listed %d sessions, not %d" % (len(views), n * len(HOSTS)))
+            if not all(v.get("preview") for v in views):
+                raise BenchError("--all-hosts: a session without its preview")
+        # The floor of every remote command: one ssh session through the master (the remote
+        # login shell's start-up included: ssh always runs the command through it).
+        floor = []
+        probe = [self.ssh_wrapper, "-o", "ControlPath=%s" % self.control_path(HOSTS[0]), "-o", "ControlMaster=no",
+                 "-T", HOSTS[0], "true"]
+        for _ in range(self.args.runs):
+            floor.append(self.timed(probe)[0])
+        medians = {name: statistics.median(v) for name, v in single.items()}
+        slowest = max(medians, key=medians.get)
+        all_median = statistics.median(together)
+        ratio = all_median / medians[slowest]
+        ms = lambda s: "%.0f ms" % (s * 1000)
+        print("| measure (%d hosts x %d sessions on loopback, %d runs, median) | time | min |" % (len(HOSTS), n, self.args.runs))
+        print("|---|---|---|")
+        for name in HOSTS:
+            print("| `berth --host %s list --json --preview 5` alone%s | %s | %s |" % (
+                name, " (slowest)" if name == slowest else "", ms(medians[name]), ms(min(single[name]))))
+        print("| `berth list --all-hosts --json --preview 5` | %s | %s |" % (ms(all_median), ms(min(together))))
+        print("| ratio, all hosts / slowest single host (target <= 1.5x) | %.2fx %s | |" % (
+            ratio, "(met)" if ratio <= 1.5 else "(NOT met)"))
+        print("| one `ssh %s true` through the master (the floor of any remote command) | %s | %s |" % (
+            HOSTS[0], ms(statistics.median(floor)), ms(min(floor))))
+        print("")
+        print("All hosts run on this machine (%d cores): their sshd, login shells and tmux servers share "
+              "its cores, which separate machines would not." % (os.cpu_count() or 0))
+
+    def control_path(self, name):
+        """berth's master socket for a host (SSHLink.controlPath: FNV-1a of name and destination)."""
+        h = 0xcbf29ce484222325
+        for byte in ("%s\n%s" % (name, name)).encode():
+            h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+        return "%s/berth/ssh-%016x" % (self.runtime, h)
+
+    def cleanup(self):
+        for name in HOSTS:
+            subprocess.run([self.tmux, "-L", REMOTE_SOCKET, "kill-server"], env=self.host_tmux_env(name),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+            if os.path.exists(self.ssh_wrapper):
+                subprocess.run([self.ssh_wrapper, "-o", "ControlPath=%s" % self.control_path(name), "-O", "exit", name],
+                               env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        for proc in self.sshd:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        # Whatever is left that this run started (a master whose exit request was lost, an
+        # sshd connection process): everything whose command line names this run's directory.
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                cmdline = open("/proc/%s/cmdline" % pid, "rb").read()
+            except OSError:
+                continue
+            if self.tmp.encode() in cmdline:
+                try:
+                    os.kill(int(pid), signal.SIGTERM)
+                except OSError:
+                    pass
+        if self.args.keep:
+            self.log("kept " + self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--berth", default=find_berth(), help="the berth binary (default: .build/release, else debug)")
+    parser.add_argument("--sessions", type=int, default=100, help="sessions per host (default 100)")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs of each command (default 10)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    if not args.berth or not os.access(args.berth, os.X_OK):
+        print("bench-hosts: no berth binary: build it (swift build -c release) or pass --berth", file=sys.stderr)
+        return 2
+    bench = None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        bench = Bench(args)
+        bench.measure()
+        return 0
+    except BenchError as e:
+        print("bench-hosts: %s" % e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if bench is not None:
+            bench.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
