@@ -10,7 +10,7 @@ tmux version cache and the laptop-side snapshot that a listing takes at most onc
 interval), then times each command RUNS times and prints markdown rows. Everything it started
 (sshd, tmux servers, ssh masters) is ended by pid or socket on exit, also on failure or Ctrl-C.
 
-usage: scripts/bench-hosts.py [--berth PATH] [--sessions N] [--runs N] [--keep]
+usage: scripts/bench-hosts.py [--berth PATH] [--sessions N] [--runs N] [--keep] [--user-rc]
 """
 
 import argparse
@@ -130,7 +130,7 @@ class Bench:
                         "HostKey %s/host_key" % d, "AuthorizedKeysFile %s/authorized_keys" % d,
                         "StrictModes no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
                         "UsePAM no", "PidFile none", "LogLevel ERROR", "MaxSessions 100", "MaxStartups 100",
-                        "SetEnv TMUX_TMPDIR=%s/tmux" % d, ""]))
+                        "SetEnv TMUX_TMPDIR=%s/tmux%s" % (d, "" if self.args.user_rc else " SHLVL=1"), ""]))
                 proc = subprocess.Popen(
                     ["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(d, "sshd_config")],
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -240,6 +240,16 @@ class Bench:
                  "-T", HOSTS[0], "true"]
         for _ in range(self.args.runs):
             floor.append(self.timed(probe)[0])
+        # The same three listings as separate processes started at once: what the machine
+        # allows, with no help from berth (--all-hosts should be no slower).
+        apart = []
+        for _ in range(self.args.runs):
+            t0 = time.perf_counter()
+            procs = [subprocess.Popen(self.berth_cmd(*list_args, host=name), env=self.env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, cwd=self.tmp) for name in HOSTS]
+            for proc in procs:
+                proc.wait()
+            apart.append(time.perf_counter() - t0)
         medians = {name: statistics.median(v) for name, v in single.items()}
         slowest = max(medians, key=medians.get)
         all_median = statistics.median(together)
@@ -253,11 +263,16 @@ class Bench:
         print("| `berth list --all-hosts --json --preview 5` | %s | %s |" % (ms(all_median), ms(min(together))))
         print("| ratio, all hosts / slowest single host (target <= 1.5x) | %.2fx %s | |" % (
             ratio, "(met)" if ratio <= 1.5 else "(NOT met)"))
+        print("| the %d single-host commands as separate processes started at once (this machine's limit) | %s | %s |" % (
+            len(HOSTS), ms(statistics.median(apart)), ms(min(apart))))
         print("| one `ssh %s true` through the master (the floor of any remote command) | %s | %s |" % (
             HOSTS[0], ms(statistics.median(floor)), ms(min(floor))))
         print("")
         print("All hosts run on this machine (%d cores): their sshd, login shells and tmux servers share "
-              "its cores, which separate machines would not." % (os.cpu_count() or 0))
+              "its cores, which separate machines would not. %s" % (
+                  os.cpu_count() or 0,
+                  "Each remote command ran this user's ~/.bashrc (--user-rc)." if self.args.user_rc else
+                  "Remote commands skip this user's ~/.bashrc (SHLVL=1 on the hosts; --user-rc to keep it)."))
 
     def control_path(self, name):
         """berth's master socket for a host (SSHLink.controlPath: FNV-1a of name and destination)."""
@@ -306,6 +321,10 @@ def main():
     parser.add_argument("--sessions", type=int, default=100, help="sessions per host (default 100)")
     parser.add_argument("--runs", type=int, default=10, help="timed runs of each command (default 10)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--user-rc", action="store_true",
+        help="let bash read this user's ~/.bashrc for each remote command (by default the hosts set SHLVL=1, "
+             "which bash takes as not started by sshd, as a stock ~/.bashrc returns at once for commands)")
     args = parser.parse_args()
     if not args.berth or not os.access(args.berth, os.X_OK):
         print("bench-hosts: no berth binary: build it (swift build -c release) or pass --berth", file=sys.stderr)

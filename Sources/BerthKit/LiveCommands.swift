@@ -32,3 +32,30 @@ extension SessionManager {
     }
   }
 }
+
+extension SessionManager {
+  /// tmux 3.4 and 3.5 print a pane's directory escaped (`\$HOME` for a directory named
+  /// `$HOME`, `\033` for an ESC): taken as it is, a restore would look for a directory that
+  /// does not exist. Any escape begins with a backslash, so a path without one is exact;
+  /// one with a backslash is read again from /proc the way tmux reads it (the cwd of the
+  /// terminal's foreground process group, else of the pane's process). On this machine
+  /// only; a path /proc cannot show stays as tmux gave it.
+  static func exactPaths(_ live: inout [LiveSession]) {
+    var reader = StatReader()
+    for s in live.indices {
+      for p in live[s].panes.indices where live[s].panes[p].currentPath.utf8.contains(0x5C) {
+        let pid = live[s].panes[p].pid
+        guard pid > 0 else { continue }
+        var candidates: [Int32] = []
+        if let entry = reader.entry(pid: pid), entry.tpgid > 0 { candidates.append(entry.tpgid) }
+        candidates.append(pid)
+        for candidate in candidates {
+          if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(candidate)/cwd") {
+            live[s].panes[p].currentPath = path
+            break
+          }
+        }
+      }
+    }
+  }
+}

@@ -78,6 +78,9 @@ public struct SSHLink: Sendable {
   /// reason and what to run when it cannot (a host that wants a password, an unknown host key).
   public func connect(timeout: Double = 20) throws(BerthError) {
     if isConnected() { return }
+    // A socket left by a master that was killed: ssh would not replace it (it would run
+    // without multiplexing, and this connection would never end). It is ours (0700 directory).
+    unlink(controlPath)
     // `-f` sends the master to the background once it is authenticated; its output goes to
     // /dev/null then (so our pipes close), and `-E` keeps its log out of them before.
     let log = (controlPath as NSString).deletingLastPathComponent + "/ssh-\(host.name).log"

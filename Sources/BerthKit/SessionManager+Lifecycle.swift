@@ -50,7 +50,7 @@ extension SessionManager {
       throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
     }
     let (has, options) = try await sessionNamesAndOptions(c)
-    if context.host != nil { cwd = try remoteDirectory(request.cwd, home: options.home) }
+    if context.host != nil { cwd = try await remoteDirectory(request.cwd, home: options.home) }
     if has.contains(tmuxName) {
       throw .exists(
         "tmux already has a session named '\(tmuxName)' that berth does not track: 'berth adopt \(id)' or 'berth attach \(id)'"
@@ -200,7 +200,8 @@ extension SessionManager {
     let createIndex = batch.count
     batch.append(
       .newSession(
-        name: record.tmuxSessionName, directory: record.cwd, width: record.cols, height: record.rows,
+        name: record.tmuxSessionName, directory: record.cwd.isEmpty ? nil : record.cwd, width: record.cols,
+        height: record.rows,
         environment: env, command: argv, printFormat: "#{session_id}"))
     if raised != nil, let previous = options.historyLimit {
       batch.append(.setOption("history-limit", value: String(previous), global: true))

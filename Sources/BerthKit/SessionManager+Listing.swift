@@ -76,6 +76,7 @@ extension SessionManager {
         live = TmuxListing.sessions(
           paneLines: replies[0].lines, separator: separator, clients: clients,
           hiddenPrefix: ControlConnection.hiddenSessionPrefix)
+        if context.host == nil { Self.exactPaths(&live) }
         if !replies[2].isError, let seconds = Double(replies[2].text.trimmingCharacters(in: .whitespaces)) {
           serverStartedAt = Date(timeIntervalSince1970: seconds)
         }

@@ -61,22 +61,43 @@ extension SessionManager {
   }
 
   /// A directory for a session on the remote host: checked by the remote tmux, not on this
-  /// machine. Absolute, or `~`/`~/...` under the remote home (tmux does not expand `~`);
-  /// nil when none was asked for (the remote home, found in the same batch).
-  func remoteDirectory(_ requested: String?, home: String?) throws(BerthError) -> String {
-    let fallback = home ?? "/"
-    guard let raw = requested else { return fallback }
+  /// machine. Absolute, or `~`/`~/...` under the remote home (tmux does not expand `~`).
+  /// None asked for: the remote home (from its server's environment, in the same batch);
+  /// "" when no server runs there yet, which starts the session where ssh starts commands,
+  /// the home, and the listing records the directory tmux reports.
+  func remoteDirectory(_ requested: String?, home: String?) async throws(BerthError) -> String {
+    guard let raw = requested, raw != "~" else { return home ?? "" }
     if raw.contains("\n") || raw.contains("\r") || raw.contains("\0") {
       throw .usage("the directory name contains a line break: choose another directory")
     }
-    if raw == "~" { return fallback }
-    if raw.hasPrefix("~/") { return (fallback as NSString).appendingPathComponent(String(raw.dropFirst(2))) }
+    if raw.hasPrefix("~/") {
+      var base = home
+      if base == nil { base = await remoteHome() }
+      guard let base else {
+        throw .usage("the home directory on \(context.hostName) is unknown: give an absolute --cwd")
+      }
+      return (base as NSString).appendingPathComponent(String(raw.dropFirst(2)))
+    }
     guard raw.hasPrefix("/") else {
       throw .usage(
         "the directory '\(TerminalText.sanitize(raw))' is relative: on \(context.hostName) give an absolute path (or ~/...)"
       )
     }
     return (raw as NSString).standardizingPath
+  }
+
+  /// The remote user's home, asked of the login shell (when no tmux server runs there to
+  /// say it): one ssh round trip, off the cooperative pool.
+  func remoteHome() async -> String? {
+    guard let link else { return nil }
+    return await withCheckedContinuation { (done: CheckedContinuation<String?, Never>) in
+      Thread {
+        let out = try? link.run(["printenv", "HOME"], timeout: 15)
+        let home = out.flatMap { $0.status == 0 ? $0.stdoutText.split(whereSeparator: \.isNewline).last : nil }
+          .map(String.init)
+        done.resume(returning: home.flatMap { $0.hasPrefix("/") ? $0 : nil })
+      }.start()
+    }
   }
 
   /// No berth runs on a remote host to save snapshots from tmux's hooks or timer, so this

@@ -225,19 +225,29 @@ public final class ControlConnection: @unchecked Sendable {
     closeStdin()
   }
 
-  /// The hidden session's own `client-session-changed` hook: a client that lands on it
-  /// (a user's terminal whose session was killed under `detach-on-destroy off`, when ours is
-  /// the only session left) is detached at once, as it would be with no session left. Only
-  /// clients that are not control clients: berth's own stays. tmux 3.2a cannot name the
-  /// client a hook runs for (`hook_client` came in 3.3), so the hook asks tmux which clients
-  /// the session has. Paths are quoted for sh and `#`-escaped for run-shell's expansion.
+  /// The hidden session's own `client-session-changed` hook: a client that lands on it (a
+  /// user's terminal whose session was killed under `detach-on-destroy off`) goes on to the
+  /// other session with the latest activity, as tmux meant to send it (tmux 3.5 and later
+  /// pick ours, the newest, where 3.3 picked another), or is detached when only hidden
+  /// sessions are left, as with no session at all. Only clients that are not control
+  /// clients: berth's own stays. tmux 3.2a cannot name the client a hook runs for
+  /// (`hook_client` came in 3.3), so the hook asks tmux which clients the session has.
+  /// Paths are quoted for sh and `#`-escaped for run-shell's expansion.
   static func landingHook(tmux: String, socketFile: String, session: String) -> String {
     func sh(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-    let script =
-      "t=\(sh(tmux)); s=\(sh(socketFile)); \"$t\" -S \"$s\" list-clients -t \(sh("=" + session)) "
-      + "-F '#{client_control_mode} #{client_name}' | while read -r m n; do "
-      + "[ \"$m\" = 1 ] || \"$t\" -S \"$s\" detach-client -t \"$n\"; done"
+    let script = "t=\(sh(tmux)); s=\(sh(socketFile)); " + landingScript(session: sh("=" + session), format: "#")
     return (try? TmuxCommand([.word("run-shell"), .word("-b"), .formatExpanded(script)]).encoded()) ?? ""
+  }
+
+  /// What the landing hook runs once `$t` (tmux) and `$s` (its socket) are set; `format`
+  /// is how a tmux format begins in the text given (`##` where run-shell expands it first).
+  static func landingScript(session: String, format f: String) -> String {
+    "o=$(\"$t\" -S \"$s\" list-sessions -F '\(f){session_activity} \(f){session_id} \(f){session_name}' "
+      + "| grep -v '^[0-9]* [^ ]* \(hiddenSessionPrefix)' | sort -rn | head -n 1 | cut -d ' ' -f 2); "
+      + "\"$t\" -S \"$s\" list-clients -t \(session) -F '\(f){client_control_mode} \(f){client_name}' "
+      + "| while read -r m n; do [ \"$m\" = 1 ] && continue; "
+      + "if [ -n \"$o\" ]; then \"$t\" -S \"$s\" switch-client -c \"$n\" -t \"$o\"; "
+      + "else \"$t\" -S \"$s\" detach-client -t \"$n\"; fi; done"
   }
 
   /// The landing hook on a remote server: the same, with the server's own tmux binary
@@ -246,10 +256,8 @@ public final class ControlConnection: @unchecked Sendable {
   /// `#` is doubled.
   static func remoteLandingHook(session: String) -> String {
     let script =
-      "t=/proc/#{pid}/exe; [ -x \"$t\" ] || t=tmux; s=#{q:socket_path}; \"$t\" -S \"$s\" list-clients -t '="
-      + session.replacingOccurrences(of: "#", with: "##")
-      + "' -F '##{client_control_mode} ##{client_name}' | while read -r m n; do "
-      + "[ \"$m\" = 1 ] || \"$t\" -S \"$s\" detach-client -t \"$n\"; done"
+      "t=/proc/#{pid}/exe; [ -x \"$t\" ] || t=tmux; s=#{q:socket_path}; "
+      + landingScript(session: "'=" + session.replacingOccurrences(of: "#", with: "##") + "'", format: "##")
     return (try? TmuxCommand([.word("run-shell"), .word("-b"), .value(script)]).encoded()) ?? ""
   }
 

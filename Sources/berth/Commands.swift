@@ -79,27 +79,9 @@ struct ListCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
-    if allHosts {
-      let parts = await AllHosts.list(base: try global.context(), preview: preview, includeForeign: all)
-      if json {
-        printViews(parts.flatMap(\.views), json: true, preview: preview != nil)
-      } else {
-        // The table has no host column: one table per host, under its name.
-        for (i, part) in parts.enumerated() where part.error == nil {
-          if i > 0 { emit("") }
-          emit("── \(part.host)")
-          printViews(part.views, json: false, preview: preview != nil, width: outputWidth(wide: wide))
-        }
-      }
-      let failures = parts.compactMap { p in p.error.map { (p.host, $0) } }
-      for (host, error) in failures {
-        let text = error.description
-        printError("warning: " + (text.hasPrefix(host + ":") ? text : "\(host): \(text)"))
-      }
-      if let first = failures.first { Glibc.exit(first.1.exitStatus) }
-      return
-    }
-    try await QuickList(options: global.contextOptions, json: json, wide: wide, all: all, preview: preview).run()
+    try await QuickList(
+      options: global.contextOptions, json: json, wide: wide, all: all, preview: preview, allHosts: allHosts
+    ).run()
   }
 }
 
@@ -110,7 +92,9 @@ struct NewCommand: AsyncParsableCommand {
   @OptionGroup var global: GlobalOptions
   @Option(help: "The id ([A-Za-z0-9_-], 1 to 64 characters; default a UUID).") var id: String?
   @Option(help: "A custom name.") var name: String?
-  @Option(help: "The starting directory (default the current one).") var cwd: String?
+  @Option(
+    help: "The starting directory (default the current one; with --host, the remote home, and '~/...' is under it).")
+  var cwd: String?
   @Option(help: "The workspace the session belongs to.") var workspace: String?
   @Option(help: "A tag (repeatable).") var tag: [String] = []
   @Option(help: "The shell to run (as a login shell).") var shell: String?

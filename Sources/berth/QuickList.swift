@@ -18,21 +18,47 @@ struct QuickList: Equatable {
   var wide = false
   var all = false
   var preview: Int?
+  var allHosts = false
 
-  init(options: ContextOptions, json: Bool, wide: Bool, all: Bool, preview: Int?) {
+  init(options: ContextOptions, json: Bool, wide: Bool, all: Bool, preview: Int?, allHosts: Bool = false) {
     self.options = options
     self.json = json
     self.wide = wide
     self.all = all
     self.preview = preview
+    self.allHosts = allHosts
   }
 
   /// The listing, printed: what `berth list` does however it was parsed.
   func run() async throws {
+    if allHosts { return try await runAllHosts() }
     let listing = try await withManager(options, lookAhead: true) {
       try await $0.list(preview: preview, includeForeign: all)
     }
     printViews(listing.views, json: json, preview: preview != nil, width: outputWidth(wide: wide))
+  }
+
+  /// `--all-hosts`: every host at once; an unreachable host is a warning, and the first
+  /// failure's exit status (8 for a host) is berth's.
+  func runAllHosts() async throws {
+    let parts = await AllHosts.list(
+      base: try GlobalOptions.context(for: options), preview: preview, includeForeign: all)
+    if json {
+      printViews(parts.flatMap(\.views), json: true, preview: preview != nil)
+    } else {
+      // The table has no host column: one table per host, under its name.
+      for (i, part) in parts.enumerated() where part.error == nil {
+        if i > 0 { emit("") }
+        emit("── \(part.host)")
+        printViews(part.views, json: false, preview: preview != nil, width: outputWidth(wide: wide))
+      }
+    }
+    let failures = parts.compactMap { p in p.error.map { (p.host, $0) } }
+    for (host, error) in failures {
+      let text = error.description
+      printError("warning: " + (text.hasPrefix(host + ":") ? text : "\(host): \(text)"))
+    }
+    if let first = failures.first { Glibc.exit(first.1.exitStatus) }
   }
 
   /// Where an option that takes a value goes, by every name the parser knows it by.
@@ -43,6 +69,7 @@ struct QuickList: Equatable {
     case "--db": return \.options.database
     case "--prefix": return \.options.prefix
     case "--config": return \.options.config
+    case "--host": return \.options.host
     default: return nil
     }
   }
@@ -86,6 +113,7 @@ struct QuickList: Equatable {
       case "--json": json = true
       case "--wide": wide = true
       case "--all": all = true
+      case "--all-hosts": allHosts = true
       case "--preview":
         if value == nil {
           i += 1
@@ -101,6 +129,7 @@ struct QuickList: Equatable {
       guard seen.insert(name).inserted else { return nil }
     }
     if options.socketName != nil && options.socketPath != nil { return nil }
+    if allHosts && options.host != nil { return nil }
     if let name = options.socketName, name.contains("/") { return nil }
     if let prefix = options.prefix, (try? SessionIDs.validatePrefix(prefix)) == nil { return nil }
   }

@@ -12,7 +12,8 @@ import Testing
   static func parsed(_ arguments: [String]) -> QuickList? {
     guard let command = try? Berth.parseAsRoot(arguments), let list = command as? ListCommand else { return nil }
     return QuickList(
-      options: list.global.contextOptions, json: list.json, wide: list.wide, all: list.all, preview: list.preview)
+      options: list.global.contextOptions, json: list.json, wide: list.wide, all: list.all, preview: list.preview,
+      allHosts: list.allHosts)
   }
 
   static let taken: [[String]] = [
@@ -26,6 +27,9 @@ import Testing
     ["--db", "/tmp/x y.sqlite3", "list", "--socket-name", "a.b"],
     ["list", "-S", "/tmp/tmux sock", "--db=/tmp/d.sqlite3", "--prefix", "zz-", "--config", "/tmp/c.toml"],
     ["list", "--socket-path=/tmp/s", "--json"],
+    ["list", "--host", "build", "--json"],
+    ["--host=build", "list"],
+    ["list", "--all-hosts", "--json", "--preview", "5"],
   ]
 
   @Test(arguments: taken)
@@ -48,7 +52,8 @@ import Testing
     ["list", "--preview", "1001"], ["list", "--preview", "five"], ["list", "--preview", "0x5"],
     ["list", "--json=true"], ["list", "-Lwork"], ["list", "--prefix", "bad prefix!"], ["list", "--", "--json"],
     ["list", "extra"], ["list", "--db", "--json"], ["list", "--json", "--generate-completion-script", "bash"],
-    ["--json", "list"], ["list", "--host", "build"], ["list", "--all-hosts"], ["tag", "list"],
+    ["--json", "list"], ["list", "--host", "build", "--all-hosts"], ["list", "--all-hosts", "--all-hosts"],
+    ["list", "--host"], ["list", "--host", "-x"], ["tag", "list"],
   ]
 
   @Test(arguments: leftToTheParser)

@@ -585,19 +585,22 @@ struct HardeningCommandTests {
       let bin = try dir.makeDirectory("bin")
       let berthCopy = bin + "/berth"
       try FileManager.default.copyItem(atPath: try berthExecutable(), toPath: berthCopy)
-      #expect(chmod(bin, 0o755) == 0 && chmod(berthCopy, 0o755) == 0)
+      // And of tmux: a release built for `make test-tmux` sits in root's cache.
+      let tmuxCopy = bin + "/tmux"
+      try FileManager.default.copyItem(atPath: server.install.path, toPath: tmuxCopy)
+      #expect(chmod(bin, 0o755) == 0 && chmod(berthCopy, 0o755) == 0 && chmod(tmuxCopy, 0o755) == 0)
       let tmuxReachable = try? Spawn.run(
-        ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", server.install.path, "-V"],
+        ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", tmuxCopy, "-V"],
         environment: server.environment, timeout: 10)
       guard tmuxReachable?.status == 0 else {
-        print("HardeningCommandTests: user nobody cannot run \(server.install.path); the other-user half is not run")
+        print("HardeningCommandTests: user nobody cannot run \(tmuxCopy); the other-user half is not run")
         return
       }
       func asNobody(_ args: [String]) throws -> BerthRun {
         let argv =
           [
             "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=\(home)",
-            berthCopy,
+            "BERTH_TMUX=\(tmuxCopy)", berthCopy,
           ] + args + ["-S", server.socketPath, "--db", home + "/berth.sqlite3"]
         let out = try Spawn.run(argv, environment: server.environment, timeout: 20)
         return BerthRun(status: out.status, stdout: out.stdoutText, stderr: out.stderrText)

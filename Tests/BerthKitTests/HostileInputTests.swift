@@ -74,7 +74,9 @@ struct HostileInputTests {
           let v = try await m.create(CreateRequest(id: "m\(i)", name: name, cwd: cwd, workspace: name, tags: [name]))
           #expect(v.name == name)
           #expect(v.cwd == cwd)
-          let shown = try server.check("display-message", "-p", "-t", v.tmuxId ?? "", "#{pane_current_path}")
+          let shown = PaneDirectory.exact(
+            shown: try server.check("display-message", "-p", "-t", v.tmuxId ?? "", "#{pane_current_path}"),
+            panePid: try server.check("display-message", "-p", "-t", v.tmuxId ?? "", "#{pane_pid}"))
           #expect(shown == cwd, "\(shown.debugDescription) vs \(cwd.debugDescription)")
           #expect(try await m.resolve(name).id == "m\(i)")
         }

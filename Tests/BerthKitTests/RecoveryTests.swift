@@ -684,9 +684,11 @@ struct SessionShape: Equatable {
     }
     let paneLines = try server.check(
       "list-panes", "-s", "-t", "=\(session)", "-F",
-      "#{window_index}\t#{pane_index}\t#{pane_active}\t#{pane_width}x#{pane_height},#{pane_left},#{pane_top}\t#{pane_current_path}"
+      "#{window_index}\t#{pane_index}\t#{pane_active}\t#{pane_width}x#{pane_height},#{pane_left},#{pane_top}\t#{pane_pid}\t#{pane_current_path}"
     ).split(separator: "\n").map {
-      $0.split(separator: "\t", maxSplits: 4, omittingEmptySubsequences: false).map(String.init)
+      var f = $0.split(separator: "\t", maxSplits: 5, omittingEmptySubsequences: false).map(String.init)
+      if f.count == 6 { f = Array(f[0..<4]) + [PaneDirectory.exact(shown: f[5], panePid: f[4])] }
+      return f
     }
     var shape = SessionShape(windows: [], layouts: [], panes: [], activeWindow: -1, activePanes: [])
     for w in windowLines where w.count == 4 {

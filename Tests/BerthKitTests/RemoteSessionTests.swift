@@ -34,9 +34,16 @@ struct RemoteSessionTests {
         socket: false, extra: env, timeout: timeout)
     }
 
-    /// The remote server's tmux, as the test sees it (not through berth).
+    /// The remote server's tmux, as the test sees it (not through berth): the tmux on sshd's
+    /// PATH, which runs the host's server, whatever BERTH_TMUX names for this machine
+    /// (`make test-tmux` sets it to other releases, which could not talk to that server).
     func tmux(_ host: Int, _ args: [String]) throws -> Spawn.Output {
-      try hosts[host].tmux(args, socket: "berth-remote")
+      var env = ProcessInfo.processInfo.environment
+      env["TMUX"] = nil
+      env["BERTH_TMUX"] = nil
+      env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+      env["TMUX_TMPDIR"] = hosts[host].tmuxTmpdir
+      return try Spawn.run(["/usr/bin/env", "tmux", "-L", "berth-remote"] + args, environment: env, timeout: 30)
     }
 
     func shutdown() {
@@ -171,6 +178,10 @@ extension RemoteSessionTests {
   func controlConnectionOverSSHSeesChangesAndLeavesNothingBehind() async throws {
     try await Self.withHosts(["alpha"]) { f in
       #expect(try f.run(["new", "--id", "one"], host: "alpha").status == 0)
+      // No --cwd on a host without a server yet: the remote home, not this machine's directory.
+      let home = String(cString: getpwuid(getuid()).pointee.pw_dir)
+      let first = try Self.json(f.run(["list", "--json"], host: "alpha")).first
+      #expect(first?["cwd"] as? String == home, "\(String(describing: first))")
       var environment = f.server.environment
       for (k, v) in f.env { environment[k] = v }
       let text = try String(contentsOfFile: f.config, encoding: .utf8)
@@ -471,5 +482,47 @@ extension RemoteSessionTests {
     ) {
       try ContextBuilder.on(host: "nowhere", base)
     }
+  }
+}
+
+extension RemoteSessionTests {
+  /// A master connection killed with SIGKILL leaves its socket behind: the next command
+  /// replaces it with one new master (never an ssh that runs without multiplexing and
+  /// never ends).
+  @Test(.enabled(if: available, "needs sshd"))
+  func aKilledMasterIsReplacedByOneNewMaster() async throws {
+    try await Self.withHosts(["alpha"]) { f in
+      #expect(try f.run(["new", "--id", "m1"], host: "alpha").status == 0)
+      let link = try #require(try HostsTests.links(env: f.env, config: f.config, server: f.server).first)
+      func masters() -> [pid_t] {
+        RemoteSessionTests.processes(matching: "ControlPath=\(link.controlPath)")
+      }
+      let first = masters()
+      #expect(first.count == 1)
+      for pid in first { kill(pid, SIGKILL) }
+      #expect(FileManager.default.fileExists(atPath: link.controlPath))
+      let run = try f.run(["list", "--json"], host: "alpha")
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(try Self.json(run).first?["status"] as? String == "detached")
+      let now = masters()
+      #expect(now.count == 1 && now != first, "\(now)")
+      #expect(link.isConnected())
+    }
+  }
+}
+
+extension RemoteSessionTests {
+  /// Processes whose command line holds `text` (from /proc), this test's own included.
+  static func processes(matching text: String) -> [pid_t] {
+    var found: [pid_t] = []
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+      guard let pid = pid_t(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else {
+        continue
+      }
+      let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+      // ssh itself, not the shell wrapper that started it.
+      if words.first == "/usr/bin/ssh", words.contains(text) { found.append(pid) }
+    }
+    return found
   }
 }

@@ -307,7 +307,8 @@ extension ServeEndToEnd {
       try await withTmuxServer { server in
         let emptyBin = server.directory + "/empty-bin"
         try FileManager.default.createDirectory(atPath: emptyBin, withIntermediateDirectories: true)
-        let serve = try ServeProcess(server: server, environment: ["PATH": emptyBin])
+        // No tmux anywhere: neither on PATH nor named by BERTH_TMUX (make test-tmux sets it).
+        let serve = try ServeProcess(server: server, environment: ["PATH": emptyBin, "BERTH_TMUX": nil])
         defer { serve.stop() }
         let warned = await eventually { serve.stderrText.contains("tmux is not available") }
         #expect(warned)

@@ -45,7 +45,9 @@ struct CommandClientTests {
         #expect(a.isError == b.isError)
         #expect(a.lines == b.lines)
       }
-      #expect(viaClient[1].textLines.contains("%end 1 2 1"))
+      // (tmux 3.2a's `capture-pane -J` keeps the rows' trailing spaces.)
+      let rows = viaClient[1].textLines.map { String($0.reversed().drop { $0 == " " }.reversed()) }
+      #expect(rows.contains("%end 1 2 1"))
       #expect(viaClient[4].isError && viaClient[4].text.contains("4242"))
     }
   }
@@ -153,7 +155,8 @@ struct CommandClientTests {
       #expect(replies[0].textLines.first?.hasSuffix(" 1 \(watcher.hiddenSessionName)") == true)
       #expect(try server.check("list-sessions", "-F", "#{session_id} #{session_name}") == before)
       #expect(try server.check("show-hooks", "-g") == hooks)
-      #expect((try? server.check("show-options", "-gv", "@created-count")) == nil)
+      // Unset (tmux 3.2a shows an unset user option as empty rather than failing).
+      #expect(((try? server.check("show-options", "-gqv", "@created-count")) ?? "").isEmpty)
       await watcher.close()
     }
   }

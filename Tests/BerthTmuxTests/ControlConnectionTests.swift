@@ -88,7 +88,9 @@ struct ControlConnectionTests {
         var commands: [TmuxCommand] = []
         for (j, v) in slice.enumerated() {
           commands.append(.setOption("@t\(j)", value: v, global: true))
-          commands.append(.showOptionValue("@t\(j)", global: true))
+          // Read back through a format: show-options itself escapes `$` and controls from
+          // tmux 3.4 to 3.5, a display change that says nothing of what was stored.
+          commands.append(.displayMessage(format: "#{@t\(j)}"))
         }
         let replies = try await c.sendBatch(commands)
         for (j, v) in slice.enumerated() {
@@ -99,7 +101,15 @@ struct ControlConnectionTests {
           }
         }
       }
-      #expect(mismatches.isEmpty, "values that did not round-trip: \(mismatches.prefix(5).map(\.debugDescription))")
+      // tmux 3.4 and 3.5 give a `$` in an option's value back as `\$`, and an ESC as `\033`,
+      // whichever way it is read (3.2a, 3.3a, 3.7c and master give it back as set).
+      let escapesValues =
+        server.version >= TmuxVersion(major: 3, minor: 4) && server.version < TmuxVersion(major: 3, minor: 6)
+      withKnownIssue("\(server.versionLabel) escapes `$` and controls in option values", isIntermittent: true) {
+        #expect(mismatches.isEmpty, "values that did not round-trip: \(mismatches.prefix(5).map(\.debugDescription))")
+      } when: {
+        escapesValues
+      }
       await c.close()
     }
   }

@@ -93,6 +93,12 @@ struct ChattyRemoteShellTests {
         _ = try await noTmux.sendBatch([.listSessions(format: "#{session_name}")])
       }
       try server.check("kill-server")
+      // Gone, not going (a server that is shutting down says so, which is another error).
+      #expect(
+        try server.waitUntil(timeout: 10) {
+          let out = try server.tmux("list-sessions")
+          return out.status != 0 && !out.stderrText.contains("server exited unexpectedly")
+        })
       await #expect(throws: TmuxError.noServer(socket: "chatty (\(server.socket.description))")) {
         _ = try await client.sendBatch([.listSessions(format: "#{session_name}")])
       }
