@@ -443,6 +443,11 @@ struct Painter {
     } else if !state.filter.isEmpty {
       let shown = TextFormat.truncate(TerminalText.sanitize(state.filter), to: 20)
       lines = [Span("No session matches '\(shown)' (Esc clears)", .normal, .bold)]
+    } else if let host = state.hostFilter {
+      lines = [
+        Span("No session on \(TerminalText.sanitize(host)).", .normal, .bold),
+        Span("Press h to show the next host, n to create one.", .dim),
+      ]
     } else if state.connection == .serverGone {
       lines = [
         Span("The tmux server is gone.", .error, .bold),

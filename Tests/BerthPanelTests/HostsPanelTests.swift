@@ -67,6 +67,7 @@ import Testing
     _ = state.update(.char("h"))
     #expect(state.hostFilter == "pi")
     #expect(state.listRows.isEmpty)
+    #expect(Self.text(state).contains("No session on pi."))
     _ = state.update(.char("h"))
     #expect(state.hostFilter == nil)
     #expect(state.listRows.count == 4)

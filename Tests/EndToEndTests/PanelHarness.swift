@@ -220,6 +220,10 @@ final class PanelHarness {
   /// The `berth` executable next to the test bundle (`swift test` builds it), else in the
   /// package's `.build/debug`.
   static func locateBinary() throws -> String {
+    // A benchmark may point at a release build.
+    if let given = ProcessInfo.processInfo.environment["BERTH_TEST_BINARY"], access(given, X_OK) == 0 {
+      return given
+    }
     var candidates: [String] = []
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for _ in 0..<6 {
