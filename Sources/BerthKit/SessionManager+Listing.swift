@@ -25,7 +25,15 @@ extension SessionManager {
   public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
     var listing = try await detailedList(preview: preview, includeForeign: includeForeign).listing
     // A remote host's processes are not in this machine's /proc: tmux's names stay.
-    if context.host == nil { Self.fillCommandLines(&listing.views) } else { await snapshotRemoteIfDue() }
+    if context.host == nil {
+      Self.fillCommandLines(&listing.views)
+    } else if snapshotsAfterListing {
+      // A live view (the panel) lives on: the save follows the listing instead of holding
+      // up the first screen (on a host of 100 sessions it is a few round trips more).
+      Task { await self.snapshotRemoteIfDue() }
+    } else {
+      await snapshotRemoteIfDue()
+    }
     return listing
   }
 

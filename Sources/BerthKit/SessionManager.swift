@@ -23,6 +23,13 @@ public actor SessionManager {
   /// The settings in effect: the context's, until the panel's settings screen saves new ones.
   public private(set) var settings: BerthSettings
 
+  /// Whether a remote host's due snapshot is taken after a listing returns rather than
+  /// before (set by live views, which outlive it; a one-shot command would exit first).
+  private(set) var snapshotsAfterListing = false
+
+  /// Live views call this: see `snapshotsAfterListing`.
+  public func takeSnapshotsAfterListing() { snapshotsAfterListing = true }
+
   /// A tmux client started with the manager for its first look (see `init`'s `lookAhead`).
   private var earlyLook: CommandClient.EarlyClient?
 

@@ -119,6 +119,7 @@ enum PanelRunner {
     for var remote in remoteContexts {
       remote.warn = context.warn
       guard let hostManager = try? SessionManager(context: remote) else { continue }
+      await hostManager.takeSnapshotsAfterListing()
       runners.append(
         PanelIORunner(manager: hostManager, inbox: inbox, socketPath: remote.socketPath, previewLines: size.height))
     }
