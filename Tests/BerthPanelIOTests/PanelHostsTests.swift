@@ -53,8 +53,9 @@ struct PanelHostsTests {
       }
     }
 
-    /// Pumps until the condition holds (generous: a loaded 2-core machine).
-    func waitUntil(_ seconds: Double = 30, _ condition: (PanelState) -> Bool) async -> Bool {
+    /// Pumps until the condition holds. Generous: with the whole suite running, other tests'
+    /// blocking waits can hold the cooperative pool (two threads here) for tens of seconds.
+    func waitUntil(_ seconds: Double = 120, _ condition: (PanelState) -> Bool) async -> Bool {
       let deadline = Date().addingTimeInterval(seconds)
       while Date() < deadline {
         pump()
