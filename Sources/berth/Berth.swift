@@ -57,6 +57,7 @@ struct Berth: AsyncParsableCommand {
 
   static func main() async {
     signal(SIGPIPE, SIG_IGN)
+    Trace.mark("main")
     do {
       let arguments = Array(CommandLine.arguments.dropFirst())
       if let list = QuickList(arguments) {
