@@ -29,9 +29,12 @@ extension SessionManager {
   /// The sessions to offer for restoring now: lost (see `lostSessions`), not declined for
   /// this loss, and not lost longer ago than `restoreOfferAge`. Declines of losses that are
   /// over (restored, forgotten) are dropped on the way.
-  public func restoreOffer() async throws(BerthError) -> [SessionView] {
+  /// `listed`: a listing the caller has just made (the panel's), so none is made again.
+  public func restoreOffer(listed: [SessionView]? = nil) async throws(BerthError) -> [SessionView] {
     let now = context.now()
-    let lost = Self.lostSessions(try await list().views)
+    var views = listed ?? []
+    if listed == nil { views = try await list().views }
+    let lost = Self.lostSessions(views)
     let current = Set(lost.map(Self.lossKey))
     let declined = dismissedLosses()
     if !declined.isSubset(of: current) { try saveDismissedLosses(declined.intersection(current)) }

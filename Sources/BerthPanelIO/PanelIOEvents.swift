@@ -20,6 +20,9 @@ public enum BackendCommand: Sendable {
   case previewLines(Int)
   /// An operation through the session manager (results come back through the inbox).
   case operation(PanelOperation)
+  /// Every host's first rows are on screen (or it is unreachable): the listing with
+  /// previews that a held first listing owes may run now.
+  case firstScreenShown
 }
 
 /// The timers the I/O side may run. Each runs once; starting one again replaces it.
@@ -34,6 +37,8 @@ public enum PanelTimer: Hashable, Sendable, CaseIterable {
   case activityPost
   /// The next resource sample of the selected session.
   case sample
+  /// The longest the previews wait for every host's first rows (`previewHold`).
+  case previewHold
 }
 
 /// Why the I/O side opens a control connection.

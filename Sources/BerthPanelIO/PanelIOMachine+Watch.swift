@@ -10,6 +10,7 @@ extension PanelIOMachine {
 
   mutating func digestChanged(_ new: [String: SessionDigest], now: Date, _ out: inout [PanelIOAction]) {
     let first = digests == nil
+    ownSessionNotice = false
     let changes = digests.map { SessionDigest.compare($0, new) } ?? SessionDigest.compare(views, new)
     digests = new
     if changes.needsListing { requestListing(&out) }

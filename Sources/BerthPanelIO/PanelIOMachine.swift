@@ -32,6 +32,9 @@ public struct PanelIOMachine: Sendable {
   /// this long, then twice as long each time up to `maxBackoff`: no busy polling over ssh.
   public static let firstBackoff = 2
   public static let maxBackoff = 60
+  /// With several hosts, the longest the listing with previews waits for every host's
+  /// first rows (a host that is slow to answer does not keep the others' previews).
+  public static let previewHold: Duration = .seconds(2)
 
   /// The host this machine watches (`local`: this machine).
   public let host: String
@@ -69,6 +72,15 @@ public struct PanelIOMachine: Sendable {
   var lastListingError: String?
   /// The last output seen per session id, so a session that dies keeps its last screen.
   var lastOutput: [String: [String]] = [:]
+  /// With several hosts: the listing with previews that follows the first one waits for
+  /// `firstScreenShown` (or `previewHold`), so the first screen's listings, control
+  /// connections and ssh round trips do not share two cores with a hundred captures each.
+  public internal(set) var previewsHeld: Bool
+  /// A listing with previews is owed once the hold ends.
+  var previewsOwed = false
+  /// The control connection is new: the `%sessions-changed` its own hidden session causes
+  /// is still to come (the first digest compares the sessions anyway).
+  var ownSessionNotice = false
   public internal(set) var previewLineCount: Int
   var activityPostPending = false
   var lastViewsPosted = Date.distantPast
@@ -92,12 +104,20 @@ public struct PanelIOMachine: Sendable {
   // Operations, one at a time and in order.
   var operating = false
   var pendingOperations: [PanelOperation] = []
+  /// Run once the first listing is in (after the restore offer): housekeeping that must
+  /// not hold up the first screen.
+  var afterFirstListing: [PanelOperation]
 
-  public init(previewLines: Int, now: Date, host: String = HostConfig.localName, isRemote: Bool = false) {
+  public init(
+    previewLines: Int, now: Date, host: String = HostConfig.localName, isRemote: Bool = false,
+    afterFirstListing: [PanelOperation] = [], holdPreviews: Bool = false
+  ) {
+    previewsHeld = holdPreviews
     previewLineCount = max(10, previewLines)
     lastTick = now
     self.host = host
     self.isRemote = isRemote
+    self.afterFirstListing = afterFirstListing
   }
 
   /// A message for the panel, naming this machine's host where the message carries one.
@@ -127,12 +147,25 @@ public struct PanelIOMachine: Sendable {
   /// The first actions: connect (without starting a server).
   public mutating func start() -> [PanelIOAction] {
     connecting = true
-    guard isRemote else { return [.connect(.start)] }
-    // Over ssh each is a round trip or more: the first listing does not wait for the
-    // control connection (the one with previews follows it, as here).
+    let hold: [PanelIOAction] = previewsHeld ? [.startTimer(.previewHold, Self.previewHold)] : []
+    // The first listing does not wait for the control connection (over ssh each is a round
+    // trip or more; here the control client's handshake is a third of the first screen): it
+    // looks without starting a server, and a server that is not there shows as such once
+    // the connection attempt says so. The listing with previews follows it.
     listing = true
     listAgain = true
-    return [.connect(.start), .list(previewLines: nil)]
+    return [.connect(.start), .list(previewLines: nil)] + hold
+  }
+
+  /// The hold on previews ends (every host's first rows are in, or it waited long enough).
+  mutating func releasePreviews(_ out: inout [PanelIOAction]) {
+    guard previewsHeld else { return }
+    previewsHeld = false
+    out.append(.cancelTimer(.previewHold))
+    if previewsOwed {
+      previewsOwed = false
+      requestListing(&out)
+    }
   }
 
   public mutating func handle(_ event: PanelIOEvent, now: Date) -> [PanelIOAction] {
@@ -163,7 +196,14 @@ public struct PanelIOMachine: Sendable {
       listingDone(&out)
     case .captured(let pane, let session, let lines): captured(pane, session, lines, &out)
     case .digest(let new): digestChanged(new, now: now, &out)
-    case .sessionsChanged: requestListing(&out)
+    case .sessionsChanged:
+      // The first one after connecting is the connection's own hidden session; the first
+      // digest, which follows within a second, compares the set of sessions anyway.
+      if ownSessionNotice && digests == nil {
+        ownSessionNotice = false
+      } else {
+        requestListing(&out)
+      }
     case .serverStillExiting:
       connecting = false
       settleRounds += 1
@@ -228,6 +268,7 @@ public struct PanelIOMachine: Sendable {
         requestCapture(&out)
       }
     case .operation(let operation): runOperation(operation, &out)
+    case .firstScreenShown: releasePreviews(&out)
     }
   }
 
@@ -257,6 +298,7 @@ public struct PanelIOMachine: Sendable {
     connected = ok
     if ok && !wasConnected {
       digests = nil
+      ownSessionNotice = true
       if foreground { out.append(.subscribe(true)) }
     }
     if isRemote {
@@ -265,13 +307,11 @@ public struct PanelIOMachine: Sendable {
     }
     switch purpose {
     case .start:
+      // The first listing went out with the attempt (without pane captures, a third faster
+      // with hundreds of sessions; the captures, which keep each session's last output for
+      // when it dies, follow it).
       startedWithoutServer = !ok
-      // The first screen comes from a listing without pane captures (a third faster with
-      // hundreds of sessions); the captures, which keep each session's last output for
-      // when it dies, follow at once.
-      listing = true
-      listAgain = true
-      out.append(.list(previewLines: nil))
+      if listedOnce && !ok { noServerAtStart(&out) }
     case .afterLoss:
       if ok {
         if !wasConnected { out.append(post(.connection(.connected))) }
@@ -309,6 +349,16 @@ public struct PanelIOMachine: Sendable {
         connect(next, &out)
       }
     }
+  }
+
+  /// No server at start (both the first listing and the connection attempt are in): the
+  /// records on this socket are dead. Said only when there are any (a new user with nothing
+  /// yet needs no alarm); a server that appears is watched for.
+  mutating func noServerAtStart(_ out: inout [PanelIOAction]) {
+    if views.contains(where: { $0.tracked && !$0.foreign }) {
+      out.append(post(.connection(.serverGone)))
+    }
+    startReconnecting(&out)
   }
 
   mutating func startReconnecting(_ out: inout [PanelIOAction]) {
@@ -400,7 +450,12 @@ public struct PanelIOMachine: Sendable {
   }
 
   mutating func listingDone(_ out: inout [PanelIOAction]) {
-    if listAgain && foreground && !settlingLoss {
+    if listAgain && previewsHeld {
+      // The first listing's previews wait for the other hosts' first rows.
+      listAgain = false
+      listing = false
+      previewsOwed = true
+    } else if listAgain && foreground && !settlingLoss {
       listAgain = false
       out.append(.list(previewLines: previewLineCount))
     } else {
@@ -425,19 +480,14 @@ public struct PanelIOMachine: Sendable {
     postViews(now: now, &out)
     if offerAfterListing {
       offerAfterListing = false
-      runOperation(.offerRestore, &out)
+      runOperation(.offerRestore(listed: views), &out)
     }
     if !listedOnce {
       listedOnce = true
-      runOperation(.offerRestore, &out)
-      if startedWithoutServer && !isRemote {
-        // No server: the records on this socket are dead. Say so only when there are any
-        // (a new user with nothing yet needs no alarm), and watch for a server to appear.
-        if views.contains(where: { $0.tracked && !$0.foreign }) {
-          out.append(post(.connection(.serverGone)))
-        }
-        startReconnecting(&out)
-      }
+      runOperation(.offerRestore(listed: views), &out)
+      for operation in afterFirstListing { runOperation(operation, &out) }
+      afterFirstListing = []
+      if startedWithoutServer && !isRemote { noServerAtStart(&out) }
     }
     if samplingId == nil { restartSampling(&out) }
     if !connected, serverRunning { reconnectIfNeeded(&out) }
@@ -490,6 +540,8 @@ public struct PanelIOMachine: Sendable {
       guard activityPostPending else { return }
       activityPostPending = false
       postViews(now: now, &out)
+    case .previewHold:
+      releasePreviews(&out)
     case .sample:
       guard let id = samplingId else { return }
       guard foreground, let pids = livePids(id) else {

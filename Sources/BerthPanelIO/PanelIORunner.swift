@@ -42,8 +42,11 @@ public actor PanelIORunner {
 
   /// `label` names the host in what the runner posts (default: the manager's host); a
   /// test gives a second local server a host's name this way, without ssh.
+  /// `afterFirstListing`: operations run once the first listing is in (startup housekeeping).
+  /// `holdPreviews`: the listing with previews waits for `firstScreenShown` (several hosts).
   public init(
-    manager: SessionManager, inbox: PanelInbox, socketPath: String, previewLines: Int, label: String? = nil
+    manager: SessionManager, inbox: PanelInbox, socketPath: String, previewLines: Int, label: String? = nil,
+    afterFirstListing: [PanelOperation] = [], holdPreviews: Bool = false
   ) {
     self.manager = manager
     self.inbox = inbox
@@ -52,7 +55,8 @@ public actor PanelIORunner {
     self.host = host
     self.isRemote = manager.context.host != nil
     self.machine = PanelIOMachine(
-      previewLines: previewLines, now: Date(), host: host, isRemote: manager.context.host != nil)
+      previewLines: previewLines, now: Date(), host: host, isRemote: manager.context.host != nil,
+      afterFirstListing: afterFirstListing, holdPreviews: holdPreviews)
     (inputs, sink) = AsyncStream.makeStream(of: Input.self)
   }
 
@@ -73,7 +77,9 @@ public actor PanelIORunner {
       case .unreachable(let reason):
         abandonConnection()
         event = .listUnreachable(reason)
-      case .connected(let purpose, let fresh): event = .connectFinished(purpose, connected: adopt(fresh))
+      case .connected(let purpose, let fresh):
+        Trace.mark("panel \(host): connected \(purpose) \(fresh != nil)")
+        event = .connectFinished(purpose, connected: adopt(fresh))
       case .connectionEvent(let e, let source):
         guard source === connection, let translated = translate(e) else { continue }
         event = translated
@@ -111,8 +117,16 @@ public actor PanelIORunner {
     let manager = self.manager
     switch action {
     case .post(let item):
+      if Trace.enabled {
+        switch item {
+        case .message(.sessionsLoaded(let views, _, let host)): Trace.mark("panel \(host): post \(views.count) rows")
+        case .message(.connection(let state, let host)): Trace.mark("panel \(host): post \(state)")
+        default: break
+        }
+      }
       inbox.post(item)
     case .connect(let purpose):
+      Trace.mark("panel \(host): connect \(purpose)")
       if let current = connection, current.end == nil {
         sink.yield(.connected(purpose, current))
         return
@@ -160,6 +174,8 @@ public actor PanelIORunner {
       let host = self.host
       let isRemote = self.isRemote
       Task {
+        Trace.mark("panel \(host): list preview \(previewLines ?? 0) start")
+        defer { Trace.mark("panel \(host): list preview \(previewLines ?? 0) end") }
         do {
           var listing = try await manager.list(preview: previewLines, includeForeign: true)
           for index in listing.views.indices { listing.views[index].host = host }
@@ -203,6 +219,8 @@ public actor PanelIORunner {
     case .run(let operation):
       let host = self.host
       Task {
+        Trace.mark("panel \(host): operation \(String(describing: operation).prefix(while: { $0 != "(" })) start")
+        defer { Trace.mark("panel \(host): operation end") }
         let result = await PanelOperations.perform(operation, manager: manager, host: host)
         sink.yield(.event(.operationFinished(result.items, refresh: result.refresh)))
       }

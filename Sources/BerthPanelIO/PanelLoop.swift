@@ -28,6 +28,11 @@ public final class PanelLoop {
   /// An attach was asked for and its plan has not come back yet. A second Enter (or a
   /// double click) before the first plan arrives must not attach twice in a row.
   private var awaitingAttach = false
+  /// The hosts whose first rows (or unreachable state) have come, until all have: then the
+  /// runners list with previews (see `BackendCommand.firstScreenShown`).
+  private var firstRows: Set<String>? = []
+  /// Every host's first rows are in: once they are drawn, the runners hear of it.
+  private var firstScreenDrawn = false
 
   public init(
     state: PanelState, driver: TerminalDriver, backend: PanelHosts, inbox: PanelInbox,
@@ -49,6 +54,10 @@ public final class PanelLoop {
   public func run() async -> AttachPlan? {
     while true {
       draw()
+      if firstScreenDrawn {
+        firstScreenDrawn = false
+        backend.broadcast(.firstScreenShown)
+      }
       let event = driver.nextEvent(wakeDescriptor: inbox.readEnd)
       let outcome: Outcome
       switch event {
@@ -99,7 +108,9 @@ public final class PanelLoop {
       return
     }
     drawn = (state, size.width, size.height)
+    let t0 = Trace.nowMs()
     driver.draw(render(state, width: size.width, height: size.height))
+    if Trace.enabled { Trace.mark("panel: drew in \(Int(Trace.nowMs() - t0)) ms, \(state.sessions.count) rows") }
   }
 
   /// Durations on screen are computed from `state.now`: bring it up to date on input (not
@@ -117,6 +128,7 @@ public final class PanelLoop {
       let outcome: Outcome
       switch item {
       case .message(let message):
+        noteFirstRows(message)
         guard changesSomething(message) else { continue }
         if case .sessionsLoaded(_, let now, _) = message { lastTick = now }
         outcome = await apply(message)
@@ -159,6 +171,23 @@ public final class PanelLoop {
       case .resourcesLoaded: return index == lastResources ? item : nil
       default: return item
       }
+    }
+  }
+
+  /// Counts the hosts that have shown their first rows; once every host has, the runners
+  /// are told after the next draw (their listings with previews would slow it down).
+  private func noteFirstRows(_ message: PanelMessage) {
+    guard var seen = firstRows else { return }
+    switch message {
+    case .sessionsLoaded(_, _, let host): seen.insert(host)
+    case .connection(.unreachable, let host): seen.insert(host)
+    default: return
+    }
+    if Set(backend.hostNames).isSubset(of: seen) {
+      firstRows = nil
+      firstScreenDrawn = true
+    } else {
+      firstRows = seen
     }
   }
 
@@ -205,7 +234,18 @@ public final class PanelLoop {
         break  // operations, above
       case .watchPreview(let pane, let session, let host):
         backend.watch(paneId: pane, sessionId: session, host: host)
-      case .refresh: backend.broadcast(.refresh)
+      case .refresh:
+        switch message {
+        case .connection(_, let host) where host != HostConfig.localName:
+          // A remote host's own runner lists when it connects or comes back; the other
+          // hosts have nothing new to list (with N hosts, each connection listing every
+          // host again cost N extra listings per host at start).
+          break
+        case .connection:
+          backend.send(.refresh, to: HostConfig.localName)
+        default:
+          backend.broadcast(.refresh)
+        }
       case .redraw:
         driver.forceFullRedraw()
         drawn = nil

@@ -19,10 +19,14 @@ public enum PanelOperation: Sendable {
   case restore([String])
   /// "Not now" for these sessions' current loss.
   case dismissRestore([String])
-  /// At startup: ask the manager what to offer for restoring.
-  case offerRestore
+  /// At startup: ask the manager what to offer for restoring, from the views of the
+  /// listing that asks (nil: list again first).
+  case offerRestore(listed: [SessionView]?)
   /// The settings screen saved new settings: new sessions, limits and snapshots use them.
   case updateSettings(BerthSettings)
+  /// Startup housekeeping, once the first screen is up: forget dead records older than
+  /// this many days (`sessionTTLDays`) and end hidden sessions left by a berth that died.
+  case expireDead(olderThanDays: Int)
 
   /// The effect of the panel's update that asks for this operation (nil: not an operation).
   public init?(_ effect: PanelEffect, size: TerminalSize?) {
@@ -90,7 +94,11 @@ public enum PanelOperations {
     case .updateSettings(let settings):
       await manager.updateSettings(settings)
       return ([], false)
-    case .offerRestore:
+    case .expireDead(let days):
+      // Quiet, as it was before the first screen: only a change is listed again.
+      let report = try? await manager.cleanup(orphans: false, dead: true, olderThanDays: days, dryRun: false)
+      return ([], !(report?.forgottenRecords.isEmpty ?? true))
+    case .offerRestore(let listed):
       if host != HostConfig.localName, await manager.settings.autoRestore {
         // `autoRestore` for a remote host: what the prompt would offer comes back without
         // asking, when the host is first seen or comes back without its server (this
@@ -99,7 +107,7 @@ public enum PanelOperations {
         let text = "Restored \(PanelText.count(report.restored.count, "session")) on \(TerminalText.sanitize(host))"
         return ([.message(.operationFinished(.succeeded(text)))], true)
       }
-      guard var offer = try? await manager.restoreOffer(), !offer.isEmpty else { return ([], false) }
+      guard var offer = try? await manager.restoreOffer(listed: listed), !offer.isEmpty else { return ([], false) }
       for index in offer.indices { offer[index].host = host }
       return ([.message(.startupRestoreCandidates(offer))], false)
     default:

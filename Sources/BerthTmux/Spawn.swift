@@ -216,6 +216,13 @@ public enum Spawn {
     return nil
   }
 
+  /// Does the one-time set-up of children that must end with berth (the parent-death
+  /// wrapper's probe, a process of its own) on a thread of its own now, so the first
+  /// control connection does not wait for it (the panel calls this as it starts).
+  public static func warmUp() {
+    Thread { _ = ParentDeathSignal.wrapper }.start()
+  }
+
   /// Children that must not outlive berth. A `tmux -C` client whose berth died keeps its
   /// place in the server for as long as the server holds output for it (tmux 3.3a waits
   /// for a control client's output to drain before letting it go, and nobody reads the pipe

@@ -28,6 +28,8 @@ enum PanelRunner {
       throw BerthError.failed("\(error)")
     }
     let inbox = try PanelInbox()
+    // The control connections' one-time set-up, while the rest gets ready.
+    Spawn.warmUp()
     // The panel shows every host: this machine's context is the base, each `[hosts.NAME]`
     // gets its own. `--host NAME` opens it showing that host (h shows the others); `-L`/`-S`
     // then pick that host's server, as for the other commands.
@@ -50,6 +52,7 @@ enum PanelRunner {
     // Warnings would scribble over the screen on stderr: they go to the notice line.
     context.warn = { text in inbox.post(.notice(text, isError: false)) }
     let manager = try SessionManager(context: context)
+    Trace.mark("panel: local manager")
     let install: TmuxInstall
     do {
       install = try await manager.tmux()
@@ -58,13 +61,9 @@ enum PanelRunner {
       throw error
     }
 
-    // Startup housekeeping from the settings: forget dead records past their TTL, and with
-    // autoRestore bring back what the prompt would offer (sessions lost to a reboot or to
-    // the server going away) without asking.
-    if context.settings.sessionTTLDays > 0 {
-      _ = try? await manager.cleanup(
-        orphans: false, dead: true, olderThanDays: context.settings.sessionTTLDays, dryRun: false)
-    }
+    // Startup housekeeping from the settings: with autoRestore bring back what the prompt
+    // would offer (sessions lost to a reboot or to the server going away) without asking;
+    // dead records past their TTL are forgotten once the first screen is up (below).
     if context.settings.autoRestore {
       _ = try? await manager.restoreOffered()
     }
@@ -88,6 +87,7 @@ enum PanelRunner {
       throw BerthError.failed("\(error)")
     }
 
+    Trace.mark("panel: driver started")
     let size = driver.size
     let socketName: String =
       switch context.socket {
@@ -113,16 +113,23 @@ enum PanelRunner {
 
     // One runner per host, each with its own manager (ssh for the remote ones): they
     // connect, list and fail side by side, none waiting for another.
+    let ttl = context.settings.sessionTTLDays
     var runners = [
-      PanelIORunner(manager: manager, inbox: inbox, socketPath: context.socketPath, previewLines: size.height)
+      PanelIORunner(
+        manager: manager, inbox: inbox, socketPath: context.socketPath, previewLines: size.height,
+        afterFirstListing: ttl > 0 ? [.expireDead(olderThanDays: ttl)] : [],
+        holdPreviews: !remoteContexts.isEmpty)
     ]
     for var remote in remoteContexts {
       remote.warn = context.warn
       guard let hostManager = try? SessionManager(context: remote) else { continue }
       await hostManager.takeSnapshotsAfterListing()
       runners.append(
-        PanelIORunner(manager: hostManager, inbox: inbox, socketPath: remote.socketPath, previewLines: size.height))
+        PanelIORunner(
+          manager: hostManager, inbox: inbox, socketPath: remote.socketPath, previewLines: size.height,
+          holdPreviews: true))
     }
+    Trace.mark("panel: runners made")
     let backend = PanelHosts(runners)
     let backendTask = Task.detached { await backend.run() }
 

@@ -75,6 +75,8 @@ struct Driver {
   mutating func started(with views: [SessionView]) {
     _ = start()
     _ = send(.connectFinished(.start, connected: true))
+    // The connection's own hidden session, notified to it.
+    _ = send(.sessionsChanged)
     _ = send(.listed(views: views, serverRunning: true))
     _ = send(.listed(views: views, serverRunning: true))
     _ = send(.operationFinished([], refresh: false))
@@ -99,8 +101,9 @@ func digest(_ structure: String = "1 0 0 %1", activity: [Int]) -> SessionDigest 
 struct PanelIOMachineTests {
   @Test func startsWithAQuickListingThenOneWithPreviewsAndAsksWhatToOffer() {
     var d = Driver()
-    #expect(d.start() == ["connect start"])
-    #expect(d.send(.connectFinished(.start, connected: true)) == ["subscribe true", "list -"])
+    // The first listing does not wait for the control connection.
+    #expect(d.start() == ["connect start", "list -"])
+    #expect(d.send(.connectFinished(.start, connected: true)) == ["subscribe true"])
     let views = [live("a", tmuxId: "$1", pane: "%1")]
     #expect(
       d.send(.listed(views: views, serverRunning: true)) == [
@@ -115,7 +118,7 @@ struct PanelIOMachineTests {
   @Test func withoutAServerSaysSoOnlyWhenThereAreRecordsAndLooksEveryThreeSeconds() {
     var d = Driver()
     _ = d.start()
-    #expect(d.send(.connectFinished(.start, connected: false)) == ["list -"])
+    #expect(d.send(.connectFinished(.start, connected: false)) == [])
     #expect(
       d.send(.listed(views: [dead("a")], serverRunning: false)) == [
         "post sessions a", "run offerRestore", "post connection serverGone", "start reconnect 3.0 seconds", "list 24",
@@ -136,6 +139,55 @@ struct PanelIOMachineTests {
       fresh.send(.listed(views: [], serverRunning: false)) == [
         "post sessions ", "run offerRestore", "start reconnect 3.0 seconds", "list 24",
       ])
+  }
+
+  @Test func aListingBackBeforeTheConnectionAttemptWaitsForItToSayTheServerIsGone() {
+    var d = Driver()
+    _ = d.start()
+    #expect(
+      d.send(.listed(views: [dead("a")], serverRunning: false)) == ["post sessions a", "run offerRestore", "list 24"])
+    #expect(
+      d.send(.connectFinished(.start, connected: false)) == [
+        "post connection serverGone", "start reconnect 3.0 seconds",
+      ])
+  }
+
+  @Test func theConnectionsOwnHiddenSessionIsNoReasonToListAgain() {
+    var d = Driver()
+    _ = d.start()
+    _ = d.send(.connectFinished(.start, connected: true))
+    _ = d.send(.listed(views: [], serverRunning: true))
+    _ = d.send(.listed(views: [], serverRunning: true))
+    // The first `%sessions-changed` is the connection's own session: the first digest,
+    // compared with the listing, would see any other change.
+    #expect(d.send(.sessionsChanged) == [])
+    #expect(d.send(.digest(["$1": digest(activity: [1])])) == ["list 24"])
+    _ = d.send(.listed(views: [live("a", tmuxId: "$1", pane: "%1")], serverRunning: true))
+    #expect(d.send(.sessionsChanged) == ["list 24"])
+  }
+
+  @Test func withSeveralHostsThePreviewsWaitForTheFirstScreen() {
+    var d = Driver(
+      machine: PanelIOMachine(
+        previewLines: 24, now: Date(timeIntervalSince1970: 1_000), afterFirstListing: [.expireDead(olderThanDays: 7)],
+        holdPreviews: true))
+    #expect(d.start() == ["connect start", "list -", "start previewHold 2.0 seconds"])
+    _ = d.send(.connectFinished(.start, connected: true))
+    // The first rows, the offer and the housekeeping; no listing with previews yet.
+    #expect(
+      d.send(.listed(views: [live("a", tmuxId: "$1", pane: "%1")], serverRunning: true)) == [
+        "post sessions a", "run offerRestore",
+      ])
+    #expect(d.send(.operationFinished([], refresh: false)) == ["run expireDead(olderThanDays: 7)"])
+    #expect(d.send(.command(.firstScreenShown)) == ["cancel previewHold", "list 24"])
+    #expect(d.send(.command(.firstScreenShown)) == [])
+
+    // A host that never answers does not keep the previews past the hold.
+    var slow = Driver(
+      machine: PanelIOMachine(previewLines: 24, now: Date(timeIntervalSince1970: 1_000), holdPreviews: true))
+    _ = slow.start()
+    _ = slow.send(.listed(views: [], serverRunning: true))
+    #expect(slow.send(.timerFired(.previewHold)) == ["cancel previewHold", "list 24"])
   }
 
   @Test func listingsAreOneAtATimeAndABurstOfChangesCostsOneMore() {
