@@ -78,6 +78,17 @@ public struct SSHLink: Sendable {
   /// reason and what to run when it cannot (a host that wants a password, an unknown host key).
   public func connect(timeout: Double = 20) throws(BerthError) {
     if isConnected() { return }
+    // One master per host: threads or berth processes that find none at the same moment
+    // (the panel's listing and control connection start together) take turns, and the
+    // later ones use the master the first made. Two starting at once would each remove the
+    // other's socket, and the loser would run on, unmultiplexed, until ControlPersist
+    // never ends it.
+    let turn = open(controlPath + ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+    if turn >= 0 {
+      while flock(turn, LOCK_EX) != 0 && errno == EINTR {}
+    }
+    defer { if turn >= 0 { close(turn) } }
+    if isConnected() { return }
     // A socket left by a master that was killed: ssh would not replace it (it would run
     // without multiplexing, and this connection would never end). It is ours (0700 directory).
     unlink(controlPath)

@@ -19,6 +19,8 @@ extension SessionManager {
   /// (exit status 8) with ssh's reason and what to run.
   public func prepareTmux() async throws(BerthError) -> TmuxInstall {
     guard let link, !hasInstall else { return try tmux() }
+    Trace.mark("\(context.hostName): prepareTmux start")
+    defer { Trace.mark("\(context.hostName): prepareTmux end") }
     let cache = context.stateDirectory + "/host-tmux-versions"
     let result = await withCheckedContinuation { (done: CheckedContinuation<Result<TmuxInstall, BerthError>, Never>) in
       let thread = Thread {
@@ -103,22 +105,41 @@ extension SessionManager {
   /// No berth runs on a remote host to save snapshots from tmux's hooks or timer, so this
   /// machine saves them: after a listing, when the last save of that host is older than the
   /// snapshot interval (and after every detach, in `finishAttach`). The time of the last
-  /// save is kept in the state directory (`remote-snapshot-HOST`).
+  /// save is kept in the state directory (`remote-snapshot-HOST`). One save per host at a
+  /// time in this process (listings that follow each other do not each start one); a live
+  /// view's waits `liveSnapshotDelay` first, so the save (a listing and a capture of every
+  /// pane's history over ssh) never competes with the first screen.
   func snapshotRemoteIfDue() async {
     guard let host = context.host else { return }
     let marker = context.stateDirectory + "/remote-snapshot-" + host.name
     let interval = Double(max(1, settings.snapshotIntervalMinutes) * 60)
-    if let attrs = try? FileManager.default.attributesOfItem(atPath: marker),
-      let saved = attrs[.modificationDate] as? Date, context.now().timeIntervalSince(saved) < interval
-    {
-      return
+    let due = {
+      guard let attrs = try? FileManager.default.attributesOfItem(atPath: marker),
+        let saved = attrs[.modificationDate] as? Date
+      else { return true }
+      return self.context.now().timeIntervalSince(saved) >= interval
     }
+    guard due(), Self.remoteSnapshots.insert(marker) else { return }
+    defer { Self.remoteSnapshots.remove(marker) }
+    if snapshotsAfterListing {
+      try? await Task.sleep(for: Self.liveSnapshotDelay)
+      guard due() else { return }
+    }
+    Trace.mark("\(host.name): remote snapshot start")
+    defer { Trace.mark("\(host.name): remote snapshot end") }
     guard (try? await snapshotAll()) != nil else { return }
     try? FileManager.default.createDirectory(
       atPath: context.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     FileManager.default.createFile(atPath: marker, contents: Data())
     _ = try? FileManager.default.setAttributes([.modificationDate: context.now()], ofItemAtPath: marker)
   }
+}
+
+extension SessionManager {
+  /// The remote snapshots under way in this process, by marker file.
+  static let remoteSnapshots = LockedSet()
+  /// How long a live view waits before a due remote snapshot.
+  static let liveSnapshotDelay: Duration = .seconds(3)
 }
 
 extension SessionManager {
@@ -145,6 +166,16 @@ extension SessionManager {
     launch.historyFile = nil
     return launch
   }
+}
+
+/// A set of strings shared by threads.
+final class LockedSet: @unchecked Sendable {
+  private let lock = NSLock()
+  private var items: Set<String> = []
+
+  /// Whether it was not there yet.
+  func insert(_ item: String) -> Bool { lock.withLock { items.insert(item).inserted } }
+  func remove(_ item: String) { _ = lock.withLock { items.remove(item) } }
 }
 
 /// The remote tmux versions berth saw, one line per host: its name and ssh destination, the
