@@ -10,7 +10,16 @@ tmux version cache and the laptop-side snapshot that a listing takes at most onc
 interval), then times each command RUNS times and prints markdown rows. Everything it started
 (sshd, tmux servers, ssh masters) is ended by pid or socket on exit, also on failure or Ctrl-C.
 
-usage: scripts/bench-hosts.py [--berth PATH] [--sessions N] [--runs N] [--keep] [--user-rc]
+Then the panel (issue 16: its first full screen under 200 ms once the master connections are up):
+this machine with SESSIONS sessions of its own plus h1 and h2, so three hosts of SESSIONS each; the
+panel runs in a pane of a private tmux server (the terminal), and the time is from asking that
+server for the pane to the screen showing every host's rows and both hosts connected, read with
+`capture-pane` every 5 ms. Beside it: the same pane running a command that prints at once (the
+floor: the pane, the shell and the polling), the panel with this machine alone, and, with
+--baseline-berth, another berth (an earlier commit) measured in the same runs, alternately.
+
+usage: scripts/bench-hosts.py [--berth PATH] [--baseline-berth PATH] [--sessions N] [--runs N] [--keep]
+                              [--user-rc] [--no-panel]
 """
 
 import argparse
@@ -42,6 +51,10 @@ def find_berth():
     return None
 
 
+def shell_quote(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -62,6 +75,11 @@ class Bench:
         # A private copy: a build running meanwhile must not replace the binary mid-run.
         self.berth = os.path.join(self.tmp, "berth")
         shutil.copy2(args.berth, self.berth)
+        self.cpu = {}
+        self.baseline = None
+        if args.baseline_berth:
+            self.baseline = os.path.join(self.tmp, "berth-baseline")
+            shutil.copy2(args.baseline_berth, self.baseline)
         self.home = os.path.join(self.tmp, "home")
         os.makedirs(self.home, mode=0o700)
         self.runtime = os.path.join(self.tmp, "run")
@@ -82,6 +100,9 @@ class Bench:
             "XDG_RUNTIME_DIR": self.runtime,
             "BERTH_SSH": self.ssh_wrapper,
         }
+        if os.environ.get("BERTH_TRACE"):
+            # berth's timestamps (Trace.mark), for finding where the time goes.
+            self.env["BERTH_TRACE"] = os.environ["BERTH_TRACE"]
         os.makedirs(self.env["TMUX_TMPDIR"], mode=0o700)
 
     def log(self, message):
@@ -167,8 +188,9 @@ class Bench:
             for name in HOSTS:
                 f.write('[hosts.%s]\nssh = "%s"\nsocket = "%s"\n\n' % (name, name, REMOTE_SOCKET))
 
-    def populate(self, name, n):
-        """n sessions on the host's server, in one batch, each pane printing a few lines."""
+    def populate(self, name, n, local=False):
+        """n sessions on the host's server (local: this machine's default server), in one batch,
+        each pane printing a few lines."""
         lines = []
         for i in range(n):
             script = "i=0; while [ $i -lt 8 ]; do echo line $i of %s s%04d; i=$((i+1)); done; exec sleep 100000" % (name, i)
@@ -176,10 +198,11 @@ class Bench:
         batch = os.path.join(self.tmp, "batch-%s.tmux" % name)
         with open(batch, "w") as f:
             f.write("\n".join(lines) + "\n")
-        env = self.host_tmux_env(name)
-        self.run([self.tmux, "-L", REMOTE_SOCKET, "-f", "/dev/null", "start-server", ";", "source-file", batch],
+        env = self.env if local else self.host_tmux_env(name)
+        socket_args = [] if local else ["-L", REMOTE_SOCKET]
+        self.run([self.tmux] + socket_args + ["-f", "/dev/null", "start-server", ";", "source-file", batch],
                  env=env, timeout=300)
-        count = len(self.run([self.tmux, "-L", REMOTE_SOCKET, "list-sessions"], env=env).stdout.splitlines())
+        count = len(self.run([self.tmux] + socket_args + ["list-sessions"], env=env).stdout.splitlines())
         if count < n:
             raise BenchError("%s: tmux made %d of %d sessions" % (name, count, n))
 
@@ -217,6 +240,9 @@ class Bench:
             for name in HOSTS:
                 self.timed(self.berth_cmd(*list_args, host=name))
             self.timed(self.berth_cmd("list", "--all-hosts", "--json", "--preview", "5"))
+        if self.args.panel_only:
+            self.measure_panel()
+            return
         single = {name: [] for name in HOSTS}
         together = []
         import json
@@ -273,6 +299,113 @@ class Bench:
                   os.cpu_count() or 0,
                   "Each remote command ran this user's ~/.bashrc (--user-rc)." if self.args.user_rc else
                   "Remote commands skip this user's ~/.bashrc (SHLVL=1 on the hosts; --user-rc to keep it)."))
+        if not self.args.no_panel:
+            self.measure_panel()
+
+    # -- the panel
+
+    def outer_env(self):
+        env = dict(self.env)
+        env["TMUX_TMPDIR"] = os.path.join(self.tmp, "outer-tmux")
+        return env
+
+    def outer(self, *args, check=True):
+        return self.run([self.tmux, "-L", "outer", "-f", "/dev/null"] + list(args), env=self.outer_env(), check=check)
+
+    def pane_time(self, argv, ready, runs_label):
+        """Starts argv in a new 150x32 pane of the outer server; the seconds until the screen
+        satisfies ready (capture-pane every 5 ms), then q, and the pane is waited for and removed."""
+        assignments = ["%s=%s" % kv for kv in sorted(self.env.items())]
+        command = " ".join(shell_quote(a) for a in ["env", "-u", "TMUX", "-u", "TMUX_PANE"] + assignments + argv)
+        t0 = time.perf_counter()
+        pane, pid = self.outer("new-session", "-d", "-P", "-F", "#{pane_id} #{pane_pid}", "-x", "150", "-y", "32",
+                               command).stdout.decode().split()
+        deadline = t0 + 60
+        screen = ""
+        elapsed = None
+        while time.perf_counter() < deadline:
+            screen = self.outer("capture-pane", "-p", "-t", pane, check=False).stdout.decode(errors="replace")
+            if ready(screen):
+                elapsed = time.perf_counter() - t0
+                break
+            time.sleep(0.005)
+        # The process's own CPU time until then (env execs the program: the pane's pid is it).
+        try:
+            fields = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+            self.cpu.setdefault(runs_label.split()[0], []).append(
+                (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+        except (OSError, IndexError, ValueError):
+            pass
+        self.outer("send-keys", "-t", pane, "q", check=False)
+        end = time.perf_counter() + 20
+        while time.perf_counter() < end:
+            dead = self.outer("display-message", "-p", "-t", pane, "#{pane_dead}", check=False).stdout.strip()
+            if dead in (b"1", b""):
+                break
+            time.sleep(0.05)
+        self.outer("kill-session", "-t", pane, check=False)
+        if elapsed is None:
+            raise BenchError("%s: no full screen within 60 s; the screen:\n%s" % (runs_label, screen))
+        return elapsed
+
+    def measure_panel(self):
+        n = self.args.sessions
+        self.log("the panel: this machine with %d sessions, h1 and h2" % n)
+        self.populate("local", n, local=True)
+        self.run(self.berth_cmd("adopt", "--all"), timeout=600)
+        panel_config = os.path.join(self.tmp, "panel.toml")
+        with open(panel_config, "w") as f:
+            for name in HOSTS[:2]:
+                f.write('[hosts.%s]\nssh = "%s"\nsocket = "%s"\n\n' % (name, name, REMOTE_SOCKET))
+        alone_config = os.path.join(self.tmp, "alone.toml")
+        open(alone_config, "w").close()
+        os.makedirs(self.outer_env()["TMUX_TMPDIR"], mode=0o700)
+        self.outer("set-option", "-g", "remain-on-exit", "on", check=False)
+        # The outer server itself starts with its first session.
+        self.outer("new-session", "-d", "-s", "keep", "sleep 100000")
+        self.outer("set-option", "-g", "remain-on-exit", "on")
+        self.outer("set-option", "-g", "default-terminal", "tmux-256color")
+
+        def panel(binary, config):
+            return [binary, "--config", config, "--db", self.db]
+
+        everything = "\u25cb%d detached" % (n * 3)
+        alone = "\u25cb%d detached" % n
+        full = lambda s: everything in s and all(("%s \u25cf" % h) in s for h in HOSTS[:2])
+        kinds = [("berth", panel(self.berth, panel_config), full)]
+        if self.baseline:
+            kinds.append(("baseline", panel(self.baseline, panel_config), full))
+        kinds.append(("alone", panel(self.berth, alone_config), lambda s: alone in s))
+        kinds.append(("floor", ["sh", "-c", "echo READY; exec sleep 100000"], lambda s: "READY" in s))
+        times = {k[0]: [] for k in kinds}
+        # One warm-up each (the masters are up already: the listings above opened them).
+        for label, argv, ready in kinds:
+            self.pane_time(argv, ready, label)
+        for run in range(self.args.runs):
+            for label, argv, ready in kinds:
+                times[label].append(self.pane_time(argv, ready, "%s run %d" % (label, run)))
+        for label, values in times.items():
+            self.log("panel %s: %s ms; its own CPU until then: %s ms" % (
+                label, " ".join("%.0f" % (v * 1000) for v in values),
+                " ".join("%.0f" % (v * 1000) for v in self.cpu.get(label, [])[1:])))
+        ms = lambda v: "%.0f ms" % (v * 1000)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print("")
+        print("| the panel's first full screen (3 hosts x %d sessions: this machine, h1, h2; %d runs, median) | time | min |" % (
+            n, self.args.runs))
+        print("|---|---|---|")
+        print("| `berth` with hosts h1 and h2, from the pane's start to every row and both hosts connected "
+              "(target < 200 ms) | %s %s | %s |" % (
+                  ms(med["berth"]), "(met)" if med["berth"] < 0.2 else "(NOT met)", ms(min(times["berth"]))))
+        if self.baseline:
+            print("| the same with the baseline berth (`%s`), in the same runs | %s | %s |" % (
+                os.path.basename(self.args.baseline_berth), ms(med["baseline"]), ms(min(times["baseline"]))))
+        print("| `berth` with this machine alone (%d sessions) | %s | %s |" % (n, ms(med["alone"]), ms(min(times["alone"]))))
+        print("| the floor: the same pane running `echo` (the pane, its shell, the 5 ms polling) | %s | %s |" % (
+            ms(med["floor"]), ms(min(times["floor"]))))
+        print("")
+        print("The master connections are up (the listings above opened them, `ControlPersist`); each run "
+              "starts a new berth process and ends it with `q`.")
 
     def control_path(self, name):
         """berth's master socket for a host (SSHLink.controlPath: FNV-1a of name and destination)."""
@@ -282,6 +415,11 @@ class Bench:
         return "%s/berth/ssh-%016x" % (self.runtime, h)
 
     def cleanup(self):
+        if os.path.isdir(self.outer_env()["TMUX_TMPDIR"]):
+            subprocess.run([self.tmux, "-L", "outer", "kill-server"], env=self.outer_env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        subprocess.run([self.tmux, "kill-server"], env=self.env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
         for name in HOSTS:
             subprocess.run([self.tmux, "-L", REMOTE_SOCKET, "kill-server"], env=self.host_tmux_env(name),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
@@ -321,6 +459,9 @@ def main():
     parser.add_argument("--sessions", type=int, default=100, help="sessions per host (default 100)")
     parser.add_argument("--runs", type=int, default=10, help="timed runs of each command (default 10)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--baseline-berth", help="another berth binary to measure the panel against (same runs)")
+    parser.add_argument("--no-panel", action="store_true", help="skip the panel's first-screen measure")
+    parser.add_argument("--panel-only", action="store_true", help="only the panel (skip the listings)")
     parser.add_argument(
         "--user-rc", action="store_true",
         help="let bash read this user's ~/.bashrc for each remote command (by default the hosts set SHLVL=1, "

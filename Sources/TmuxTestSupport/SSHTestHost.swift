@@ -53,7 +53,10 @@ public final class SSHTestHost: @unchecked Sendable {
   /// Starts the host. With `inNamespace`, sshd runs in a new network namespace reached
   /// through a veth pair (10.248.N.1 here, 10.248.N.2 there); else on 127.0.0.1. With
   /// `authorized: false` the test's key is not accepted (a host that would ask for a password).
-  public init(alias: String, inNamespace: Bool = false, authorized: Bool = true) throws {
+  /// With `userRC: false` remote commands skip this machine user's `~/.bashrc` (`SHLVL=1`,
+  /// which bash takes as not started by sshd), as `scripts/bench-hosts.py` does by default:
+  /// a benchmark then measures berth, not what that file runs for every command.
+  public init(alias: String, inNamespace: Bool = false, authorized: Bool = true, userRC: Bool = true) throws {
     self.alias = alias
     let n = Self.counter.add(1, ordering: .relaxed).newValue
     let unique = "berth-ssh-\(getpid())-\(n)"
@@ -117,7 +120,7 @@ public final class SSHTestHost: @unchecked Sendable {
       UsePAM no
       PermitRootLogin prohibit-password
       PidFile none
-      SetEnv TMUX_TMPDIR=\(tmuxTmpdir) BERTH_TEST_HOST=\(alias)
+      SetEnv TMUX_TMPDIR=\(tmuxTmpdir) BERTH_TEST_HOST=\(alias)\(userRC ? "" : " SHLVL=1")
       LogLevel ERROR
       MaxSessions 100
       MaxStartups 100

@@ -26,13 +26,14 @@ struct PanelHostsEndToEndTests {
     let config: String
     let environment: [String: String]
 
-    init(_ specs: [(alias: String, namespace: Bool)], locked: Set<String> = []) throws {
+    init(_ specs: [(alias: String, namespace: Bool)], locked: Set<String> = [], userRC: Bool = true) throws {
       panel = try PanelHarness()
       var made: [SSHTestHost] = []
       do {
         for spec in specs {
           made.append(
-            try SSHTestHost(alias: spec.alias, inNamespace: spec.namespace, authorized: !locked.contains(spec.alias)))
+            try SSHTestHost(
+              alias: spec.alias, inNamespace: spec.namespace, authorized: !locked.contains(spec.alias), userRC: userRC))
         }
       } catch {
         made.forEach { $0.shutdown() }
@@ -77,7 +78,8 @@ struct PanelHostsEndToEndTests {
     func startPanel(width: Int = 150, height: Int = 32) throws {
       try panel.startPanel(
         width: width, height: height, extraArguments: ["--config", config],
-        extraEnvironment: ["BERTH_SSH=\(environment["BERTH_SSH"]!)", "XDG_RUNTIME_DIR=\(directory)/run"])
+        extraEnvironment: ["BERTH_SSH=\(environment["BERTH_SSH"]!)", "XDG_RUNTIME_DIR=\(directory)/run"]
+          + (ProcessInfo.processInfo.environment["BERTH_TRACE"].map { ["BERTH_TRACE=\($0)"] } ?? []))
     }
 
     /// The hosts line (the screen's second row).
@@ -323,7 +325,11 @@ struct PanelHostsBenchmark {
 
   @Test(.enabled(if: enabled, "set BERTH_PANEL_HOSTS_BENCH=1 (needs sshd)"))
   func firstScreenAndIdleWithThreeHostsOf100Sessions() throws {
-    let h = try PanelHostsEndToEndTests.Hosts([("alpha", false), ("beta", false)])
+    // As scripts/bench-hosts.py: remote commands skip this machine user's ~/.bashrc unless
+    // BERTH_PANEL_HOSTS_BENCH_USER_RC=1 (here it runs pyenv's set-up, 120 ms of CPU per
+    // remote command, which would measure that file rather than berth).
+    let userRC = ProcessInfo.processInfo.environment["BERTH_PANEL_HOSTS_BENCH_USER_RC"] == "1"
+    let h = try PanelHostsEndToEndTests.Hosts([("alpha", false), ("beta", false)], userRC: userRC)
     defer { h.shutdown() }
     let count = Int(ProcessInfo.processInfo.environment["BERTH_PANEL_HOSTS_BENCH_SESSIONS"] ?? "") ?? 100
     // Tracked sessions on each host, made as a user would (`berth new`), one host per thread.
@@ -347,6 +353,7 @@ struct PanelHostsBenchmark {
     for run in 0..<5 {
       try? FileManager.default.removeItem(atPath: h.panel.sttyFile)
       let started = ContinuousClock.now
+      Trace.mark("test: run \(run) starts the panel")
       try h.startPanel()
       guard
         let shown = Self.time(
@@ -359,6 +366,7 @@ struct PanelHostsBenchmark {
         return
       }
       _ = shown
+      Trace.mark("test: run \(run) saw the full screen")
       let took = ContinuousClock.now - started
       firsts.append(took)
       if run == 4 {
