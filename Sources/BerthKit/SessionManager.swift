@@ -259,6 +259,11 @@ public actor SessionManager {
   }
 
   func storeCall<T>(_ body: (MetadataStore) throws -> T) throws(BerthError) -> T {
+    try Self.storeCall(store, body)
+  }
+
+  /// `storeCall` on a given store (for work done off the actor).
+  static func storeCall<T>(_ store: MetadataStore, _ body: (MetadataStore) throws -> T) throws(BerthError) -> T {
     do {
       return try body(store)
     } catch let e as BerthError {
