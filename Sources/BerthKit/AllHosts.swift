@@ -1,4 +1,5 @@
 import BerthCore
+import BerthStore
 import Foundation
 
 /// `berth list --all-hosts`: every host's listing at once.
@@ -15,12 +16,15 @@ public enum AllHosts {
   /// that fails costs only its own time and leaves the others' rows intact.
   public static func list(base: BerthContext, preview: Int?, includeForeign: Bool) async -> [Part] {
     let names = [HostConfig.localName] + base.settings.hosts.map(\.name)
+    // One database for every host (each manager opening its own cost as much as its listing).
+    let store = try? MetadataStore(path: base.databasePath, messages: base.warn)
     return await withTaskGroup(of: (Int, Part).self) { group in
       for (i, name) in names.enumerated() {
         group.addTask {
           do throws(BerthError) {
             let context = try ContextBuilder.on(host: name, base)
-            let manager = try SessionManager(context: context)
+            // This machine's tmux client starts while the others open ssh sessions.
+            let manager = try SessionManager(context: context, lookAhead: name == HostConfig.localName, store: store)
             let listing = try await manager.list(preview: preview, includeForeign: includeForeign)
             await manager.close()
             return (i, Part(host: name, views: listing.views, error: nil))

@@ -117,7 +117,7 @@ extension SessionManager {
     // The records first: the previews of the sessions they name go in the same batch as the
     // listing (one round trip instead of two), by exact name (`=NAME:` is the session's
     // active pane, which is what the listing calls its active pane, at the same moment).
-    let records = try storeCall { try $0.allRecords() }.filter { self.isOnThisServer($0) }
+    let records = try storeCall { try $0.records(server: serverKey, orUnkeyed: context.host == nil) }
     let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
     let inputs = ListingInputs(
       records: records, separator: CommandBatch.randomMarker(),

@@ -40,7 +40,8 @@ public actor SessionManager {
   /// batch itself is written only when the listing sends it. For one-shot commands that
   /// list first (`berth list`); on another host, or with no server running, nothing is
   /// started.
-  public init(context: BerthContext, lookAhead: Bool = false) throws(BerthError) {
+  /// `store`: a database already open (several hosts' managers in one process share it).
+  public init(context: BerthContext, lookAhead: Bool = false, store shared: MetadataStore? = nil) throws(BerthError) {
     self.context = context
     self.serverKey = context.socketPath
     self.settings = context.settings
@@ -62,7 +63,7 @@ public actor SessionManager {
       launcher = .local
     }
     do {
-      store = try MetadataStore(path: context.databasePath, messages: context.warn)
+      store = try shared ?? MetadataStore(path: context.databasePath, messages: context.warn)
     } catch {
       earlyLook?.cancel()
       throw .database("\(error)")

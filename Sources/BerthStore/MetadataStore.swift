@@ -165,6 +165,21 @@ public final class MetadataStore: Sendable {
     }
   }
 
+  /// The sessions of one tmux server, oldest first: those keyed by `server` (a socket file,
+  /// or `host:NAME ...` for a remote host's), and with `orUnkeyed` those stored before the
+  /// key was kept. A host's listing decodes its own rows only (decoding is most of a
+  /// read's cost, and `list --all-hosts` reads once per host).
+  public func records(server: String, orUnkeyed: Bool) throws -> [SessionRecord] {
+    try read("listing sessions of \(server)") { db in
+      try Row.fetchAll(
+        db,
+        sql: SessionRow.selectAll
+          + " WHERE tmux_socket = ?" + (orUnkeyed ? " OR tmux_socket IS NULL" : "") + " ORDER BY created_at, id",
+        arguments: [server]
+      ).map(SessionRow.record(from:))
+    }
+  }
+
   /// The sessions of one workspace, oldest first.
   public func records(workspace: String) throws -> [SessionRecord] {
     try read("listing sessions of workspace \(workspace)") { db in

@@ -122,7 +122,8 @@ enum PanelRunner {
     ]
     for var remote in remoteContexts {
       remote.warn = context.warn
-      guard let hostManager = try? SessionManager(context: remote) else { continue }
+      // The database is this machine's: every host's manager shares the one open already.
+      guard let hostManager = try? SessionManager(context: remote, store: manager.store) else { continue }
       await hostManager.takeSnapshotsAfterListing()
       runners.append(
         PanelIORunner(
