@@ -45,6 +45,21 @@ struct SessionRecordTests {
   }
 
   /// Records are read by column position: the positions must name the selected columns.
+  @Test func aServersRecordsAreItsOwnAndUnkeyedOnesOnlyWhenAsked() throws {
+    var here = Self.minimal
+    here.tmuxSocket = "/tmp/tmux-0/default"
+    var there = Self.minimal
+    there.id = "there"
+    there.tmuxSocket = "host:build -L default"
+    var old = Self.minimal
+    old.id = "old"
+    old.tmuxSocket = nil
+    for record in [here, there, old] { try store.insert(record) }
+    #expect(try store.records(server: "/tmp/tmux-0/default", orUnkeyed: true).map(\.id).sorted() == ["min", "old"])
+    #expect(try store.records(server: "host:build -L default", orUnkeyed: false).map(\.id) == ["there"])
+    #expect(try store.records(server: "host:other -L default", orUnkeyed: false).isEmpty)
+  }
+
   @Test func columnPositionsMatchTheSelectedColumns() {
     let names = SessionRow.Column.allCases.map { column -> String in
       // camelCase to the schema's snake_case.
