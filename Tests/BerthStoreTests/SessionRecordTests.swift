@@ -50,9 +50,11 @@ struct SessionRecordTests {
     here.tmuxSocket = "/tmp/tmux-0/default"
     var there = Self.minimal
     there.id = "there"
+    there.tmuxSessionName = "berth-there"
     there.tmuxSocket = "host:build -L default"
     var old = Self.minimal
     old.id = "old"
+    old.tmuxSessionName = "berth-old"
     old.tmuxSocket = nil
     for record in [here, there, old] { try store.insert(record) }
     #expect(try store.records(server: "/tmp/tmux-0/default", orUnkeyed: true).map(\.id).sorted() == ["min", "old"])
