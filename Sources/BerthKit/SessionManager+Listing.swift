@@ -120,7 +120,7 @@ extension SessionManager {
     let records = try storeCall { try $0.allRecords() }.filter { self.isOnThisServer($0) }
     let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
     let inputs = ListingInputs(
-      records: records, separator: CommandBatch.randomMarker(),
+      records: records, separator: listingSeparator(),
       reconciler: Reconciler(
         prefix: settings.prefix, now: context.now(),
         bootTime: context.host == nil ? context.bootClock.bootTime() : nil,
@@ -129,11 +129,7 @@ extension SessionManager {
     var core: ListingCore?
     var earlyCaptures: [String: [[UInt8]]] = [:]
     if let client = c {
-      var groups: [[TmuxCommand]] = [
-        [.listAllPanes(format: TmuxListing.paneFormat(separator: inputs.separator))],
-        [.listClients(format: TmuxListing.clientFormat)],
-        [.displayMessage(format: "#{start_time}")],
-      ]
+      var groups = Self.listingGroups(separator: inputs.separator)
       var captured: [[String]] = []
       if let lines = previewLines {
         var seen = Set<String>()
@@ -275,6 +271,17 @@ extension SessionManager {
       && name.utf8.allSatisfy {
         ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D
       }
+  }
+
+  /// A listing's first three groups: the panes (free text ended by `separator`), the
+  /// clients, the server's start. They only look and do not fail, so an early client can
+  /// run them from its command line (see `init(context:lookAhead:)`).
+  static func listingGroups(separator: String) -> [[TmuxCommand]] {
+    [
+      [.listAllPanes(format: TmuxListing.paneFormat(separator: separator))],
+      [.listClients(format: TmuxListing.clientFormat)],
+      [.displayMessage(format: "#{start_time}")],
+    ]
   }
 
   /// `run-shell -d 0`: waits for no time (no shell runs), which ends tmux's turn with this
