@@ -125,7 +125,8 @@ public final class CommandClient: Sendable {
     }
     let marker = CommandBatch.randomMarker()
     guard let arguments = try? CommandBatch(groups: leading, marker: marker).arguments(through: leading.count),
-      let child = try? Spawn.withPipes(launcher.argv(tmuxArgv(starting: false, leading: arguments)), environment: environment)
+      case let argv = launcher.argv(tmuxArgv(starting: false, leading: arguments)),
+      let child = try? Spawn.withPipes(argv, environment: environment)
     else { return startEarly() }
     return EarlyClient(child: child, argv: plain, leading: leading, marker: marker)
   }
