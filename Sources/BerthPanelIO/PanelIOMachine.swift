@@ -104,8 +104,8 @@ public struct PanelIOMachine: Sendable {
   // Operations, one at a time and in order.
   var operating = false
   var pendingOperations: [PanelOperation] = []
-  /// Run once the first listing is in (after the restore offer): housekeeping that must
-  /// not hold up the first screen.
+  /// Run once the first listing is in (after the restore offer), and with several hosts
+  /// once the first screen is drawn: housekeeping that must not hold up the first screen.
   var afterFirstListing: [PanelOperation]
 
   public init(
@@ -162,10 +162,18 @@ public struct PanelIOMachine: Sendable {
     guard previewsHeld else { return }
     previewsHeld = false
     out.append(.cancelTimer(.previewHold))
+    if listedOnce { runAfterFirstListing(&out) }
     if previewsOwed {
       previewsOwed = false
       requestListing(&out)
     }
+  }
+
+  /// The restore offer and the housekeeping that follow the first listing, once.
+  mutating func runAfterFirstListing(_ out: inout [PanelIOAction]) {
+    let operations = afterFirstListing
+    afterFirstListing = []
+    for operation in operations { runOperation(operation, &out) }
   }
 
   public mutating func handle(_ event: PanelIOEvent, now: Date) -> [PanelIOAction] {
@@ -484,9 +492,9 @@ public struct PanelIOMachine: Sendable {
     }
     if !listedOnce {
       listedOnce = true
-      runOperation(.offerRestore(listed: views), &out)
-      for operation in afterFirstListing { runOperation(operation, &out) }
-      afterFirstListing = []
+      // The offer and the housekeeping wait for the first screen too, when it is held.
+      afterFirstListing.insert(.offerRestore(listed: views), at: 0)
+      if !previewsHeld { runAfterFirstListing(&out) }
       if startedWithoutServer && !isRemote { noServerAtStart(&out) }
     }
     if samplingId == nil { restartSampling(&out) }
