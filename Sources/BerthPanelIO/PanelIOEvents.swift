@@ -90,6 +90,8 @@ public enum PanelIOEvent: Sendable {
   case sampled(generation: Int, id: String, tree: [ProcessSample], seconds: Double)
   /// An operation finished: what to post, and whether to list again at once.
   case operationFinished([PanelInboxItem], refresh: Bool)
+  /// Startup housekeeping finished (refresh: it changed what a listing shows).
+  case housekeepingFinished(refresh: Bool)
   case shutdown
 }
 
@@ -108,4 +110,7 @@ public enum PanelIOAction: Sendable {
   case sample(generation: Int, id: String, pids: [Int32])
   /// Run an operation through the session manager (answered by `operationFinished`).
   case run(PanelOperation)
+  /// Startup housekeeping, beside the operations rather than in their queue, so an
+  /// operation the user asks for never waits for it (answered by `housekeepingFinished`).
+  case housekeep(PanelOperation)
 }

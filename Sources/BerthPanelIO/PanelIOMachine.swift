@@ -169,11 +169,18 @@ public struct PanelIOMachine: Sendable {
     }
   }
 
-  /// The restore offer and the housekeeping that follow the first listing, once.
+  /// The restore offer and the housekeeping that follow the first listing, once: the
+  /// offer in the operations' queue, the housekeeping beside it.
   mutating func runAfterFirstListing(_ out: inout [PanelIOAction]) {
     let operations = afterFirstListing
     afterFirstListing = []
-    for operation in operations { runOperation(operation, &out) }
+    for operation in operations {
+      if case .offerRestore = operation {
+        runOperation(operation, &out)
+      } else {
+        out.append(.housekeep(operation))
+      }
+    }
   }
 
   public mutating func handle(_ event: PanelIOEvent, now: Date) -> [PanelIOAction] {
@@ -237,6 +244,8 @@ public struct PanelIOMachine: Sendable {
       reconnectIfNeeded(&out)
       operating = false
       if !pendingOperations.isEmpty { runOperation(pendingOperations.removeFirst(), &out) }
+    case .housekeepingFinished(let refresh):
+      if refresh { requestListing(&out) }
     case .shutdown:
       shuttingDown = true
       out = PanelTimer.allCases.map { .cancelTimer($0) }

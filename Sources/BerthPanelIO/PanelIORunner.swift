@@ -216,6 +216,12 @@ public actor PanelIORunner {
         let seconds = ProcessUsageSampler.monotonicSeconds()
         sink.yield(.event(.sampled(generation: generation, id: id, tree: tree, seconds: seconds)))
       }
+    case .housekeep(let operation):
+      let host = self.host
+      Task {
+        let result = await PanelOperations.perform(operation, manager: manager, host: host)
+        sink.yield(.event(.housekeepingFinished(refresh: result.refresh)))
+      }
     case .run(let operation):
       let host = self.host
       Task {

@@ -20,6 +20,7 @@ func describe(_ action: PanelIOAction) -> String {
   case .cancelTimer(let timer): return "cancel \(timer)"
   case .sample(let generation, let id, let pids): return "sample \(generation) \(id) \(pids)"
   case .run(let operation): return "run " + describe(operation)
+  case .housekeep(let operation): return "housekeep " + describe(operation)
   }
 }
 
@@ -175,8 +176,16 @@ struct PanelIOMachineTests {
     _ = d.send(.connectFinished(.start, connected: true))
     // The first rows; the offer, the housekeeping and the previews wait for the first screen.
     #expect(d.send(.listed(views: [live("a", tmuxId: "$1", pane: "%1")], serverRunning: true)) == ["post sessions a"])
-    #expect(d.send(.command(.firstScreenShown)) == ["cancel previewHold", "run offerRestore", "list 24"])
-    #expect(d.send(.operationFinished([], refresh: false)) == ["run expireDead(olderThanDays: 7)"])
+    // The clean-up runs beside the operations: one the user asks for does not wait for it.
+    #expect(
+      d.send(.command(.firstScreenShown)) == [
+        "cancel previewHold", "run offerRestore", "housekeep expireDead(olderThanDays: 7)", "list 24",
+      ])
+    #expect(d.send(.operationFinished([], refresh: false)) == [])
+    #expect(d.send(.command(.operation(.kill(["a"])))) == ["run kill a"])
+    // Its change is listed (after the listing under way).
+    #expect(d.send(.housekeepingFinished(refresh: true)) == [])
+    #expect(d.send(.listed(views: [], serverRunning: true)) == ["post sessions ", "list 24"])
     #expect(d.send(.command(.firstScreenShown)) == [])
 
     // A host that never answers does not keep the previews past the hold.
