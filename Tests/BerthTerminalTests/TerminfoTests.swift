@@ -27,7 +27,7 @@ struct TerminfoTests {
       ("berth-no-such-terminal", .unknown), ("vt100", .usable),
     ]
     let threads = 4
-    let rounds = 1500
+    let rounds = 1000
     let wrong = Mutex<[String]>([])
     let finished = Mutex(0)
     await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
