@@ -15,6 +15,8 @@ import TmuxControl
 /// every list is one batch in one client.
 public actor SessionManager {
   public nonisolated let context: BerthContext
+  /// `context.socketPath`, worked out once (a listing compares it with every record).
+  nonisolated let serverKey: String
   public nonisolated let store: MetadataStore
   private var install: TmuxInstall?
   /// The remote host's link and launcher (nil on this machine).
@@ -32,23 +34,29 @@ public actor SessionManager {
 
   /// A tmux client started with the manager for its first look (see `init`'s `lookAhead`).
   private var earlyLook: CommandClient.EarlyClient?
+  /// The field separator of the listing the early client runs.
+  private var earlySeparator: String?
 
   /// With `lookAhead`, the manager starts the tmux client of its first look (a listing)
-  /// before it opens the database, so that tmux's start-up and the database's overlap; the
-  /// batch itself is written only when the listing sends it. For one-shot commands that
-  /// list first (`berth list`); on another host, or with no server running, nothing is
-  /// started.
+  /// before it opens the database, with the listing's own commands on its command line: tmux
+  /// lists the panes while the database opens and the records are read, and the rest of
+  /// the batch (the previews, which need the records) follows when the listing sends it.
+  /// For one-shot commands that list first (`berth list`); on another host, or with no
+  /// server running, nothing is started.
   public init(context: BerthContext, lookAhead: Bool = false) throws(BerthError) {
     self.context = context
+    self.serverKey = context.socketPath
     self.settings = context.settings
-    if lookAhead, context.host == nil, ServerProbe.check(socketPath: context.socketPath) == .running,
+    if lookAhead, context.host == nil, ServerProbe.check(socketPath: serverKey) == .running,
       let found = try? TmuxInstall.locate(
         environment: context.environment, versionCache: context.stateDirectory + "/tmux-version")
     {
       install = found
+      let separator = CommandBatch.randomMarker()
+      earlySeparator = separator
       earlyLook = CommandClient(
         install: found, socket: context.socket, environment: context.environment, startServer: false
-      ).startEarly()
+      ).startEarly(leading: Self.listingGroups(separator: separator))
     }
     if let host = context.host {
       let l = SSHLink(host: host, runtimeDirectory: try context.runtimeDirectory(), environment: context.environment)
@@ -64,6 +72,11 @@ public actor SessionManager {
       earlyLook?.cancel()
       throw .database("\(error)")
     }
+  }
+
+  /// The separator for a listing: the early client's while it has not been taken.
+  func listingSeparator() -> String {
+    earlyLook != nil ? earlySeparator ?? CommandBatch.randomMarker() : CommandBatch.randomMarker()
   }
 
   /// The early client, once.
@@ -210,7 +223,7 @@ public actor SessionManager {
   /// host's records are never reconciled against another host's server; records from before
   /// the key was kept are this machine's.
   func isOnThisServer(_ r: SessionRecord) -> Bool {
-    r.tmuxSocket == context.socketPath || (r.tmuxSocket == nil && context.host == nil)
+    r.tmuxSocket == serverKey || (r.tmuxSocket == nil && context.host == nil)
   }
 
   /// The file the server's `ServerLock` is next to: the socket here; for a remote host, a
@@ -256,6 +269,11 @@ public actor SessionManager {
   }
 
   func storeCall<T>(_ body: (MetadataStore) throws -> T) throws(BerthError) -> T {
+    try Self.storeCall(store, body)
+  }
+
+  /// `storeCall` on a given store (for work done off the actor).
+  static func storeCall<T>(_ store: MetadataStore, _ body: (MetadataStore) throws -> T) throws(BerthError) -> T {
     do {
       return try body(store)
     } catch let e as BerthError {

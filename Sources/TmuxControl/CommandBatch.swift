@@ -75,10 +75,29 @@ public struct CommandBatch: Sendable {
   /// The text to feed `tmux source-file -`; throws (sending nothing) if a command cannot be
   /// encoded.
   public func script() throws(CommandEncodingError) -> String {
+    try script(from: 0)
+  }
+
+  /// The script of the groups from `first` on (the earlier ones went on the client's
+  /// command line: see `arguments(through:)`).
+  public func script(from first: Int) throws(CommandEncodingError) -> String {
     var out = ""
-    for (i, group) in groups.enumerated() {
+    for (i, group) in groups.enumerated() where i >= first {
       for c in group { out += try c.encoded() + " ; " }
       out += "display-message -p '\(marker)E\(i)'\n"
+    }
+    return out
+  }
+
+  /// The first `count` groups, each ended by its marker, as tmux command-line arguments
+  /// (`tmux ARGS source-file -` runs them at once, then reads the rest of the batch). On the
+  /// command line all of them are one group for tmux: a failing command drops the rest,
+  /// the script included, so only commands that do not fail belong there.
+  public func arguments(through count: Int) throws(CommandEncodingError) -> [String] {
+    var out: [String] = []
+    for (i, group) in groups.prefix(count).enumerated() {
+      for c in group { out += try c.arguments() + [";"] }
+      out += ["display-message", "-p", "\(marker)E\(i)", ";"]
     }
     return out
   }
@@ -148,5 +167,49 @@ public struct CommandBatch: Sendable {
       replies[i] = CommandReply(isError: true, lines: lines)
     }
     return replies
+  }
+}
+
+extension CommandBatch {
+  /// Watches a batch's output as it arrives for its first `count` replies, so a caller can
+  /// start on them while tmux is still running the rest (a listing parses its sessions while
+  /// the previews are captured). Fed the whole output so far each time; looks at each line
+  /// once.
+  public struct LeadingReplies: Sendable {
+    public let batch: CommandBatch
+    public let count: Int
+    private var scanned = 0
+    private var next = 0
+    private var over = false
+
+    public init(batch: CommandBatch, count: Int) {
+      self.batch = batch
+      self.count = min(count, batch.groups.count)
+      over = self.count <= 0
+    }
+
+    /// The first `count` replies once each of them has ended with its own marker, in order
+    /// (then all of them succeeded and their bodies are complete), exactly once; nil before
+    /// that, and for good once one of them is missing a marker (it failed: its message is
+    /// on stderr, which only the whole output tells) or after they were given.
+    public mutating func scan(_ stdout: [UInt8]) -> [CommandReply]? {
+      guard !over else { return nil }
+      var lineStart = scanned
+      while lineStart < stdout.count, let newline = stdout[lineStart...].firstIndex(of: 0x0A) {
+        defer { lineStart = newline + 1 }
+        guard let (_, index) = batch.endMarker(in: stdout[lineStart..<newline]), index >= next else { continue }
+        guard index == next else {
+          over = true
+          return nil
+        }
+        next += 1
+        if next == count {
+          over = true
+          return Array(batch.replies(stdout: Array(stdout[...newline]), stderr: []).prefix(count))
+        }
+      }
+      scanned = lineStart
+      return nil
+    }
   }
 }
