@@ -316,6 +316,12 @@ extension SessionManager {
       guard let pane = live[name]?.panes.first(where: { $0.windowActive && $0.paneActive }) else { return nil }
       counts.append(min(lines, pane.historySize) + pane.height)
     }
+    return split(output, counts: counts)
+  }
+
+  /// Splits the output of a run of captures into parts of the given line counts; nil when
+  /// they do not add up to the output.
+  static func split(_ output: [[UInt8]], counts: [Int]) -> [[[UInt8]]]? {
     guard counts.reduce(0, +) == output.count else { return nil }
     var parts: [[[UInt8]]] = []
     var start = 0

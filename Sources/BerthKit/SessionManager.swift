@@ -288,10 +288,16 @@ public actor SessionManager {
   /// the control clients (the panel's) before the client answers, and none of berth's may be
   /// identifying then. A batch that only looks notifies nobody and takes no lock.
   func send(_ c: CommandClient, _ commands: [TmuxCommand]) async throws(BerthError) -> [CommandReply] {
-    let lock = commands.allSatisfy(Self.isReadOnly) ? nil : await ServerLock.acquire(socketPath: lockPath)
+    try await send(c, groups: commands.map { [$0] })
+  }
+
+  /// `send` with one reply per group of commands (one marker each).
+  func send(_ c: CommandClient, groups: [[TmuxCommand]]) async throws(BerthError) -> [CommandReply] {
+    let lock =
+      groups.allSatisfy { $0.allSatisfy(Self.isReadOnly) } ? nil : await ServerLock.acquire(socketPath: lockPath)
     defer { lock?.release() }
     do {
-      return try await c.sendBatch(commands)
+      return try await c.sendGroups(groups)
     } catch let e as TmuxError {
       throw Self.map(e)
     } catch {
