@@ -122,7 +122,9 @@ enum SignalHandling {
   }
 
   /// The read end of the self-pipe (non-blocking), or -1 when not installed.
-  private(set) nonisolated(unsafe) static var pipeReadEnd: Int32 = -1
+  static var pipeReadEnd: Int32 { installed ? readEnd : -1 }
+  /// The self-pipe's read end, open from the first `install` on (see `uninstall`).
+  private nonisolated(unsafe) static var readEnd: Int32 = -1
   private nonisolated(unsafe) static var installed = false
   private nonisolated(unsafe) static var alternateStack: UnsafeMutableRawPointer? = nil
 
@@ -153,14 +155,19 @@ enum SignalHandling {
     previousActions = table
     pendingTerminationSignal = 0
 
-    var ends: [Int32] = [-1, -1]
-    guard pipe(&ends) == 0 else { throw InstallError(call: "pipe", errorNumber: errno) }
-    for end in ends {
-      _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
-      _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+    // The self-pipe is made once and kept for the life of the process (see `uninstall`).
+    if readEnd >= 0 {
+      drain(readEnd)
+    } else {
+      var ends: [Int32] = [-1, -1]
+      guard pipe(&ends) == 0 else { throw InstallError(call: "pipe", errorNumber: errno) }
+      for end in ends {
+        _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+      }
+      readEnd = ends[0]
+      signalPipeWriteEnd = ends[1]
     }
-    pipeReadEnd = ends[0]
-    signalPipeWriteEnd = ends[1]
 
     installAlternateStackIfMissing()
     installed = true
@@ -179,8 +186,8 @@ enum SignalHandling {
     }
   }
 
-  /// Puts back every disposition saved by `install` and closes the self-pipe. Safe to
-  /// call when `install` never ran or failed half-way.
+  /// Puts back every disposition saved by `install`. Safe to call when `install` never
+  /// ran or failed half-way.
   static func uninstall() {
     guard installed else { return }
     installed = false
@@ -189,14 +196,12 @@ enum SignalHandling {
         _ = sigaction(signalNumber, table + Int(signalNumber), nil)
       }
     }
-    let readEnd = pipeReadEnd
-    let writeEnd = signalPipeWriteEnd
-    signalPipeWriteEnd = -1
-    pipeReadEnd = -1
-    if readEnd >= 0 { close(readEnd) }
-    if writeEnd >= 0 { close(writeEnd) }
-    // The saved modes, bytes and table stay allocated: a handler on another thread may
-    // still be reading them, and they are a few hundred bytes for the whole process.
+    // The self-pipe stays open (and is used again by the next `install`): a handler already
+    // running on another thread may have read the write end's number, and closing it would
+    // let that byte land in whatever file opens next with the same number (ThreadSanitizer
+    // saw `stop` on a worker thread race the handler on the main thread). The saved modes,
+    // bytes and table stay allocated for the same reason; all of it is two descriptors and
+    // a few hundred bytes for the whole process.
   }
 
   /// Whether the self-pipe holds unread signal numbers (a zero-timeout poll).
@@ -209,10 +214,15 @@ enum SignalHandling {
   /// Reads every signal number waiting in the self-pipe, oldest first.
   static func drainPipe() -> [Int32] {
     guard pipeReadEnd >= 0 else { return [] }
+    return drain(pipeReadEnd)
+  }
+
+  @discardableResult
+  private static func drain(_ descriptor: Int32) -> [Int32] {
     var received: [Int32] = []
     var buffer = [UInt8](repeating: 0, count: 64)
     while true {
-      let count = buffer.withUnsafeMutableBytes { read(pipeReadEnd, $0.baseAddress, $0.count) }
+      let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
       if count <= 0 { break }
       received.append(contentsOf: buffer[0..<count].map { Int32($0) })
     }

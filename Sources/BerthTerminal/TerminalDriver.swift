@@ -147,7 +147,9 @@ public final class TerminalDriver {
     }
     signalsInstalled = true
 
-    guard let newScreen = newterm(nil, berth_stdout_file(), berth_stdin_file()) else {
+    // newterm sets curses' current terminal, as a terminfo probe does (see `Terminfo`).
+    let started = Terminfo.curses.withLock { _ in newterm(nil, berth_stdout_file(), berth_stdin_file()) }
+    guard let newScreen = started else {
       throw TerminalError.startFailed("newterm refused the terminal")
     }
     screen = newScreen

@@ -63,12 +63,11 @@ extension TerminalError {
     let shown = printable(term)
     // Names with a slash would be read as paths; control bytes are never a type.
     if term.contains("/") || shown != term { throw TerminalError.unknownTerminal(shown) }
-    switch berth_probe_terminfo(term, STDOUT_FILENO) {
-    case Int32(BERTH_TERMINFO_OK): return
-    case Int32(BERTH_TERMINFO_NO_DATABASE): throw TerminalError.noTerminfoDatabase(shown)
-    case Int32(BERTH_TERMINFO_NO_CURSOR_ADDRESSING):
-      throw TerminalError.noCursorAddressing(shown)
-    default: throw TerminalError.unknownTerminal(shown)
+    switch Terminfo.probe(term) {
+    case .usable: return
+    case .noDatabase: throw TerminalError.noTerminfoDatabase(shown)
+    case .noCursorAddressing: throw TerminalError.noCursorAddressing(shown)
+    case .unknown: throw TerminalError.unknownTerminal(shown)
     }
   }
 

@@ -94,7 +94,10 @@ enum {
 // the process (initscr exits on failure; setupterm with an error pointer does not).
 // Checks for cursor addressing, without which no full-screen program can work.
 // Leaves curses' current terminal as it was.
-static inline int berth_probe_terminfo(const char *name, int fd) {
+// Not thread-safe: it sets and frees the process-wide cur_term, so two calls at once free
+// one terminal twice. Call it only through BerthTerminal's `Terminfo.probe`, which holds
+// the lock every change of cur_term takes.
+static inline int berth_probe_terminfo_unlocked(const char *name, int fd) {
   int status = 0;
   struct term *previous = cur_term;
   if (setupterm(name, fd, &status) != OK) {

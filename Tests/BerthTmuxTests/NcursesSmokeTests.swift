@@ -4,6 +4,7 @@ import Testing
 // Smoke tests for the ncursesw binding (CNcursesw): the module links and its shim
 // helpers work without a terminal. The driver itself (BerthTerminal) needs a real
 // terminal and is exercised by hand in a private tmux server (see the driver's notes).
+// Terminfo probing is tested through its lock, in BerthTerminalTests (TerminfoTests).
 #if canImport(Glibc)
   import Glibc
 #endif
@@ -34,18 +35,6 @@ struct NcursesSmokeTests {
     ]
     #expect(Set(buttons).count == buttons.count)
     #expect(buttons.allSatisfy { $0 & berth_all_mouse_events() == $0 })
-  }
-
-  @Test("terminfo probing tells a usable, a dumb and an unknown terminal apart, without exiting")
-  func terminfoProbe() {
-    #expect(berth_probe_terminfo("xterm-256color", STDOUT_FILENO) == Int32(BERTH_TERMINFO_OK))
-    #expect(
-      berth_probe_terminfo("dumb", STDOUT_FILENO) == Int32(BERTH_TERMINFO_NO_CURSOR_ADDRESSING))
-    #expect(
-      berth_probe_terminfo("berth-no-such-terminal", STDOUT_FILENO)
-        == Int32(BERTH_TERMINFO_UNKNOWN))
-    // Probing twice in a row works: the first probe left no terminal behind.
-    #expect(berth_probe_terminfo("xterm", STDOUT_FILENO) == Int32(BERTH_TERMINFO_OK))
   }
 
   @Test("the UTF-8 check follows the locale")
