@@ -100,10 +100,22 @@ public actor PanelIORunner {
     sink.finish()
     if let current = connection {
       connection = nil
+      // The subscription goes before the hidden session does. tmux up to 3.4 checks a
+      // control client's subscriptions every second without looking whether it still has
+      // a session (3.7c returns when it has none): once the hidden session is killed, the
+      // client is sessionless until its output has drained (longer over ssh), and a check
+      // then reads through a null session and the server crashes (seen under the panel
+      // benchmark: tmux 3.3a segfaults in control_check_subs_session).
+      if current.end == nil { _ = try? await current.sendBatch([Self.unsubscribe], timeout: 2) }
       await manager.closeControlConnection(current)
     }
     await manager.close()
   }
+
+  /// `-B NAME` with no colon removes a subscription (an empty format would not).
+  static let unsubscribe = TmuxCommand([
+    .word("refresh-client"), .word("-B"), .value(SessionDigest.subscriptionName),
+  ])
 
   // MARK: - Carrying out actions
 
@@ -159,10 +171,7 @@ public actor PanelIORunner {
     case .subscribe(let on):
       guard let current = connection else { return }
       let command: TmuxCommand =
-        on
-        ? .subscribe(name: SessionDigest.subscriptionName, format: SessionDigest.format)
-        // `-B NAME` with no colon removes a subscription (an empty format would not).
-        : TmuxCommand([.word("refresh-client"), .word("-B"), .value(SessionDigest.subscriptionName)])
+        on ? .subscribe(name: SessionDigest.subscriptionName, format: SessionDigest.format) : Self.unsubscribe
       Task { _ = try? await current.sendBatch([command]) }
     case .list(let previewLines):
       // Our client has ended but its end is not handled yet: the machine lists once it
@@ -242,7 +251,11 @@ public actor PanelIORunner {
     connection = nil
     eventPump?.cancel()
     eventPump = nil
-    Task.detached { await current.close() }
+    Task.detached {
+      // As at shutdown: no subscription may outlive the hidden session.
+      if current.end == nil { _ = try? await current.sendBatch([PanelIORunner.unsubscribe], timeout: 2) }
+      await current.close()
+    }
   }
 
   /// Takes a freshly opened connection as the current one (starting its event pump);
