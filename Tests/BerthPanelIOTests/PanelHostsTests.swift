@@ -15,7 +15,7 @@ import TmuxTestSupport
 /// The panel's I/O across hosts with two private local tmux servers standing in for two
 /// hosts (one labelled `build`): each has its own session manager and runner, as a remote
 /// host does, without ssh. The panel's real state is fed from the shared inbox.
-@Suite("The panel's I/O across hosts, local servers as hosts", .serialized)
+@Suite("The panel's I/O across hosts, local servers as hosts", .serialized, .ownThreads)
 struct PanelHostsTests {
   /// The panel as the main loop sees it: the inbox drained into a `PanelState`.
   final class Panel: @unchecked Sendable {

@@ -9,7 +9,7 @@ import TmuxTestSupport
 
 /// The suites that run berth-serve, one after another: together they would run tmux
 /// servers, fifty terminals and a browser at once on a two-core machine.
-@Suite(.serialized)
+@Suite(.serialized, .ownThreads)
 enum ServeEndToEnd {}
 
 extension ServeEndToEnd {
