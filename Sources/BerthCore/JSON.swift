@@ -93,8 +93,15 @@ public indirect enum JSONValue: Equatable, Sendable {
   static func escape(_ s: String, into out: inout [UInt8]) {
     out.append(0x22)
     // Printable ASCII without quote or backslash (nearly everything berth prints): as is.
-    if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) {
-      out.append(contentsOf: s.utf8)
+    // Checked over the string's own bytes (a closure over the UTF-8 view cost a tenth of a
+    // 500-session `list --json`).
+    let plain =
+      s.utf8.withContiguousStorageIfAvailable { bytes in
+        for b in bytes where b < 0x20 || b >= 0x7F || b == 0x22 || b == 0x5C { return false }
+        out.append(contentsOf: bytes)
+        return true
+      } ?? false
+    if plain {
       out.append(0x22)
       return
     }

@@ -3,7 +3,7 @@ import Foundation
 /// Merges what berth stored with what tmux reports: the status of every tracked session, why
 /// the dead ones ended, the orphans and foreign sessions, and the record changes to save.
 /// Pure: the caller supplies the clock and the boot time.
-public struct Reconciler {
+public struct Reconciler: Sendable {
   public var prefix: String
   public var now: Date
   /// When the machine last booted (a fake is injected in tests to simulate a reboot).

@@ -10,8 +10,17 @@ extension SessionManager {
   /// Cheaper than a snapshot's read: each pane's process and its terminal's foreground
   /// group leader only (two small reads a pane), never a scan of /proc for the children of
   /// a shell at its prompt, since a listing runs far more often than a save.
+  ///
+  /// tmux has named the terminal's foreground process already (`pane_current_command`):
+  /// when that is a shell, the row keeps the name and /proc is not read at all, so a
+  /// listing of sessions sitting at their prompts (most of them) costs no reads.
   static func fillCommandLines(_ views: inout [SessionView]) {
-    let pids = Set(views.compactMap { $0.isAlive ? $0.activePanePid : nil })
+    let wanted = views.indices.filter { i in
+      guard views[i].isAlive, views[i].activePanePid != nil else { return false }
+      guard let name = views[i].command else { return true }
+      return !ProcessTable.shellNames.contains(ProcessTable.bare(name))
+    }
+    let pids = Set(wanted.compactMap { views[$0].activePanePid })
     guard !pids.isEmpty else { return }
     var reader = StatReader()
     var entries: [ProcessTable.Entry] = []
@@ -23,7 +32,7 @@ extension SessionManager {
       }
     }
     let table = ProcessTable(entries: entries)
-    for i in views.indices where views[i].isAlive {
+    for i in wanted {
       guard let pid = views[i].activePanePid else { continue }
       let foreground = table.foreground(panePid: pid)
       if !foreground.isShell, let argv = foreground.command, !argv.isEmpty {

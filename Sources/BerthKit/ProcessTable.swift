@@ -126,9 +126,12 @@ public struct ProcessTable: Sendable {
       return (commandLine(pane.tpgid) ?? entries[pane.tpgid].map { [$0.comm] }, false)
     }
     if paneIsShell {
+      // No children known (a listing's table holds panes and leaders only): nothing runs
+      // below the shell, and its arguments need not be read.
+      guard let children = children[panePid], !children.isEmpty else { return (nil, true) }
       let runsScript = Self.runsScript(commandLine(panePid) ?? [])
       let minimumTicks = UInt64(max(0, minimumAge) * Double(ticksPerSecond))
-      let candidates = (children[panePid] ?? []).compactMap { entries[$0] }.filter { child in
+      let candidates = children.compactMap { entries[$0] }.filter { child in
         guard !runsScript, let readAt else { return true }
         return readAt >= child.startTime &+ minimumTicks
       }

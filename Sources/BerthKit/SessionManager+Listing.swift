@@ -2,6 +2,7 @@ import BerthCore
 import BerthStore
 import BerthTmux
 import Foundation
+import Synchronization
 import TmuxControl
 
 #if canImport(Glibc)
@@ -23,11 +24,13 @@ extension SessionManager {
   /// round trips at most (the list, then the captures); records that changed are saved in
   /// one transaction.
   public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
-    var listing = try await detailedList(preview: preview, includeForeign: includeForeign).listing
-    // A remote host's processes are not in this machine's /proc: tmux's names stay.
+    // The foreground command lines are read on this machine only (a remote host's
+    // processes are not in this /proc: tmux's names stay there).
+    let listing = try await detailedList(preview: preview, includeForeign: includeForeign, fillCommands: true).listing
     if context.host == nil {
-      Self.fillCommandLines(&listing.views)
-    } else if snapshotsAfterListing {
+      return listing
+    }
+    if snapshotsAfterListing {
       // A live view (the panel) lives on: the save follows the listing instead of holding
       // up the first screen (on a host of 100 sessions it is a few round trips more).
       Task { await self.snapshotRemoteIfDue() }
@@ -45,20 +48,89 @@ extension SessionManager {
     var records: [SessionRecord]
   }
 
-  func detailedList(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> DetailedListing {
+  /// What a listing builds from tmux's panes and clients, before any preview: the live
+  /// sessions, the views reconciled from them and the records, and the records as saved.
+  struct ListingCore: Sendable {
+    var live: [LiveSession]
+    var result: Reconciler.Result
+    var stored: [SessionRecord]
+  }
+
+  /// A core built early, from the thread that read it.
+  final class EarlyCore: Sendable {
+    let value = Mutex<Result<ListingCore, BerthError>?>(nil)
+  }
+
+  /// What `core` needs besides tmux's replies (all known before the batch is sent).
+  struct ListingInputs: Sendable {
+    var records: [SessionRecord]
+    var separator: String
+    var reconciler: Reconciler
+    var local: Bool
+    var fillCommands: Bool
+    var store: MetadataStore
+  }
+
+  /// Parses the listing's first three replies (panes, clients, the server's start), or none
+  /// when no server answered, reconciles the records with them, saves the records that
+  /// changed and, on this machine, reads the foreground command lines. Touches nothing of
+  /// the manager's own, so it can run while tmux still captures the previews.
+  static func core(_ inputs: ListingInputs, replies: [CommandReply]?) throws(BerthError) -> ListingCore {
+    var live: [LiveSession] = []
+    var reconciler = inputs.reconciler
+    reconciler.serverRunning = replies != nil
+    if let replies {
+      let clients = TmuxListing.parseClients(replies[1].lines)
+      live = TmuxListing.sessions(
+        paneLines: replies[0].lines, separator: inputs.separator, clients: clients,
+        hiddenPrefix: ControlConnection.hiddenSessionPrefix)
+      if inputs.local { exactPaths(&live) }
+      if !replies[2].isError, let seconds = Double(replies[2].text.trimmingCharacters(in: .whitespaces)) {
+        reconciler.serverStartedAt = Date(timeIntervalSince1970: seconds)
+      }
+    }
+    var result = reconciler.reconcile(records: inputs.records, live: live)
+    var stored = inputs.records
+    if !result.changedRecords.isEmpty {
+      let byId = Dictionary(result.changedRecords.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+      let read = Dictionary(inputs.records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+      stored = stored.map { byId[$0.id] ?? $0 }
+      let changed = result.changedRecords
+      // Only over the record as it was read: another berth process may have changed it since
+      // (a kill marks it killed, which a reconciled "exited" must not undo); the next
+      // listing reconciles it again.
+      _ = try storeCall(inputs.store) { store in
+        try store.updateMany(
+          changed.map { r in
+            (id: r.id, mutate: { current in if current == read[r.id] { current = r } })
+          })
+      }
+    }
+    if inputs.fillCommands { fillCommandLines(&result.views) }
+    return ListingCore(live: live, result: result, stored: stored)
+  }
+
+  func detailedList(
+    preview: Int? = nil, includeForeign: Bool = false, fillCommands: Bool = false
+  ) async throws(BerthError) -> DetailedListing {
     var c = try await connection(startServer: false)
     // The records first: the previews of the sessions they name go in the same batch as the
     // listing (one round trip instead of two), by exact name (`=NAME:` is the session's
     // active pane, which is what the listing calls its active pane, at the same moment).
     let records = try storeCall { try $0.allRecords() }.filter { self.isOnThisServer($0) }
     let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
-    var live: [LiveSession] = []
-    var serverStartedAt: Date?
+    let inputs = ListingInputs(
+      records: records, separator: CommandBatch.randomMarker(),
+      reconciler: Reconciler(
+        prefix: settings.prefix, now: context.now(),
+        bootTime: context.host == nil ? context.bootClock.bootTime() : nil,
+        serverRunning: false, serverStartedAt: nil, includeForeign: includeForeign),
+      local: context.host == nil, fillCommands: fillCommands && context.host == nil, store: store)
+    var core: ListingCore?
     var earlyCaptures: [String: [[UInt8]]] = [:]
-    let separator = CommandBatch.randomMarker()
     if let client = c {
       var groups: [[TmuxCommand]] = [
-        [.listAllPanes(format: TmuxListing.paneFormat(separator: separator))],
+        [.listAllPanes(format: TmuxListing.paneFormat(separator: inputs.separator))],
         [.listClients(format: TmuxListing.clientFormat)],
         [.displayMessage(format: "#{start_time}")],
       ]
@@ -74,22 +146,40 @@ extension SessionManager {
         for start in stride(from: 0, to: names.count, by: Self.capturesPerMarker) {
           let run = Array(names[start..<min(names.count, start + Self.capturesPerMarker)])
           captured.append(run)
-          groups.append(run.map { Self.capture(sessionNamed: $0, historyLines: lines) })
+          // tmux runs a client's whole batch before it writes out any of its output, unless
+          // a command waits: a wait of no time after the listing lets its reply go out, to
+          // be worked on while the captures run.
+          groups.append(
+            (start == 0 ? [Self.letOutputGo] : []) + run.map { Self.capture(sessionNamed: $0, historyLines: lines) })
         }
       }
+      // With previews to capture, the rest of the listing is built as soon as the panes are
+      // in, while tmux is still capturing (on the thread reading its output).
+      let early = EarlyCore()
+      let leading =
+        captured.isEmpty
+        ? nil
+        : CommandClient.Leading(count: 3) { replies in
+          let built: Result<ListingCore, BerthError>
+          do throws(BerthError) {
+            built = .success(try Self.core(inputs, replies: replies))
+          } catch {
+            built = .failure(error)
+          }
+          early.value.withLock { $0 = built }
+        }
       // Only looks: no lock, and a server gone since the probe (or going, its sessions with
       // it) is as good as none.
-      if let replies = try await look(client, groups: groups) {
-        let clients = TmuxListing.parseClients(replies[1].lines)
-        live = TmuxListing.sessions(
-          paneLines: replies[0].lines, separator: separator, clients: clients,
-          hiddenPrefix: ControlConnection.hiddenSessionPrefix)
-        if context.host == nil { Self.exactPaths(&live) }
-        if !replies[2].isError, let seconds = Double(replies[2].text.trimmingCharacters(in: .whitespaces)) {
-          serverStartedAt = Date(timeIntervalSince1970: seconds)
+      if let replies = try await look(client, groups: groups, leading: leading) {
+        let built: ListingCore
+        if let ready = early.value.withLock({ $0 }) {
+          built = try ready.get()
+        } else {
+          built = try Self.core(inputs, replies: Array(replies.prefix(3)))
         }
+        core = built
         if let lines = previewLines {
-          let byName = Dictionary(live.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+          let byName = Dictionary(built.live.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
           for (run, reply) in zip(captured, replies.dropFirst(3)) where !reply.isError {
             // A run that failed, or whose line counts do not add up (a user's hook printed
             // something), is captured again pane by pane below.
@@ -101,26 +191,15 @@ extension SessionManager {
         c = nil
       }
     }
-    let reconciler = Reconciler(
-      prefix: settings.prefix, now: context.now(), bootTime: context.host == nil ? context.bootClock.bootTime() : nil,
-      serverRunning: c != nil, serverStartedAt: serverStartedAt, includeForeign: includeForeign)
-    var result = reconciler.reconcile(records: records, live: live)
-    var stored = records
-    if !result.changedRecords.isEmpty {
-      let byId = Dictionary(result.changedRecords.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-      let read = Dictionary(records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-      stored = stored.map { byId[$0.id] ?? $0 }
-      let changed = result.changedRecords
-      // Only over the record as it was read: another berth process may have changed it since
-      // (a kill marks it killed, which a reconciled "exited" must not undo); the next
-      // listing reconciles it again.
-      _ = try storeCall { store in
-        try store.updateMany(
-          changed.map { r in
-            (id: r.id, mutate: { current in if current == read[r.id] { current = r } })
-          })
-      }
+    let built: ListingCore
+    if let core {
+      built = core
+    } else {
+      built = try Self.core(inputs, replies: nil)
     }
+    var result = built.result
+    let stored = built.stored
+    let live = built.live
     if let lines = previewLines, let c {
       var targets: [(Int, TargetID)] = []
       for (i, v) in result.views.enumerated() where v.isAlive {
@@ -174,9 +253,11 @@ extension SessionManager {
   }
 
   /// `look` with one reply per group of commands (one marker each).
-  func look(_ c: CommandClient, groups: [[TmuxCommand]]) async throws(BerthError) -> [CommandReply]? {
+  func look(
+    _ c: CommandClient, groups: [[TmuxCommand]], leading: CommandClient.Leading? = nil
+  ) async throws(BerthError) -> [CommandReply]? {
     do {
-      return try await c.sendGroups(groups, early: takeEarlyLook())
+      return try await c.sendGroups(groups, early: takeEarlyLook(), leading: leading)
     } catch TmuxError.noServer, TmuxError.serverShuttingDown {
       return nil
     } catch let e as TmuxError {
@@ -196,8 +277,12 @@ extension SessionManager {
       }
   }
 
+  /// `run-shell -d 0`: waits for no time (no shell runs), which ends tmux's turn with this
+  /// client's batch so that what it printed so far is written to the client.
+  static let letOutputGo = TmuxCommand([.word("run-shell"), .word("-d"), .value("0")])
+
   /// How many previews share one marker in a listing's batch.
-  static let capturesPerMarker = 16
+  static let capturesPerMarker = 64
 
   /// `capture-pane` of a session's active pane, by exact name.
   static func capture(sessionNamed name: String, historyLines: Int) -> TmuxCommand {

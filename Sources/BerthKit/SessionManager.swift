@@ -15,6 +15,8 @@ import TmuxControl
 /// every list is one batch in one client.
 public actor SessionManager {
   public nonisolated let context: BerthContext
+  /// `context.socketPath`, worked out once (a listing compares it with every record).
+  nonisolated let serverKey: String
   public nonisolated let store: MetadataStore
   private var install: TmuxInstall?
   /// The remote host's link and launcher (nil on this machine).
@@ -40,8 +42,9 @@ public actor SessionManager {
   /// started.
   public init(context: BerthContext, lookAhead: Bool = false) throws(BerthError) {
     self.context = context
+    self.serverKey = context.socketPath
     self.settings = context.settings
-    if lookAhead, context.host == nil, ServerProbe.check(socketPath: context.socketPath) == .running,
+    if lookAhead, context.host == nil, ServerProbe.check(socketPath: serverKey) == .running,
       let found = try? TmuxInstall.locate(
         environment: context.environment, versionCache: context.stateDirectory + "/tmux-version")
     {
@@ -210,7 +213,7 @@ public actor SessionManager {
   /// host's records are never reconciled against another host's server; records from before
   /// the key was kept are this machine's.
   func isOnThisServer(_ r: SessionRecord) -> Bool {
-    r.tmuxSocket == context.socketPath || (r.tmuxSocket == nil && context.host == nil)
+    r.tmuxSocket == serverKey || (r.tmuxSocket == nil && context.host == nil)
   }
 
   /// The file the server's `ServerLock` is next to: the socket here; for a remote host, a
@@ -256,6 +259,11 @@ public actor SessionManager {
   }
 
   func storeCall<T>(_ body: (MetadataStore) throws -> T) throws(BerthError) -> T {
+    try Self.storeCall(store, body)
+  }
+
+  /// `storeCall` on a given store (for work done off the actor).
+  static func storeCall<T>(_ store: MetadataStore, _ body: (MetadataStore) throws -> T) throws(BerthError) -> T {
     do {
       return try body(store)
     } catch let e as BerthError {

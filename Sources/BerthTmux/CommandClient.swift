@@ -129,10 +129,24 @@ public final class CommandClient: Sendable {
     try await sendGroups(commands.map { [$0] }, timeout: timeout)
   }
 
+  /// What to do with a batch's first replies as soon as they have arrived, while tmux still
+  /// runs the rest: `handler` gets the first `count` replies, on the thread that reads the
+  /// client's output, only when each of them succeeded (else the caller has them with the
+  /// rest). It must not block for long: the client's output waits meanwhile.
+  public struct Leading: Sendable {
+    public var count: Int
+    public var handler: @Sendable ([CommandReply]) -> Void
+    public init(count: Int, handler: @escaping @Sendable ([CommandReply]) -> Void) {
+      self.count = count
+      self.handler = handler
+    }
+  }
+
   /// Like `sendBatch`, with one reply per group of commands: each group is one line of the
-  /// batch, ended by one marker (see `CommandBatch.init(groups:)`).
+  /// batch, ended by one marker (see `CommandBatch.init(groups:)`). With `leading`, the first
+  /// replies are also handed over as soon as they are in (see `Leading`).
   public func sendGroups(
-    _ groups: [[TmuxCommand]], timeout: Double? = nil, early: EarlyClient? = nil
+    _ groups: [[TmuxCommand]], timeout: Double? = nil, early: EarlyClient? = nil, leading: Leading? = nil
   ) async throws -> [CommandReply] {
     guard !groups.isEmpty else {
       early?.cancel()
@@ -154,14 +168,18 @@ public final class CommandClient: Sendable {
     let starting = startServer && Self.createsSession(commands)
     if starting, !launcher.isRemote, case .path(let p) = socket { try Self.ensureParentDirectory(of: p) }
     var waitedForShutdown = false
+    // Remotely the landing group comes first: it is asked for too, and dropped.
+    let watch = leading.map {
+      Watch(batch: batch, count: $0.count + (remote ? 1 : 0), drop: remote ? 1 : 0, handler: $0.handler)
+    }
     while true {
       let output: Spawn.Output
       if !starting, let early, early.argv == argv(starting: false), let child = early.take() {
-        output = await Self.finishOffPool(child, input: script, timeout: seconds)
+        output = await Self.finishOffPool(child, input: script, timeout: seconds, watch: watch)
       } else {
         early?.cancel()
         output = try await Self.runOffPool(
-          argv(starting: starting), environment: environment, input: script, timeout: seconds)
+          argv(starting: starting), environment: environment, input: script, timeout: seconds, watch: watch)
       }
       if output.timedOut {
         let what =
@@ -231,10 +249,30 @@ public final class CommandClient: Sendable {
     return nil
   }
 
+  /// A `Leading` bound to its batch.
+  struct Watch: Sendable {
+    var batch: CommandBatch
+    var count: Int
+    var drop: Int
+    var handler: @Sendable ([CommandReply]) -> Void
+
+    /// The output hook of one run of the client (a scanner of its own per run).
+    func hook() -> ([UInt8]) -> Void {
+      var scanner = CommandBatch.LeadingReplies(batch: batch, count: count)
+      return { out in
+        if let replies = scanner.scan(out) { handler(Array(replies.dropFirst(drop))) }
+      }
+    }
+  }
+
   /// Finishes an early client on a thread of its own.
-  static func finishOffPool(_ child: Spawn.Child, input: [UInt8], timeout: Double) async -> Spawn.Output {
+  static func finishOffPool(
+    _ child: Spawn.Child, input: [UInt8], timeout: Double, watch: Watch? = nil
+  ) async -> Spawn.Output {
     await withCheckedContinuation { (done: CheckedContinuation<Spawn.Output, Never>) in
-      let thread = Thread { done.resume(returning: Spawn.finish(child, input: input, timeout: timeout)) }
+      let thread = Thread {
+        done.resume(returning: Spawn.finish(child, input: input, timeout: timeout, onStdout: watch?.hook()))
+      }
       thread.name = "berth-tmux-command"
       thread.start()
     }
@@ -242,12 +280,13 @@ public final class CommandClient: Sendable {
 
   /// Runs the client to completion on a thread of its own.
   static func runOffPool(
-    _ argv: [String], environment: [String: String], input: [UInt8], timeout: Double
+    _ argv: [String], environment: [String: String], input: [UInt8], timeout: Double, watch: Watch? = nil
   ) async throws -> Spawn.Output {
     try await withCheckedThrowingContinuation { (done: CheckedContinuation<Spawn.Output, any Error>) in
       let thread = Thread {
         do {
-          done.resume(returning: try Spawn.run(argv, environment: environment, input: input, timeout: timeout))
+          let child = try Spawn.withPipes(argv, environment: environment)
+          done.resume(returning: Spawn.finish(child, input: input, timeout: timeout, onStdout: watch?.hook()))
         } catch {
           done.resume(throwing: TmuxError.startFailed("\(error)"))
         }

@@ -106,7 +106,11 @@ public enum Spawn {
 
   /// Gives a child started by `withPipes` its input, reads what it prints and waits for it,
   /// as `run` does (the child may have been started well before: its start-up is then done).
-  public static func finish(_ child: Child, input: [UInt8], timeout: Double = 10) -> Output {
+  /// `onStdout`, when given, sees the whole output so far after each read (on this thread;
+  /// it must not keep it).
+  public static func finish(
+    _ child: Child, input: [UInt8], timeout: Double = 10, onStdout: (([UInt8]) -> Void)? = nil
+  ) -> Output {
     var out: [UInt8] = []
     var err: [UInt8] = []
     var fds = [
@@ -147,7 +151,12 @@ public enum Spawn {
       for i in 0..<2 where fds[i].fd >= 0 && fds[i].revents != 0 {
         let n = buffer.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
         if n > 0 {
-          if i == 0 { out.append(contentsOf: buffer[0..<n]) } else { err.append(contentsOf: buffer[0..<n]) }
+          if i == 0 {
+            out.append(contentsOf: buffer[0..<n])
+            onStdout?(out)
+          } else {
+            err.append(contentsOf: buffer[0..<n])
+          }
         } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
           close(fds[i].fd)
           fds[i].fd = -1

@@ -150,3 +150,47 @@ public struct CommandBatch: Sendable {
     return replies
   }
 }
+
+extension CommandBatch {
+  /// Watches a batch's output as it arrives for its first `count` replies, so a caller can
+  /// start on them while tmux is still running the rest (a listing parses its sessions while
+  /// the previews are captured). Fed the whole output so far each time; looks at each line
+  /// once.
+  public struct LeadingReplies: Sendable {
+    public let batch: CommandBatch
+    public let count: Int
+    private var scanned = 0
+    private var next = 0
+    private var over = false
+
+    public init(batch: CommandBatch, count: Int) {
+      self.batch = batch
+      self.count = min(count, batch.groups.count)
+      over = self.count <= 0
+    }
+
+    /// The first `count` replies once each of them has ended with its own marker, in order
+    /// (then all of them succeeded and their bodies are complete), exactly once; nil before
+    /// that, and for good once one of them is missing a marker (it failed: its message is
+    /// on stderr, which only the whole output tells) or after they were given.
+    public mutating func scan(_ stdout: [UInt8]) -> [CommandReply]? {
+      guard !over else { return nil }
+      var lineStart = scanned
+      while lineStart < stdout.count, let newline = stdout[lineStart...].firstIndex(of: 0x0A) {
+        defer { lineStart = newline + 1 }
+        guard let (_, index) = batch.endMarker(in: stdout[lineStart..<newline]), index >= next else { continue }
+        guard index == next else {
+          over = true
+          return nil
+        }
+        next += 1
+        if next == count {
+          over = true
+          return Array(batch.replies(stdout: Array(stdout[...newline]), stderr: []).prefix(count))
+        }
+      }
+      scanned = lineStart
+      return nil
+    }
+  }
+}

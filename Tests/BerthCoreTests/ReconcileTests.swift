@@ -253,3 +253,21 @@ extension ReconcileTests {
     #expect(moved.changedRecords.first?.cwd == "/q/\u{FFFD}")
   }
 }
+
+extension ReconcileTests {
+  /// The listing's own split agrees with the standard library's on random bytes over a
+  /// tiny alphabet (so separators, partial separators and overlaps are common).
+  @Test func splittingOnTheSeparatorAgreesWithTheStandardLibrary() {
+    var rng = SystemRandomNumberGenerator()
+    let separators: [[UInt8]] = [Array("ab".utf8), Array("aab".utf8), Array("a".utf8), Array("abab".utf8)]
+    for _ in 0..<2000 {
+      let sep = separators[Int(rng.next() % UInt64(separators.count))]
+      let bytes = (0..<Int(rng.next() % 24)).map { _ in [0x61, 0x62, 0x63][Int(rng.next() % 3)] as UInt8 }
+      let ours = TmuxListing.split(bytes, on: sep).map(Array.init)
+      let theirs = bytes.split(separator: sep, omittingEmptySubsequences: false).map(Array.init)
+      #expect(ours == theirs, "\(bytes) on \(sep)")
+    }
+    #expect(TmuxListing.split([], on: Array("ab".utf8)).map(Array.init) == [[]])
+    #expect(TmuxListing.split(Array("ab".utf8), on: Array("ab".utf8)).map(Array.init) == [[], []])
+  }
+}
