@@ -16,10 +16,16 @@ import Testing
 ///
 /// Off the pool nothing limits how many tests run at once any more (this Swift Testing
 /// starts them all), so at most `TestGate.width` of these tests run at a time: twice the
-/// cores, or `BERTH_TEST_WIDTH`. Waiting for a turn holds no thread.
+/// cores, or `BERTH_TEST_WIDTH`. Waiting for a turn holds no thread. A stress test whose
+/// deadlines assume the machine is its own takes every turn (`.ownThreadsAlone`):
+/// no other such test runs beside it.
 ///
 ///     @Suite(.ownThreads) struct SomeTests { ... }
+///     @Test(.ownThreadsAlone) func fiftyConnections() async throws { ... }
 public struct OwnThreadsTrait: SuiteTrait, TestTrait, TestScoping {
+  /// Runs with no other `.ownThreads` test beside it.
+  public var alone = false
+
   public var isRecursive: Bool { true }
 
   /// Each test case's body, not the suite around it (which only waits for its tests).
@@ -32,8 +38,11 @@ public struct OwnThreadsTrait: SuiteTrait, TestTrait, TestScoping {
   ) async throws {
     // A suite and a suite nested in it may both carry the trait: one turn per test.
     if Self.inScope { return try await function() }
-    await TestGate.shared.enter()
-    defer { TestGate.shared.leave() }
+    // The test's own trait and its suite's both apply here: alone if either says so.
+    let alone = test.traits.contains { ($0 as? OwnThreadsTrait)?.alone == true }
+    let turns = alone ? TestGate.shared.width : 1
+    await TestGate.shared.enter(turns)
+    defer { TestGate.shared.leave(turns) }
     try await Self.$inScope.withValue(true) {
       try await withTaskExecutorPreference(TestThreads.shared) { try await function() }
     }
@@ -42,51 +51,59 @@ public struct OwnThreadsTrait: SuiteTrait, TestTrait, TestScoping {
   @TaskLocal static var inScope = false
 }
 
-/// A counting gate for tests: `enter` waits (without holding a thread) until fewer than
-/// `width` tests are inside.
+extension Trait where Self == OwnThreadsTrait {
+  /// Runs the tests on threads of their own, off the cooperative pool (see `OwnThreadsTrait`).
+  public static var ownThreads: Self { OwnThreadsTrait() }
+
+  /// As `.ownThreads`, and no other such test runs at the same time.
+  public static var ownThreadsAlone: Self { OwnThreadsTrait(alone: true) }
+}
+
+/// A counting gate for tests: `enter(n)` waits (without holding a thread) until `n` of the
+/// `width` turns are free, first come first served (a test that wants every turn is not
+/// overtaken by ones that want one).
 public final class TestGate: Sendable {
   public static let shared = TestGate(
     width: ProcessInfo.processInfo.environment["BERTH_TEST_WIDTH"].flatMap(Int.init)
       ?? max(2, 2 * ProcessInfo.processInfo.activeProcessorCount))
 
   public let width: Int
-  private let state: Mutex<(inside: Int, waiting: [CheckedContinuation<Void, Never>])>
+  private let state: Mutex<(used: Int, waiting: [(turns: Int, go: CheckedContinuation<Void, Never>)])>
 
   public init(width: Int) {
     self.width = max(1, width)
     state = Mutex((0, []))
   }
 
-  public func enter() async {
-    await withCheckedContinuation { (turn: CheckedContinuation<Void, Never>) in
+  public func enter(_ turns: Int = 1) async {
+    let turns = min(max(1, turns), width)
+    await withCheckedContinuation { (go: CheckedContinuation<Void, Never>) in
       let now = state.withLock { s -> Bool in
-        guard s.inside < width else {
-          s.waiting.append(turn)
+        guard s.waiting.isEmpty, s.used + turns <= width else {
+          s.waiting.append((turns, go))
           return false
         }
-        s.inside += 1
+        s.used += turns
         return true
       }
-      if now { turn.resume() }
+      if now { go.resume() }
     }
   }
 
-  /// Hands the turn to the longest waiting test, if any.
-  public func leave() {
-    let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-      if s.waiting.isEmpty {
-        s.inside -= 1
-        return nil
+  /// Gives the turns back and lets in the waiting tests, in order, that now fit.
+  public func leave(_ turns: Int = 1) {
+    let turns = min(max(1, turns), width)
+    let admitted = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+      s.used -= turns
+      var admitted: [CheckedContinuation<Void, Never>] = []
+      while let first = s.waiting.first, s.used + first.turns <= width {
+        s.used += first.turns
+        admitted.append(s.waiting.removeFirst().go)
       }
-      return s.waiting.removeFirst()
+      return admitted
     }
-    next?.resume()
+    for go in admitted { go.resume() }
   }
-}
-
-extension Trait where Self == OwnThreadsTrait {
-  /// Runs the tests on threads of their own, off the cooperative pool (see `OwnThreadsTrait`).
-  public static var ownThreads: Self { OwnThreadsTrait() }
 }
 
 /// A task executor with as many threads as there are jobs waiting: a job never waits for
