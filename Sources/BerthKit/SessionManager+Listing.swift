@@ -120,7 +120,7 @@ extension SessionManager {
     let records = try storeCall { try $0.allRecords() }.filter { self.isOnThisServer($0) }
     let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
     let inputs = ListingInputs(
-      records: records, separator: CommandBatch.randomMarker(),
+      records: records, separator: listingSeparator(),
       reconciler: Reconciler(
         prefix: settings.prefix, now: context.now(),
         bootTime: context.host == nil ? context.bootClock.bootTime() : nil,
@@ -129,11 +129,7 @@ extension SessionManager {
     var core: ListingCore?
     var earlyCaptures: [String: [[UInt8]]] = [:]
     if let client = c {
-      var groups: [[TmuxCommand]] = [
-        [.listAllPanes(format: TmuxListing.paneFormat(separator: inputs.separator))],
-        [.listClients(format: TmuxListing.clientFormat)],
-        [.displayMessage(format: "#{start_time}")],
-      ]
+      var groups = Self.listingGroups(separator: inputs.separator)
       var captured: [[String]] = []
       if let lines = previewLines {
         var seen = Set<String>()
@@ -277,6 +273,17 @@ extension SessionManager {
       }
   }
 
+  /// A listing's first three groups: the panes (free text ended by `separator`), the
+  /// clients, the server's start. They only look and do not fail, so an early client can
+  /// run them from its command line (see `init(context:lookAhead:)`).
+  static func listingGroups(separator: String) -> [[TmuxCommand]] {
+    [
+      [.listAllPanes(format: TmuxListing.paneFormat(separator: separator))],
+      [.listClients(format: TmuxListing.clientFormat)],
+      [.displayMessage(format: "#{start_time}")],
+    ]
+  }
+
   /// `run-shell -d 0`: waits for no time (no shell runs), which ends tmux's turn with this
   /// client's batch so that what it printed so far is written to the client.
   static let letOutputGo = TmuxCommand([.word("run-shell"), .word("-d"), .value("0")])
@@ -309,6 +316,12 @@ extension SessionManager {
       guard let pane = live[name]?.panes.first(where: { $0.windowActive && $0.paneActive }) else { return nil }
       counts.append(min(lines, pane.historySize) + pane.height)
     }
+    return split(output, counts: counts)
+  }
+
+  /// Splits the output of a run of captures into parts of the given line counts; nil when
+  /// they do not add up to the output.
+  static func split(_ output: [[UInt8]], counts: [Int]) -> [[[UInt8]]]? {
     guard counts.reduce(0, +) == output.count else { return nil }
     var parts: [[[UInt8]]] = []
     var start = 0

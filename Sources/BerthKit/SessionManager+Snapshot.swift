@@ -64,23 +64,42 @@ extension SessionManager {
       return (v, s, sid, s.panes.compactMap { p in TargetID(p.paneId).map { (p, $0) } })
     }
     guard !targets.isEmpty else { return SnapshotReport(saved: [], serverRunning: true) }
-    // Each window's `automatic-rename`, so a restore names it as it was.
-    var commands: [TmuxCommand] = [
-      TmuxCommand([.word("list-windows"), .word("-a"), .word("-F"), .value("#{window_id} #{automatic-rename}")])
+    // Each window's `automatic-rename`, so a restore names it as it was; each session's
+    // environment (one reply each); the panes' last output in runs sharing a marker, split
+    // by the line counts the listing gave (a marker costs tmux as much as a capture).
+    var groups: [[TmuxCommand]] = [
+      [TmuxCommand([.word("list-windows"), .word("-a"), .word("-F"), .value("#{window_id} #{automatic-rename}")])]
     ]
-    for target in targets {
-      commands.append(.showEnvironment(target.id))
-      for (_, pane) in target.panes {
-        commands.append(.capturePane(pane, historyLines: SnapshotBuilder.maxLinesPerPane))
-      }
+    groups += targets.map { [.showEnvironment($0.id)] }
+    let lines = SnapshotBuilder.maxLinesPerPane
+    let panes = targets.flatMap { t in t.panes.map { (pane: $0.0, id: $0.1) } }
+    let runs = stride(from: 0, to: panes.count, by: Self.capturesPerMarker).map {
+      Array(panes[$0..<min(panes.count, $0 + Self.capturesPerMarker)])
     }
+    groups += runs.map { run in run.map { Self.capture(.target($0.id), historyLines: lines) } }
     // The process table is read while tmux answers.
     let panePids = targets.flatMap { $0.live.panes.map(\.pid) }
     // A remote host's processes are not in this machine's /proc: its panes count as shells.
     let local = context.host == nil
     async let table = local ? ProcessTable.read(panePids: panePids) : ProcessTable(entries: [])
-    let replies = try await send(c, commands)
+    let replies = try await send(c, groups: groups)
     let processes = await table
+    var captured: [String: [[UInt8]]] = [:]
+    var again: [(pane: LivePane, id: TargetID)] = []
+    for (run, reply) in zip(runs, replies.dropFirst(1 + targets.count)) {
+      let counts = run.map { min(lines, $0.pane.historySize) + $0.pane.height }
+      guard !reply.isError, let parts = Self.split(reply.lines, counts: counts) else {
+        again += run
+        continue
+      }
+      for (item, part) in zip(run, parts) { captured[item.pane.paneId] = part }
+    }
+    // A run whose counts do not add up (a pane resized or cleared meanwhile, a user's hook
+    // printed something) is captured again pane by pane.
+    if !again.isEmpty {
+      let each = try await send(c, again.map { Self.capture(.target($0.id), historyLines: lines) })
+      for (item, reply) in zip(again, each) where !reply.isError { captured[item.pane.paneId] = reply.lines }
+    }
     var automatic: [String: Bool] = [:]
     for line in replies[0].isError ? [] : replies[0].textLines {
       let f = line.split(separator: " ")
@@ -100,10 +119,8 @@ extension SessionManager {
       var captures: [String: [String]] = [:]
       var foreground: [String: (command: [String]?, isShell: Bool)] = [:]
       for (p, _) in panes {
-        let reply = replies[cursor]
-        cursor += 1
-        if !reply.isError {
-          captures[p.paneId] = TmuxListing.previewLines(reply.lines, count: SnapshotBuilder.maxLinesPerPane)
+        if let output = captured[p.paneId] {
+          captures[p.paneId] = TmuxListing.previewLines(output, count: lines)
         }
         foreground[p.paneId] = processes.foreground(panePid: p.pid)
       }

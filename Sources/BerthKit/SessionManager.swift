@@ -34,12 +34,15 @@ public actor SessionManager {
 
   /// A tmux client started with the manager for its first look (see `init`'s `lookAhead`).
   private var earlyLook: CommandClient.EarlyClient?
+  /// The field separator of the listing the early client runs.
+  private var earlySeparator: String?
 
   /// With `lookAhead`, the manager starts the tmux client of its first look (a listing)
-  /// before it opens the database, so that tmux's start-up and the database's overlap; the
-  /// batch itself is written only when the listing sends it. For one-shot commands that
-  /// list first (`berth list`); on another host, or with no server running, nothing is
-  /// started.
+  /// before it opens the database, with the listing's own commands on its command line: tmux
+  /// lists the panes while the database opens and the records are read, and the rest of
+  /// the batch (the previews, which need the records) follows when the listing sends it.
+  /// For one-shot commands that list first (`berth list`); on another host, or with no
+  /// server running, nothing is started.
   public init(context: BerthContext, lookAhead: Bool = false) throws(BerthError) {
     self.context = context
     self.serverKey = context.socketPath
@@ -49,9 +52,11 @@ public actor SessionManager {
         environment: context.environment, versionCache: context.stateDirectory + "/tmux-version")
     {
       install = found
+      let separator = CommandBatch.randomMarker()
+      earlySeparator = separator
       earlyLook = CommandClient(
         install: found, socket: context.socket, environment: context.environment, startServer: false
-      ).startEarly()
+      ).startEarly(leading: Self.listingGroups(separator: separator))
     }
     if let host = context.host {
       let l = SSHLink(host: host, runtimeDirectory: try context.runtimeDirectory(), environment: context.environment)
@@ -67,6 +72,11 @@ public actor SessionManager {
       earlyLook?.cancel()
       throw .database("\(error)")
     }
+  }
+
+  /// The separator for a listing: the early client's while it has not been taken.
+  func listingSeparator() -> String {
+    earlyLook != nil ? earlySeparator ?? CommandBatch.randomMarker() : CommandBatch.randomMarker()
   }
 
   /// The early client, once.
@@ -278,10 +288,16 @@ public actor SessionManager {
   /// the control clients (the panel's) before the client answers, and none of berth's may be
   /// identifying then. A batch that only looks notifies nobody and takes no lock.
   func send(_ c: CommandClient, _ commands: [TmuxCommand]) async throws(BerthError) -> [CommandReply] {
-    let lock = commands.allSatisfy(Self.isReadOnly) ? nil : await ServerLock.acquire(socketPath: lockPath)
+    try await send(c, groups: commands.map { [$0] })
+  }
+
+  /// `send` with one reply per group of commands (one marker each).
+  func send(_ c: CommandClient, groups: [[TmuxCommand]]) async throws(BerthError) -> [CommandReply] {
+    let lock =
+      groups.allSatisfy { $0.allSatisfy(Self.isReadOnly) } ? nil : await ServerLock.acquire(socketPath: lockPath)
     defer { lock?.release() }
     do {
-      return try await c.sendBatch(commands)
+      return try await c.sendGroups(groups)
     } catch let e as TmuxError {
       throw Self.map(e)
     } catch {

@@ -58,9 +58,9 @@ public final class CommandClient: Sendable {
   }
 
   /// The tmux command line itself (run here, or through ssh by the launcher).
-  func tmuxArgv(starting: Bool) -> [String] {
+  func tmuxArgv(starting: Bool, leading: [String] = []) -> [String] {
     [install.path, "-u"] + (starting ? [] : ["-N"]) + socket.arguments
-      + (starting ? ["start-server", ";"] : []) + ["source-file", "-"]
+      + (starting ? ["start-server", ";"] : []) + leading + ["source-file", "-"]
   }
 
   /// The first command of a remote batch (see `sendBatch`).
@@ -73,14 +73,21 @@ public final class CommandClient: Sendable {
   /// A client started ahead of its batch (see `startEarly`).
   public final class EarlyClient: Sendable {
     let child: Spawn.Child
+    /// The command line a batch of this client would have without `leading`.
     let argv: [String]
+    /// The groups the client was started with, already running (see `startEarly`).
+    public let leading: [[TmuxCommand]]
+    /// The marker ending them, which the rest of the batch goes on with.
+    public let marker: String
     private let used = Mutex(false)
     /// The client's process.
     public var pid: pid_t { child.pid }
 
-    init(child: Spawn.Child, argv: [String]) {
+    init(child: Spawn.Child, argv: [String], leading: [[TmuxCommand]] = [], marker: String = "") {
       self.child = child
       self.argv = argv
+      self.leading = leading
+      self.marker = marker
     }
 
     /// The child, once: nil when it was taken or cancelled.
@@ -105,10 +112,23 @@ public final class CommandClient: Sendable {
   /// does meanwhile (opening the database). The batch runs only when `sendGroups(_:early:)`
   /// writes it, so what it reads is as of then. Nil when it cannot be started (the batch
   /// then starts its own).
-  public func startEarly() -> EarlyClient? {
-    let argv = argv(starting: false)
-    guard let child = try? Spawn.withPipes(argv, environment: environment) else { return nil }
-    return EarlyClient(child: child, argv: argv)
+  ///
+  /// With `leading` groups (commands that only look and do not fail, such as a listing's),
+  /// tmux runs them as soon as it is reached, from its command line, and their replies are
+  /// on their way while the caller still works out the rest: a batch sent through this
+  /// client must begin with exactly those groups (else the client is not used).
+  public func startEarly(leading: [[TmuxCommand]] = []) -> EarlyClient? {
+    let plain = argv(starting: false)
+    guard !leading.isEmpty, !launcher.isRemote else {
+      guard let child = try? Spawn.withPipes(plain, environment: environment) else { return nil }
+      return EarlyClient(child: child, argv: plain)
+    }
+    let marker = CommandBatch.randomMarker()
+    guard let arguments = try? CommandBatch(groups: leading, marker: marker).arguments(through: leading.count),
+      case let argv = launcher.argv(tmuxArgv(starting: false, leading: arguments)),
+      let child = try? Spawn.withPipes(argv, environment: environment)
+    else { return startEarly() }
+    return EarlyClient(child: child, argv: plain, leading: leading, marker: marker)
   }
 
   /// Sends one command; a failure throws `TmuxError.commandFailed` with tmux's message.
@@ -156,12 +176,25 @@ public final class CommandClient: Sendable {
     // first command that always answers once tmux is reached takes whatever came before it,
     // and tells a batch that reached tmux from one that did not.
     let remote = launcher.isRemote
-    let batch = CommandBatch(groups: remote ? [[Self.landing]] + groups : groups)
+    // An early client started with this batch's first groups runs them already: the rest
+    // follows them, under the same marker.
+    var early = early
+    if let started = early, !started.leading.isEmpty, remote || !groups.starts(with: started.leading) {
+      started.cancel()
+      early = nil
+    }
+    let ahead = early?.leading.count ?? 0
+    let marker = ahead > 0 ? early?.marker ?? CommandBatch.randomMarker() : CommandBatch.randomMarker()
+    let batch = CommandBatch(groups: remote ? [[Self.landing]] + groups : groups, marker: marker)
     let commands = groups.flatMap { $0 }
+    // The whole script, and what an early client with groups ahead still needs.
     let script: [UInt8]
+    let rest: [UInt8]
     do {
       script = Array(try batch.script().utf8)
+      rest = ahead > 0 ? Array(try batch.script(from: ahead).utf8) : script
     } catch {
+      early?.cancel()
       throw TmuxError.encoding(error)
     }
     let seconds = timeout ?? defaultTimeout
@@ -175,7 +208,7 @@ public final class CommandClient: Sendable {
     while true {
       let output: Spawn.Output
       if !starting, let early, early.argv == argv(starting: false), let child = early.take() {
-        output = await Self.finishOffPool(child, input: script, timeout: seconds, watch: watch)
+        output = await Self.finishOffPool(child, input: rest, timeout: seconds, watch: watch)
       } else {
         early?.cancel()
         output = try await Self.runOffPool(

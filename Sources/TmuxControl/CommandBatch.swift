@@ -75,10 +75,29 @@ public struct CommandBatch: Sendable {
   /// The text to feed `tmux source-file -`; throws (sending nothing) if a command cannot be
   /// encoded.
   public func script() throws(CommandEncodingError) -> String {
+    try script(from: 0)
+  }
+
+  /// The script of the groups from `first` on (the earlier ones went on the client's
+  /// command line: see `arguments(through:)`).
+  public func script(from first: Int) throws(CommandEncodingError) -> String {
     var out = ""
-    for (i, group) in groups.enumerated() {
+    for (i, group) in groups.enumerated() where i >= first {
       for c in group { out += try c.encoded() + " ; " }
       out += "display-message -p '\(marker)E\(i)'\n"
+    }
+    return out
+  }
+
+  /// The first `count` groups, each ended by its marker, as tmux command-line arguments
+  /// (`tmux ARGS source-file -` runs them at once, then reads the rest of the batch). On the
+  /// command line all of them are one group for tmux: a failing command drops the rest,
+  /// the script included, so only commands that do not fail belong there.
+  public func arguments(through count: Int) throws(CommandEncodingError) -> [String] {
+    var out: [String] = []
+    for (i, group) in groups.prefix(count).enumerated() {
+      for c in group { out += try c.arguments() + [";"] }
+      out += ["display-message", "-p", "\(marker)E\(i)", ";"]
     }
     return out
   }

@@ -63,6 +63,39 @@ public struct TmuxCommand: Equatable, Sendable {
     return parts.joined(separator: " ")
   }
 
+  /// The command as separate arguments for tmux's own command line (`tmux CMD ARGS ;`),
+  /// where nothing is parsed but a `;` ending an argument, which would end the command
+  /// there: such an argument is refused, as are NUL and line breaks.
+  public func arguments() throws(CommandEncodingError) -> [String] {
+    guard !words.isEmpty else { throw .emptyCommand }
+    var out: [String] = []
+    out.reserveCapacity(words.count)
+    for w in words {
+      let argument: String
+      switch w {
+      case .word(let s):
+        guard !s.isEmpty, s.utf8.allSatisfy({ Self.isPlain($0) }) else { throw .invalidWord(s) }
+        argument = s
+      case .value(let s): argument = s
+      case .formatExpanded(let s): argument = Self.escapeFormat(s)
+      case .target(let t): argument = "\(t)"
+      }
+      if argument.hasSuffix(";") {
+        throw .forbiddenCharacter(argument: argument, character: "a final ';' (on the command line)")
+      }
+      for ch in argument.unicodeScalars {
+        switch ch {
+        case "\n": throw .forbiddenCharacter(argument: argument, character: "a newline")
+        case "\0": throw .forbiddenCharacter(argument: argument, character: "a NUL byte")
+        case "\r": throw .forbiddenCharacter(argument: argument, character: "a carriage return")
+        default: break
+        }
+      }
+      out.append(argument)
+    }
+    return out
+  }
+
   /// Single-quotes a value for tmux's parser: nothing expands inside single quotes, and an
   /// embedded `'` is written `'\''`. A newline or NUL cannot be carried and is refused.
   public static func quote(_ s: String) throws(CommandEncodingError) -> String {

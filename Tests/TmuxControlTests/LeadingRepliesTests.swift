@@ -59,3 +59,41 @@ import TmuxControl
     #expect(got.count == 1 && got[0].1.count == 1 && !got[0].1[0].isError)
   }
 }
+
+/// The first groups of a batch on tmux's command line, the rest in its script.
+@Suite struct CommandLineGroupsTests {
+  @Test func theFirstGroupsBecomeArgumentsAndTheScriptGoesOnFromThere() throws {
+    let m = "Z9abc123def4567890"
+    let batch = CommandBatch(
+      groups: [
+        [.listSessions(format: "#{session_id}\t#{session_name}")], [.displayMessage(format: "a b")],
+        [.killSession(.session(3))],
+      ],
+      marker: m)
+    #expect(
+      try batch.arguments(through: 2) == [
+        "list-sessions", "-F", "#{session_id}\t#{session_name}", ";", "display-message", "-p", "\(m)E0", ";",
+        "display-message", "-p", "a b", ";", "display-message", "-p", "\(m)E1", ";",
+      ])
+    #expect(try batch.script(from: 2) == "kill-session -t '$3' ; display-message -p '\(m)E2'\n")
+    #expect(try batch.script(from: 0) == batch.script())
+  }
+
+  @Test func anArgumentThatWouldEndTheCommandIsRefused() throws {
+    #expect(throws: CommandEncodingError.self) {
+      try TmuxCommand([.word("display-message"), .value("x;")]).arguments()
+    }
+    #expect(throws: CommandEncodingError.self) {
+      try TmuxCommand([.word("display-message"), .value("a\nb")]).arguments()
+    }
+    #expect(throws: CommandEncodingError.self) {
+      try TmuxCommand([.word("display-message"), .value("a\0b")]).arguments()
+    }
+    #expect(throws: CommandEncodingError.self) { try TmuxCommand([.word("bad word")]).arguments() }
+    // A `;` inside is only text on the command line; formats expanded later keep `#` literal.
+    #expect(
+      try TmuxCommand([.word("display-message"), .value("a;b 'c'")]).arguments() == ["display-message", "a;b 'c'"])
+    #expect(
+      try TmuxCommand([.word("rename-session"), .formatExpanded("#(x)")]).arguments() == ["rename-session", "##(x)"])
+  }
+}
