@@ -31,19 +31,25 @@ final class OneShotSignal: Sendable {
       return s.next
     }
     guard let id else { return true }
-    let timer = Task {
-      try? await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1_000_000_000))
-      let w = state.withLock { $0.waiters.removeValue(forKey: id) }
-      w?.resume(returning: false)
-    }
-    defer { timer.cancel() }
+    // The timer starts only once the waiter is registered: started before, it could run out
+    // first, find nobody to resume, and leave the wait to the flag alone.
+    var timer: Task<Void, Never>?
+    defer { timer?.cancel() }
     return await withCheckedContinuation { c in
       let resumeNow = state.withLock { s -> Bool in
         if s.fired { return true }
         s.waiters[id] = c
         return false
       }
-      if resumeNow { c.resume(returning: true) }
+      if resumeNow {
+        c.resume(returning: true)
+        return
+      }
+      timer = Task {
+        try? await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1_000_000_000))
+        let w = state.withLock { $0.waiters.removeValue(forKey: id) }
+        w?.resume(returning: false)
+      }
     }
   }
 }

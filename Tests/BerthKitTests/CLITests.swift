@@ -11,7 +11,7 @@ import TmuxTestSupport
 
 /// The `berth` binary as scripts see it: exit statuses, one-line errors, the JSON contract,
 /// the no-tmux fallback, a damaged database and `doctor`.
-@Suite("The berth command line")
+@Suite("The berth command line", .ownThreads)
 struct CLITests {
   static let contractKeys = [
     "id", "name", "tmuxSession", "tmuxId", "status", "endReason", "tracked", "orphan", "foreign", "clients",

@@ -10,7 +10,7 @@ import TmuxTestSupport
 /// `berth config` and the config file through the real binary: every key with its source,
 /// one warning line per bad key (file, line, key) while the command runs on defaults, the
 /// `--config` override, and `--init`.
-@Suite("The config file through the berth binary", .serialized)
+@Suite("The config file through the berth binary", .serialized, .ownThreads)
 struct ConfigCLITests {
   /// The settings `berth config` lists, in its order.
   static let keys = ConfigKey.allCases.map(\.rawValue)

@@ -71,7 +71,7 @@ extension TmuxTestServer {
   }
 }
 
-@Suite("A risky tmux.conf option at a time")
+@Suite("A risky tmux.conf option at a time", .ownThreads)
 struct ConfigurationTests {
   static let zsh = "/usr/bin/zsh"
 
@@ -231,7 +231,7 @@ struct ConfigurationTests {
   }
 }
 
-@Suite("What berth leaves on the server")
+@Suite("What berth leaves on the server", .ownThreads)
 struct LeaveNoTraceTests {
   /// `berth uninstall-hooks` removes berth's hooks and timer; a hook whose berth binary is
   /// gone runs and shows nothing.
@@ -274,7 +274,7 @@ struct LeaveNoTraceTests {
   }
 }
 
-@Suite("Next to tmux-resurrect")
+@Suite("Next to tmux-resurrect", .ownThreads)
 struct ResurrectTests {
   /// A session tmux-resurrect brought back under berth's name (no environment, a plain shell)
   /// is not saved over berth's snapshot, and `restore` adopts it: `BERTH_SESSION_ID` in the

@@ -9,7 +9,7 @@ import TmuxTestSupport
 // bookkeeping, the startup offer and its "not now", and the id-based kill and cleanup. Real
 // tmux, real SQLite.
 
-@Suite("Front-end operations: attach bookkeeping, the restore offer, kill and cleanup by id", .serialized)
+@Suite("Front-end operations: attach bookkeeping, the restore offer, kill and cleanup by id", .serialized, .ownThreads)
 struct FrontEndOperationsTests {
   /// The offer is the sessions lost to the server going away (or a reboot); an exited
   /// session is dead with its reason but not offered, and autoRestore leaves it alone.

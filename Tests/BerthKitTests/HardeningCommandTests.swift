@@ -17,7 +17,7 @@ import TmuxTestSupport
 // Not testable here: "permission denied" and "access not allowed" need a second user, so
 // those two run only as root (through setpriv as nobody) and say so otherwise.
 
-@Suite("Hardening: hostile input through every subcommand", .serialized)
+@Suite("Hardening: hostile input through every subcommand", .serialized, .ownThreads)
 struct HardeningCommandTests {
   /// Printable values that must be stored and used exactly as given (hardening.md, "Building
   /// tmux commands", plus tmux's own syntax: formats, styles, targets, a trailing `;`).

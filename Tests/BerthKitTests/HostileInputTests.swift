@@ -11,7 +11,7 @@ import TmuxTestSupport
 
 /// Names, paths and text are data: nothing a user or a program puts in them may run, split a
 /// tmux command, or reach the terminal as a control sequence.
-@Suite("Hostile names and paths")
+@Suite("Hostile names and paths", .ownThreads)
 struct HostileInputTests {
   /// `#(touch MARKER)`: if tmux ever expanded it as a format, MARKER would appear.
   struct Payload {

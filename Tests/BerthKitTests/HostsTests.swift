@@ -12,7 +12,7 @@ import TmuxTestSupport
 
 /// Many hosts over real ssh: each host a real sshd on loopback or in a network namespace of
 /// its own, with its own keys and tmux socket directory (`SSHTestHost`).
-@Suite("Hosts over ssh", .serialized)
+@Suite("Hosts over ssh", .serialized, .ownThreads)
 struct HostsTests {
   /// The environment of a berth run that reaches `hosts` through `client` (BERTH_SSH), with
   /// a config file naming them and a runtime directory of the test's own.

@@ -9,7 +9,7 @@ import TmuxTestSupport
 
 /// `berth list` on a real terminal (a pty of a given width) fits it; through a pipe, with
 /// `--wide` and in `--json` every value stays whole (issue 17).
-@Suite("berth list at the terminal's width")
+@Suite("berth list at the terminal's width", .ownThreads)
 struct ListWidthTests {
   /// Runs `berth ARGS` with its stdout (and stderr) on a new pty of `columns` x 40 and its
   /// stdin an open pipe, and returns what the terminal received, without carriage returns.

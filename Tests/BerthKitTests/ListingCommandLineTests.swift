@@ -2,6 +2,7 @@ import BerthCore
 import BerthTmux
 import Foundation
 import Testing
+import TmuxTestSupport
 
 @testable import BerthKit
 
@@ -11,7 +12,7 @@ import Testing
 
 /// A listing's COMMAND column: the foreground command line read from /proc, except where
 /// tmux already named a shell (then /proc is not read at all).
-@Suite struct ListingCommandLineTests {
+@Suite(.ownThreads) struct ListingCommandLineTests {
   func view(_ id: String, command: String?, pid: Int32) -> SessionView {
     var v = SessionView(id: id, tmuxSession: "berth-\(id)", status: .detached, tracked: true, command: command)
     v.activePanePid = pid

@@ -2,11 +2,12 @@ import BerthCore
 import BerthTmux
 import Foundation
 import Testing
+import TmuxTestSupport
 
 /// man/berth.1 is generated (`make man`), but only when someone remembers to: these tests
 /// compare it with the built binary's own help, the panel's action table and the settings,
 /// so a new command, option, key or setting without a regenerated page fails here.
-@Suite("The man page keeps up with the program")
+@Suite("The man page keeps up with the program", .ownThreads)
 struct ManPageTests {
   // MARK: - Commands and options
 

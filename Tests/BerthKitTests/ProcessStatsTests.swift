@@ -2,12 +2,13 @@ import BerthKit
 import BerthTmux
 import Foundation
 import Testing
+import TmuxTestSupport
 
 #if canImport(Glibc)
   import Glibc
 #endif
 
-@Suite("Process statistics from /proc")
+@Suite("Process statistics from /proc", .ownThreads)
 struct ProcessStatsTests {
   /// A stat line whose command name holds spaces and parentheses, as a hostile or odd
   /// program name can: fields are counted from the last `)`.

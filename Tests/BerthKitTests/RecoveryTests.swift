@@ -16,7 +16,7 @@ import TmuxTestSupport
 private let bashPath = "/usr/bin/bash"
 private let zshPath = "/usr/bin/zsh"
 
-@Suite("Reboot recovery: snapshot, simulated reboot, restore", .serialized)
+@Suite("Reboot recovery: snapshot, simulated reboot, restore", .serialized, .ownThreads)
 struct RebootRecoveryTests {
   /// Sessions with several windows and split panes, odd directories, environment, history
   /// typed in bash and zsh, and a foreground command; then a simulated reboot and a restore
@@ -783,7 +783,7 @@ func sleepDescendants(of roots: [Int32]) -> [Int32] {
   }
 }
 
-@Suite("Foreground commands from the process table")
+@Suite("Foreground commands from the process table", .ownThreads)
 struct ForegroundCommandTests {
   /// A process as /proc/PID/stat shows it (through the real parser).
   static func entry(_ pid: Int32, _ comm: String, ppid: Int32, pgrp: Int32, tpgid: Int32, start: UInt64)
@@ -909,7 +909,7 @@ struct ForegroundCommandTests {
   }
 }
 
-@Suite("Snapshot window sizes")
+@Suite("Snapshot window sizes", .ownThreads)
 struct SnapshotWindowSizeTests {
   @Test func theSizeComesFromTheLayout() {
     func size(_ layout: String) -> String? {

@@ -12,7 +12,7 @@ import TmuxTestSupport
 /// berth's commands on remote hosts over real ssh (`--host`, `list --all-hosts`): each host a
 /// real sshd on loopback with its own keys and tmux socket directory (`SSHTestHost`); the
 /// remote servers are the system tmux that sshd's PATH finds, on the socket `berth-remote`.
-@Suite("Remote sessions over ssh", .serialized)
+@Suite("Remote sessions over ssh", .serialized, .ownThreads)
 struct RemoteSessionTests {
   /// A test's hosts and how berth reaches them.
   struct Fixture {

@@ -11,7 +11,7 @@ import TmuxTestSupport
 /// stopped `tmux attach` holds it in that state, and it turns every new client away with
 /// "server exited unexpectedly". berth must read that as "no server" for a look, and as
 /// "wait, then start one" when it needs one.
-@Suite(.serialized) struct ServerShutdownTests {
+@Suite(.serialized, .ownThreads) struct ServerShutdownTests {
   @Test func aServerStillShuttingDownIsNoServerForALookAndIsWaitedForToStartOne() async throws {
     guard let script = Spawn.which("script", path: ProcessInfo.processInfo.environment["PATH"]) else {
       print("ServerShutdownTests: script(1) is not installed: skipped")

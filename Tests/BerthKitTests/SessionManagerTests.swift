@@ -9,7 +9,7 @@ import TmuxTestSupport
   import Glibc
 #endif
 
-@Suite("Session manager: create, status, attach and detach against real tmux")
+@Suite("Session manager: create, status, attach and detach against real tmux", .ownThreads)
 struct SessionLifecycleTests {
   @Test func createsWithAReadableIdInTheGivenDirectory() async throws {
     let dir = try TemporaryDirectory()
@@ -293,7 +293,7 @@ struct SessionLifecycleTests {
   }
 }
 
-@Suite("Session manager: how sessions end")
+@Suite("Session manager: how sessions end", .ownThreads)
 struct EndReasonTests {
   @Test func killIsDeadKilledAndNeverRestorable() async throws {
     let dir = try TemporaryDirectory()
@@ -393,7 +393,7 @@ struct EndReasonTests {
   }
 }
 
-@Suite("Session manager: orphans, foreign sessions and records")
+@Suite("Session manager: orphans, foreign sessions and records", .ownThreads)
 struct OrphanAndRecordTests {
   @Test func orphansShowUpAndCanBeAdopted() async throws {
     let dir = try TemporaryDirectory()
@@ -581,7 +581,7 @@ struct OrphanAndRecordTests {
   }
 }
 
-@Suite("Session manager: targets, limits and two processes")
+@Suite("Session manager: targets, limits and two processes", .ownThreads)
 struct TargetAndLimitTests {
   @Test func targetsResolveInTheDocumentedOrder() async throws {
     let dir = try TemporaryDirectory()

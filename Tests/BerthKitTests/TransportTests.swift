@@ -5,7 +5,7 @@ import TmuxTestSupport
 
 /// berth as a guest on the user's server: one-shot commands are ordinary command clients,
 /// so looking changes nothing and no command creates a session it was not asked for.
-@Suite("One-shot commands leave no trace")
+@Suite("One-shot commands leave no trace", .ownThreads)
 struct TransportTests {
   /// Everything a user could see change on their server.
   static func serverState(_ server: TmuxTestServer, hookLog: String) throws -> [String] {

@@ -1,9 +1,11 @@
 import BerthTmux
 import Foundation
 import Testing
+import TmuxTestSupport
 
 /// berth-serve's hand-parsed command line: each mistake is one line naming the argument,
 /// exit status 2, and nothing starts.
+@Suite(.ownThreads)
 struct CommandLineTests {
   func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Spawn.Output {
     try Spawn.run([try ServeProcess.locateBinary()] + arguments, environment: environment, timeout: 20)

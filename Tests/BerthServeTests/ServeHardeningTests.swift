@@ -14,7 +14,9 @@ extension ServeEndToEnd.ServeTests {
 
   /// 80 sockets that send a request line and then a header byte every second (a slowloris)
   /// neither lock a real client out nor stay: they are cut at the head deadline.
-  @Test(.timeLimit(.minutes(2)))
+  // Alone: its deadlines assume the machine is its own. The time limit counts the wait
+  // for the other tests to finish too (their longest took 2 minutes on a loaded machine).
+  @Test(.timeLimit(.minutes(5)), .ownThreadsAlone)
   func slowClientsCannotLockOthersOut() async throws {
     try await withServe { _, serve in
       // The session exists already, so what is measured is getting in, not creating it.
@@ -40,14 +42,7 @@ extension ServeEndToEnd.ServeTests {
       let real = try await serve.connect("sessionId=real")
       let waited = ContinuousClock.now - started
       #expect(real.snapshot.upgraded, "refused: \(real.snapshot.httpStatus ?? 0) \(real.snapshot.httpBody.count)")
-      // Seen once in a fresh-clone run of the whole suite on 2 cores: the handshake waited
-      // 11 s, until the slow sockets were cut at the head deadline. Known and intermittent
-      // (never alone) until the admission under load is looked at again.
-      withKnownIssue(
-        "under a fully loaded machine, 80 slow sockets held a real client until their deadline", isIntermittent: true
-      ) {
-        #expect(waited < .seconds(2), "the handshake took \(waited)")
-      }
+      #expect(waited < .seconds(2), "the handshake took \(waited)")
       #expect(await real.wait(timeout: .seconds(10)) { !$0.output.isEmpty })
       await real.close()
 

@@ -8,7 +8,7 @@ import TmuxTestSupport
   import Glibc
 #endif
 
-@Suite("Command client (berth's one-shot transport) against a real tmux")
+@Suite("Command client (berth's one-shot transport) against a real tmux", .ownThreads)
 struct CommandClientTests {
   static func client(_ server: TmuxTestServer, startServer: Bool = false) -> CommandClient {
     CommandClient(

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TmuxTestSupport
 
 @testable import BerthTmux
 
@@ -11,7 +12,7 @@ import Testing
 // pane's watcher (HiddenPane) and children started to die with their parent (Spawn). The
 // whole, a real berth SIGKILLed, is tested in EndToEndTests/KilledBerthTests.swift.
 
-@Suite("What ends a control connection when berth dies")
+@Suite("What ends a control connection when berth dies", .ownThreads)
 struct ControlClientLifetimeTests {
   @Test func startTimeIsReadAfterTheLastParenthesisOfTheName() {
     // Field 22; the name (field 2) may hold spaces and ") ".

@@ -8,7 +8,7 @@ import TmuxTestSupport
   import Glibc
 #endif
 
-@Suite("Control connection against a real tmux")
+@Suite("Control connection against a real tmux", .ownThreads)
 struct ControlConnectionTests {
   @Test func connectsAsksAndLeavesNothingBehind() async throws {
     try await withTmuxServer { server in

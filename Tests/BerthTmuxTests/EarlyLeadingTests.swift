@@ -5,7 +5,7 @@ import TmuxControl
 import TmuxTestSupport
 
 /// A client started ahead of its batch with the batch's first groups on its command line.
-@Suite struct EarlyLeadingTests {
+@Suite(.ownThreads) struct EarlyLeadingTests {
   static func client(_ server: TmuxTestServer) -> CommandClient {
     CommandClient(install: server.install, socket: server.socket, environment: server.environment, startServer: false)
   }

@@ -6,7 +6,7 @@ import TmuxControl
 import TmuxTestSupport
 
 /// A batch's first replies are handed over while tmux still runs the rest of it.
-@Suite struct LeadingRepliesClientTests {
+@Suite(.ownThreads) struct LeadingRepliesClientTests {
   final class Seen: Sendable {
     let calls = Mutex<[(Date, [CommandReply])]>([])
   }

@@ -11,7 +11,7 @@ import TmuxTestSupport
 /// How a tmux command line is run remotely: through ssh, the command quoted by the caller's
 /// quoting (BerthCore's `RemoteShell`, checked against real shells in the hosts tests), and
 /// what ssh's own failures become.
-@Suite struct TmuxLauncherTests {
+@Suite(.ownThreads) struct TmuxLauncherTests {
   static let remote = TmuxLauncher.ssh(
     hostName: "build", sshArgv: ["/usr/bin/ssh", "-o", "BatchMode=yes"], destination: "me@build",
     quote: { $0.map { "<\($0)>" }.joined(separator: " ") },
@@ -59,7 +59,7 @@ import TmuxTestSupport
 /// A "remote" whose login shell talks before tmux (a banner in .bashrc, on stdout and on
 /// stderr), played by a local stand-in for ssh that runs the quoted command with sh: the
 /// replies are tmux's alone, and a server that is not there is still "no server".
-@Suite("Command client through a launcher whose shell talks first")
+@Suite("Command client through a launcher whose shell talks first", .ownThreads)
 struct ChattyRemoteShellTests {
   static func launcher(in directory: String) throws -> TmuxLauncher {
     let fake = directory + "/fake-ssh"

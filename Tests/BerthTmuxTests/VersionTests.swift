@@ -1,6 +1,7 @@
 import BerthTmux
 import Foundation
 import Testing
+import TmuxTestSupport
 
 #if canImport(Glibc)
   import Glibc
@@ -33,7 +34,7 @@ import Testing
 }
 
 /// `tmux -V` once per tmux binary, not once per berth command.
-@Suite struct TmuxVersionCacheTests {
+@Suite(.ownThreads) struct TmuxVersionCacheTests {
   /// A directory with a fake tmux that logs each run and prints `tmux VERSION`.
   final class FakeTmux {
     let directory: String

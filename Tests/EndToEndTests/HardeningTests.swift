@@ -115,7 +115,7 @@ enum HardeningProcess {
   }
 }
 
-@Suite("Hardening: the panel on a real terminal", .serialized)
+@Suite("Hardening: the panel on a real terminal", .serialized, .ownThreads)
 struct HardeningTests {
   func withPanel(_ body: (PanelHarness) throws -> Void) throws {
     let harness = try PanelHarness()

@@ -20,7 +20,7 @@ import TmuxTestSupport
 // by tmux's own protocol: that would hide the problem. And berth must not be the pane's
 // own process: tmux continues a stopped pane process at once with SIGCONT.)
 
-@Suite("A SIGKILLed berth leaves nothing of its connection", .serialized)
+@Suite("A SIGKILLed berth leaves nothing of its connection", .serialized, .ownThreads)
 struct KilledBerthTests {
   @Test func aStoppedThenKilledPanelLeavesNoClientNoSessionAndAServerThatStillExits() throws {
     for round in 1...3 {

@@ -9,7 +9,7 @@ import TmuxTestSupport
 
 /// The real binary, its panel in a tmux pane, driven by keys and read back from the screen.
 /// Serialized: each test runs two tmux servers and berth, and the machine has two cores.
-@Suite(.serialized)
+@Suite(.serialized, .ownThreads)
 struct PanelEndToEndTests {
   /// Runs `body` with a harness that is always shut down.
   func withPanel(_ body: (PanelHarness) throws -> Void) throws {

@@ -12,7 +12,7 @@ import TmuxTestSupport
 /// and tmux socket directory (`SSHTestHost`), one of them in a network namespace so the test
 /// can take it off the network while the panel runs. The remote servers run on the socket
 /// `berth-remote`.
-@Suite(.serialized)
+@Suite(.serialized, .ownThreads)
 struct PanelHostsEndToEndTests {
   static let sshd = SSHTestHost.unavailableReason() == nil
   static let namespaces = SSHTestHost.unavailableReason(namespace: true) == nil
@@ -304,7 +304,7 @@ struct PanelHostsEndToEndTests {
 /// what it costs idle. A measurement, not a pass/fail test (run with
 /// `BERTH_PANEL_HOSTS_BENCH=1 swift test --filter PanelHostsBenchmark`); the numbers go to
 /// standard output.
-@Suite(.serialized)
+@Suite(.serialized, .ownThreads)
 struct PanelHostsBenchmark {
   static let enabled =
     ProcessInfo.processInfo.environment["BERTH_PANEL_HOSTS_BENCH"] == "1"

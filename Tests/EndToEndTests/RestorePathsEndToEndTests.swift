@@ -12,7 +12,7 @@ import TmuxTestSupport
 /// a dead row. Each must give the same tmux state (issue 13): windows with their names and
 /// indexes, panes, layout, directories, the notice line, the previous command shown and not
 /// run.
-@Suite(.serialized)
+@Suite(.serialized, .ownThreads)
 struct RestorePathsEndToEndTests {
   /// What `list-windows`/`list-panes` say about a session, pane and layout ids left out
   /// (a new server numbers them anew).
