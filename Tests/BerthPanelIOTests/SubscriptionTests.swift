@@ -16,7 +16,7 @@ import TmuxTestSupport
 /// `abandonConnection`). Here a control client nobody reads (so its output cannot drain)
 /// does what the runner does, with the runner's own command, and the server lives on.
 /// Without the unsubscribe, tmux 3.3a segfaults here every time (checked by hand).
-@Suite struct SubscriptionTests {
+@Suite(.ownThreads) struct SubscriptionTests {
   @Test func theSubscriptionGoesBeforeTheHiddenSessionAndTheServerLivesOn() throws {
     let server = try TmuxTestServer()
     defer { server.shutdown() }
