@@ -139,14 +139,13 @@ extension SessionManager {
         // Captures share a marker in runs (a marker costs tmux as much as a capture); each
         // prints exactly min(lines, history) + height lines, which the listing in the same
         // batch tells, so a run's output is split without markers between them.
-        for start in stride(from: 0, to: names.count, by: Self.capturesPerMarker) {
-          let run = Array(names[start..<min(names.count, start + Self.capturesPerMarker)])
-          captured.append(run)
+        captured = Self.runs(names)
+        for (k, run) in captured.enumerated() {
           // tmux runs a client's whole batch before it writes out any of its output, unless
           // a command waits: a wait of no time after the listing lets its reply go out, to
           // be worked on while the captures run.
           groups.append(
-            (start == 0 ? [Self.letOutputGo] : []) + run.map { Self.capture(sessionNamed: $0, historyLines: lines) })
+            (k == 0 ? [Self.letOutputGo] : []) + run.map { Self.capture(sessionNamed: $0, historyLines: lines) })
         }
       }
       // With previews to capture, the rest of the listing is built as soon as the panes are
@@ -290,6 +289,13 @@ extension SessionManager {
 
   /// How many previews share one marker in a listing's batch.
   static let capturesPerMarker = 64
+
+  /// Captures in runs of `capturesPerMarker`, each run one group (one marker).
+  static func runs<T>(_ items: [T]) -> [[T]] {
+    stride(from: 0, to: items.count, by: capturesPerMarker).map {
+      Array(items[$0..<min(items.count, $0 + capturesPerMarker)])
+    }
+  }
 
   /// `capture-pane` of a session's active pane, by exact name.
   static func capture(sessionNamed name: String, historyLines: Int) -> TmuxCommand {

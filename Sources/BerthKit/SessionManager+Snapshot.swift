@@ -73,9 +73,7 @@ extension SessionManager {
     groups += targets.map { [.showEnvironment($0.id)] }
     let lines = SnapshotBuilder.maxLinesPerPane
     let panes = targets.flatMap { t in t.panes.map { (pane: $0.0, id: $0.1) } }
-    let runs = stride(from: 0, to: panes.count, by: Self.capturesPerMarker).map {
-      Array(panes[$0..<min(panes.count, $0 + Self.capturesPerMarker)])
-    }
+    let runs = Self.runs(panes)
     groups += runs.map { run in run.map { Self.capture(.target($0.id), historyLines: lines) } }
     // The process table is read while tmux answers.
     let panePids = targets.flatMap { $0.live.panes.map(\.pid) }

@@ -184,7 +184,7 @@ public final class CommandClient: Sendable {
       early = nil
     }
     let ahead = early?.leading.count ?? 0
-    let marker = ahead > 0 ? early?.marker ?? CommandBatch.randomMarker() : CommandBatch.randomMarker()
+    let marker = early.flatMap { $0.leading.isEmpty ? nil : $0.marker } ?? CommandBatch.randomMarker()
     let batch = CommandBatch(groups: remote ? [[Self.landing]] + groups : groups, marker: marker)
     let commands = groups.flatMap { $0 }
     // The whole script, and what an early client with groups ahead still needs.

@@ -7,19 +7,21 @@ import TmuxTestSupport
 
 /// A batch's first replies are handed over while tmux still runs the rest of it.
 @Suite(.ownThreads) struct LeadingRepliesClientTests {
+  /// What a `Leading` handler was given, and when.
   final class Seen: Sendable {
     let calls = Mutex<[(Date, [CommandReply])]>([])
+
+    func leading(count: Int) -> CommandClient.Leading {
+      CommandClient.Leading(count: count) { replies in self.calls.withLock { $0.append((Date(), replies)) } }
+    }
   }
 
   @Test func theFirstRepliesArriveBeforeTheBatchEnds() async throws {
     try await withTmuxServer { server in
       try server.check("new-session", "-d", "-s", "mine")
-      let client = CommandClient(
-        install: server.install, socket: server.socket, environment: server.environment, startServer: false)
+      let client = CommandClientTests.client(server)
       let seen = Seen()
-      let leading = CommandClient.Leading(count: 2) { replies in
-        seen.calls.withLock { $0.append((Date(), replies)) }
-      }
+      let leading = seen.leading(count: 2)
       // The last command keeps the client busy for 2 s after the first two have answered.
       let slow = TmuxCommand([.word("run-shell"), .value("sleep 2")])
       let replies = try await client.sendGroups(
@@ -37,12 +39,9 @@ import TmuxTestSupport
   @Test func aFailedLeadingCommandIsLeftToTheWholeReply() async throws {
     try await withTmuxServer { server in
       try server.check("new-session", "-d", "-s", "mine")
-      let client = CommandClient(
-        install: server.install, socket: server.socket, environment: server.environment, startServer: false)
+      let client = CommandClientTests.client(server)
       let seen = Seen()
-      let leading = CommandClient.Leading(count: 2) { replies in
-        seen.calls.withLock { $0.append((Date(), replies)) }
-      }
+      let leading = seen.leading(count: 2)
       let replies = try await client.sendGroups(
         [[.hasSession(.session(4242))], [.displayMessage(format: "two")], [.displayMessage(format: "three")]],
         leading: leading)
