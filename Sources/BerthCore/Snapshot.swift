@@ -303,6 +303,63 @@ public enum SnapshotBuilder {
     return env
   }
 
+  /// The variable every session berth started carries (`BERTH_SESSION_ID=ID`).
+  public static let sessionIdVariable = "BERTH_SESSION_ID"
+
+  /// Splits the output of consecutive `show-environment -t SESSION` commands that shared one
+  /// marker into one reply per session, without a marker between them (each costs tmux as
+  /// much as the `show-environment` itself); nil when it cannot be told exactly, and the
+  /// caller asks again with a marker each.
+  ///
+  /// tmux prints a session's environment sorted by name (`strcmp`: byte order), one variable
+  /// a line, `NAME=value` or `-NAME` for one removed. Every session berth started holds
+  /// `BERTH_SESSION_ID` exactly once, so its reply is: names below that one, that one, names
+  /// above it. Between two of them, the earlier session's names above it end where the first
+  /// name below it begins: the split is unique. Anything else gives nil: a count of
+  /// `BERTH_SESSION_ID` lines other than `sessions` (a session berth did not start), names
+  /// out of order within a reply, a line that is no variable (a value holding a line break).
+  public static func splitEnvironments(_ lines: [[UInt8]], sessions: Int) -> [[[UInt8]]]? {
+    guard sessions > 0 else { return lines.isEmpty ? [] : nil }
+    let key = Array(sessionIdVariable.utf8)[...]
+    var names: [ArraySlice<UInt8>] = []
+    names.reserveCapacity(lines.count)
+    var anchors: [Int] = []
+    for (i, line) in lines.enumerated() {
+      guard let name = environmentLineName(line) else { return nil }
+      if name.elementsEqual(key) { anchors.append(i) }
+      names.append(name)
+    }
+    guard anchors.count == sessions else { return nil }
+    var starts = [0]
+    for k in 1..<sessions {
+      var s = anchors[k - 1] + 1
+      while s < anchors[k], key.lexicographicallyPrecedes(names[s]) { s += 1 }
+      starts.append(s)
+    }
+    starts.append(lines.count)
+    var parts: [[[UInt8]]] = []
+    parts.reserveCapacity(sessions)
+    for k in 0..<sessions {
+      let range = starts[k]..<starts[k + 1]
+      for i in range.dropFirst() where !names[i - 1].lexicographicallyPrecedes(names[i]) { return nil }
+      parts.append(Array(lines[range]))
+    }
+    return parts
+  }
+
+  /// The variable a `show-environment` line is about (`NAME=value`, or `-NAME` for one
+  /// removed); nil for a line that is neither (part of a value holding a line break, or a
+  /// name starting with `-` that would read both ways).
+  static func environmentLineName(_ line: [UInt8]) -> ArraySlice<UInt8>? {
+    guard let first = line.first else { return nil }
+    if first == 0x2D {
+      guard line.count > 1, !line.contains(0x3D) else { return nil }
+      return line[1...]
+    }
+    guard let eq = line.firstIndex(of: 0x3D), eq > 0 else { return nil }
+    return line[..<eq]
+  }
+
   public static func isEnvironmentName(_ s: String) -> Bool {
     guard let first = s.utf8.first, first == 0x5F || (first | 0x20 >= 0x61 && first | 0x20 <= 0x7A) else {
       return false

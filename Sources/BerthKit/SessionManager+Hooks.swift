@@ -102,19 +102,26 @@ extension SessionManager {
   /// re-arms itself from `berth snapshot --schedule TOKEN` while the server option
   /// `@berth-autosave` still names that token, so it lives and dies with the tmux server and
   /// needs neither a daemon nor the status line.
-  public func ensureAutosave(on c: CommandClient? = nil) async throws(BerthError) {
+  /// With `seen` (what a snapshot just read in its own batch), nothing is asked again unless a
+  /// chain must be started.
+  public func ensureAutosave(on c: CommandClient? = nil, seen: AutosaveState? = nil) async throws(BerthError) {
     guard context.executablePath != nil else { return }
+    if let seen, !seen.berthSessionsExist || autosaveIsAlive(seen.chain) { return }
     guard let conn = try await (c == nil ? connection(startServer: false) : c) else { return }
     // No timer on a server without berth's sessions.
     guard try await berthSessionsExist(on: conn) else { return }
+    let current = try await send(conn, [.showOptionValue("@berth-autosave", scope: .server)])[0]
+    if autosaveIsAlive(current.isError ? nil : current.text) { return }
+    try await scheduleAutosave(token: SessionIDs.newUUID(), on: conn)
+  }
+
+  /// Whether `@berth-autosave`'s value (`TOKEN DUE`) names a chain that is still due.
+  func autosaveIsAlive(_ chain: String?) -> Bool {
     let now = context.now().timeIntervalSince1970
     let interval = Double(max(1, settings.snapshotIntervalMinutes) * 60)
-    let current = try await send(conn, [.showOptionValue("@berth-autosave", scope: .server)])[0]
-    let parts = current.isError ? [] : current.text.split(separator: " ")
-    if parts.count == 2, let due = Double(parts[1]), due > now - interval {
-      return  // a chain is alive
-    }
-    try await scheduleAutosave(token: SessionIDs.newUUID(), on: conn)
+    let parts = chain?.split(separator: " ") ?? []
+    guard parts.count == 2, let due = Double(parts[1]) else { return false }
+    return due > now - interval
   }
 
   /// Arms the next autosave for `token` (called by `berth snapshot --schedule TOKEN`). With

@@ -12,10 +12,27 @@ import TmuxControl
 public struct SnapshotReport: Sendable, Equatable {
   public var saved: [String]
   public var serverRunning: Bool
+  /// What the save saw of the server's autosave chain, asked for in its own batch (nil when
+  /// it did not ask): `ensureAutosave(seen:)` then needs no tmux client of its own.
+  public var autosave: AutosaveState?
 
-  public init(saved: [String], serverRunning: Bool) {
+  public init(saved: [String], serverRunning: Bool, autosave: AutosaveState? = nil) {
     self.saved = saved
     self.serverRunning = serverRunning
+    self.autosave = autosave
+  }
+}
+
+/// The server's autosave chain as a snapshot saw it.
+public struct AutosaveState: Sendable, Equatable {
+  /// Whether any session on the server carries berth's prefix.
+  public var berthSessionsExist: Bool
+  /// The value of `@berth-autosave` (`TOKEN DUE`); nil when it is not set.
+  public var chain: String?
+
+  public init(berthSessionsExist: Bool, chain: String?) {
+    self.berthSessionsExist = berthSessionsExist
+    self.chain = chain
   }
 }
 
@@ -42,6 +59,9 @@ public struct RestoreReport: Sendable, Equatable {
 extension SessionManager {
   // MARK: Snapshots
 
+  /// The server option naming the live autosave chain (see `ensureAutosave`).
+  static let autosaveOption = "@berth-autosave"
+
   /// Saves every live tracked session (windows, layouts, panes, cwds, foreground commands, the
   /// allowed environment, the last lines of output) in one transaction. Two batched round
   /// trips (the listing, then environments and captures), never a process per pane. With no
@@ -52,7 +72,9 @@ extension SessionManager {
       _ = try await list()
       return SnapshotReport(saved: [], serverRunning: false)
     }
+    Trace.mark("snapshot: start")
     let detailed = try await detailedList()
+    Trace.mark("snapshot: listed")
     let listing = detailed.listing
     let byId = Dictionary(detailed.live.map { ($0.sessionId, $0) }, uniquingKeysWith: { a, _ in a })
     // Each live tracked session with its tmux ids, parsed once.
@@ -64,14 +86,18 @@ extension SessionManager {
       return (v, s, sid, s.panes.compactMap { p in TargetID(p.paneId).map { (p, $0) } })
     }
     guard !targets.isEmpty else { return SnapshotReport(saved: [], serverRunning: true) }
-    // Each window's `automatic-rename`, so a restore names it as it was; each session's
-    // environment (one reply each); the panes' last output in runs sharing a marker, split
-    // by the line counts the listing gave (a marker costs tmux as much as a capture).
+    // Each window's `automatic-rename`, so a restore names it as it was; the server's autosave
+    // chain (what `ensureAutosave` would ask for in a client of its own); the sessions'
+    // environments and the panes' last output in runs sharing a marker (a marker costs tmux
+    // as much as the command it ends): environments split by their own order (see
+    // `SnapshotBuilder.splitEnvironments`), captures by the line counts the listing gave.
     var groups: [[TmuxCommand]] = [
-      [TmuxCommand([.word("list-windows"), .word("-a"), .word("-F"), .value("#{window_id} #{automatic-rename}")])]
+      [TmuxCommand([.word("list-windows"), .word("-a"), .word("-F"), .value("#{window_id} #{automatic-rename}")])],
+      [.showOptionValue(Self.autosaveOption, scope: .server)],
     ]
-    groups += targets.map { [.showEnvironment($0.id)] }
     let lines = SnapshotBuilder.maxLinesPerPane
+    let environmentRuns = Self.runs(Array(targets.indices))
+    groups += environmentRuns.map { run in run.map { .showEnvironment(targets[$0].id) } }
     let panes = targets.flatMap { t in t.panes.map { (pane: $0.0, id: $0.1) } }
     let runs = Self.runs(panes)
     groups += runs.map { run in run.map { Self.capture(.target($0.id), historyLines: lines) } }
@@ -81,10 +107,21 @@ extension SessionManager {
     let local = context.host == nil
     async let table = local ? ProcessTable.read(panePids: panePids) : ProcessTable(entries: [])
     let replies = try await send(c, groups: groups)
+    Trace.mark("snapshot: replies")
     let processes = await table
+    // Each session's environment reply (nil: asked again below).
+    var environments = [CommandReply?](repeating: nil, count: targets.count)
+    var environmentsAgain: [Int] = []
+    for (run, reply) in zip(environmentRuns, replies.dropFirst(2)) {
+      guard !reply.isError, let parts = SnapshotBuilder.splitEnvironments(reply.lines, sessions: run.count) else {
+        environmentsAgain += run
+        continue
+      }
+      for (i, part) in zip(run, parts) { environments[i] = CommandReply(isError: false, lines: part) }
+    }
     var captured: [String: [[UInt8]]] = [:]
     var again: [(pane: LivePane, id: TargetID)] = []
-    for (run, reply) in zip(runs, replies.dropFirst(1 + targets.count)) {
+    for (run, reply) in zip(runs, replies.dropFirst(2 + environmentRuns.count)) {
       let counts = run.map { min(lines, $0.pane.historySize) + $0.pane.height }
       guard !reply.isError, let parts = Self.split(reply.lines, counts: counts) else {
         again += run
@@ -92,24 +129,29 @@ extension SessionManager {
       }
       for (item, part) in zip(run, parts) { captured[item.pane.paneId] = part }
     }
-    // A run whose counts do not add up (a pane resized or cleared meanwhile, a user's hook
-    // printed something) is captured again pane by pane.
-    if !again.isEmpty {
-      let each = try await send(c, again.map { Self.capture(.target($0.id), historyLines: lines) })
-      for (item, reply) in zip(again, each) where !reply.isError { captured[item.pane.paneId] = reply.lines }
+    // A run that cannot be split (a session berth did not start among the environments; a
+    // pane resized or cleared meanwhile, or a user's hook printed something, among the
+    // captures) is asked again one reply each.
+    if !environmentsAgain.isEmpty || !again.isEmpty {
+      let each = try await send(
+        c,
+        environmentsAgain.map { .showEnvironment(targets[$0].id) }
+          + again.map { Self.capture(.target($0.id), historyLines: lines) })
+      for (i, reply) in zip(environmentsAgain, each) { environments[i] = reply }
+      for (item, reply) in zip(again, each.dropFirst(environmentsAgain.count)) where !reply.isError {
+        captured[item.pane.paneId] = reply.lines
+      }
     }
     var automatic: [String: Bool] = [:]
     for line in replies[0].isError ? [] : replies[0].textLines {
       let f = line.split(separator: " ")
       if f.count == 2 { automatic[String(f[0])] = f[1] == "on" || f[1] == "1" }
     }
-    var cursor = 1
     var items: [(sessionId: String, data: Data)] = []
     let now = context.now()
     let records = Dictionary(detailed.records.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-    for (v, s, _, panes) in targets {
-      let envReply = replies[cursor]
-      cursor += 1
+    for ((v, s, _, panes), envReply) in zip(targets, environments) {
+      let envReply = envReply ?? CommandReply(isError: true, lines: [])
       // A session under berth's name that berth did not start (tmux-resurrect brought it back
       // after a reboot): its last snapshot is berth's, and stays until a restore adopts it.
       let started = envReply.isError || envReply.textLines.contains { $0.hasPrefix("BERTH_SESSION_ID=") }
@@ -139,8 +181,13 @@ extension SessionManager {
       }
       if let data = try? snapshot.encoded() { items.append((v.id, data)) }
     }
+    Trace.mark("snapshot: built")
     let saved = try storeCall { try $0.saveSnapshots(items, takenAt: now, bootTime: context.bootClock.bootTime()) }
-    return SnapshotReport(saved: saved, serverRunning: true)
+    Trace.mark("snapshot: saved")
+    let chain = replies[1].isError ? nil : replies[1].text.trimmingCharacters(in: .whitespacesAndNewlines)
+    let autosave = AutosaveState(
+      berthSessionsExist: detailed.live.contains { $0.name.hasPrefix(settings.prefix) }, chain: chain)
+    return SnapshotReport(saved: saved, serverRunning: true, autosave: autosave)
   }
 
   /// The last saved snapshot of a session.

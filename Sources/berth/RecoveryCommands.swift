@@ -67,7 +67,11 @@ struct SnapshotCommand: AsyncParsableCommand {
         return SnapshotReport(saved: [], serverRunning: true)
       }
       let report = try await m.snapshotAll()
-      if let token = schedule { try await m.scheduleAutosave(token: token) } else { try await m.ensureAutosave() }
+      if let token = schedule {
+        try await m.scheduleAutosave(token: token)
+      } else {
+        try await m.ensureAutosave(seen: report.autosave)
+      }
       return report
     }
     if quiet { return }
