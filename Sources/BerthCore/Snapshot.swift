@@ -196,32 +196,42 @@ struct SnapshotJSONWriter {
   /// A JSON string: `"` and `\\` escaped, C0 controls as escapes, everything else as its
   /// UTF-8 bytes (slashes are escaped too, as `JSONEncoder` did).
   mutating func string(_ value: String) {
+    var value = value
+    value.withUTF8 { string(utf8: $0) }
+  }
+
+  /// `string` over the text's bytes: the runs that need no escape are copied whole.
+  private mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
     bytes.append(0x22)
-    // Most text needs no escape: copy it whole.
-    let plain = value.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C && $0 != 0x2F }
-    if plain {
-      bytes.append(contentsOf: value.utf8)
-      bytes.append(0x22)
-      return
+    var plainStart = 0
+    for i in 0..<utf8.count {
+      let byte = utf8[i]
+      if byte >= 0x20 && byte != 0x22 && byte != 0x5C && byte != 0x2F { continue }
+      bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[plainStart..<i]))
+      escape(byte)
+      plainStart = i + 1
     }
-    for byte in value.utf8 {
-      switch byte {
-      case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
-      case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
-      case 0x2F: bytes.append(contentsOf: [0x5C, 0x2F])
-      case 0x0A: bytes.append(contentsOf: [0x5C, 0x6E])
-      case 0x0D: bytes.append(contentsOf: [0x5C, 0x72])
-      case 0x09: bytes.append(contentsOf: [0x5C, 0x74])
-      case 0x08: bytes.append(contentsOf: [0x5C, 0x62])
-      case 0x0C: bytes.append(contentsOf: [0x5C, 0x66])
-      case 0x00..<0x20:
-        bytes.append(contentsOf: [
-          0x5C, 0x75, 0x30, 0x30, Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0x0F)],
-        ])
-      default: bytes.append(byte)
-      }
-    }
+    bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[plainStart...]))
     bytes.append(0x22)
+  }
+
+  /// One byte that JSON text cannot hold as it is.
+  private mutating func escape(_ byte: UInt8) {
+    switch byte {
+    case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
+    case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
+    case 0x2F: bytes.append(contentsOf: [0x5C, 0x2F])
+    case 0x0A: bytes.append(contentsOf: [0x5C, 0x6E])
+    case 0x0D: bytes.append(contentsOf: [0x5C, 0x72])
+    case 0x09: bytes.append(contentsOf: [0x5C, 0x74])
+    case 0x08: bytes.append(contentsOf: [0x5C, 0x62])
+    case 0x0C: bytes.append(contentsOf: [0x5C, 0x66])
+    case 0x00..<0x20:
+      bytes.append(contentsOf: [
+        0x5C, 0x75, 0x30, 0x30, Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0x0F)],
+      ])
+    default: bytes.append(byte)
+    }
   }
 }
 
@@ -301,6 +311,22 @@ public enum SnapshotBuilder {
       env[name] = String(line[line.index(after: eq)...])
     }
     return env
+  }
+
+  /// A capture's last `count` lines as `TmuxListing.previewLines` gives them (blank rows at
+  /// the bottom dropped, each line's trailing spaces too), with the common case cheap: an
+  /// ASCII line's trailing spaces are its trailing bytes 0x20, so it is trimmed before it
+  /// becomes a string; any other line goes the general way.
+  public static func lastLines(_ lines: [[UInt8]], count: Int) -> [String] {
+    var end = lines.count
+    while end > 0, lines[end - 1].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { end -= 1 }
+    let start = max(0, end - max(0, count))
+    return lines[start..<end].map { line in
+      guard line.allSatisfy({ $0 < 0x80 }) else { return TmuxListing.previewLines([line], count: 1).first ?? "" }
+      var n = line.count
+      while n > 0, line[n - 1] == 0x20 { n -= 1 }
+      return String(decoding: line[..<n], as: UTF8.self)
+    }
   }
 
   /// The variable every session berth started carries (`BERTH_SESSION_ID=ID`).
@@ -383,7 +409,11 @@ public enum SnapshotBuilder {
           panes: [], automaticRename: automaticRename[pane.windowId])
       }
       let fg = foreground[pane.paneId]
-      let lines = (captures[pane.paneId] ?? []).suffix(maxLinesPerPane).map { String($0.prefix(maxLineLength)) }
+      // A line of at most maxLineLength bytes has at most that many characters: kept whole
+      // without walking its characters.
+      let lines = (captures[pane.paneId] ?? []).suffix(maxLinesPerPane).map {
+        $0.utf8.count <= maxLineLength ? $0 : String($0.prefix(maxLineLength))
+      }
       windows[pane.windowId]?.panes.append(
         PaneSnapshot(
           index: pane.paneIndex, cwd: pane.currentPath, command: fg?.command, isShell: fg?.isShell ?? true,

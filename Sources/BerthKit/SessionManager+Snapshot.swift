@@ -160,7 +160,7 @@ extension SessionManager {
       var foreground: [String: (command: [String]?, isShell: Bool)] = [:]
       for (p, _) in panes {
         if let output = captured[p.paneId] {
-          captures[p.paneId] = TmuxListing.previewLines(output, count: lines)
+          captures[p.paneId] = SnapshotBuilder.lastLines(output, count: lines)
         }
         foreground[p.paneId] = processes.foreground(panePid: p.pid)
       }

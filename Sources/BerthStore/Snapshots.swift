@@ -21,23 +21,21 @@ extension MetadataStore {
     if usable.isEmpty { return [] }
     return try writeImmediate("saving \(usable.count) snapshots") { db in
       var saved: [String] = []
-      // Prepared once for the batch (GRDB prepares, and authorizes, a statement each time
-      // it is given SQL text).
-      let exists = try db.cachedStatement(sql: "SELECT 1 FROM terminal_sessions WHERE id = ?")
+      // One statement, prepared once for the batch (GRDB prepares, and authorizes, a
+      // statement each time it is given SQL text), that writes only for a session with a
+      // record: whether it wrote is the count of rows it changed.
       let upsert = try db.cachedStatement(
         sql: """
           INSERT INTO session_snapshots (session_id, taken_at, boot_time, data)
-          VALUES (?, ?, ?, ?)
+          SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM terminal_sessions WHERE id = ?1)
           ON CONFLICT(session_id) DO UPDATE SET
             taken_at = excluded.taken_at, boot_time = excluded.boot_time, data = excluded.data
           """)
       let taken = StoredTime.milliseconds(takenAt)
       let boot = bootTime.map(StoredTime.milliseconds)
       for item in usable {
-        let known = try Bool.fetchOne(exists, arguments: [item.sessionId]) ?? false
-        guard known else { continue }
         try upsert.execute(arguments: [item.sessionId, taken, boot, item.data])
-        saved.append(item.sessionId)
+        if db.changesCount > 0 { saved.append(item.sessionId) }
       }
       return saved
     }

@@ -61,7 +61,11 @@ struct SnapshotCommand: AsyncParsableCommand {
   }
 
   private func save() async throws {
-    let report = try await withManager(global) { m -> SnapshotReport in
+    // A save asked for now lists first: its tmux client starts with the listing while the
+    // database opens (see `SessionManager.init(lookAhead:)`). Not for the hook's or the
+    // timer's runs, which wait or ask something else first.
+    let lookAhead = !coalesce && schedule == nil
+    let report = try await withManager(global.contextOptions, lookAhead: lookAhead) { m -> SnapshotReport in
       // A scheduled run re-arms the timer only while its chain is still the server's.
       if let token = schedule, !(try await m.autosaveTokenIsCurrent(token)) {
         return SnapshotReport(saved: [], serverRunning: true)
