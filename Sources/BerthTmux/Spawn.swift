@@ -111,6 +111,17 @@ public enum Spawn {
   public static func finish(
     _ child: Child, input: [UInt8], timeout: Double = 10, onStdout: (([UInt8]) -> Void)? = nil
   ) -> Output {
+    finish(child, timeout: timeout) { out in
+      if !out.isEmpty { onStdout?(out) }
+      return input
+    }
+  }
+
+  /// `finish` with an input known only from what the child prints first: `input` sees the
+  /// whole output so far (empty at the start, then after each read; it must not keep it),
+  /// and the first bytes it returns are written, once; stdin is closed after them (at once
+  /// for none). A child that ends first never gets any.
+  public static func finish(_ child: Child, timeout: Double = 10, input: ([UInt8]) -> [UInt8]?) -> Output {
     var out: [UInt8] = []
     var err: [UInt8] = []
     var fds = [
@@ -118,12 +129,19 @@ public enum Spawn {
       pollfd(fd: child.stderr, events: Int16(POLLIN), revents: 0),
     ]
     var written = 0
-    if input.isEmpty {
-      close(child.stdin)
-    } else {
-      _ = fcntl(child.stdin, F_SETFL, fcntl(child.stdin, F_GETFL) | O_NONBLOCK)
-      fds.append(pollfd(fd: child.stdin, events: Int16(POLLOUT), revents: 0))
+    var pending: [UInt8]? = nil
+    var stdinOpen = true
+    func take(_ bytes: [UInt8]) {
+      pending = bytes
+      if bytes.isEmpty {
+        close(child.stdin)
+        stdinOpen = false
+      } else {
+        _ = fcntl(child.stdin, F_SETFL, fcntl(child.stdin, F_GETFL) | O_NONBLOCK)
+        fds.append(pollfd(fd: child.stdin, events: Int16(POLLOUT), revents: 0))
+      }
     }
+    if let first = input(out) { take(first) }
     let deadline = Date().addingTimeInterval(timeout)
     var open = 2
     var timedOut = false
@@ -140,11 +158,12 @@ public enum Spawn {
         if errno == EINTR { continue }
         break
       }
-      if fds.count == 3, fds[2].fd >= 0, fds[2].revents != 0 {
-        let (n, e) = writeWithoutSIGPIPE(child.stdin, input, from: written)
+      if fds.count == 3, fds[2].fd >= 0, fds[2].revents != 0, let bytes = pending {
+        let (n, e) = writeWithoutSIGPIPE(child.stdin, bytes, from: written)
         if n > 0 { written += n }
-        if written == input.count || (n < 0 && e != EINTR && e != EAGAIN) {
+        if written == bytes.count || (n < 0 && e != EINTR && e != EAGAIN) {
           close(child.stdin)
+          stdinOpen = false
           fds[2].fd = -1
         }
       }
@@ -153,7 +172,8 @@ public enum Spawn {
         if n > 0 {
           if i == 0 {
             out.append(contentsOf: buffer[0..<n])
-            onStdout?(out)
+            let next = input(out)
+            if pending == nil, let next { take(next) }
           } else {
             err.append(contentsOf: buffer[0..<n])
           }
@@ -164,7 +184,8 @@ public enum Spawn {
         }
       }
     }
-    for f in fds where f.fd >= 0 { close(f.fd) }
+    for (i, f) in fds.enumerated() where f.fd >= 0 && i < 2 { close(f.fd) }
+    if stdinOpen { close(child.stdin) }
     let status = waitFor(child.pid)
     return Output(status: status, stdout: out, stderr: err, timedOut: timedOut)
   }
