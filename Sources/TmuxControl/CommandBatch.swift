@@ -104,7 +104,7 @@ public struct CommandBatch: Sendable {
 
   /// The command whose end marker ends this line, and the body text before the marker (a
   /// command's last line when it did not end with a newline); nil for any other line.
-  func endMarker(in line: ArraySlice<UInt8>) -> (prefix: ArraySlice<UInt8>, index: Int)? {
+  public func endMarker(in line: ArraySlice<UInt8>) -> (prefix: ArraySlice<UInt8>, index: Int)? {
     let m = marker.utf8
     // A marker line ends in a digit: most body lines are rejected here.
     guard line.count >= m.count + 2, let last = line.last, last >= 0x30, last <= 0x39 else { return nil }

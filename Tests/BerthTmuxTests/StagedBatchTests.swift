@@ -48,6 +48,40 @@ import TmuxTestSupport
     }
   }
 
+  /// Each group made is handed over as it ends, in order, with the bytes the whole output
+  /// gives it; one that failed is not (it comes with the rest, with tmux's message).
+  @Test func theGroupsMadeAreHandedOverAsTheyEnd() async throws {
+    try await withTmuxServer { server in
+      try server.check("new-session", "-d", "-s", "one", "-x", "80", "-y", "5")
+      try server.check("send-keys", "-t", "one:", "-l", "printf 'a\\nb\\n'")
+      try server.check("send-keys", "-t", "one:", "Enter")
+      let pane = TargetID(try server.check("display-message", "-p", "-t", "one:", "#{pane_id}"))!
+      let made: [[TmuxCommand]] = [
+        [.displayMessage(format: "first"), .capturePane(pane, historyLines: 10)],
+        // A wait of no time: what came before it goes out now.
+        [SessionManagerWait.none, .displayMessage(format: "second")],
+        [.hasSession(.session(4242))],
+        [.listSessions(format: "#{session_name}")],
+      ]
+      for failing in [true, false] {
+        let groups = failing ? made : made.filter { $0 != [.hasSession(.session(4242))] }
+        let handed = Handed()
+        let staged = try await CommandClientTests.client(server).sendGroups(
+          leading: [Self.pid], received: { i, reply in handed.add(i, reply) }
+        ) { _ in groups }
+        let plain = try await CommandClientTests.client(server).sendGroups(groups)
+        let rest = try #require(staged.rest)
+        #expect(rest.count == groups.count)
+        #expect(rest.map(\.isError) == plain.map(\.isError))
+        #expect(zip(rest, plain).allSatisfy { $0.isError || $0 == $1 }, "\(failing)")
+        let expected = groups.indices.filter { !plain[$0].isError }
+        #expect(handed.all.map(\.0) == expected, "\(failing)")
+        #expect(handed.all.map(\.1) == expected.map { rest[$0] })
+        if failing { #expect(rest[2].text.contains("4242")) }
+      }
+    }
+  }
+
   @Test func aFailingFirstGroupMakesNothing() async throws {
     try await withTmuxServer { server in
       try server.check("new-session", "-d", "-s", "one")
@@ -73,6 +107,19 @@ import TmuxTestSupport
       }
     }
   }
+}
+
+/// The wait `SessionManager` puts between chunks (`run-shell -d 0`).
+private enum SessionManagerWait {
+  static let none = TmuxCommand([.word("run-shell"), .word("-d"), .value("0")])
+}
+
+/// Replies handed over (from another thread).
+private final class Handed: @unchecked Sendable {
+  private let lock = NSLock()
+  private var items: [(Int, CommandReply)] = []
+  func add(_ i: Int, _ reply: CommandReply) { lock.withLock { items.append((i, reply)) } }
+  var all: [(Int, CommandReply)] { lock.withLock { items } }
 }
 
 /// Whether a closure ran (from another thread).
