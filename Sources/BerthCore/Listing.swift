@@ -28,9 +28,15 @@ public enum TmuxListing {
   /// The `list-panes -a -F` format of one listing: every pane of every session, its free
   /// text ended by `separator` (letters and digits, random for every listing: pane text
   /// cannot know it).
-  public static func paneFormat(separator: String) -> String {
+  ///
+  /// `currentCommand: false` leaves the foreground's name empty, for a caller that reads it
+  /// from /proc itself: tmux reads /proc for it pane by pane (a fifth of a 500-pane
+  /// `list-panes -a`), while berth can read it as the listing's other replies arrive.
+  public static func paneFormat(separator: String, currentCommand: Bool = true) -> String {
     paneFields.map { "#{\($0)}" }.joined(separator: "\t") + "\t"
-      + paneTextFields.map { "#{\($0)}\(separator)" }.joined()
+      + paneTextFields.map { field in
+        field == "pane_current_command" && !currentCommand ? separator : "#{\(field)}\(separator)"
+      }.joined()
   }
 
   /// `list-clients -F` format: which session each client is on and whether it is a control client.
