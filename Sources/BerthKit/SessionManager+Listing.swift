@@ -118,6 +118,7 @@ extension SessionManager {
     // listing (one round trip instead of two), by exact name (`=NAME:` is the session's
     // active pane, which is what the listing calls its active pane, at the same moment).
     let records = try storeCall { try $0.records(server: serverKey, orUnkeyed: context.host == nil) }
+    Trace.mark("\(context.hostName): \(records.count) records read")
     let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
     // On this machine the foreground's name comes from /proc with its command line, read
     // while tmux captures, instead of from tmux, which reads /proc for it pane by pane.
@@ -165,6 +166,7 @@ extension SessionManager {
             built = .failure(error)
           }
           early.value.withLock { $0 = built }
+          Trace.mark("listing core built early")
         }
       // Only looks: no lock, and a server gone since the probe (or going, its sessions with
       // it) is as good as none.
@@ -241,6 +243,7 @@ extension SessionManager {
       for i in result.views.indices where result.views[i].preview == nil { result.views[i].preview = [] }
     }
     for i in result.views.indices { result.views[i].host = context.hostName }
+    Trace.mark("\(context.hostName): listed")
     return DetailedListing(
       listing: Listing(views: result.views, serverRunning: c != nil, serverVersion: nil), live: live, records: stored)
   }
