@@ -36,7 +36,14 @@ public enum SSHMux {
   /// Opens `command` (one string, for the remote shell, as ssh would send it) in a session
   /// without a terminal on the master at `controlPath`. The child's descriptors are pipes,
   /// as from `Spawn.withPipes`; its exit status comes from the master (`Spawn.finish`).
-  public static func open(controlPath: String, command: String, timeout: Double = 5) throws -> Spawn.Child {
+  ///
+  /// `environment`'s `LANG` and `LC_*` go with the request, as the `SendEnv LANG LC_*` of
+  /// the stock ssh_config of Debian, Ubuntu, Fedora and macOS sends them (the host's sshd
+  /// takes what its `AcceptEnv` allows), so the remote command sees the locale it saw
+  /// through an ssh client.
+  public static func open(
+    controlPath: String, command: String, environment: [String: String] = [:], timeout: Double = 5
+  ) throws -> Spawn.Child {
     let socket = try connect(controlPath, timeout: timeout)
     var pipes: [Int32] = []
     do {
@@ -50,6 +57,7 @@ public enum SSHMux {
       request += encode([0, 0, 0, 0, 0xFFFF_FFFF])  // no tty, X11, agent or subsystem; no escape
       appendString(&request, [])  // terminal type
       appendString(&request, Array(command.utf8))
+      for (name, value) in locale(environment) { appendString(&request, Array("\(name)=\(value)".utf8)) }
       try send(socket, request)
       // stdin, stdout, stderr: the master gets one end of each pipe, berth keeps the other.
       for _ in 0..<3 {
@@ -76,6 +84,11 @@ public enum SSHMux {
       close(socket)
       throw error
     }
+  }
+
+  /// The locale variables an ssh client's stock `SendEnv LANG LC_*` would send, by name.
+  static func locale(_ environment: [String: String]) -> [(String, String)] {
+    environment.filter { $0.key == "LANG" || $0.key.hasPrefix("LC_") }.sorted { $0.key < $1.key }
   }
 
   /// The session's exit status, read from the master once its output has ended: the

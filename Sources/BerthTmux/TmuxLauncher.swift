@@ -49,7 +49,7 @@ public struct TmuxLauncher: Sendable {
   /// started as it is.
   public func start(_ tmuxArgv: [String], environment: [String: String]) throws -> Spawn.Child {
     if isRemote, let controlPath, environment["BERTH_SSH_MUX"] != "off",
-      let child = try? SSHMux.open(controlPath: controlPath, command: quote(tmuxArgv))
+      let child = try? SSHMux.open(controlPath: controlPath, command: quote(tmuxArgv), environment: environment)
     {
       return child
     }

@@ -43,6 +43,12 @@ struct SSHMuxTests {
       #expect(out.stderrText == "to-stderr\n")
       #expect(out.status == 3)
       #expect(!out.timedOut)
+      // The locale goes with the request, for the master to send as its `SendEnv LANG LC_*`
+      // (the test's client config, as the stock one) says, and the host's `AcceptEnv` takes.
+      let withLocale = try SSHMux.open(
+        controlPath: link.controlPath, command: RemoteShell.command(["sh", "-c", "printf %s \"$LC_BERTH_MUX\""]),
+        environment: ["LC_BERTH_MUX": "é $x", "BERTH_NOT_SENT": "1"])
+      #expect(Spawn.finish(withLocale, input: [], timeout: 20).stdoutText == "é $x")
       // The same through an ssh client, for comparison.
       let viaClient = try link.run(words)
       #expect(viaClient.stdoutText == "$HOME `id` *|a'b\"c|" && viaClient.status == 3)
