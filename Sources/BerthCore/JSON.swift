@@ -180,21 +180,23 @@ public enum ISO8601 {
 /// tree (`json(includePreview:)`) and for the bytes written straight out
 /// (`jsonArray(_:includePreview:)`).
 protocol JSONFieldSink {
-  mutating func field(_ key: String, _ value: String?)
-  mutating func field(_ key: String, _ value: Int?)
-  mutating func field(_ key: String, _ value: Bool)
-  mutating func field(_ key: String, date: Date?)
-  mutating func field(_ key: String, _ values: [String])
+  mutating func field(_ key: StaticString, _ value: String?)
+  mutating func field(_ key: StaticString, _ value: Int?)
+  mutating func field(_ key: StaticString, _ value: Bool)
+  mutating func field(_ key: StaticString, date: Date?)
+  mutating func field(_ key: StaticString, _ values: [String])
 }
 
 /// Builds the object as a `JSONValue`.
 private struct JSONTreeSink: JSONFieldSink {
   var pairs: [(String, JSONValue)] = []
-  mutating func field(_ key: String, _ value: String?) { pairs.append((key, .string(value))) }
-  mutating func field(_ key: String, _ value: Int?) { pairs.append((key, .int(value))) }
-  mutating func field(_ key: String, _ value: Bool) { pairs.append((key, .bool(value))) }
-  mutating func field(_ key: String, date: Date?) { pairs.append((key, .date(date))) }
-  mutating func field(_ key: String, _ values: [String]) { pairs.append((key, .array(values.map { .string($0) }))) }
+  mutating func field(_ key: StaticString, _ value: String?) { pairs.append(("\(key)", .string(value))) }
+  mutating func field(_ key: StaticString, _ value: Int?) { pairs.append(("\(key)", .int(value))) }
+  mutating func field(_ key: StaticString, _ value: Bool) { pairs.append(("\(key)", .bool(value))) }
+  mutating func field(_ key: StaticString, date: Date?) { pairs.append(("\(key)", .date(date))) }
+  mutating func field(_ key: StaticString, _ values: [String]) {
+    pairs.append(("\(key)", .array(values.map { .string($0) })))
+  }
 }
 
 /// Writes the object's fields as pretty JSON text at `indent`, byte for byte what
@@ -205,49 +207,53 @@ private struct JSONPrettyFieldWriter: JSONFieldSink {
   let indent: Int
   var count = 0
 
-  private mutating func key(_ key: String) {
+  /// A field's start: the comma after the one before, its line and indentation, the key and
+  /// its colon. Keys are the contract's plain names, written as they are.
+  private mutating func key(_ key: StaticString) {
     if count > 0 { out.append(0x2C) }
     count += 1
-    out.append(0x0A)
-    out.append(contentsOf: repeatElement(0x20, count: (indent + 1) * 2))
-    JSONValue.escape(key, into: &out)
-    out.append(contentsOf: [0x3A, 0x20])
+    out.append(contentsOf: Self.newline(indent + 1))
+    out.append(0x22)
+    out.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+    out.append(contentsOf: [0x22, 0x3A, 0x20])
   }
+
+  /// A newline and the indentation of `level`.
+  private static func newline(_ level: Int) -> ArraySlice<UInt8> { newlines[0...(level * 2)] }
+  private static let newlines = [UInt8(0x0A)] + [UInt8](repeating: 0x20, count: 16)
   private static let null = Array("null".utf8)
   private static let `true` = Array("true".utf8)
   private static let `false` = Array("false".utf8)
 
-  mutating func field(_ key: String, _ value: String?) {
+  mutating func field(_ key: StaticString, _ value: String?) {
     self.key(key)
     if let value { JSONValue.escape(value, into: &out) } else { out.append(contentsOf: Self.null) }
   }
-  mutating func field(_ key: String, _ value: Int?) {
+  mutating func field(_ key: StaticString, _ value: Int?) {
     self.key(key)
     if let value { JSONValue.appendInt(value, to: &out) } else { out.append(contentsOf: Self.null) }
   }
-  mutating func field(_ key: String, _ value: Bool) {
+  mutating func field(_ key: StaticString, _ value: Bool) {
     self.key(key)
     out.append(contentsOf: value ? Self.true : Self.false)
   }
-  mutating func field(_ key: String, date: Date?) {
+  mutating func field(_ key: StaticString, date: Date?) {
     self.key(key)
     guard let date else { return out.append(contentsOf: Self.null) }
     out.append(0x22)
     ISO8601.append(date, to: &out)
     out.append(0x22)
   }
-  mutating func field(_ key: String, _ values: [String]) {
+  mutating func field(_ key: StaticString, _ values: [String]) {
     self.key(key)
     guard !values.isEmpty else { return out.append(contentsOf: [0x5B, 0x5D]) }
     out.append(0x5B)
     for (i, value) in values.enumerated() {
       if i > 0 { out.append(0x2C) }
-      out.append(0x0A)
-      out.append(contentsOf: repeatElement(0x20, count: (indent + 2) * 2))
+      out.append(contentsOf: Self.newline(indent + 2))
       JSONValue.escape(value, into: &out)
     }
-    out.append(0x0A)
-    out.append(contentsOf: repeatElement(0x20, count: (indent + 1) * 2))
+    out.append(contentsOf: Self.newline(indent + 1))
     out.append(0x5D)
   }
 }
