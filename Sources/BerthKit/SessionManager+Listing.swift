@@ -118,18 +118,22 @@ extension SessionManager {
     // listing (one round trip instead of two), by exact name (`=NAME:` is the session's
     // active pane, which is what the listing calls its active pane, at the same moment).
     let records = try storeCall { try $0.records(server: serverKey, orUnkeyed: context.host == nil) }
+    Trace.mark("\(context.hostName): \(records.count) records read")
     let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
+    // On this machine the foreground's name comes from /proc with its command line, read
+    // while tmux captures, instead of from tmux, which reads /proc for it pane by pane.
+    let commandsFromProc = context.host == nil && (fillCommands || hasEarlyLook)
     let inputs = ListingInputs(
       records: records, separator: listingSeparator(),
       reconciler: Reconciler(
         prefix: settings.prefix, now: context.now(),
         bootTime: context.host == nil ? context.bootClock.bootTime() : nil,
         serverRunning: false, serverStartedAt: nil, includeForeign: includeForeign),
-      local: context.host == nil, fillCommands: fillCommands && context.host == nil, store: store)
+      local: context.host == nil, fillCommands: commandsFromProc, store: store)
     var core: ListingCore?
     var earlyCaptures: [String: [[UInt8]]] = [:]
     if let client = c {
-      var groups = Self.listingGroups(separator: inputs.separator)
+      var groups = Self.listingGroups(separator: inputs.separator, currentCommand: !commandsFromProc)
       var captured: [[String]] = []
       if let lines = previewLines {
         var seen = Set<String>()
@@ -162,6 +166,7 @@ extension SessionManager {
             built = .failure(error)
           }
           early.value.withLock { $0 = built }
+          Trace.mark("listing core built early")
         }
       // Only looks: no lock, and a server gone since the probe (or going, its sessions with
       // it) is as good as none.
@@ -238,6 +243,7 @@ extension SessionManager {
       for i in result.views.indices where result.views[i].preview == nil { result.views[i].preview = [] }
     }
     for i in result.views.indices { result.views[i].host = context.hostName }
+    Trace.mark("\(context.hostName): listed")
     return DetailedListing(
       listing: Listing(views: result.views, serverRunning: c != nil, serverVersion: nil), live: live, records: stored)
   }
@@ -274,10 +280,11 @@ extension SessionManager {
 
   /// A listing's first three groups: the panes (free text ended by `separator`), the
   /// clients, the server's start. They only look and do not fail, so an early client can
-  /// run them from its command line (see `init(context:lookAhead:)`).
-  static func listingGroups(separator: String) -> [[TmuxCommand]] {
+  /// run them from its command line (see `init(context:lookAhead:)`). Without
+  /// `currentCommand`, the panes' foreground names are left for `fillCommandLines`.
+  static func listingGroups(separator: String, currentCommand: Bool) -> [[TmuxCommand]] {
     [
-      [.listAllPanes(format: TmuxListing.paneFormat(separator: separator))],
+      [.listAllPanes(format: TmuxListing.paneFormat(separator: separator, currentCommand: currentCommand))],
       [.listClients(format: TmuxListing.clientFormat)],
       [.displayMessage(format: "#{start_time}")],
     ]

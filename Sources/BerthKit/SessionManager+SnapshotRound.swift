@@ -305,12 +305,14 @@ extension SessionManager {
       local: true, fillCommands: false, store: store)
     let settings = self.settings
     let stateDirectory = context.stateDirectory
-    // Made on the thread reading tmux's output, as soon as the listing is in.
+    // Made on the thread reading tmux's output, as soon as the listing is in. The panes'
+    // foreground names are not asked for (tmux reads /proc for each): snapshots take the
+    // foreground from the process table.
     let made = StagedPlan()
     let staged: CommandClient.Staged
     do {
       staged = try await c.sendGroups(
-        leading: Self.listingGroups(separator: inputs.separator), early: takeEarlyLook(),
+        leading: Self.listingGroups(separator: inputs.separator, currentCommand: false), early: takeEarlyLook(),
         received: { group, reply in made.value.withLock { $0?.stream }?.received(group, reply) }
       ) { replies in
         Trace.mark("snapshot: listing in")

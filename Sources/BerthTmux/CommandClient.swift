@@ -212,7 +212,8 @@ public final class CommandClient: Sendable {
       } else {
         early?.cancel()
         output = try await Self.runOffPool(
-          argv(starting: starting), environment: environment, input: script, timeout: seconds, watch: watch)
+          tmuxArgv(starting: starting), launcher: launcher, environment: environment, input: script,
+          timeout: seconds, watch: watch)
       }
       if output.timedOut {
         let what =
@@ -293,7 +294,10 @@ public final class CommandClient: Sendable {
     func hook() -> ([UInt8]) -> Void {
       var scanner = CommandBatch.LeadingReplies(batch: batch, count: count)
       return { out in
-        if let replies = scanner.scan(out) { handler(Array(replies.dropFirst(drop))) }
+        if let replies = scanner.scan(out) {
+          Trace.mark("tmux client: leading replies in")
+          handler(Array(replies.dropFirst(drop)))
+        }
       }
     }
   }
@@ -313,13 +317,18 @@ public final class CommandClient: Sendable {
 
   /// Runs the client to completion on a thread of its own.
   static func runOffPool(
-    _ argv: [String], environment: [String: String], input: [UInt8], timeout: Double, watch: Watch? = nil
+    _ tmuxArgv: [String], launcher: TmuxLauncher, environment: [String: String], input: [UInt8], timeout: Double,
+    watch: Watch? = nil
   ) async throws -> Spawn.Output {
     try await withCheckedThrowingContinuation { (done: CheckedContinuation<Spawn.Output, any Error>) in
       let thread = Thread {
         do {
-          let child = try Spawn.withPipes(argv, environment: environment)
-          done.resume(returning: Spawn.finish(child, input: input, timeout: timeout, onStdout: watch?.hook()))
+          Trace.mark("tmux client: spawn \(tmuxArgv.count) words, \(input.count) bytes in")
+          let child = try launcher.start(tmuxArgv, environment: environment)
+          Trace.mark("tmux client: spawned")
+          let output = Spawn.finish(child, input: input, timeout: timeout, onStdout: watch?.hook())
+          Trace.mark("tmux client: done, \(output.stdout.count) bytes out")
+          done.resume(returning: output)
         } catch {
           done.resume(throwing: TmuxError.startFailed("\(error)"))
         }
