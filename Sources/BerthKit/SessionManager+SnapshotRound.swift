@@ -43,7 +43,9 @@ extension SessionManager {
       return max(run, ((sessions + 3) / 4 + run - 1) / run * run)
     }
 
-    init(views: [SessionView], live: [LiveSession], only ids: Set<String>?) {
+    /// `chunked`: each chunk after the first begins with a wait (for a batch whose replies are
+    /// worked on as they come); without, the batch is as one (nothing but looks: no lock).
+    init(views: [SessionView], live: [LiveSession], only ids: Set<String>?, chunked: Bool) {
       let byId = Dictionary(live.map { ($0.sessionId, $0) }, uniquingKeysWith: { a, _ in a })
       let targets = views.compactMap { v -> Target? in
         guard v.tracked, v.isAlive, ids?.contains(v.id) ?? true, let tid = v.tmuxId, let s = byId[tid],
@@ -68,7 +70,7 @@ extension SessionManager {
         let environmentRuns = SessionManager.runs(sessions)
         let environmentStart = groups.count
         for (k, run) in environmentRuns.enumerated() {
-          let wait = start > 0 && k == 0 ? [SessionManager.letOutputGo] : []
+          let wait = chunked && start > 0 && k == 0 ? [SessionManager.letOutputGo] : []
           groups.append(wait + run.map { .showEnvironment(targets[$0].id) })
         }
         let captureRuns = SessionManager.runs(sessions.flatMap { i in targets[i].panes.map { (pane: $0.0, id: $0.1) } })
@@ -319,7 +321,7 @@ extension SessionManager {
         defer { Trace.mark("snapshot: the rest asked for") }
         do throws(BerthError) {
           let core = try Self.core(inputs, replies: replies)
-          let plan = SnapshotPlan(views: core.result.views, live: core.live, only: ids)
+          let plan = SnapshotPlan(views: core.result.views, live: core.live, only: ids, chunked: true)
           let maker = SnapshotMaker(
             manager: self, records: Dictionary(core.stored.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }),
             now: now, settings: settings, stateDirectory: stateDirectory)
@@ -343,7 +345,7 @@ extension SessionManager {
     let core = try built.core.get()
     guard let replies = staged.rest else { return nil }
     guard let stream = built.stream else {
-      let plan = SnapshotPlan(views: core.result.views, live: core.live, only: ids)
+      let plan = SnapshotPlan(views: core.result.views, live: core.live, only: ids, chunked: true)
       return SnapshotRound(
         live: core.live, records: core.stored, plan: plan, replies: [], processes: ProcessTable(entries: []), now: now)
     }
@@ -357,7 +359,7 @@ extension SessionManager {
   func twoBatchRound(_ c: CommandClient, only ids: Set<String>?) async throws(BerthError) -> SnapshotRound {
     let detailed = try await detailedList()
     Trace.mark("snapshot: listed")
-    let plan = SnapshotPlan(views: detailed.listing.views, live: detailed.live, only: ids)
+    let plan = SnapshotPlan(views: detailed.listing.views, live: detailed.live, only: ids, chunked: false)
     let now = context.now()
     guard !plan.groups.isEmpty else {
       return SnapshotRound(

@@ -1,9 +1,10 @@
 import BerthCore
-import BerthKit
 import BerthTmux
 import Foundation
 import Testing
 import TmuxTestSupport
+
+@testable import BerthKit
 
 /// What one snapshot batch asks tmux, against a real server: the environments of many
 /// sessions under one marker each run, and the autosave chain read in the same batch.
@@ -72,6 +73,18 @@ struct SnapshotBatchTests {
     }
   }
 
+  /// Chunks are whole runs of 64 sessions, about a quarter of them each.
+  @Test func chunksAreWholeRunsAboutAQuarterEach() {
+    #expect(SessionManager.SnapshotPlan.chunkSize(1) == 64)
+    #expect(SessionManager.SnapshotPlan.chunkSize(70) == 64)
+    #expect(SessionManager.SnapshotPlan.chunkSize(500) == 128)
+    #expect(SessionManager.SnapshotPlan.chunkSize(1000) == 256)
+    for n in [1, 63, 64, 65, 255, 256, 257, 500, 4097] {
+      let size = SessionManager.SnapshotPlan.chunkSize(n)
+      #expect(size % 64 == 0 && (n + size - 1) / size <= 4, "\(n): \(size)")
+    }
+  }
+
   /// `berth snapshot` reads the autosave chain in its own batch: a live chain is left as it
   /// is, a stale or missing one is started anew, and none is started without berth sessions.
   @Test func aSnapshotKeepsALiveAutosaveAndRestartsAStaleOne() async throws {
@@ -81,9 +94,11 @@ struct SnapshotBatchTests {
       let db = dir.database
       var run = try berth(["new", "--id", "keep", "--cwd", dir.path], server: server, db: db, extra: extra)
       #expect(run.status == 0, "\(run.stderr)")
+      // tmux 3.2a shows an unset user option as empty, later releases refuse it.
       func chain() -> String? {
         guard let out = try? server.tmux("show-options", "-sv", "@berth-autosave"), out.status == 0 else { return nil }
-        return out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        let value = out.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        return value.isEmpty ? nil : value
       }
       func snapshot() throws {
         let run = try berth(["snapshot"], server: server, db: db, extra: extra)
