@@ -32,12 +32,24 @@ public enum TmuxListing {
   /// `currentCommand: false` leaves the foreground's name empty, for a caller that reads it
   /// from /proc itself: tmux reads /proc for it pane by pane (a fifth of a 500-pane
   /// `list-panes -a`), while berth can read it as the listing's other replies arrive.
-  public static func paneFormat(separator: String, currentCommand: Bool = true) -> String {
-    paneFields.map { "#{\($0)}" }.joined(separator: "\t") + "\t"
+  ///
+  /// `forViews` leaves out what only snapshots and restores use (window names, indexes and
+  /// layouts, modes, exit statuses; the window count, which the panes tell): tmux looks each
+  /// variable up in six option tables before its own, a microsecond a pane per variable.
+  public static func paneFormat(separator: String, currentCommand: Bool = true, forViews: Bool = false) -> String {
+    paneFields.map { field in forViews && notForViews.contains(field) ? "" : "#{\(field)}" }
+      .joined(separator: "\t") + "\t"
       + paneTextFields.map { field in
-        field == "pane_current_command" && !currentCommand ? separator : "#{\(field)}\(separator)"
+        (field == "pane_current_command" && !currentCommand) || (forViews && notForViews.contains(field))
+          ? separator : "#{\(field)}\(separator)"
       }.joined()
   }
+
+  /// The fields a listing for views leaves empty (see `paneFormat`).
+  static let notForViews: Set<String> = [
+    "session_windows", "window_index", "pane_index", "pane_dead_status", "pane_in_mode", "window_layout",
+    "window_name",
+  ]
 
   /// `list-clients -F` format: which session each client is on and whether it is a control client.
   public static let clientFormat = "#{session_id}\t#{client_control_mode}\t#{client_pid}\t\(clean("client_name"))"
@@ -54,7 +66,8 @@ public enum TmuxListing {
     var sessionName: String
     var created: Date
     var lastAttached: Date?
-    var windows: Int
+    /// nil when the listing left it out: then the session's windows are counted.
+    var windows: Int?
     var pane: LivePane
   }
 
@@ -74,6 +87,7 @@ public enum TmuxListing {
     paneLines: [[UInt8]], separator: String, clients: [ClientRow], hiddenPrefix: String
   ) -> [LiveSession] {
     var order: [String] = []
+    var uncounted: [String] = []
     var byId: [String: LiveSession] = [:]
     for row in paneRows(paneLines, separator: separator) {
       if row.sessionName.hasPrefix(hiddenPrefix) { continue }
@@ -81,9 +95,14 @@ public enum TmuxListing {
         order.append(row.sessionId)
         byId[row.sessionId] = LiveSession(
           sessionId: row.sessionId, name: row.sessionName, createdAt: row.created,
-          lastAttachedAt: row.lastAttached, windows: row.windows, clients: 0, panes: [])
+          lastAttachedAt: row.lastAttached, windows: row.windows ?? 0, clients: 0, panes: [])
+        if row.windows == nil { uncounted.append(row.sessionId) }
       }
       byId[row.sessionId]?.panes.append(row.pane)
+    }
+    for id in uncounted {
+      let count = Set(byId[id]?.panes.map(\.windowId) ?? []).count
+      byId[id]?.windows = count
     }
     for c in clients where !c.isControl {
       byId[c.sessionId]?.clients += 1
@@ -163,7 +182,7 @@ public enum TmuxListing {
       historySize: number(18) ?? 0)
     return PaneRow(
       sessionId: text(0), sessionName: text(19), created: created, lastAttached: date(2),
-      windows: number(3) ?? 1, pane: pane)
+      windows: field(3).isEmpty ? nil : number(3) ?? 1, pane: pane)
   }
 
   /// A decimal integer as `Int(_: String)` reads it (an optional sign, digits, nothing else).

@@ -26,7 +26,7 @@ extension SessionManager {
   public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
     // The foreground command lines are read on this machine only (a remote host's
     // processes are not in this /proc: tmux's names stay there).
-    let listing = try await detailedList(preview: preview, includeForeign: includeForeign, fillCommands: true).listing
+    let listing = try await detailedList(preview: preview, includeForeign: includeForeign, forViews: true).listing
     if context.host == nil {
       return listing
     }
@@ -110,8 +110,11 @@ extension SessionManager {
     return ListingCore(live: live, result: result, stored: stored)
   }
 
+  /// `forViews`: only what a listing's views show is asked of tmux (see
+  /// `TmuxListing.paneFormat`), and on this machine the foreground command lines are read
+  /// from /proc; the live sessions then lack what snapshots need (layouts, window names).
   func detailedList(
-    preview: Int? = nil, includeForeign: Bool = false, fillCommands: Bool = false
+    preview: Int? = nil, includeForeign: Bool = false, forViews: Bool = false
   ) async throws(BerthError) -> DetailedListing {
     var c = try await connection(startServer: false)
     // The records first: the previews of the sessions they name go in the same batch as the
@@ -122,7 +125,7 @@ extension SessionManager {
     let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
     // On this machine the foreground's name comes from /proc with its command line, read
     // while tmux captures, instead of from tmux, which reads /proc for it pane by pane.
-    let commandsFromProc = context.host == nil && (fillCommands || hasEarlyLook)
+    let commandsFromProc = context.host == nil && forViews
     let inputs = ListingInputs(
       records: records, separator: listingSeparator(),
       reconciler: Reconciler(
@@ -133,7 +136,8 @@ extension SessionManager {
     var core: ListingCore?
     var earlyCaptures: [String: [[UInt8]]] = [:]
     if let client = c {
-      var groups = Self.listingGroups(separator: inputs.separator, currentCommand: !commandsFromProc)
+      var groups = Self.listingGroups(
+        separator: inputs.separator, currentCommand: !commandsFromProc, forViews: forViews)
       var captured: [[String]] = []
       if let lines = previewLines {
         var seen = Set<String>()
@@ -281,10 +285,14 @@ extension SessionManager {
   /// A listing's first three groups: the panes (free text ended by `separator`), the
   /// clients, the server's start. They only look and do not fail, so an early client can
   /// run them from its command line (see `init(context:lookAhead:)`). Without
-  /// `currentCommand`, the panes' foreground names are left for `fillCommandLines`.
-  static func listingGroups(separator: String, currentCommand: Bool) -> [[TmuxCommand]] {
+  /// `currentCommand`, the panes' foreground names are left for `fillCommandLines`; with
+  /// `forViews`, only what views show is asked for.
+  static func listingGroups(separator: String, currentCommand: Bool, forViews: Bool) -> [[TmuxCommand]] {
     [
-      [.listAllPanes(format: TmuxListing.paneFormat(separator: separator, currentCommand: currentCommand))],
+      [
+        .listAllPanes(
+          format: TmuxListing.paneFormat(separator: separator, currentCommand: currentCommand, forViews: forViews))
+      ],
       [.listClients(format: TmuxListing.clientFormat)],
       [.displayMessage(format: "#{start_time}")],
     ]

@@ -114,4 +114,27 @@ import TmuxTestSupport
       }
     }
   }
+
+  /// A listing for views asks tmux only what views show, and counts a session's windows from
+  /// its panes.
+  @Test func aListingForViewsAsksLessAndCountsWindows() async throws {
+    let format = TmuxListing.paneFormat(separator: "SEP", currentCommand: false, forViews: true)
+    for field in ["window_layout", "window_name", "session_windows", "pane_current_command", "pane_in_mode"] {
+      #expect(!format.contains(field))
+    }
+    #expect(format.contains("#{history_size}") && format.contains("#{pane_current_path}SEP"))
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer { server in
+      try await withManager(makeContext(server, dir)) { m async throws in
+        let v = try await m.create(CreateRequest(id: "wins"))
+        _ = try server.check("new-window", "-d", "-t", "=\(v.tmuxSession):")
+        _ = try server.check("split-window", "-d", "-t", "=\(v.tmuxSession):")
+        _ = try server.check("new-window", "-d", "-t", "=\(v.tmuxSession):")
+        let listed = try await m.list(preview: 1)
+        #expect(listed.views.first { $0.id == "wins" }?.windows == 3)
+        let quick = try await m.list()
+        #expect(quick.views.first { $0.id == "wins" }?.windows == 3)
+      }
+    }
+  }
 }
