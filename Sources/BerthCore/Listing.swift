@@ -72,9 +72,9 @@ public enum TmuxListing {
   }
 
   /// Parses `list-clients` reply lines.
-  public static func parseClients(_ lines: [[UInt8]]) -> [ClientRow] {
+  public static func parseClients<Line: Collection<UInt8>>(_ lines: [Line]) -> [ClientRow] {
     lines.compactMap { line in
-      let f = fields(line, count: 4)
+      let f = fields(Array(line), count: 4)
       guard f.count == 4, f[0].hasPrefix("$") else { return nil }
       return ClientRow(sessionId: f[0], isControl: f[1] == "1", pid: Int32(f[2]) ?? 0, name: f[3])
     }
@@ -85,6 +85,13 @@ public enum TmuxListing {
   /// control sessions) are left out; control clients never count as attached.
   public static func sessions(
     paneLines: [[UInt8]], separator: String, clients: [ClientRow], hiddenPrefix: String
+  ) -> [LiveSession] {
+    sessions(paneLines: paneLines.map { $0[...] }, separator: separator, clients: clients, hiddenPrefix: hiddenPrefix)
+  }
+
+  /// `sessions` of lines that are views into the reply's bytes.
+  public static func sessions(
+    paneLines: [ArraySlice<UInt8>], separator: String, clients: [ClientRow], hiddenPrefix: String
   ) -> [LiveSession] {
     var order: [String] = []
     var uncounted: [String] = []
@@ -114,6 +121,10 @@ public enum TmuxListing {
   /// A line break inside free text is part of it: a record ends only after its last
   /// field's separator. Anything malformed is skipped.
   static func paneRows(_ lines: [[UInt8]], separator: String) -> [PaneRow] {
+    paneRows(lines.map { $0[...] }, separator: separator)
+  }
+
+  static func paneRows(_ lines: [ArraySlice<UInt8>], separator: String) -> [PaneRow] {
     let sep = Array(separator.utf8)
     let textCount = paneTextFields.count
     var rows: [PaneRow] = []
@@ -122,23 +133,23 @@ public enum TmuxListing {
     var tabs: [Int] = []
     tabs.reserveCapacity(paneFields.count)
     for line in lines {
-      let record: [UInt8]
+      let record: ArraySlice<UInt8>
       if pending.isEmpty {
         record = line
       } else {
         pending.append(0x0A)
         pending.append(contentsOf: line)
-        record = pending
+        record = pending[...]
       }
       // Complete once the line ends with the separator and holds one per text field.
       guard record.count >= sep.count, record.suffix(sep.count).elementsEqual(sep) else {
-        if pending.isEmpty { pending = line }
+        if pending.isEmpty { pending = Array(line) }
         continue
       }
       // "FIELD\t...\tFIELD\tWINDOW" SEP "COMMAND" SEP "PATH" SEP, then nothing.
       let parts = split(record, on: sep)
       guard parts.count >= textCount + 1 else {
-        if pending.isEmpty { pending = line }
+        if pending.isEmpty { pending = Array(line) }
         continue
       }
       pending = []
@@ -211,11 +222,16 @@ public enum TmuxListing {
   /// the standard library's collection `split(separator:)` takes a generic searcher that
   /// cost half of a 500-session listing's CPU.
   static func split(_ bytes: [UInt8], on separator: [UInt8]) -> [ArraySlice<UInt8>] {
-    guard let first = separator.first else { return [bytes[...]] }
+    split(bytes[...], on: separator)
+  }
+
+  /// `split` of a view into a larger buffer (its indices are the buffer's).
+  static func split(_ bytes: ArraySlice<UInt8>, on separator: [UInt8]) -> [ArraySlice<UInt8>] {
+    guard let first = separator.first else { return [bytes] }
     var parts: [ArraySlice<UInt8>] = []
-    var start = 0
-    var i = 0
-    let last = bytes.count - separator.count
+    var start = bytes.startIndex
+    var i = bytes.startIndex
+    let last = bytes.endIndex - separator.count
     while i <= last {
       if bytes[i] == first, bytes[i..<(i + separator.count)].elementsEqual(separator) {
         parts.append(bytes[start..<i])
@@ -258,7 +274,7 @@ public enum TmuxListing {
 
   /// The last `count` non-blank lines of a `capture-pane -p` reply (trailing blank rows of
   /// the screen trimmed), decoded leniently. Callers sanitise before showing them.
-  public static func previewLines(_ lines: [[UInt8]], count: Int) -> [String] {
+  public static func previewLines<Line: Collection<UInt8>>(_ lines: [Line], count: Int) -> [String] {
     var end = lines.count
     while end > 0, lines[end - 1].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { end -= 1 }
     let start = max(0, end - max(0, count))

@@ -80,9 +80,9 @@ extension SessionManager {
     var reconciler = inputs.reconciler
     reconciler.serverRunning = replies != nil
     if let replies {
-      let clients = TmuxListing.parseClients(replies[1].lines)
+      let clients = TmuxListing.parseClients(replies[1].lineSlices)
       live = TmuxListing.sessions(
-        paneLines: replies[0].lines, separator: inputs.separator, clients: clients,
+        paneLines: replies[0].lineSlices, separator: inputs.separator, clients: clients,
         hiddenPrefix: ControlConnection.hiddenSessionPrefix)
       if inputs.local { exactPaths(&live) }
       if !replies[2].isError, let seconds = Double(replies[2].text.trimmingCharacters(in: .whitespaces)) {
@@ -134,7 +134,7 @@ extension SessionManager {
         serverRunning: false, serverStartedAt: nil, includeForeign: includeForeign),
       local: context.host == nil, fillCommands: commandsFromProc, store: store)
     var core: ListingCore?
-    var earlyCaptures: [String: [[UInt8]]] = [:]
+    var earlyCaptures: [String: [ArraySlice<UInt8>]] = [:]
     if let client = c {
       var groups = Self.listingGroups(
         separator: inputs.separator, currentCommand: !commandsFromProc, forViews: forViews)
@@ -187,7 +187,7 @@ extension SessionManager {
           for (run, reply) in zip(captured, replies.dropFirst(3)) where !reply.isError {
             // A run that failed, or whose line counts do not add up (a user's hook printed
             // something), is captured again pane by pane below.
-            guard let split = Self.split(reply.lines, of: run, lines: lines, live: byName) else { continue }
+            guard let split = Self.split(reply.lineSlices, of: run, lines: lines, live: byName) else { continue }
             for (name, part) in zip(run, split) { earlyCaptures[name] = part }
           }
         }
@@ -216,7 +216,7 @@ extension SessionManager {
       if !targets.isEmpty {
         let replies = try await look(c, targets.map { Self.capture(.target($0.1), historyLines: lines) }) ?? []
         for ((i, _), reply) in zip(targets, replies) where !reply.isError {
-          result.views[i].preview = TmuxListing.previewLines(reply.lines, count: lines)
+          result.views[i].preview = TmuxListing.previewLines(reply.lineSlices, count: lines)
         }
       }
     }
@@ -329,9 +329,9 @@ extension SessionManager {
   /// Splits the output of a run of captures (in `run`'s order) by the line count each
   /// prints, from the same batch's listing; nil when a session is not in the listing or
   /// the counts do not add up to the output.
-  static func split(
-    _ output: [[UInt8]], of run: [String], lines: Int, live: [String: LiveSession]
-  ) -> [[[UInt8]]]? {
+  static func split<Line>(
+    _ output: [Line], of run: [String], lines: Int, live: [String: LiveSession]
+  ) -> [[Line]]? {
     var counts: [Int] = []
     for name in run {
       guard let pane = live[name]?.panes.first(where: { $0.windowActive && $0.paneActive }) else { return nil }
@@ -342,9 +342,9 @@ extension SessionManager {
 
   /// Splits the output of a run of captures into parts of the given line counts; nil when
   /// they do not add up to the output.
-  static func split(_ output: [[UInt8]], counts: [Int]) -> [[[UInt8]]]? {
+  static func split<Line>(_ output: [Line], counts: [Int]) -> [[Line]]? {
     guard counts.reduce(0, +) == output.count else { return nil }
-    var parts: [[[UInt8]]] = []
+    var parts: [[Line]] = []
     var start = 0
     for n in counts {
       parts.append(Array(output[start..<(start + n)]))

@@ -2,16 +2,31 @@
 public struct CommandReply: Equatable, Sendable {
   /// Whether the command failed (or never ran); `lines` then hold tmux's message.
   public let isError: Bool
-  /// What the command printed (on error: its message), raw bytes, one entry per line.
-  public let lines: [[UInt8]]
+  /// What the command printed (on error: its message), raw bytes, one entry per line: views
+  /// into the client's whole output, not copies (a listing with 500 previews has 25,000
+  /// lines, and copying each was a sixth of its CPU).
+  public let lineSlices: [ArraySlice<UInt8>]
+
+  /// The lines, each copied out (for callers that keep them).
+  public var lines: [[UInt8]] { lineSlices.map { Array($0) } }
 
   public init(isError: Bool, lines: [[UInt8]]) {
     self.isError = isError
-    self.lines = lines
+    self.lineSlices = lines.map { $0[...] }
+  }
+
+  public init(isError: Bool, lineSlices: [ArraySlice<UInt8>]) {
+    self.isError = isError
+    self.lineSlices = lineSlices
+  }
+
+  public static func == (a: CommandReply, b: CommandReply) -> Bool {
+    a.isError == b.isError && a.lineSlices.count == b.lineSlices.count
+      && zip(a.lineSlices, b.lineSlices).allSatisfy { $0.elementsEqual($1) }
   }
 
   /// Body lines decoded leniently (invalid UTF-8 → U+FFFD).
-  public var textLines: [String] { lines.map { String(decoding: $0, as: UTF8.self) } }
+  public var textLines: [String] { lineSlices.map { String(decoding: $0, as: UTF8.self) } }
 
   /// The body as one string, lines joined by LF.
   public var text: String { textLines.joined(separator: "\n") }
@@ -144,16 +159,16 @@ public struct CommandBatch: Sendable {
   /// its error message (see the type's notes), or says that tmux did not run it.
   public func replies(stdout: [UInt8], stderr: [UInt8]) -> [CommandReply] {
     let n = groups.count
-    var bodies = [[[UInt8]]](repeating: [], count: n)
+    var bodies = [[ArraySlice<UInt8>]](repeating: [], count: n)
     var ended = [Bool](repeating: false, count: n)
-    var body: [[UInt8]] = []
+    var body: [ArraySlice<UInt8>] = []
     var next = 0
     for line in Self.splitLines(stdout) {
       guard let (prefix, i) = endMarker(in: line), i >= next else {
-        body.append(Array(line))
+        body.append(line)
         continue
       }
-      if !prefix.isEmpty { body.append(Array(prefix)) }
+      if !prefix.isEmpty { body.append(prefix) }
       // Commands between the last marker and this one failed; what came between is this
       // one's (a failing command prints nothing on stdout).
       bodies[i] = body
@@ -163,7 +178,7 @@ public struct CommandBatch: Sendable {
     }
     let failed = (0..<n).filter { !ended[$0] }
     let messages = Self.splitLines(stderr).filter { !$0.isEmpty }.map { Array($0) }
-    var replies = (0..<n).map { CommandReply(isError: !ended[$0], lines: bodies[$0]) }
+    var replies = (0..<n).map { CommandReply(isError: !ended[$0], lineSlices: bodies[$0]) }
     for (k, i) in failed.enumerated() {
       let lines: [[UInt8]]
       if messages.count == failed.count {
