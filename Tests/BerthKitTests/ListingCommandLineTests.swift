@@ -105,12 +105,27 @@ import TmuxTestSupport
         }
         // A job in the foreground of an interactive shell (its own process group).
         _ = try server.check("send-keys", "-t", "=\(busy.tmuxSession):", "sleep 301", "Enter")
+        // A shell started from the pane's shell, in front: named as tmux names it.
+        let nested = try await m.create(CreateRequest(id: "nested"))
+        _ = try server.check("send-keys", "-t", "=\(nested.tmuxSession):", "exec sh -c 'sh -i'", "Enter")
         #expect(server.waitUntil { (try? tmuxName(busy.tmuxSession)) == "sleep" })
         let listed = try await m.list(preview: 2)
         let rows = Dictionary(uniqueKeysWithValues: listed.views.map { ($0.id, $0) })
         #expect(rows["idle"]?.command == (try tmuxName(idle.tmuxSession)))
         #expect(rows["idle"]?.command == "sh")
         #expect(rows["busy"]?.command == "sleep 301")
+        let panePid = try #require(
+          Int32(try server.check("display-message", "-p", "-t", "=\(nested.tmuxSession):", "#{pane_pid}")))
+        #expect(
+          server.waitUntil {
+            var reader = StatReader()
+            guard let pane = reader.entry(pid: panePid) else { return false }
+            return pane.tpgid > 0 && pane.tpgid != pane.pgrp
+              && ProcessTable.commandLine(pid: pane.tpgid) == ["sh", "-i"]
+          })
+        #expect((try? tmuxName(nested.tmuxSession)) == "sh")
+        let again = try await m.list()
+        #expect(again.views.first { $0.id == "nested" }?.command == "sh")
       }
     }
   }
