@@ -96,10 +96,22 @@ public struct CommandBatch: Sendable {
   /// The script of the groups from `first` on (the earlier ones went on the client's
   /// command line: see `arguments(through:)`).
   public func script(from first: Int) throws(CommandEncodingError) -> String {
-    var out = ""
+    String(decoding: try scriptBytes(from: first), as: UTF8.self)
+  }
+
+  /// `script(from:)` as the bytes written to the client.
+  public func scriptBytes(from first: Int) throws(CommandEncodingError) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(groups.count * 64)
+    let end = Array("display-message -p '\(marker)E".utf8)
     for (i, group) in groups.enumerated() where i >= first {
-      for c in group { out += try c.encoded() + " ; " }
-      out += "display-message -p '\(marker)E\(i)'\n"
+      for c in group {
+        try c.encode(into: &out)
+        out.append(contentsOf: [0x20, 0x3B, 0x20])
+      }
+      out.append(contentsOf: end)
+      out.append(contentsOf: String(i).utf8)
+      out.append(contentsOf: [0x27, 0x0A])
     }
     return out
   }
