@@ -274,14 +274,15 @@ public enum TmuxListing {
 
   /// The last `count` non-blank lines of a `capture-pane -p` reply (trailing blank rows of
   /// the screen trimmed), decoded leniently. Callers sanitise before showing them.
-  public static func previewLines<Line: Collection<UInt8>>(_ lines: [Line], count: Int) -> [String] {
+  public static func previewLines<Line: BidirectionalCollection<UInt8>>(_ lines: [Line], count: Int) -> [String] {
     var end = lines.count
     while end > 0, lines[end - 1].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { end -= 1 }
     let start = max(0, end - max(0, count))
     return lines[start..<end].map { line in
-      var s = String(decoding: line, as: UTF8.self)
-      while s.last == " " { s.removeLast() }
-      return s
+      // Trailing spaces dropped as bytes (String's `last` is a Character: grapheme breaking
+      // per space).
+      let kept = line.count - line.reversed().prefix(while: { $0 == 0x20 }).count
+      return String(decoding: line.prefix(kept), as: UTF8.self)
     }
   }
 }
