@@ -32,12 +32,24 @@ public enum TmuxListing {
   /// `currentCommand: false` leaves the foreground's name empty, for a caller that reads it
   /// from /proc itself: tmux reads /proc for it pane by pane (a fifth of a 500-pane
   /// `list-panes -a`), while berth can read it as the listing's other replies arrive.
-  public static func paneFormat(separator: String, currentCommand: Bool = true) -> String {
-    paneFields.map { "#{\($0)}" }.joined(separator: "\t") + "\t"
+  ///
+  /// `forViews` leaves out what only snapshots and restores use (window names, indexes and
+  /// layouts, modes, exit statuses; the window count, which the panes tell): tmux looks each
+  /// variable up in six option tables before its own, a microsecond a pane per variable.
+  public static func paneFormat(separator: String, currentCommand: Bool = true, forViews: Bool = false) -> String {
+    paneFields.map { field in forViews && notForViews.contains(field) ? "" : "#{\(field)}" }
+      .joined(separator: "\t") + "\t"
       + paneTextFields.map { field in
-        field == "pane_current_command" && !currentCommand ? separator : "#{\(field)}\(separator)"
+        (field == "pane_current_command" && !currentCommand) || (forViews && notForViews.contains(field))
+          ? separator : "#{\(field)}\(separator)"
       }.joined()
   }
+
+  /// The fields a listing for views leaves empty (see `paneFormat`).
+  static let notForViews: Set<String> = [
+    "session_windows", "window_index", "pane_index", "pane_dead_status", "pane_in_mode", "window_layout",
+    "window_name",
+  ]
 
   /// `list-clients -F` format: which session each client is on and whether it is a control client.
   public static let clientFormat = "#{session_id}\t#{client_control_mode}\t#{client_pid}\t\(clean("client_name"))"
@@ -54,14 +66,20 @@ public enum TmuxListing {
     var sessionName: String
     var created: Date
     var lastAttached: Date?
-    var windows: Int
+    /// nil when the listing left it out: then the session's windows are counted.
+    var windows: Int?
     var pane: LivePane
   }
 
   /// Parses `list-clients` reply lines.
   public static func parseClients(_ lines: [[UInt8]]) -> [ClientRow] {
+    parseClients(lines.map { $0[...] })
+  }
+
+  /// `parseClients` of views into a reply's bytes.
+  public static func parseClients(_ lines: [ArraySlice<UInt8>]) -> [ClientRow] {
     lines.compactMap { line in
-      let f = fields(line, count: 4)
+      let f = fields(Array(line), count: 4)
       guard f.count == 4, f[0].hasPrefix("$") else { return nil }
       return ClientRow(sessionId: f[0], isControl: f[1] == "1", pid: Int32(f[2]) ?? 0, name: f[3])
     }
@@ -73,7 +91,15 @@ public enum TmuxListing {
   public static func sessions(
     paneLines: [[UInt8]], separator: String, clients: [ClientRow], hiddenPrefix: String
   ) -> [LiveSession] {
+    sessions(paneLines: paneLines.map { $0[...] }, separator: separator, clients: clients, hiddenPrefix: hiddenPrefix)
+  }
+
+  /// `sessions` of lines that are views into the reply's bytes.
+  public static func sessions(
+    paneLines: [ArraySlice<UInt8>], separator: String, clients: [ClientRow], hiddenPrefix: String
+  ) -> [LiveSession] {
     var order: [String] = []
+    var uncounted: [String] = []
     var byId: [String: LiveSession] = [:]
     for row in paneRows(paneLines, separator: separator) {
       if row.sessionName.hasPrefix(hiddenPrefix) { continue }
@@ -81,9 +107,14 @@ public enum TmuxListing {
         order.append(row.sessionId)
         byId[row.sessionId] = LiveSession(
           sessionId: row.sessionId, name: row.sessionName, createdAt: row.created,
-          lastAttachedAt: row.lastAttached, windows: row.windows, clients: 0, panes: [])
+          lastAttachedAt: row.lastAttached, windows: row.windows ?? 0, clients: 0, panes: [])
+        if row.windows == nil { uncounted.append(row.sessionId) }
       }
       byId[row.sessionId]?.panes.append(row.pane)
+    }
+    for id in uncounted {
+      let count = Set(byId[id]?.panes.map(\.windowId) ?? []).count
+      byId[id]?.windows = count
     }
     for c in clients where !c.isControl {
       byId[c.sessionId]?.clients += 1
@@ -95,6 +126,10 @@ public enum TmuxListing {
   /// A line break inside free text is part of it: a record ends only after its last
   /// field's separator. Anything malformed is skipped.
   static func paneRows(_ lines: [[UInt8]], separator: String) -> [PaneRow] {
+    paneRows(lines.map { $0[...] }, separator: separator)
+  }
+
+  static func paneRows(_ lines: [ArraySlice<UInt8>], separator: String) -> [PaneRow] {
     let sep = Array(separator.utf8)
     let textCount = paneTextFields.count
     var rows: [PaneRow] = []
@@ -103,23 +138,23 @@ public enum TmuxListing {
     var tabs: [Int] = []
     tabs.reserveCapacity(paneFields.count)
     for line in lines {
-      let record: [UInt8]
+      let record: ArraySlice<UInt8>
       if pending.isEmpty {
         record = line
       } else {
         pending.append(0x0A)
         pending.append(contentsOf: line)
-        record = pending
+        record = pending[...]
       }
       // Complete once the line ends with the separator and holds one per text field.
       guard record.count >= sep.count, record.suffix(sep.count).elementsEqual(sep) else {
-        if pending.isEmpty { pending = line }
+        if pending.isEmpty { pending = Array(line) }
         continue
       }
       // "FIELD\t...\tFIELD\tWINDOW" SEP "COMMAND" SEP "PATH" SEP, then nothing.
       let parts = split(record, on: sep)
       guard parts.count >= textCount + 1 else {
-        if pending.isEmpty { pending = line }
+        if pending.isEmpty { pending = Array(line) }
         continue
       }
       pending = []
@@ -163,7 +198,7 @@ public enum TmuxListing {
       historySize: number(18) ?? 0)
     return PaneRow(
       sessionId: text(0), sessionName: text(19), created: created, lastAttached: date(2),
-      windows: number(3) ?? 1, pane: pane)
+      windows: field(3).isEmpty ? nil : number(3) ?? 1, pane: pane)
   }
 
   /// A decimal integer as `Int(_: String)` reads it (an optional sign, digits, nothing else).
@@ -192,11 +227,16 @@ public enum TmuxListing {
   /// the standard library's collection `split(separator:)` takes a generic searcher that
   /// cost half of a 500-session listing's CPU.
   static func split(_ bytes: [UInt8], on separator: [UInt8]) -> [ArraySlice<UInt8>] {
-    guard let first = separator.first else { return [bytes[...]] }
+    split(bytes[...], on: separator)
+  }
+
+  /// `split` of a view into a larger buffer (its indices are the buffer's).
+  static func split(_ bytes: ArraySlice<UInt8>, on separator: [UInt8]) -> [ArraySlice<UInt8>] {
+    guard let first = separator.first else { return [bytes] }
     var parts: [ArraySlice<UInt8>] = []
-    var start = 0
-    var i = 0
-    let last = bytes.count - separator.count
+    var start = bytes.startIndex
+    var i = bytes.startIndex
+    let last = bytes.endIndex - separator.count
     while i <= last {
       if bytes[i] == first, bytes[i..<(i + separator.count)].elementsEqual(separator) {
         parts.append(bytes[start..<i])
@@ -240,13 +280,20 @@ public enum TmuxListing {
   /// The last `count` non-blank lines of a `capture-pane -p` reply (trailing blank rows of
   /// the screen trimmed), decoded leniently. Callers sanitise before showing them.
   public static func previewLines(_ lines: [[UInt8]], count: Int) -> [String] {
+    previewLines(lines.map { $0[...] }, count: count)
+  }
+
+  /// `previewLines` of views into a reply's bytes. (Not generic: a generic function of
+  /// another module runs unspecialised, through witness tables, four times slower.)
+  public static func previewLines(_ lines: [ArraySlice<UInt8>], count: Int) -> [String] {
     var end = lines.count
     while end > 0, lines[end - 1].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { end -= 1 }
     let start = max(0, end - max(0, count))
     return lines[start..<end].map { line in
-      var s = String(decoding: line, as: UTF8.self)
-      while s.last == " " { s.removeLast() }
-      return s
+      // Trailing spaces dropped as bytes (String's `last` is a Character: grapheme breaking
+      // per space).
+      let kept = line.count - line.reversed().prefix(while: { $0 == 0x20 }).count
+      return String(decoding: line.prefix(kept), as: UTF8.self)
     }
   }
 }

@@ -37,6 +37,14 @@ extension SessionManager {
     let table = ProcessTable(entries: entries)
     for i in wanted {
       guard let pid = views[i].activePanePid else { continue }
+      // A shell in front (one started from the pane's own): named by its process name, as
+      // tmux names it, without reading its command line.
+      if let pane = table.entries[pid], pane.tpgid > 0, pane.tpgid != pane.pgrp,
+        let leader = table.entries[pane.tpgid], ProcessTable.shellNames.contains(ProcessTable.bare(leader.comm))
+      {
+        views[i].command = ProcessTable.bare(leader.comm)
+        continue
+      }
       let foreground = table.foreground(panePid: pid)
       if !foreground.isShell, let argv = foreground.command, !argv.isEmpty {
         views[i].command = argv.joined(separator: " ")

@@ -314,7 +314,8 @@ extension SessionManager {
     let staged: CommandClient.Staged
     do {
       staged = try await c.sendGroups(
-        leading: Self.listingGroups(separator: inputs.separator, currentCommand: false), early: takeEarlyLook(),
+        leading: Self.listingGroups(separator: inputs.separator, currentCommand: false, forViews: false),
+        early: takeEarlyLook(),
         received: { group, reply in made.value.withLock { $0?.stream }?.received(group, reply) }
       ) { replies in
         Trace.mark("snapshot: listing in")

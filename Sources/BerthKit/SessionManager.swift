@@ -42,10 +42,13 @@ public actor SessionManager {
   /// lists the panes while the database opens and the records are read, and the rest of
   /// the batch (the previews, which need the records) follows when the listing sends it.
   /// For one-shot commands that list first (`berth list`); on another host, or with no
-  /// server running, nothing is started. Its listing leaves the panes' foreground names to
-  /// /proc (see `fillCommandLines`), so the first look fills them whoever takes it.
+  /// server running, nothing is started. Its listing is `list`'s (for views, the foreground
+  /// names left to /proc): a first look that asks anything else starts its own client.
   /// `store`: a database already open (several hosts' managers in one process share it).
-  public init(context: BerthContext, lookAhead: Bool = false, store shared: MetadataStore? = nil) throws(BerthError) {
+  /// `lookAheadForViews: false`: the listing a snapshot asks for (window names, layouts).
+  public init(
+    context: BerthContext, lookAhead: Bool = false, lookAheadForViews: Bool = true, store shared: MetadataStore? = nil
+  ) throws(BerthError) {
     self.context = context
     self.serverKey = context.socketPath
     self.settings = context.settings
@@ -58,7 +61,8 @@ public actor SessionManager {
       earlySeparator = separator
       earlyLook = CommandClient(
         install: found, socket: context.socket, environment: context.environment, startServer: false
-      ).startEarly(leading: Self.listingGroups(separator: separator, currentCommand: false))
+      ).startEarly(
+        leading: Self.listingGroups(separator: separator, currentCommand: false, forViews: lookAheadForViews))
     }
     if let host = context.host {
       let l = SSHLink(host: host, runtimeDirectory: try context.runtimeDirectory(), environment: context.environment)
@@ -80,9 +84,6 @@ public actor SessionManager {
   func listingSeparator() -> String {
     earlyLook != nil ? earlySeparator ?? CommandBatch.randomMarker() : CommandBatch.randomMarker()
   }
-
-  /// Whether an early client (a listing's, with the foreground names left to /proc) waits.
-  var hasEarlyLook: Bool { earlyLook != nil }
 
   /// The early client, once.
   func takeEarlyLook() -> CommandClient.EarlyClient? {

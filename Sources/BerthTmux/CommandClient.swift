@@ -187,12 +187,13 @@ public final class CommandClient: Sendable {
     let marker = early.flatMap { $0.leading.isEmpty ? nil : $0.marker } ?? CommandBatch.randomMarker()
     let batch = CommandBatch(groups: remote ? [[Self.landing]] + groups : groups, marker: marker)
     let commands = groups.flatMap { $0 }
-    // The whole script, and what an early client with groups ahead still needs.
-    let script: [UInt8]
+    // What an early client with groups ahead still needs; the whole script only when there
+    // is none (or it cannot be used after all: then it is written below).
+    var script: [UInt8]?
     let rest: [UInt8]
     do {
-      script = Array(try batch.script().utf8)
-      rest = ahead > 0 ? Array(try batch.script(from: ahead).utf8) : script
+      rest = try batch.scriptBytes(from: ahead)
+      if ahead == 0 { script = rest }
     } catch {
       early?.cancel()
       throw TmuxError.encoding(error)
@@ -211,8 +212,11 @@ public final class CommandClient: Sendable {
         output = await Self.finishOffPool(child, input: rest, timeout: seconds, watch: watch)
       } else {
         early?.cancel()
+        if script == nil {
+          do { script = try batch.scriptBytes(from: 0) } catch { throw TmuxError.encoding(error) }
+        }
         output = try await Self.runOffPool(
-          tmuxArgv(starting: starting), launcher: launcher, environment: environment, input: script,
+          tmuxArgv(starting: starting), launcher: launcher, environment: environment, input: script ?? [],
           timeout: seconds, watch: watch)
       }
       if output.timedOut {

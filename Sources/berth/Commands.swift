@@ -16,9 +16,11 @@ func withManager<T>(_ global: GlobalOptions, _ body: (SessionManager) async thro
 }
 
 func withManager<T>(
-  _ options: ContextOptions, lookAhead: Bool = false, _ body: (SessionManager) async throws -> T
+  _ options: ContextOptions, lookAhead: Bool = false, lookAheadForViews: Bool = true,
+  _ body: (SessionManager) async throws -> T
 ) async throws -> T {
-  let manager = try SessionManager(context: try GlobalOptions.context(for: options), lookAhead: lookAhead)
+  let manager = try SessionManager(
+    context: try GlobalOptions.context(for: options), lookAhead: lookAhead, lookAheadForViews: lookAheadForViews)
   do {
     let result = try await body(manager)
     await manager.close()

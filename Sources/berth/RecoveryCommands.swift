@@ -65,7 +65,8 @@ struct SnapshotCommand: AsyncParsableCommand {
     // database opens (see `SessionManager.init(lookAhead:)`). Not for the hook's or the
     // timer's runs, which wait or ask something else first.
     let lookAhead = !coalesce && schedule == nil
-    let report = try await withManager(global.contextOptions, lookAhead: lookAhead) { m -> SnapshotReport in
+    let report = try await withManager(global.contextOptions, lookAhead: lookAhead, lookAheadForViews: false) {
+      m -> SnapshotReport in
       // A scheduled run re-arms the timer only while its chain is still the server's.
       if let token = schedule, !(try await m.autosaveTokenIsCurrent(token)) {
         return SnapshotReport(saved: [], serverRunning: true)

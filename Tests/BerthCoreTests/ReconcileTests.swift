@@ -234,7 +234,7 @@ import Testing
     #expect(TmuxListing.previewLines(lines, count: 2) == ["two", "three"])
     #expect(TmuxListing.previewLines(lines, count: 10) == ["one", "two", "three"])
     #expect(TmuxListing.previewLines(lines, count: 0) == [])
-    #expect(TmuxListing.previewLines([], count: 5) == [])
+    #expect(TmuxListing.previewLines([[UInt8]](), count: 5) == [])
   }
 }
 

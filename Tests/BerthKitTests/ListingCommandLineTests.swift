@@ -105,12 +105,50 @@ import TmuxTestSupport
         }
         // A job in the foreground of an interactive shell (its own process group).
         _ = try server.check("send-keys", "-t", "=\(busy.tmuxSession):", "sleep 301", "Enter")
+        // A shell started from the pane's shell, in front: named as tmux names it.
+        let nested = try await m.create(CreateRequest(id: "nested"))
+        _ = try server.check("send-keys", "-t", "=\(nested.tmuxSession):", "exec sh -c 'sh -i'", "Enter")
         #expect(server.waitUntil { (try? tmuxName(busy.tmuxSession)) == "sleep" })
         let listed = try await m.list(preview: 2)
         let rows = Dictionary(uniqueKeysWithValues: listed.views.map { ($0.id, $0) })
         #expect(rows["idle"]?.command == (try tmuxName(idle.tmuxSession)))
         #expect(rows["idle"]?.command == "sh")
         #expect(rows["busy"]?.command == "sleep 301")
+        let panePid = try #require(
+          Int32(try server.check("display-message", "-p", "-t", "=\(nested.tmuxSession):", "#{pane_pid}")))
+        #expect(
+          server.waitUntil {
+            var reader = StatReader()
+            guard let pane = reader.entry(pid: panePid) else { return false }
+            return pane.tpgid > 0 && pane.tpgid != pane.pgrp
+              && ProcessTable.commandLine(pid: pane.tpgid) == ["sh", "-i"]
+          })
+        #expect((try? tmuxName(nested.tmuxSession)) == "sh")
+        let again = try await m.list()
+        #expect(again.views.first { $0.id == "nested" }?.command == "sh")
+      }
+    }
+  }
+
+  /// A listing for views asks tmux only what views show, and counts a session's windows from
+  /// its panes.
+  @Test func aListingForViewsAsksLessAndCountsWindows() async throws {
+    let format = TmuxListing.paneFormat(separator: "SEP", currentCommand: false, forViews: true)
+    for field in ["window_layout", "window_name", "session_windows", "pane_current_command", "pane_in_mode"] {
+      #expect(!format.contains(field))
+    }
+    #expect(format.contains("#{history_size}") && format.contains("#{pane_current_path}SEP"))
+    let dir = try TemporaryDirectory()
+    try await withTmuxServer { server in
+      try await withManager(makeContext(server, dir)) { m async throws in
+        let v = try await m.create(CreateRequest(id: "wins"))
+        _ = try server.check("new-window", "-d", "-t", "=\(v.tmuxSession):")
+        _ = try server.check("split-window", "-d", "-t", "=\(v.tmuxSession):")
+        _ = try server.check("new-window", "-d", "-t", "=\(v.tmuxSession):")
+        let listed = try await m.list(preview: 1)
+        #expect(listed.views.first { $0.id == "wins" }?.windows == 3)
+        let quick = try await m.list()
+        #expect(quick.views.first { $0.id == "wins" }?.windows == 3)
       }
     }
   }
