@@ -44,14 +44,19 @@ extension SessionManager {
     // What the user's server says: scrollback, automatic naming, hooks, what an earlier
     // restore left, and the user's default-command.
     Trace.mark("restore: looks")
-    let looks = try await send(
-      c,
-      [
-        .showOptionValue("history-limit", global: true),
-        .showOptionValue("automatic-rename", global: true, scope: .window),
-        TmuxCommand([.word("show-hooks"), .word("-g")]), .listSessions(format: "#{session_id}\t#{session_name}"),
-        .showOptionValue("default-command", global: true),
-      ])
+    let questions: [TmuxCommand] = [
+      .showOptionValue("history-limit", global: true),
+      .showOptionValue("automatic-rename", global: true, scope: .window),
+      TmuxCommand([.word("show-hooks"), .word("-g")]), .listSessions(format: "#{session_id}\t#{session_name}"),
+      .showOptionValue("default-command", global: true),
+    ]
+    // After a reboot no server runs: nothing to ask (each answer is "none", as tmux's would be).
+    let looks: [CommandReply]
+    if context.host == nil, case .notRunning = ServerProbe.check(socketPath: context.socketPath) {
+      looks = questions.map { _ in CommandReply(isError: true, lines: [Array("no server".utf8)]) }
+    } else {
+      looks = try await send(c, questions)
+    }
     var plans = planned
     let defaultCommand = looks[4].isError ? "" : looks[4].text.trimmingCharacters(in: .whitespaces)
     if !defaultCommand.isEmpty {
@@ -151,18 +156,33 @@ extension SessionManager {
     do {
       Trace.mark("restore: phase 1, \(plans.count) sessions")
       let chunks = RestoreChunks(count: plans.count, size: Self.restoreChunk)
-      var phase1: [[TmuxCommand]] = leftovers.map { [$0] } + raiseGlobal.map { [$0] }
-      let firstChunk = phase1.count
-      for range in chunks.ranges { phase1.append(range.flatMap { [creates[$0]] + protections[$0] }) }
-      // Last, a line that always answers: what a failed last line printed comes before it.
-      phase1 += lowerGlobal.map { [$0] } + [[TmuxCommand([.word("display-message"), .word("-p"), .value("")])]]
-      let r1 = try await send(c, groups: phase1)
-      for reply in r1 { _ = created(reply) }
+      let lines = chunks.ranges.map { range in range.flatMap { [creates[$0]] + protections[$0] } }
+      // Several batches (see `restoreBatch`): the first raises the global scrollback, the last
+      // puts it back, each ends with a line that always answers (what a failed last line
+      // printed comes before it).
+      let perBatch = max(1, Self.restoreBatch / Self.restoreChunk)
+      let closing = [TmuxCommand([.word("display-message"), .word("-p"), .value("")])]
+      var batches: [[[TmuxCommand]]] = []
+      var linesAt: [Int] = []
+      for start in stride(from: 0, to: max(lines.count, 1), by: perBatch) {
+        var batch: [[TmuxCommand]] = start == 0 ? leftovers.map { [$0] } + raiseGlobal.map { [$0] } : []
+        linesAt.append(batch.count)
+        batch += lines[start..<min(start + perBatch, lines.count)]
+        if start + perBatch >= lines.count { batch += lowerGlobal.map { [$0] } }
+        batches.append(batch + [closing])
+      }
+      let r1 = try await sendInTurn(batches, on: c)
+      var lineFailed: [Bool] = []
+      for (b, replies) in r1.enumerated() {
+        for reply in replies { _ = created(reply) }
+        let count = min(perBatch, lines.count - b * perBatch)
+        lineFailed += replies.dropFirst(linesAt[b]).prefix(count).map(\.isError)
+      }
       // A line that failed stopped at its failing command: its sessions are done again one
       // command to a reply, as they would have been alone. A session it created answers
       // `display-message` (its `new-session` then fails as a duplicate, and the rest runs
       // again: each command sets what it sets); one it did not is created now.
-      let redo = chunks.failed(r1.dropFirst(firstChunk).prefix(chunks.ranges.count).map(\.isError))
+      let redo = chunks.failed(lineFailed)
       if !redo.isEmpty {
         Trace.mark("restore: phase 1 again, one command at a time, for \(redo.count) sessions")
         var again: [TmuxCommand] = raiseGlobal
@@ -292,16 +312,16 @@ extension SessionManager {
         phase4.append(commands)
       }
       Trace.mark("restore: phase 4")
-      var lines: [[TmuxCommand]] = []
+      var lines4: [[TmuxCommand]] = []
       var lineRanges: [Range<Int>] = []
       for range in chunks.ranges {
         let line = range.flatMap { phase4[$0] }
         if !line.isEmpty {
-          lines.append(line)
+          lines4.append(line)
           lineRanges.append(range)
         }
       }
-      let r4 = try await send(c, groups: lines + typeAhead)
+      let r4 = try await send(c, groups: lines4 + typeAhead)
       var redo4: [Int] = []
       for (range, reply) in zip(lineRanges, r4) where reply.isError { redo4 += range.filter { !phase4[$0].isEmpty } }
       if !redo4.isEmpty {
@@ -371,7 +391,55 @@ extension SessionManager {
   /// How many sessions share one line of a restore's batches (one reply, one marker: tmux
   /// spends about as long on a marker as on a command that sets an option, and one marker per
   /// command made a restore twice as much work for tmux as creating the sessions alone).
-  static let restoreChunk = 25
+  static let restoreChunk = 5
+
+  /// How many sessions a batch (one tmux client) of a restore's first phase creates. tmux
+  /// turns every batch it parses back into text, whole, for a debug log it writes even when
+  /// logging is off (`cmd_list_print` in `cmd_parse_build_commands`, every release up to
+  /// master), by appending each command to the end of all the text before it: its work
+  /// grows with the number of commands times the size of the batch. One batch of 500
+  /// sessions (2,500 commands, 440 KB) cost tmux 5.4 billion instructions there, 70% of
+  /// all it did for the restore; batches of 25 sessions cost it a twentieth of that, for a
+  /// client started per batch (each while the batch before it runs).
+  static let restoreBatch = 25
+
+  /// Sends batches one after another, as one change (the server lock held throughout), and
+  /// returns their replies. Each batch after the second goes through a client started while
+  /// the batch before it ran, so its start-up overlaps tmux's work (the first batch may be
+  /// the one that starts the server, so the second starts after it).
+  func sendInTurn(_ batches: [[[TmuxCommand]]], on c: CommandClient) async throws(BerthError) -> [[CommandReply]] {
+    guard batches.count > 1 else { return batches.isEmpty ? [] : [try await send(c, groups: batches[0])] }
+    let lock = await ServerLock.acquire(socketPath: lockPath)
+    defer { lock?.release() }
+    var replies: [[CommandReply]] = []
+    var follow: CommandClient?
+    var next: CommandClient.EarlyClient?
+    defer { next?.cancel() }
+    for (i, batch) in batches.enumerated() {
+      do {
+        if i == 0 {
+          replies.append(try await c.sendGroups(batch))
+          // Batches that create sessions once the server runs (the first started it): with
+          // `startServer` off they go through clients started ahead.
+          if context.host == nil, case .running = ServerProbe.check(socketPath: context.socketPath) {
+            follow = CommandClient(
+              install: c.install, socket: c.socket, environment: context.environment, startServer: false,
+              timeout: c.defaultTimeout)
+          }
+          continue
+        }
+        let client = follow ?? c
+        let early = next
+        next = i + 1 < batches.count && follow != nil ? client.startEarly() : nil
+        replies.append(try await client.sendGroups(batch, early: early))
+      } catch let e as TmuxError {
+        throw Self.map(e)
+      } catch {
+        throw .failed("\(error)")
+      }
+    }
+    return replies
+  }
 
   /// What gives a restored window its name back: a window tmux named stays tmux's to name
   /// (`automatic-rename` on, even where the user's global value is off); one named by hand

@@ -26,12 +26,15 @@ struct RestoreLinesTests {
   /// Three sessions, saved, then a "reboot" onto a server whose tmux.conf runs `hook` and
   /// ends every unattached session (`destroy-unattached on`): a session whose protection
   /// was dropped with the rest of a failed line would be gone after the restore.
-  func check(hook: [String], failedReason: String) async throws {
+  func check(
+    hook: [String], failedReason: String, ids: [String] = ["a", "b", "c"], refused: String = "b"
+  ) async throws {
     let dir = try TemporaryDirectory()
+    let kept = ids.filter { $0 != refused }
     try await withTmuxServer { server in
       try await withManager(makeContext(server, dir)) { m async throws in
-        for id in ["a", "b", "c"] { _ = try await m.create(CreateRequest(id: id, cwd: dir.path)) }
-        #expect(try await m.snapshotAll().saved.sorted() == ["a", "b", "c"])
+        for id in ids { _ = try await m.create(CreateRequest(id: id, cwd: dir.path)) }
+        #expect(try await m.snapshotAll().saved.sorted() == ids.sorted())
       }
       try server.killServerAndWait()
       try server.start()
@@ -42,15 +45,16 @@ struct RestoreLinesTests {
       let report = try await withManager(makeContext(server, dir, boot: Date())) { m async throws in
         try await m.restore(ids: nil, dryRun: false)
       }
-      #expect(report.restored.map(\.id).sorted() == ["a", "c"], "\(report.failed)")
-      #expect(report.failed.map(\.id) == ["b"])
+      #expect(report.restored.map(\.id).sorted() == kept.sorted(), "\(report.failed)")
+      #expect(report.failed.map(\.id) == [refused])
       #expect(report.failed.first?.reason.contains(failedReason) == true, "\(report.failed)")
       // Whatever the line dropped was done again: both sessions are there, under their
       // names, protected, with berth's scrollback for windows opened later.
       #expect(
-        server.waitUntil(timeout: 5) { (try? server.sessionNames().sorted()) == ["berth-a", "berth-c", "bystander"] },
-        "\((try? server.sessionNames()) ?? [])")
-      for id in ["a", "c"] {
+        server.waitUntil(timeout: 5) {
+          (try? server.sessionNames().sorted()) == (kept.map { "berth-\($0)" } + ["bystander"]).sorted()
+        }, "\((try? server.sessionNames()) ?? [])")
+      for id in kept {
         #expect(try server.check("show-options", "-v", "-t", "=berth-\(id):", "destroy-unattached") == "off")
         #expect(try server.check("show-options", "-v", "-t", "=berth-\(id):", "history-limit") == "10000")
         let env = try server.check("show-environment", "-t", "=berth-\(id):")
@@ -59,10 +63,9 @@ struct RestoreLinesTests {
       }
       // The one tmux refused stays restorable, and nothing of it is left on the server.
       try await withManager(makeContext(server, dir, boot: Date())) { m async throws in
-        #expect(try await m.restorableSessions().map(\.id) == ["b"])
+        #expect(try await m.restorableSessions().map(\.id) == [refused])
         let views = try await m.list().views
-        #expect(views.first { $0.id == "a" }?.isAlive == true)
-        #expect(views.first { $0.id == "c" }?.isAlive == true)
+        for id in kept { #expect(views.first { $0.id == id }?.isAlive == true, "\(id)") }
       }
     }
   }
@@ -75,6 +78,18 @@ struct RestoreLinesTests {
         "set-hook", "-g", "after-new-session",
         "if-shell -F '#{==:#{session_name},\(SessionManager.restoringPrefix)b}' kill-session",
       ], failedReason: "tmux refused its name")
+  }
+
+  /// More sessions than one batch holds (three batches, the later ones through clients
+  /// started ahead): one ended in the middle of the second batch's lines.
+  @Test func aSessionEndedInALaterBatchLeavesTheOthersRestored() async throws {
+    #expect(SessionManager.restoreBatch < 30)
+    let ids = (0..<60).map { String(format: "s%02d", $0) }
+    try await check(
+      hook: [
+        "set-hook", "-g", "after-new-session",
+        "if-shell -F '#{==:#{session_name},\(SessionManager.restoringPrefix)s37}' kill-session",
+      ], failedReason: "tmux refused its name", ids: ids, refused: "s37")
   }
 
   /// A `session-created` hook ends b's session once the sessions are made: b's rename fails
