@@ -513,7 +513,10 @@ socket = "work"
 .Pp
 .Fl -host Ar NAME
 makes any command act on that host's tmux server through one ssh master connection per host
-(one ssh process per batch of tmux commands, never one per session);
+(one session on it per batch of tmux commands, never one per tmux session, opened on the
+master's socket directly, or by
+.Ql ssh
+when the master is not up);
 .Ql local
 is this machine.
 .Cm berth list Fl -all-hosts
@@ -534,6 +537,11 @@ The ssh client to run for hosts (default
 .Ql ssh
 from
 .Ev PATH ) .
+.It Ev BERTH_SSH_MUX
+.Ql off
+starts an
+.Ql ssh
+client for every remote batch instead of opening it on the master connection's socket.
 .It Ev XDG_RUNTIME_DIR
 The ssh master connections' sockets live in
 .Pa $XDG_RUNTIME_DIR/berth

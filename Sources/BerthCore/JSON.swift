@@ -133,20 +133,27 @@ public indirect enum JSONValue: Equatable, Sendable {
 /// ISO 8601 in UTC with seconds (`2026-11-21T09:30:00Z`).
 public enum ISO8601 {
   public static func format(_ date: Date) -> String {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(20)
+    append(date, to: &bytes)
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  /// The same text appended to `bytes`.
+  static func append(_ date: Date, to bytes: inout [UInt8]) {
     var t = time_t(date.timeIntervalSince1970.rounded(.down))
     var tm = tm()
     gmtime_r(&t, &tm)
     // Digits written directly: Foundation's String(format:) was 6% of `berth list --json`.
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(20)
     func digits(_ value: Int, _ width: Int) {
-      var v = max(0, value)
-      var chunk = [UInt8](repeating: 0x30, count: width)
-      for i in stride(from: width - 1, through: 0, by: -1) {
-        chunk[i] = 0x30 + UInt8(v % 10)
-        v /= 10
+      // In place, most significant first (no array per field).
+      let v = max(0, value)
+      var scale = 1
+      for _ in 1..<max(1, width) { scale *= 10 }
+      while scale > 0 {
+        bytes.append(0x30 + UInt8(v / scale % 10))
+        scale /= 10
       }
-      bytes.append(contentsOf: chunk)
     }
     let year = Int(tm.tm_year) + 1900
     if year < 0 {
@@ -166,42 +173,143 @@ public enum ISO8601 {
     bytes.append(0x3A)
     digits(Int(tm.tm_sec), 2)
     bytes.append(0x5A)
-    return String(decoding: bytes, as: UTF8.self)
+  }
+}
+
+/// Takes an object's fields in order. `SessionView.writeFields` names them once, for the
+/// tree (`json(includePreview:)`) and for the bytes written straight out
+/// (`jsonArray(_:includePreview:)`).
+protocol JSONFieldSink {
+  mutating func field(_ key: StaticString, _ value: String?)
+  mutating func field(_ key: StaticString, _ value: Int?)
+  mutating func field(_ key: StaticString, _ value: Bool)
+  mutating func field(_ key: StaticString, date: Date?)
+  mutating func field(_ key: StaticString, _ values: [String])
+}
+
+/// Builds the object as a `JSONValue`.
+private struct JSONTreeSink: JSONFieldSink {
+  var pairs: [(String, JSONValue)] = []
+  mutating func field(_ key: StaticString, _ value: String?) { pairs.append(("\(key)", .string(value))) }
+  mutating func field(_ key: StaticString, _ value: Int?) { pairs.append(("\(key)", .int(value))) }
+  mutating func field(_ key: StaticString, _ value: Bool) { pairs.append(("\(key)", .bool(value))) }
+  mutating func field(_ key: StaticString, date: Date?) { pairs.append(("\(key)", .date(date))) }
+  mutating func field(_ key: StaticString, _ values: [String]) {
+    pairs.append(("\(key)", .array(values.map { .string($0) })))
+  }
+}
+
+/// Writes the object's fields as pretty JSON text at `indent`, byte for byte what
+/// `JSONValue.serializedBytes(pretty: true)` writes for the same object there, without
+/// building the tree (which, with its text, was most of `list --json`'s own work).
+private struct JSONPrettyFieldWriter: JSONFieldSink {
+  var out: [UInt8]
+  let indent: Int
+  var count = 0
+
+  /// A field's start: the comma after the one before, its line and indentation, the key and
+  /// its colon. Keys are the contract's plain names, written as they are.
+  private mutating func key(_ key: StaticString) {
+    if count > 0 { out.append(0x2C) }
+    count += 1
+    out.append(contentsOf: Self.newline(indent + 1))
+    out.append(0x22)
+    out.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+    out.append(contentsOf: [0x22, 0x3A, 0x20])
+  }
+
+  /// A newline and the indentation of `level`.
+  private static func newline(_ level: Int) -> ArraySlice<UInt8> { newlines[0...(level * 2)] }
+  private static let newlines = [UInt8(0x0A)] + [UInt8](repeating: 0x20, count: 16)
+  private static let null = Array("null".utf8)
+  private static let `true` = Array("true".utf8)
+  private static let `false` = Array("false".utf8)
+
+  mutating func field(_ key: StaticString, _ value: String?) {
+    self.key(key)
+    if let value { JSONValue.escape(value, into: &out) } else { out.append(contentsOf: Self.null) }
+  }
+  mutating func field(_ key: StaticString, _ value: Int?) {
+    self.key(key)
+    if let value { JSONValue.appendInt(value, to: &out) } else { out.append(contentsOf: Self.null) }
+  }
+  mutating func field(_ key: StaticString, _ value: Bool) {
+    self.key(key)
+    out.append(contentsOf: value ? Self.true : Self.false)
+  }
+  mutating func field(_ key: StaticString, date: Date?) {
+    self.key(key)
+    guard let date else { return out.append(contentsOf: Self.null) }
+    out.append(0x22)
+    ISO8601.append(date, to: &out)
+    out.append(0x22)
+  }
+  mutating func field(_ key: StaticString, _ values: [String]) {
+    self.key(key)
+    guard !values.isEmpty else { return out.append(contentsOf: [0x5B, 0x5D]) }
+    out.append(0x5B)
+    for (i, value) in values.enumerated() {
+      if i > 0 { out.append(0x2C) }
+      out.append(contentsOf: Self.newline(indent + 2))
+      JSONValue.escape(value, into: &out)
+    }
+    out.append(contentsOf: Self.newline(indent + 1))
+    out.append(0x5D)
   }
 }
 
 extension SessionView {
   /// The `berth list --json` object: the field names and order are a contract.
   public func json(includePreview: Bool) -> JSONValue {
-    var pairs: [(String, JSONValue)] = [
-      ("id", .string(id)),
-      ("name", .string(name)),
-      ("tmuxSession", .string(tmuxSession)),
-      ("tmuxId", .string(tmuxId)),
-      ("status", .string(status.rawValue)),
-      ("endReason", .string(endReason?.rawValue)),
-      ("tracked", .bool(tracked)),
-      ("orphan", .bool(orphan)),
-      ("foreign", .bool(foreign)),
-      ("clients", .int(clients)),
-      ("workspace", .string(workspace)),
-      ("tags", .array(tags.map { .string($0) })),
-      ("cwd", .string(cwd)),
-      ("command", .string(command)),
-      ("shell", .string(shell)),
-      ("cols", .int(cols)),
-      ("rows", .int(rows)),
-      ("windows", .int(windows)),
-      ("createdAt", .date(createdAt)),
-      ("lastAttachedAt", .date(lastAttachedAt)),
-      ("lastDetachedAt", .date(lastDetachedAt)),
-      ("activityAt", .date(activityAt)),
-      ("endedAt", .date(endedAt)),
-      ("uptimeSeconds", .int(uptimeSeconds)),
-      ("idleSeconds", .int(idleSeconds)),
-      ("host", .string(host)),
-    ]
-    if includePreview { pairs.append(("preview", .array((preview ?? []).map { .string($0) }))) }
-    return .object(pairs)
+    var tree = JSONTreeSink()
+    writeFields(into: &tree, includePreview: includePreview)
+    return .object(tree.pairs)
+  }
+
+  /// `berth list --json`'s text: the same bytes as the `JSONValue` array of `json` objects,
+  /// serialized pretty, written straight out.
+  public static func jsonArray(_ views: [SessionView], includePreview: Bool) -> [UInt8] {
+    guard !views.isEmpty else { return [0x5B, 0x5D] }
+    var writer = JSONPrettyFieldWriter(out: [0x5B], indent: 1)
+    writer.out.reserveCapacity(views.count * (includePreview ? 1400 : 1000))
+    for (i, view) in views.enumerated() {
+      if i > 0 { writer.out.append(0x2C) }
+      writer.out.append(contentsOf: [0x0A, 0x20, 0x20, 0x7B])
+      writer.count = 0
+      view.writeFields(into: &writer, includePreview: includePreview)
+      writer.out.append(contentsOf: [0x0A, 0x20, 0x20, 0x7D])
+    }
+    writer.out.append(contentsOf: [0x0A, 0x5D])
+    return writer.out
+  }
+
+  func writeFields(into sink: inout some JSONFieldSink, includePreview: Bool) {
+    sink.field("id", id)
+    sink.field("name", name)
+    sink.field("tmuxSession", tmuxSession)
+    sink.field("tmuxId", tmuxId)
+    sink.field("status", status.rawValue)
+    sink.field("endReason", endReason?.rawValue)
+    sink.field("tracked", tracked)
+    sink.field("orphan", orphan)
+    sink.field("foreign", foreign)
+    sink.field("clients", clients)
+    sink.field("workspace", workspace)
+    sink.field("tags", tags)
+    sink.field("cwd", cwd)
+    sink.field("command", command)
+    sink.field("shell", shell)
+    sink.field("cols", cols)
+    sink.field("rows", rows)
+    sink.field("windows", windows)
+    sink.field("createdAt", date: createdAt)
+    sink.field("lastAttachedAt", date: lastAttachedAt)
+    sink.field("lastDetachedAt", date: lastDetachedAt)
+    sink.field("activityAt", date: activityAt)
+    sink.field("endedAt", date: endedAt)
+    sink.field("uptimeSeconds", uptimeSeconds)
+    sink.field("idleSeconds", idleSeconds)
+    sink.field("host", host)
+    if includePreview { sink.field("preview", preview ?? []) }
   }
 }

@@ -152,14 +152,15 @@ public struct SSHLink: Sendable {
     return out
   }
 
-  /// How tmux commands run on this host: through this link's master connection, quoted for
-  /// the remote shell, ssh's failures explained.
+  /// How tmux commands run on this host: through this link's master connection (opened on it
+  /// directly while it is up), quoted for the remote shell, ssh's failures explained.
   public var launcher: TmuxLauncher {
     let host = self.host
     return .ssh(
       hostName: host.name, sshArgv: resolved([sshProgram] + commonOptions), destination: host.ssh,
       quote: { RemoteShell.command($0) },
-      explain: { said, timedOut in SSHLink.explain(host: host, sshSaid: said, timedOut: timedOut) })
+      explain: { said, timedOut in SSHLink.explain(host: host, sshSaid: said, timedOut: timedOut) },
+      controlPath: controlPath)
   }
 
   /// The `tmux -V` line of what a remote command printed (the login shell may print a

@@ -26,7 +26,7 @@ extension SessionManager {
   public func list(preview: Int? = nil, includeForeign: Bool = false) async throws(BerthError) -> Listing {
     // The foreground command lines are read on this machine only (a remote host's
     // processes are not in this /proc: tmux's names stay there).
-    let listing = try await detailedList(preview: preview, includeForeign: includeForeign, fillCommands: true).listing
+    let listing = try await detailedList(preview: preview, includeForeign: includeForeign, forViews: true).listing
     if context.host == nil {
       return listing
     }
@@ -80,9 +80,9 @@ extension SessionManager {
     var reconciler = inputs.reconciler
     reconciler.serverRunning = replies != nil
     if let replies {
-      let clients = TmuxListing.parseClients(replies[1].lines)
+      let clients = TmuxListing.parseClients(replies[1].lineSlices)
       live = TmuxListing.sessions(
-        paneLines: replies[0].lines, separator: inputs.separator, clients: clients,
+        paneLines: replies[0].lineSlices, separator: inputs.separator, clients: clients,
         hiddenPrefix: ControlConnection.hiddenSessionPrefix)
       if inputs.local { exactPaths(&live) }
       if !replies[2].isError, let seconds = Double(replies[2].text.trimmingCharacters(in: .whitespaces)) {
@@ -110,26 +110,34 @@ extension SessionManager {
     return ListingCore(live: live, result: result, stored: stored)
   }
 
+  /// `forViews`: only what a listing's views show is asked of tmux (see
+  /// `TmuxListing.paneFormat`), and on this machine the foreground command lines are read
+  /// from /proc; the live sessions then lack what snapshots need (layouts, window names).
   func detailedList(
-    preview: Int? = nil, includeForeign: Bool = false, fillCommands: Bool = false
+    preview: Int? = nil, includeForeign: Bool = false, forViews: Bool = false
   ) async throws(BerthError) -> DetailedListing {
     var c = try await connection(startServer: false)
     // The records first: the previews of the sessions they name go in the same batch as the
     // listing (one round trip instead of two), by exact name (`=NAME:` is the session's
     // active pane, which is what the listing calls its active pane, at the same moment).
     let records = try storeCall { try $0.records(server: serverKey, orUnkeyed: context.host == nil) }
+    Trace.mark("\(context.hostName): \(records.count) records read")
     let previewLines = preview.flatMap { $0 > 0 ? $0 : nil }
+    // On this machine the foreground's name comes from /proc with its command line, read
+    // while tmux captures, instead of from tmux, which reads /proc for it pane by pane.
+    let commandsFromProc = context.host == nil && forViews
     let inputs = ListingInputs(
       records: records, separator: listingSeparator(),
       reconciler: Reconciler(
         prefix: settings.prefix, now: context.now(),
         bootTime: context.host == nil ? context.bootClock.bootTime() : nil,
         serverRunning: false, serverStartedAt: nil, includeForeign: includeForeign),
-      local: context.host == nil, fillCommands: fillCommands && context.host == nil, store: store)
+      local: context.host == nil, fillCommands: commandsFromProc, store: store)
     var core: ListingCore?
-    var earlyCaptures: [String: [[UInt8]]] = [:]
+    var earlyCaptures: [String: [ArraySlice<UInt8>]] = [:]
     if let client = c {
-      var groups = Self.listingGroups(separator: inputs.separator)
+      var groups = Self.listingGroups(
+        separator: inputs.separator, currentCommand: !commandsFromProc, forViews: forViews)
       var captured: [[String]] = []
       if let lines = previewLines {
         var seen = Set<String>()
@@ -162,6 +170,7 @@ extension SessionManager {
             built = .failure(error)
           }
           early.value.withLock { $0 = built }
+          Trace.mark("listing core built early")
         }
       // Only looks: no lock, and a server gone since the probe (or going, its sessions with
       // it) is as good as none.
@@ -178,7 +187,7 @@ extension SessionManager {
           for (run, reply) in zip(captured, replies.dropFirst(3)) where !reply.isError {
             // A run that failed, or whose line counts do not add up (a user's hook printed
             // something), is captured again pane by pane below.
-            guard let split = Self.split(reply.lines, of: run, lines: lines, live: byName) else { continue }
+            guard let split = Self.split(reply.lineSlices, of: run, lines: lines, live: byName) else { continue }
             for (name, part) in zip(run, split) { earlyCaptures[name] = part }
           }
         }
@@ -207,7 +216,7 @@ extension SessionManager {
       if !targets.isEmpty {
         let replies = try await look(c, targets.map { Self.capture(.target($0.1), historyLines: lines) }) ?? []
         for ((i, _), reply) in zip(targets, replies) where !reply.isError {
-          result.views[i].preview = TmuxListing.previewLines(reply.lines, count: lines)
+          result.views[i].preview = TmuxListing.previewLines(reply.lineSlices, count: lines)
         }
       }
     }
@@ -238,6 +247,7 @@ extension SessionManager {
       for i in result.views.indices where result.views[i].preview == nil { result.views[i].preview = [] }
     }
     for i in result.views.indices { result.views[i].host = context.hostName }
+    Trace.mark("\(context.hostName): listed")
     return DetailedListing(
       listing: Listing(views: result.views, serverRunning: c != nil, serverVersion: nil), live: live, records: stored)
   }
@@ -274,10 +284,15 @@ extension SessionManager {
 
   /// A listing's first three groups: the panes (free text ended by `separator`), the
   /// clients, the server's start. They only look and do not fail, so an early client can
-  /// run them from its command line (see `init(context:lookAhead:)`).
-  static func listingGroups(separator: String) -> [[TmuxCommand]] {
+  /// run them from its command line (see `init(context:lookAhead:)`). Without
+  /// `currentCommand`, the panes' foreground names are left for `fillCommandLines`; with
+  /// `forViews`, only what views show is asked for.
+  static func listingGroups(separator: String, currentCommand: Bool, forViews: Bool) -> [[TmuxCommand]] {
     [
-      [.listAllPanes(format: TmuxListing.paneFormat(separator: separator))],
+      [
+        .listAllPanes(
+          format: TmuxListing.paneFormat(separator: separator, currentCommand: currentCommand, forViews: forViews))
+      ],
       [.listClients(format: TmuxListing.clientFormat)],
       [.displayMessage(format: "#{start_time}")],
     ]
@@ -314,9 +329,9 @@ extension SessionManager {
   /// Splits the output of a run of captures (in `run`'s order) by the line count each
   /// prints, from the same batch's listing; nil when a session is not in the listing or
   /// the counts do not add up to the output.
-  static func split(
-    _ output: [[UInt8]], of run: [String], lines: Int, live: [String: LiveSession]
-  ) -> [[[UInt8]]]? {
+  static func split<Line>(
+    _ output: [Line], of run: [String], lines: Int, live: [String: LiveSession]
+  ) -> [[Line]]? {
     var counts: [Int] = []
     for name in run {
       guard let pane = live[name]?.panes.first(where: { $0.windowActive && $0.paneActive }) else { return nil }
@@ -327,9 +342,9 @@ extension SessionManager {
 
   /// Splits the output of a run of captures into parts of the given line counts; nil when
   /// they do not add up to the output.
-  static func split(_ output: [[UInt8]], counts: [Int]) -> [[[UInt8]]]? {
+  static func split<Line>(_ output: [Line], counts: [Int]) -> [[Line]]? {
     guard counts.reduce(0, +) == output.count else { return nil }
-    var parts: [[[UInt8]]] = []
+    var parts: [[Line]] = []
     var start = 0
     for n in counts {
       parts.append(Array(output[start..<(start + n)]))

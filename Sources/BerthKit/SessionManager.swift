@@ -42,7 +42,8 @@ public actor SessionManager {
   /// lists the panes while the database opens and the records are read, and the rest of
   /// the batch (the previews, which need the records) follows when the listing sends it.
   /// For one-shot commands that list first (`berth list`); on another host, or with no
-  /// server running, nothing is started.
+  /// server running, nothing is started. Its listing is `list`'s (for views, the foreground
+  /// names left to /proc): a first look that asks anything else starts its own client.
   /// `store`: a database already open (several hosts' managers in one process share it).
   public init(context: BerthContext, lookAhead: Bool = false, store shared: MetadataStore? = nil) throws(BerthError) {
     self.context = context
@@ -57,7 +58,7 @@ public actor SessionManager {
       earlySeparator = separator
       earlyLook = CommandClient(
         install: found, socket: context.socket, environment: context.environment, startServer: false
-      ).startEarly(leading: Self.listingGroups(separator: separator))
+      ).startEarly(leading: Self.listingGroups(separator: separator, currentCommand: false, forViews: true))
     }
     if let host = context.host {
       let l = SSHLink(host: host, runtimeDirectory: try context.runtimeDirectory(), environment: context.environment)

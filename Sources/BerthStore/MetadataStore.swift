@@ -160,8 +160,7 @@ public final class MetadataStore: Sendable {
   /// Every stored session, oldest first.
   public func allRecords() throws -> [SessionRecord] {
     try read("listing sessions") { db in
-      try Row.fetchAll(db, sql: SessionRow.selectAll + " ORDER BY created_at, id")
-        .map(SessionRow.record(from:))
+      try SessionRow.records(db, sql: SessionRow.selectAll + " ORDER BY created_at, id")
     }
   }
 
@@ -171,22 +170,20 @@ public final class MetadataStore: Sendable {
   /// read's cost, and `list --all-hosts` reads once per host).
   public func records(server: String, orUnkeyed: Bool) throws -> [SessionRecord] {
     try read("listing sessions of \(server)") { db in
-      try Row.fetchAll(
+      try SessionRow.records(
         db,
         sql: SessionRow.selectAll
           + " WHERE tmux_socket = ?" + (orUnkeyed ? " OR tmux_socket IS NULL" : "") + " ORDER BY created_at, id",
-        arguments: [server]
-      ).map(SessionRow.record(from:))
+        arguments: [server])
     }
   }
 
   /// The sessions of one workspace, oldest first.
   public func records(workspace: String) throws -> [SessionRecord] {
     try read("listing sessions of workspace \(workspace)") { db in
-      try Row.fetchAll(
+      try SessionRow.records(
         db, sql: SessionRow.selectAll + " WHERE workspace_id = ? ORDER BY created_at, id",
-        arguments: [workspace]
-      ).map(SessionRow.record(from:))
+        arguments: [workspace])
     }
   }
 
@@ -242,10 +239,9 @@ public final class MetadataStore: Sendable {
       let condition =
         "status = 'dead' AND COALESCE(ended_at, last_seen_at, created_at) < ?"
       let cutoffMs = StoredTime.milliseconds(cutoff)
-      let doomed = try Row.fetchAll(
+      let doomed = try SessionRow.records(
         db, sql: SessionRow.selectAll + " WHERE \(condition) ORDER BY created_at, id",
-        arguments: [cutoffMs]
-      ).map(SessionRow.record(from:))
+        arguments: [cutoffMs])
       try db.execute(sql: "DELETE FROM terminal_sessions WHERE \(condition)", arguments: [cutoffMs])
       return doomed
     }
@@ -281,7 +277,7 @@ public final class MetadataStore: Sendable {
     // Cached: `updateMany` reads each record it changes (500 after a reboot), and GRDB
     // prepares and authorizes a statement every time it is given SQL text.
     let statement = try db.cachedStatement(sql: SessionRow.selectAll + " WHERE \(condition)")
-    return try Row.fetchOne(statement, arguments: arguments).map(SessionRow.record(from:))
+    return try SessionRow.records(statement, arguments: arguments, limit: 1).first
   }
 
   static func update(_ db: Database, id: String, _ mutate: (inout SessionRecord) throws -> Void)

@@ -1,6 +1,7 @@
 import BerthCore
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// How a `SessionRecord` maps to a `terminal_sessions` row.
 ///
@@ -47,35 +48,81 @@ enum SessionRow {
     return StatementArguments(values)
   }
 
-  /// Reads a row of `selectAll` leniently: a value written by a newer berth or edited by
-  /// hand (an unknown status, malformed JSON) degrades to a default rather than hiding
-  /// every other session from `berth list`. Columns are read by position (`columns`' order):
-  /// by name, GRDB lowercases the name on every lookup.
-  static func record(from row: Row) -> SessionRecord {
-    func value<T: DatabaseValueConvertible>(_ column: Column, as type: T.Type = T.self) -> T? {
-      guard column.rawValue < row.count else { return nil }
-      return T.fromDatabaseValue(row[column.rawValue] as DatabaseValue)
+  /// Every record a `selectAll` query gives, in its order (at most `limit`).
+  ///
+  /// Columns are read straight from SQLite, by position (`columns`' order): GRDB's `Row`
+  /// copies every value of every row first, which with the decoding was most of a 100-
+  /// session host's listing time in the database.
+  static func records(
+    _ statement: Statement, arguments: StatementArguments = [], limit: Int = .max
+  ) throws -> [SessionRecord] {
+    let cursor = try Row.fetchCursor(statement, arguments: arguments)
+    var out: [SessionRecord] = []
+    while out.count < limit, try cursor.next() != nil {
+      out.append(record(from: statement.sqliteStatement))
     }
-    func time(_ column: Column) -> Date? { value(column, as: Int64.self).map(StoredTime.date) }
+    return out
+  }
+
+  /// `records(_:arguments:limit:)` for SQL text.
+  static func records(_ db: Database, sql: String, arguments: StatementArguments = []) throws -> [SessionRecord] {
+    try records(db.makeStatement(sql: sql), arguments: arguments)
+  }
+
+  /// Reads the current row of a `selectAll` statement leniently: a value written by a newer
+  /// berth or edited by hand (an unknown status, malformed JSON, a number where text
+  /// belongs) degrades to a default rather than hiding every other session from `berth
+  /// list`. Values convert as GRDB converts them: text from text (or a UTF-8 blob), whole
+  /// numbers from integers (or in-range reals).
+  static func record(from statement: SQLiteStatement) -> SessionRecord {
+    func text(_ column: Column) -> String? {
+      let i = Int32(column.rawValue)
+      switch sqlite3_column_type(statement, i) {
+      case SQLITE_TEXT:
+        guard let p = sqlite3_column_text(statement, i) else { return "" }
+        return String(
+          decoding: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(statement, i))), as: UTF8.self)
+      case SQLITE_BLOB:
+        guard let p = sqlite3_column_blob(statement, i) else { return "" }
+        let bytes = UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(statement, i)))
+        return String(bytes: bytes, encoding: .utf8)
+      default:
+        return nil
+      }
+    }
+    func integer(_ column: Column) -> Int64? {
+      let i = Int32(column.rawValue)
+      switch sqlite3_column_type(statement, i) {
+      case SQLITE_INTEGER:
+        return sqlite3_column_int64(statement, i)
+      case SQLITE_FLOAT:
+        let d = sqlite3_column_double(statement, i)
+        guard d >= Double(Int64.min), d < Double(Int64.max) else { return nil }
+        return Int64(d)
+      default:
+        return nil
+      }
+    }
+    func time(_ column: Column) -> Date? { integer(column).map(StoredTime.date) }
     return SessionRecord(
-      id: value(.id) ?? "",
-      tmuxSessionName: value(.tmuxSessionName) ?? "",
-      workspaceId: value(.workspaceId),
+      id: text(.id) ?? "",
+      tmuxSessionName: text(.tmuxSessionName) ?? "",
+      workspaceId: text(.workspaceId),
       createdAt: time(.createdAt) ?? StoredTime.date(0),
       lastAttachedAt: time(.lastAttachedAt),
       lastDetachedAt: time(.lastDetachedAt),
-      cwd: value(.cwd) ?? "",
-      status: value(.status, as: String.self).flatMap(SessionStatus.init(rawValue:)) ?? .dead,
-      cols: value(.cols) ?? 80,
-      rows: value(.rows) ?? 24,
-      shell: value(.shell) ?? "",
-      metadata: metadata(fromJSON: value(.metadata)),
-      tmuxSocket: value(.tmuxSocket),
-      tmuxSessionId: value(.tmuxSessionId),
-      endReason: value(.endReason, as: String.self).flatMap(EndReason.init(rawValue:)),
+      cwd: text(.cwd) ?? "",
+      status: text(.status).flatMap(SessionStatus.init(rawValue:)) ?? .dead,
+      cols: integer(.cols).map { Int($0) } ?? 80,
+      rows: integer(.rows).map { Int($0) } ?? 24,
+      shell: text(.shell) ?? "",
+      metadata: metadata(fromJSON: text(.metadata)),
+      tmuxSocket: text(.tmuxSocket),
+      tmuxSessionId: text(.tmuxSessionId),
+      endReason: text(.endReason).flatMap(EndReason.init(rawValue:)),
       endedAt: time(.endedAt),
       lastSeenAt: time(.lastSeenAt),
-      command: command(fromJSON: value(.command)))
+      command: command(fromJSON: text(.command)))
   }
 
   /// The position of each column in `columns` (and so in a `selectAll` row).

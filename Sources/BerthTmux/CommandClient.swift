@@ -187,12 +187,13 @@ public final class CommandClient: Sendable {
     let marker = early.flatMap { $0.leading.isEmpty ? nil : $0.marker } ?? CommandBatch.randomMarker()
     let batch = CommandBatch(groups: remote ? [[Self.landing]] + groups : groups, marker: marker)
     let commands = groups.flatMap { $0 }
-    // The whole script, and what an early client with groups ahead still needs.
-    let script: [UInt8]
+    // What an early client with groups ahead still needs; the whole script only when there
+    // is none (or it cannot be used after all: then it is written below).
+    var script: [UInt8]?
     let rest: [UInt8]
     do {
-      script = Array(try batch.script().utf8)
-      rest = ahead > 0 ? Array(try batch.script(from: ahead).utf8) : script
+      rest = try batch.scriptBytes(from: ahead)
+      if ahead == 0 { script = rest }
     } catch {
       early?.cancel()
       throw TmuxError.encoding(error)
@@ -211,8 +212,12 @@ public final class CommandClient: Sendable {
         output = await Self.finishOffPool(child, input: rest, timeout: seconds, watch: watch)
       } else {
         early?.cancel()
+        if script == nil {
+          do { script = try batch.scriptBytes(from: 0) } catch { throw TmuxError.encoding(error) }
+        }
         output = try await Self.runOffPool(
-          argv(starting: starting), environment: environment, input: script, timeout: seconds, watch: watch)
+          tmuxArgv(starting: starting), launcher: launcher, environment: environment, input: script ?? [],
+          timeout: seconds, watch: watch)
       }
       if output.timedOut {
         let what =
@@ -293,7 +298,10 @@ public final class CommandClient: Sendable {
     func hook() -> ([UInt8]) -> Void {
       var scanner = CommandBatch.LeadingReplies(batch: batch, count: count)
       return { out in
-        if let replies = scanner.scan(out) { handler(Array(replies.dropFirst(drop))) }
+        if let replies = scanner.scan(out) {
+          Trace.mark("tmux client: leading replies in")
+          handler(Array(replies.dropFirst(drop)))
+        }
       }
     }
   }
@@ -313,13 +321,18 @@ public final class CommandClient: Sendable {
 
   /// Runs the client to completion on a thread of its own.
   static func runOffPool(
-    _ argv: [String], environment: [String: String], input: [UInt8], timeout: Double, watch: Watch? = nil
+    _ tmuxArgv: [String], launcher: TmuxLauncher, environment: [String: String], input: [UInt8], timeout: Double,
+    watch: Watch? = nil
   ) async throws -> Spawn.Output {
     try await withCheckedThrowingContinuation { (done: CheckedContinuation<Spawn.Output, any Error>) in
       let thread = Thread {
         do {
-          let child = try Spawn.withPipes(argv, environment: environment)
-          done.resume(returning: Spawn.finish(child, input: input, timeout: timeout, onStdout: watch?.hook()))
+          Trace.mark("tmux client: spawn \(tmuxArgv.count) words, \(input.count) bytes in")
+          let child = try launcher.start(tmuxArgv, environment: environment)
+          Trace.mark("tmux client: spawned")
+          let output = Spawn.finish(child, input: input, timeout: timeout, onStdout: watch?.hook())
+          Trace.mark("tmux client: done, \(output.stdout.count) bytes out")
+          done.resume(returning: output)
         } catch {
           done.resume(throwing: TmuxError.startFailed("\(error)"))
         }

@@ -22,10 +22,22 @@ public enum Spawn {
 
   /// A running child with pipes to its stdin, stdout and stderr.
   public struct Child: Sendable {
+    /// The process (0 for a session opened through an ssh master: no process of ours).
     public let pid: pid_t
     public let stdin: Int32
     public let stdout: Int32
     public let stderr: Int32
+    /// The ssh master connection a remote session runs on (`SSHMux`), else -1: the session
+    /// is ended by closing it and its exit status is read from it.
+    public let mux: Int32
+
+    public init(pid: pid_t, stdin: Int32, stdout: Int32, stderr: Int32, mux: Int32 = -1) {
+      self.pid = pid
+      self.stdin = stdin
+      self.stdout = stdout
+      self.stderr = stderr
+      self.mux = mux
+    }
   }
 
   /// Starts `argv` with pipes on 0, 1 and 2.
@@ -132,7 +144,7 @@ public enum Spawn {
       let remaining = deadline.timeIntervalSinceNow
       if remaining <= 0 {
         timedOut = true
-        kill(child.pid, SIGKILL)
+        if child.mux < 0, child.pid > 0 { kill(child.pid, SIGKILL) }
         break
       }
       let r = poll(&fds, nfds_t(fds.count), Int32(min(remaining * 1000, 1000)))
@@ -165,7 +177,12 @@ public enum Spawn {
       }
     }
     for f in fds where f.fd >= 0 { close(f.fd) }
-    let status = waitFor(child.pid)
+    // A session through an ssh master: closing the connection ends it (on a timeout); its
+    // status comes from the master.
+    let status =
+      child.mux >= 0
+      ? SSHMux.exitStatus(child.mux, deadline: timedOut ? Date() : deadline.addingTimeInterval(5))
+      : waitFor(child.pid)
     return Output(status: status, stdout: out, stderr: err, timedOut: timedOut)
   }
 

@@ -18,21 +18,42 @@ public struct TmuxLauncher: Sendable {
   let destination: String
   let quote: @Sendable ([String]) -> String
   let explain: @Sendable (_ sshSaid: String, _ timedOut: Bool) -> String
+  /// The host's ssh master socket, for commands opened through it without an ssh client
+  /// (`SSHMux`); nil to always start `ssh`.
+  let controlPath: String?
 
   /// tmux on this machine: the argv is run as it is.
   public static let local = TmuxLauncher(
-    hostName: nil, sshArgv: [], destination: "", quote: { $0.joined(separator: " ") }, explain: { s, _ in s })
+    hostName: nil, sshArgv: [], destination: "", quote: { $0.joined(separator: " ") }, explain: { s, _ in s },
+    controlPath: nil)
 
   /// tmux on `hostName` through `ssh`: `sshArgv` is the ssh program (a path) and the options
   /// every command shares (`BatchMode`, the master's `ControlPath`, timeouts), `destination`
   /// what the user types after `ssh`, `quote` the remote shell's quoting of a command line
   /// and `explain` ssh's stderr made into one line that says what to do.
+  /// With `controlPath`, batches open their session on the master directly (see `start`).
   public static func ssh(
     hostName: String, sshArgv: [String], destination: String,
     quote: @escaping @Sendable ([String]) -> String,
-    explain: @escaping @Sendable (_ sshSaid: String, _ timedOut: Bool) -> String
+    explain: @escaping @Sendable (_ sshSaid: String, _ timedOut: Bool) -> String,
+    controlPath: String? = nil
   ) -> TmuxLauncher {
-    TmuxLauncher(hostName: hostName, sshArgv: sshArgv, destination: destination, quote: quote, explain: explain)
+    TmuxLauncher(
+      hostName: hostName, sshArgv: sshArgv, destination: destination, quote: quote, explain: explain,
+      controlPath: controlPath)
+  }
+
+  /// Starts a tmux command line without a terminal, its stdin, stdout and stderr pipes. On
+  /// a remote host the session is opened through the master connection itself when it is up
+  /// (no ssh process; see `SSHMux`), else by an `ssh` client; on this machine tmux is
+  /// started as it is.
+  public func start(_ tmuxArgv: [String], environment: [String: String]) throws -> Spawn.Child {
+    if isRemote, let controlPath, environment["BERTH_SSH_MUX"] != "off",
+      let child = try? SSHMux.open(controlPath: controlPath, command: quote(tmuxArgv), environment: environment)
+    {
+      return child
+    }
+    return try Spawn.withPipes(argv(tmuxArgv), environment: environment)
   }
 
   public var isRemote: Bool { hostName != nil }

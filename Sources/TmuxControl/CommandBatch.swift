@@ -2,16 +2,31 @@
 public struct CommandReply: Equatable, Sendable {
   /// Whether the command failed (or never ran); `lines` then hold tmux's message.
   public let isError: Bool
-  /// What the command printed (on error: its message), raw bytes, one entry per line.
-  public let lines: [[UInt8]]
+  /// What the command printed (on error: its message), raw bytes, one entry per line: views
+  /// into the client's whole output, not copies (a listing with 500 previews has 25,000
+  /// lines, and copying each was a sixth of its CPU).
+  public let lineSlices: [ArraySlice<UInt8>]
+
+  /// The lines, each copied out (for callers that keep them).
+  public var lines: [[UInt8]] { lineSlices.map { Array($0) } }
 
   public init(isError: Bool, lines: [[UInt8]]) {
     self.isError = isError
-    self.lines = lines
+    self.lineSlices = lines.map { $0[...] }
+  }
+
+  public init(isError: Bool, lineSlices: [ArraySlice<UInt8>]) {
+    self.isError = isError
+    self.lineSlices = lineSlices
+  }
+
+  public static func == (a: CommandReply, b: CommandReply) -> Bool {
+    a.isError == b.isError && a.lineSlices.count == b.lineSlices.count
+      && zip(a.lineSlices, b.lineSlices).allSatisfy { $0.elementsEqual($1) }
   }
 
   /// Body lines decoded leniently (invalid UTF-8 → U+FFFD).
-  public var textLines: [String] { lines.map { String(decoding: $0, as: UTF8.self) } }
+  public var textLines: [String] { lineSlices.map { String(decoding: $0, as: UTF8.self) } }
 
   /// The body as one string, lines joined by LF.
   public var text: String { textLines.joined(separator: "\n") }
@@ -81,10 +96,22 @@ public struct CommandBatch: Sendable {
   /// The script of the groups from `first` on (the earlier ones went on the client's
   /// command line: see `arguments(through:)`).
   public func script(from first: Int) throws(CommandEncodingError) -> String {
-    var out = ""
+    String(decoding: try scriptBytes(from: first), as: UTF8.self)
+  }
+
+  /// `script(from:)` as the bytes written to the client.
+  public func scriptBytes(from first: Int) throws(CommandEncodingError) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(groups.count * 64)
+    let end = Array("display-message -p '\(marker)E".utf8)
     for (i, group) in groups.enumerated() where i >= first {
-      for c in group { out += try c.encoded() + " ; " }
-      out += "display-message -p '\(marker)E\(i)'\n"
+      for c in group {
+        try c.encode(into: &out)
+        out.append(contentsOf: [0x20, 0x3B, 0x20])
+      }
+      out.append(contentsOf: end)
+      out.append(contentsOf: String(i).utf8)
+      out.append(contentsOf: [0x27, 0x0A])
     }
     return out
   }
@@ -124,9 +151,18 @@ public struct CommandBatch: Sendable {
     return (line[line.startIndex..<markerStart], n)
   }
 
+  /// The lines of `bytes` (a last line without its newline included). A plain scan: the
+  /// standard library's generic `split` cost most of reading a 100-preview reply.
   static func splitLines(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
-    var out = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
-    if out.last?.isEmpty == true { out.removeLast() }
+    var out: [ArraySlice<UInt8>] = []
+    var start = 0
+    bytes.withUnsafeBufferPointer { buffer in
+      for i in 0..<buffer.count where buffer[i] == 0x0A {
+        out.append(bytes[start..<i])
+        start = i + 1
+      }
+    }
+    if start < bytes.count { out.append(bytes[start...]) }
     return out
   }
 
@@ -135,16 +171,16 @@ public struct CommandBatch: Sendable {
   /// its error message (see the type's notes), or says that tmux did not run it.
   public func replies(stdout: [UInt8], stderr: [UInt8]) -> [CommandReply] {
     let n = groups.count
-    var bodies = [[[UInt8]]](repeating: [], count: n)
+    var bodies = [[ArraySlice<UInt8>]](repeating: [], count: n)
     var ended = [Bool](repeating: false, count: n)
-    var body: [[UInt8]] = []
+    var body: [ArraySlice<UInt8>] = []
     var next = 0
     for line in Self.splitLines(stdout) {
       guard let (prefix, i) = endMarker(in: line), i >= next else {
-        body.append(Array(line))
+        body.append(line)
         continue
       }
-      if !prefix.isEmpty { body.append(Array(prefix)) }
+      if !prefix.isEmpty { body.append(prefix) }
       // Commands between the last marker and this one failed; what came between is this
       // one's (a failing command prints nothing on stdout).
       bodies[i] = body
@@ -154,7 +190,7 @@ public struct CommandBatch: Sendable {
     }
     let failed = (0..<n).filter { !ended[$0] }
     let messages = Self.splitLines(stderr).filter { !$0.isEmpty }.map { Array($0) }
-    var replies = (0..<n).map { CommandReply(isError: !ended[$0], lines: bodies[$0]) }
+    var replies = (0..<n).map { CommandReply(isError: !ended[$0], lineSlices: bodies[$0]) }
     for (k, i) in failed.enumerated() {
       let lines: [[UInt8]]
       if messages.count == failed.count {

@@ -121,6 +121,7 @@ public final class SSHTestHost: @unchecked Sendable {
       PermitRootLogin prohibit-password
       PidFile none
       SetEnv TMUX_TMPDIR=\(tmuxTmpdir) BERTH_TEST_HOST=\(alias)\(userRC ? "" : " SHLVL=1")
+      AcceptEnv LANG LC_*
       LogLevel ERROR
       MaxSessions 100
       MaxStartups 100
@@ -183,7 +184,10 @@ public final class SSHTestHost: @unchecked Sendable {
   /// (what `BERTH_SSH` names) that runs the system ssh with it. Written into `directory`.
   public static func client(for hosts: [SSHTestHost], in directory: String) throws -> String {
     let config = "\(directory)/ssh_config"
-    try hosts.map { "Include \($0.sshConfig)\n" }.joined().write(toFile: config, atomically: true, encoding: .utf8)
+    // `SendEnv LANG LC_*` as in the stock ssh_config of Debian and most systems (which -F
+    // leaves out).
+    try ("SendEnv LANG LC_*\n" + hosts.map { "Include \($0.sshConfig)\n" }.joined())
+      .write(toFile: config, atomically: true, encoding: .utf8)
     let wrapper = "\(directory)/ssh"
     try "#!/bin/sh\nexec /usr/bin/ssh -F '\(config)' \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
     chmod(wrapper, 0o755)

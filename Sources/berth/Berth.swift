@@ -231,10 +231,23 @@ func emit(_ text: String) {
   if !writeAll(STDOUT_FILENO, text + "\n") { Glibc.exit(0) }
 }
 
+/// `emit` for text already in bytes (a newline is added).
+func emit(bytes: [UInt8]) {
+  var line = bytes
+  line.append(0x0A)
+  if !writeAll(STDOUT_FILENO, bytes: line) { Glibc.exit(0) }
+}
+
 /// write(2) until done; false when the reader is gone (EPIPE) or the descriptor fails.
 @discardableResult
 func writeAll(_ fd: Int32, _ text: String) -> Bool {
-  var bytes = Array(text.utf8)
+  writeAll(fd, bytes: Array(text.utf8))
+}
+
+/// `writeAll` for bytes.
+@discardableResult
+func writeAll(_ fd: Int32, bytes: [UInt8]) -> Bool {
+  var bytes = bytes
   var offset = 0
   while offset < bytes.count {
     let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }

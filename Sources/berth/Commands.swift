@@ -33,7 +33,7 @@ func withManager<T>(
 /// value whole).
 func printViews(_ views: [SessionView], json: Bool, preview: Bool, width: Int? = nil) {
   if json {
-    emit(JSONValue.array(views.map { $0.json(includePreview: preview) }).serialized(pretty: true))
+    emit(bytes: SessionView.jsonArray(views, includePreview: preview))
     return
   }
   if views.isEmpty {

@@ -1,5 +1,6 @@
 import BerthCore
 import BerthKit
+import BerthTmux
 import Foundation
 
 /// `berth list` read straight from argv, without the argument parser, for the plain forms
@@ -43,6 +44,8 @@ struct QuickList: Equatable {
   func runAllHosts() async throws {
     let parts = await AllHosts.list(
       base: try GlobalOptions.context(for: options), preview: preview, includeForeign: all)
+    Trace.mark("all hosts listed")
+    defer { Trace.mark("all hosts printed") }
     if json {
       printViews(parts.flatMap(\.views), json: true, preview: preview != nil)
     } else {

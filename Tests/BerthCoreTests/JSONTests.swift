@@ -144,4 +144,33 @@ import Testing
       #expect(ISO8601.format(date) == Self.referenceDate(date), "\(seconds)")
     }
   }
+
+  /// `list --json` writes its array straight to bytes: the same bytes, for any views, as
+  /// the tree of `json` objects serialized pretty.
+  @Test func theArrayWrittenDirectlyIsTheTreesText() {
+    var rng = SystemRandomNumberGenerator()
+    let texts = ["", "plain", "q\"b\\n\nt", "\u{1B}[31m\u{9B}\u{202E}é日🚀", "/home/u/a b"]
+    func text() -> String? { Bool.random(using: &rng) ? nil : texts.randomElement(using: &rng)! }
+    func number() -> Int? { Bool.random(using: &rng) ? nil : Int.random(in: -5...100_000, using: &rng) }
+    func date() -> Date? {
+      Bool.random(using: &rng) ? nil : Date(timeIntervalSince1970: Double.random(in: 0...4_102_444_800, using: &rng))
+    }
+    func list() -> [String] { (0..<Int.random(in: 0...3, using: &rng)).map { _ in texts.randomElement(using: &rng)! } }
+    for round in 0..<300 {
+      let views = (0..<Int.random(in: 0...4, using: &rng)).map { _ in
+        SessionView(
+          id: texts.randomElement(using: &rng)!, name: text(), tmuxSession: "berth-x", tmuxId: text(),
+          status: [.attached, .detached, .dead].randomElement(using: &rng)!,
+          endReason: Bool.random(using: &rng) ? nil : .killed, tracked: Bool.random(using: &rng),
+          orphan: Bool.random(using: &rng), foreign: Bool.random(using: &rng),
+          clients: Int.random(in: 0...3, using: &rng), workspace: text(), tags: list(), cwd: text(), command: text(),
+          shell: text(), cols: number(), rows: number(), windows: number(), createdAt: date(), lastAttachedAt: date(),
+          lastDetachedAt: date(), activityAt: date(), endedAt: date(), uptimeSeconds: number(),
+          idleSeconds: number(), preview: Bool.random(using: &rng) ? nil : list())
+      }
+      let preview = round % 2 == 0
+      let tree = JSONValue.array(views.map { $0.json(includePreview: preview) }).serializedBytes(pretty: true)
+      #expect(SessionView.jsonArray(views, includePreview: preview) == tree, "\(views)")
+    }
+  }
 }

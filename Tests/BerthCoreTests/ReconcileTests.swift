@@ -234,7 +234,7 @@ import Testing
     #expect(TmuxListing.previewLines(lines, count: 2) == ["two", "three"])
     #expect(TmuxListing.previewLines(lines, count: 10) == ["one", "two", "three"])
     #expect(TmuxListing.previewLines(lines, count: 0) == [])
-    #expect(TmuxListing.previewLines([], count: 5) == [])
+    #expect(TmuxListing.previewLines([[UInt8]](), count: 5) == [])
   }
 }
 
@@ -269,5 +269,72 @@ extension ReconcileTests {
     }
     #expect(TmuxListing.split([], on: Array("ab".utf8)).map(Array.init) == [[]])
     #expect(TmuxListing.split(Array("ab".utf8), on: Array("ab".utf8)).map(Array.init) == [[], []])
+  }
+
+  /// The parser before it read fields as bytes (fields as Strings, numbers through `Int`
+  /// and `Double`): the byte parser must read every record alike.
+  static func referencePanes(_ lines: [[UInt8]], separator: String) -> [LivePane] {
+    let sep = Array(separator.utf8)
+    var panes: [LivePane] = []
+    var pending: [UInt8] = []
+    for line in lines {
+      if !pending.isEmpty { pending.append(0x0A) }
+      pending.append(contentsOf: line)
+      guard pending.count >= sep.count, pending.suffix(sep.count).elementsEqual(sep) else { continue }
+      let parts = TmuxListing.split(pending, on: sep)
+      guard parts.count >= 4 else { continue }
+      defer { pending = [] }
+      guard parts.count == 4 else { continue }
+      var tabs = 0
+      guard
+        let windowStart = parts[0].firstIndex(where: { byte in
+          if byte == 0x09 { tabs += 1 }
+          return tabs == 20
+        })
+      else { continue }
+      let f = TmuxListing.fields(Array(parts[0][..<windowStart]), count: 20)
+      guard f.count == 20, f[0].hasPrefix("$"), let v = Double(f[1]), v > 0 else { continue }
+      let text = [parts[0][(windowStart + 1)...], parts[1], parts[2]].map { TmuxListing.controlsReplaced($0) }
+      func epoch(_ s: String) -> Date? { Double(s).flatMap { $0 > 0 ? Date(timeIntervalSince1970: $0) : nil } }
+      panes.append(
+        LivePane(
+          paneId: f[8], windowId: f[4], windowIndex: Int(f[5]) ?? 0, windowName: text[0], windowActive: f[6] == "1",
+          paneIndex: Int(f[9]) ?? 0, paneActive: f[10] == "1", pid: Int32(f[11]) ?? 0, dead: f[12] == "1",
+          deadStatus: Int(f[13]), width: Int(f[14]) ?? 0, height: Int(f[15]) ?? 0, inMode: f[16] == "1",
+          currentCommand: text[1], currentPath: text[2], windowActivity: epoch(f[7]), windowLayout: f[17],
+          historySize: Int(f[18]) ?? 0))
+    }
+    return panes
+  }
+
+  @Test func theByteParserReadsPanesAsTheStringParserDid() {
+    var rng = SystemRandomNumberGenerator()
+    let separator = "Q7sepQ7"
+    let numbers = [
+      "0", "1", "7", "-1", "+3", "", "x", "12a", "1.5", "99999999999", "2147483648", "1800000000",
+      "-0", "00012", "99999999999999999999",
+    ]
+    let texts = ["", "plain", "a\tb", "line\nbreak", "\u{1B}[31m", "é日🚀", "Q7sep", "ends in \n", "\n"]
+    func pick(_ list: [String]) -> String { list.randomElement(using: &rng)! }
+    for _ in 0..<400 {
+      var text = ""
+      for _ in 0..<Int.random(in: 0...5, using: &rng) {
+        var fixed = (0..<20).map { k -> String in
+          switch k {
+          case 0: return Bool.random(using: &rng) ? "$\(Int.random(in: 0...9, using: &rng))" : pick(["@1", "", "$"])
+          case 4, 8, 17, 19: return pick(["@3", "%4", "berth-a", "a,b{c}", ""])
+          default: return pick(numbers)
+          }
+        }
+        if Int.random(in: 0..<10, using: &rng) == 0 { fixed.removeLast() }
+        var record = fixed.joined(separator: "\t") + "\t" + pick(texts) + separator
+        record += pick(texts) + separator + pick(texts) + separator
+        if Int.random(in: 0..<10, using: &rng) == 0 { record += pick(texts) + separator }
+        text += record + "\n"
+      }
+      let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0.utf8) }
+      let parsed = TmuxListing.paneRows(lines, separator: separator).map(\.pane)
+      #expect(parsed == Self.referencePanes(lines, separator: separator), "\(text.debugDescription)")
+    }
   }
 }

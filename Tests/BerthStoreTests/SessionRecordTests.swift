@@ -126,6 +126,26 @@ struct SessionRecordTests {
     #expect(record.cwd == "/home/user/project")
   }
 
+  /// Values of the wrong type convert as GRDB converts them, or fall back to defaults.
+  @Test func valuesOfTheWrongTypeDecodeLeniently() throws {
+    try store.insert(sampleRecord("typed"))
+    try store.writeImmediate("test") { db in
+      try db.execute(
+        sql: """
+          UPDATE terminal_sessions SET cols = 'wide', "rows" = 30.0, created_at = 'yesterday',
+          cwd = CAST('/from/a/blob' AS BLOB), last_seen_at = 1700000000123.0 WHERE id = 'typed'
+          """
+      )
+    }
+    let record = try #require(try store.record(id: "typed"))
+    #expect(record.cols == 80)
+    #expect(record.rows == 30)
+    #expect(record.createdAt == storedDate(0))
+    #expect(record.cwd == "/from/a/blob")
+    #expect(record.lastSeenAt == storedDate(1_700_000_000_123))
+    #expect(try store.allRecords().map(\.id) == ["typed"])
+  }
+
   @Test func duplicateIdOrTmuxNameIsRefused() throws {
     try store.insert(sampleRecord("one"))
     #expect(throws: StoreError.duplicateId(id: "one", tmuxSessionName: "berth-one")) {

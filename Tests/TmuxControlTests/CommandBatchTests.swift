@@ -1,6 +1,7 @@
 import TestModels
 import Testing
-import TmuxControl
+
+@testable import TmuxControl
 
 @Suite("Command-client batches: encoding and framing")
 struct CommandBatchTests {
@@ -49,6 +50,20 @@ struct CommandBatchTests {
     #expect(a != b)
     #expect(a.hasPrefix("Z9") && a.count == 34)
     #expect(a.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x5A })
+  }
+
+  /// Lines are cut by a plain scan: as the standard library's split would, a last empty
+  /// line (the final newline) left out.
+  @Test func linesAreCutAsTheStandardLibraryCutsThem() {
+    var rng = SystemRandomNumberGenerator()
+    for _ in 0..<2_000 {
+      let bytes = (0..<Int.random(in: 0...12, using: &rng)).map { _ in
+        [0x0A, 0x61, 0x62, 0x00][Int.random(in: 0..<4, using: &rng)] as UInt8
+      }
+      var expected = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+      if expected.last?.isEmpty == true { expected.removeLast() }
+      #expect(CommandBatch.splitLines(bytes).map(Array.init) == expected.map(Array.init), "\(bytes)")
+    }
   }
 
   @Test func repliesSplitByMarkers() {
