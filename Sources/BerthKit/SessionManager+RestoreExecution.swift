@@ -156,7 +156,10 @@ extension SessionManager {
     do {
       Trace.mark("restore: phase 1, \(plans.count) sessions")
       let chunks = RestoreChunks(count: plans.count, size: Self.restoreChunk)
-      let lines = chunks.ranges.map { range in range.flatMap { [creates[$0]] + protections[$0] } }
+      // A line creates its sessions first, then protects them: each `set-option` makes tmux
+      // write to every session, and after each fork (a new pane) the first such write copies
+      // the pages it touches; grouped, only the first option after the line's forks pays.
+      let lines = chunks.ranges.map { range in range.map { creates[$0] } + range.flatMap { protections[$0] } }
       // Several batches (see `restoreBatch`): the first raises the global scrollback, the last
       // puts it back, each ends with a line that always answers (what a failed last line
       // printed comes before it).
@@ -391,7 +394,7 @@ extension SessionManager {
   /// How many sessions share one line of a restore's batches (one reply, one marker: tmux
   /// spends about as long on a marker as on a command that sets an option, and one marker per
   /// command made a restore twice as much work for tmux as creating the sessions alone).
-  static let restoreChunk = 5
+  static let restoreChunk = 25
 
   /// How many sessions a batch (one tmux client) of a restore's first phase creates. tmux
   /// turns every batch it parses back into text, whole, for a debug log it writes even when
