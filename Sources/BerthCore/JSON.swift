@@ -83,7 +83,16 @@ public indirect enum JSONValue: Equatable, Sendable {
       out.append(0x30 + UInt8(value))
       return
     }
-    out.append(contentsOf: String(value).utf8)
+    guard value != .min else { return out.append(contentsOf: String(value).utf8) }
+    // Digits written in place, most significant first (no String per number).
+    if value < 0 { out.append(0x2D) }
+    let magnitude = abs(value)
+    var scale = 1
+    while scale <= magnitude / 10 { scale *= 10 }
+    while scale > 0 {
+      out.append(0x30 + UInt8(magnitude / scale % 10))
+      scale /= 10
+    }
   }
 
   private static let hexDigits = Array("0123456789abcdef".utf8)
@@ -212,15 +221,20 @@ private struct JSONPrettyFieldWriter: JSONFieldSink {
   private mutating func key(_ key: StaticString) {
     if count > 0 { out.append(0x2C) }
     count += 1
-    out.append(contentsOf: Self.newline(indent + 1))
+    newline(indent + 1)
     out.append(0x22)
-    out.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-    out.append(contentsOf: [0x22, 0x3A, 0x20])
+    let start = key.utf8Start
+    for i in 0..<key.utf8CodeUnitCount { out.append(start[i]) }
+    out.append(0x22)
+    out.append(0x3A)
+    out.append(0x20)
   }
 
   /// A newline and the indentation of `level`.
-  private static func newline(_ level: Int) -> ArraySlice<UInt8> { newlines[0...(level * 2)] }
-  private static let newlines = [UInt8(0x0A)] + [UInt8](repeating: 0x20, count: 16)
+  private mutating func newline(_ level: Int) {
+    out.append(0x0A)
+    for _ in 0..<(level * 2) { out.append(0x20) }
+  }
   private static let null = Array("null".utf8)
   private static let `true` = Array("true".utf8)
   private static let `false` = Array("false".utf8)
@@ -250,10 +264,10 @@ private struct JSONPrettyFieldWriter: JSONFieldSink {
     out.append(0x5B)
     for (i, value) in values.enumerated() {
       if i > 0 { out.append(0x2C) }
-      out.append(contentsOf: Self.newline(indent + 2))
+      newline(indent + 2)
       JSONValue.escape(value, into: &out)
     }
-    out.append(contentsOf: Self.newline(indent + 1))
+    newline(indent + 1)
     out.append(0x5D)
   }
 }

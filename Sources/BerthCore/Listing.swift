@@ -72,7 +72,12 @@ public enum TmuxListing {
   }
 
   /// Parses `list-clients` reply lines.
-  public static func parseClients<Line: Collection<UInt8>>(_ lines: [Line]) -> [ClientRow] {
+  public static func parseClients(_ lines: [[UInt8]]) -> [ClientRow] {
+    parseClients(lines.map { $0[...] })
+  }
+
+  /// `parseClients` of views into a reply's bytes.
+  public static func parseClients(_ lines: [ArraySlice<UInt8>]) -> [ClientRow] {
     lines.compactMap { line in
       let f = fields(Array(line), count: 4)
       guard f.count == 4, f[0].hasPrefix("$") else { return nil }
@@ -274,14 +279,21 @@ public enum TmuxListing {
 
   /// The last `count` non-blank lines of a `capture-pane -p` reply (trailing blank rows of
   /// the screen trimmed), decoded leniently. Callers sanitise before showing them.
-  public static func previewLines<Line: Collection<UInt8>>(_ lines: [Line], count: Int) -> [String] {
+  public static func previewLines(_ lines: [[UInt8]], count: Int) -> [String] {
+    previewLines(lines.map { $0[...] }, count: count)
+  }
+
+  /// `previewLines` of views into a reply's bytes. (Not generic: a generic function of
+  /// another module runs unspecialised, through witness tables, four times slower.)
+  public static func previewLines(_ lines: [ArraySlice<UInt8>], count: Int) -> [String] {
     var end = lines.count
     while end > 0, lines[end - 1].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { end -= 1 }
     let start = max(0, end - max(0, count))
     return lines[start..<end].map { line in
-      var s = String(decoding: line, as: UTF8.self)
-      while s.last == " " { s.removeLast() }
-      return s
+      // Trailing spaces dropped as bytes (String's `last` is a Character: grapheme breaking
+      // per space).
+      let kept = line.count - line.reversed().prefix(while: { $0 == 0x20 }).count
+      return String(decoding: line.prefix(kept), as: UTF8.self)
     }
   }
 }

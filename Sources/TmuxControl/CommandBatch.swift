@@ -155,15 +155,21 @@ public struct CommandBatch: Sendable {
   /// standard library's generic `split` cost most of reading a 100-preview reply.
   static func splitLines(_ bytes: [UInt8]) -> [ArraySlice<UInt8>] {
     var out: [ArraySlice<UInt8>] = []
+    forEachLine(bytes) { out.append($0) }
+    return out
+  }
+
+  /// Calls `body` with each line of `bytes`, as `splitLines` cuts them, without an array of
+  /// them all.
+  static func forEachLine(_ bytes: [UInt8], _ body: (ArraySlice<UInt8>) -> Void) {
     var start = 0
     bytes.withUnsafeBufferPointer { buffer in
       for i in 0..<buffer.count where buffer[i] == 0x0A {
-        out.append(bytes[start..<i])
+        body(bytes[start..<i])
         start = i + 1
       }
     }
-    if start < bytes.count { out.append(bytes[start...]) }
-    return out
+    if start < bytes.count { body(bytes[start...]) }
   }
 
   /// Splits what the client wrote into one reply per line (group). A group whose marker is
@@ -175,10 +181,10 @@ public struct CommandBatch: Sendable {
     var ended = [Bool](repeating: false, count: n)
     var body: [ArraySlice<UInt8>] = []
     var next = 0
-    for line in Self.splitLines(stdout) {
+    Self.forEachLine(stdout) { line in
       guard let (prefix, i) = endMarker(in: line), i >= next else {
         body.append(line)
-        continue
+        return
       }
       if !prefix.isEmpty { body.append(prefix) }
       // Commands between the last marker and this one failed; what came between is this

@@ -173,4 +173,17 @@ import Testing
       #expect(SessionView.jsonArray(views, includePreview: preview) == tree, "\(views)")
     }
   }
+
+  @Test func integersAreWrittenAsTheirDescription() {
+    var rng = SystemRandomNumberGenerator()
+    var values = [0, 9, 10, 99, 100, -1, -9, -10, 1_000_000, Int.max, Int.min, Int.max - 1, Int.min + 1]
+    for _ in 0..<2_000 {
+      values.append(Int.random(in: Int.min...Int.max, using: &rng) >> Int.random(in: 0...62, using: &rng))
+    }
+    for value in values {
+      var out: [UInt8] = []
+      JSONValue.appendInt(value, to: &out)
+      #expect(String(decoding: out, as: UTF8.self) == String(value))
+    }
+  }
 }
