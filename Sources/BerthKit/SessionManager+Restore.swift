@@ -22,7 +22,9 @@ extension SessionManager {
   /// environment and the per-session history. The previous command is shown, never run.
   /// Batched over one connection: a few round trips for any number of sessions.
   public func restore(ids requested: [String]?, dryRun: Bool) async throws(BerthError) -> RestoreReport {
+    Trace.mark("restore: start")
     let detailed = try await detailedList()
+    Trace.mark("restore: listed")
     let listing = detailed.listing
     var report = RestoreReport(restored: [], skipped: [], dryRun: dryRun)
     var chosen: [SessionView] = []
@@ -66,6 +68,7 @@ extension SessionManager {
           notices: ["\($0.record.id): adopted the session tmux-resurrect brought back"])
       }
     }
+    Trace.mark("restore: planned \(plans.count)")
     guard !dryRun, !plans.isEmpty || !strangers.isEmpty else { return report }
     guard let c = try await connection(startServer: true) else {
       throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
@@ -73,6 +76,7 @@ extension SessionManager {
     if !strangers.isEmpty { try await adoptResurrected(strangers, on: c) }
     guard !plans.isEmpty else { return report }
     let failed = try await execute(plans, on: c)
+    Trace.mark("restore: done")
     if !failed.isEmpty {
       report.restored.removeAll { item in failed.contains { $0.id == item.id } }
       report.failed = failed

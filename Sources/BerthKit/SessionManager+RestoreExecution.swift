@@ -43,14 +43,20 @@ extension SessionManager {
   )] {
     // What the user's server says: scrollback, automatic naming, hooks, what an earlier
     // restore left, and the user's default-command.
-    let looks = try await send(
-      c,
-      [
-        .showOptionValue("history-limit", global: true),
-        .showOptionValue("automatic-rename", global: true, scope: .window),
-        TmuxCommand([.word("show-hooks"), .word("-g")]), .listSessions(format: "#{session_id}\t#{session_name}"),
-        .showOptionValue("default-command", global: true),
-      ])
+    Trace.mark("restore: looks")
+    let questions: [TmuxCommand] = [
+      .showOptionValue("history-limit", global: true),
+      .showOptionValue("automatic-rename", global: true, scope: .window),
+      TmuxCommand([.word("show-hooks"), .word("-g")]), .listSessions(format: "#{session_id}\t#{session_name}"),
+      .showOptionValue("default-command", global: true),
+    ]
+    // After a reboot no server runs: nothing to ask (each answer is "none", as tmux's would be).
+    let looks: [CommandReply]
+    if context.host == nil, case .notRunning = ServerProbe.check(socketPath: context.socketPath) {
+      looks = questions.map { _ in CommandReply(isError: true, lines: [Array("no server".utf8)]) }
+    } else {
+      looks = try await send(c, questions)
+    }
     var plans = planned
     let defaultCommand = looks[4].isError ? "" : looks[4].text.trimmingCharacters(in: .whitespaces)
     if !defaultCommand.isEmpty {
@@ -87,61 +93,126 @@ extension SessionManager {
     // each session gets it as its own option before its other windows and panes are made (and
     // for those opened later). A larger value of the user's is left alone.
     let raised = raisedHistoryLimit(UserTmuxOptions(historyLimit: userLimit))
-    // Phase 1: one new-session per plan, with what protects it.
+    // Phase 1: one new-session per plan, with what protects it, several sessions to a line
+    // (see `restoreChunk`). Each new-session prints its plan's index after a tag of this
+    // restore's own, so its ids are found whichever reply they land in.
+    let tag = CommandBatch.randomMarker()
     let fmt = "#{session_id}\t#{window_id}\t#{pane_id}\t#{window_index}"
-    var phase1: [TmuxCommand] = leftovers
-    if let raised { phase1.append(.setOption("history-limit", value: String(raised), global: true)) }
-    var createdAt: [Int] = []
-    for plan in plans {
+    var creates: [TmuxCommand] = []
+    var protections: [[TmuxCommand]] = []
+    for (i, plan) in plans.enumerated() {
       let first = plan.windows[0].panes[0]
       let name = temporaryName(plan)
-      createdAt.append(phase1.count)
-      phase1.append(
+      creates.append(
         .newSession(
           name: name, directory: first.cwd, width: plan.size.cols, height: plan.size.rows,
           environment: [("BERTH_SESSION_ID", plan.record.id)] + plan.environment + first.launch.environment,
-          command: first.launch.argv, printFormat: fmt))
+          command: first.launch.argv, printFormat: "\(tag)S\(i)\t" + fmt))
       let target = CommandWord.value("=\(name):")
-      phase1 += Self.protectiveOptions(sessionNamed: name)
-      phase1 += try sizeFix(window: target, cols: plan.size.cols, rows: plan.size.rows)
+      var protect = Self.protectiveOptions(sessionNamed: name)
+      protect += try sizeFix(window: target, cols: plan.size.cols, rows: plan.size.rows)
       if let raised {
-        phase1.append(
+        protect.append(
           TmuxCommand([.word("set-option"), .word("-t"), target, .value("history-limit"), .value(String(raised))]))
       }
       for hook in shadowed {
-        phase1.append(TmuxCommand([.word("set-hook"), .word("-t"), target, .value(hook), .value("")]))
+        protect.append(TmuxCommand([.word("set-hook"), .word("-t"), target, .value(hook), .value("")]))
       }
       // `new-session -e` put the first pane's notice in the session environment: take it out
       // before any other pane starts, so later windows (the user's too) do not inherit it.
       for (name, _) in first.launch.environment where name.hasPrefix("BERTH_NOTICE_") {
-        phase1.append(TmuxCommand([.word("set-environment"), .word("-t"), target, .word("-u"), .value(name)]))
+        protect.append(TmuxCommand([.word("set-environment"), .word("-t"), target, .word("-u"), .value(name)]))
       }
+      protections.append(protect)
     }
-    if raised != nil, let userLimit {
-      phase1.append(.setOption("history-limit", value: String(userLimit), global: true))
-    }
+    let raiseGlobal: [TmuxCommand] =
+      raised.map { [.setOption("history-limit", value: String($0), global: true)] } ?? []
+    let lowerGlobal: [TmuxCommand] =
+      if raised != nil, let userLimit { [.setOption("history-limit", value: String(userLimit), global: true)] } else {
+        []
+      }
     struct Made {
       var session: TargetID
       var windows: [(window: TargetID, panes: [TargetID])]
       /// Where `base-index` put the first window.
       var firstIndex: Int?
     }
-    var made: [Made?] = []
+    var made = [Made?](repeating: nil, count: plans.count)
     var failed: [(id: String, reason: String)] = []
-    do {
-      let r1 = try await send(c, phase1)
-      for (plan, index) in zip(plans, createdAt) {
-        let reply = r1[index]
-        let f = reply.text.split(separator: "\t").map(String.init)
-        guard !reply.isError, f.count == 4, let s = TargetID(f[0]), let w = TargetID(f[1]), let p = TargetID(f[2])
-        else {
-          context.warn("could not recreate \(plan.record.id): \(TerminalText.sanitize(reply.text))")
-          failed.append((plan.record.id, "tmux refused it: \(TerminalText.sanitize(reply.text))"))
-          made.append(nil)
-          continue
-        }
-        made.append(Made(session: s, windows: [(w, [p])], firstIndex: Int(f[3])))
+    /// The sessions a reply's tagged lines say were created.
+    func created(_ reply: CommandReply) -> [Int] {
+      guard !reply.isError else { return [] }
+      var found: [Int] = []
+      for line in reply.textLines where line.hasPrefix(tag + "S") {
+        let f = line.dropFirst(tag.count + 1).split(separator: "\t").map(String.init)
+        guard f.count == 5, let i = Int(f[0]), plans.indices.contains(i), let s = TargetID(f[1]),
+          let w = TargetID(f[2]), let p = TargetID(f[3])
+        else { continue }
+        made[i] = Made(session: s, windows: [(w, [p])], firstIndex: Int(f[4]))
+        found.append(i)
       }
+      return found
+    }
+    do {
+      Trace.mark("restore: phase 1, \(plans.count) sessions")
+      let chunks = RestoreChunks(count: plans.count, size: Self.restoreChunk)
+      // A line creates its sessions first, then protects them: each `set-option` makes tmux
+      // write to every session, and after each fork (a new pane) the first such write copies
+      // the pages it touches; grouped, only the first option after the line's forks pays.
+      let lines = chunks.ranges.map { range in range.map { creates[$0] } + range.flatMap { protections[$0] } }
+      // Several batches (see `restoreBatch`): the first raises the global scrollback, the last
+      // puts it back, each ends with a line that always answers (what a failed last line
+      // printed comes before it).
+      let perBatch = max(1, Self.restoreBatch / Self.restoreChunk)
+      let closing = [TmuxCommand([.word("display-message"), .word("-p"), .value("")])]
+      var batches: [[[TmuxCommand]]] = []
+      var linesAt: [Int] = []
+      for start in stride(from: 0, to: max(lines.count, 1), by: perBatch) {
+        var batch: [[TmuxCommand]] = start == 0 ? leftovers.map { [$0] } + raiseGlobal.map { [$0] } : []
+        linesAt.append(batch.count)
+        batch += lines[start..<min(start + perBatch, lines.count)]
+        if start + perBatch >= lines.count { batch += lowerGlobal.map { [$0] } }
+        batches.append(batch + [closing])
+      }
+      let r1 = try await sendInTurn(batches, on: c)
+      var lineFailed: [Bool] = []
+      for (b, replies) in r1.enumerated() {
+        for reply in replies { _ = created(reply) }
+        let count = min(perBatch, lines.count - b * perBatch)
+        lineFailed += replies.dropFirst(linesAt[b]).prefix(count).map(\.isError)
+      }
+      // A line that failed stopped at its failing command: its sessions are done again one
+      // command to a reply, as they would have been alone. A session it created answers
+      // `display-message` (its `new-session` then fails as a duplicate, and the rest runs
+      // again: each command sets what it sets); one it did not is created now.
+      let redo = chunks.failed(lineFailed)
+      if !redo.isEmpty {
+        Trace.mark("restore: phase 1 again, one command at a time, for \(redo.count) sessions")
+        var again: [TmuxCommand] = raiseGlobal
+        var at: [(plan: Int, look: Int)] = []
+        for i in redo {
+          made[i] = nil
+          at.append((i, again.count))
+          let look = TmuxCommand([
+            .word("display-message"), .word("-p"), .word("-t"), .value("=\(temporaryName(plans[i])):"),
+            .value("\(tag)S\(i)\t" + fmt),
+          ])
+          again += [look, creates[i]] + protections[i]
+        }
+        again += lowerGlobal
+        let r = try await send(c, again)
+        for (i, look) in at {
+          if created(r[look]) != [i], created(r[look + 1]) != [i] {
+            let why = TerminalText.sanitize(r[look + 1].text)
+            context.warn("could not recreate \(plans[i].record.id): \(why)")
+            failed.append((plans[i].record.id, "tmux refused it: \(why)"))
+          }
+        }
+      }
+      for (i, plan) in plans.enumerated() where made[i] == nil && !failed.contains(where: { $0.id == plan.record.id }) {
+        failed.append((plan.record.id, "tmux refused it: it did not say it had created it"))
+      }
+      Trace.mark("restore: phase 2")
       // Phase 2: the first window to its saved index (before any other window can take it),
       // further windows at theirs, and the splits of the first window.
       var moves: [TmuxCommand] = []
@@ -180,6 +251,7 @@ extension SessionManager {
           made[owner.plan]?.windows[0].panes.insert(p, at: 1)
         }
       }
+      Trace.mark("restore: phase 3")
       // Phase 3: the splits of later windows (each at its saved size first, on tmux 3.2).
       var phase3: [TmuxCommand] = []
       var sizing: [TmuxCommand] = []
@@ -204,40 +276,70 @@ extension SessionManager {
       // Phase 4: layouts, names, active panes, type-ahead, then the user's hooks back and the
       // session's own name. Selecting the only pane of a window or the only window of a
       // session changes nothing, and costs tmux (select-window makes it refresh every
-      // session): left out.
-      var phase4: [TmuxCommand] = []
-      var renames: [(plan: Int, index: Int)] = []
+      // session): left out. Each session's commands set what they set however often they
+      // run, so several sessions share a line; a line that failed is run again one command
+      // to a reply, which says whose name tmux refused. Type-ahead, which would be typed
+      // twice, has lines of its own.
+      var phase4: [[TmuxCommand]] = []
+      var typeAhead: [[TmuxCommand]] = []
       for (i, plan) in plans.enumerated() {
-        guard let m = made[i] else { continue }
+        var commands: [TmuxCommand] = []
+        guard let m = made[i] else {
+          phase4.append([])
+          continue
+        }
         var activeWindow: TargetID?
         for (wi, w) in plan.windows.enumerated() where wi < m.windows.count {
           let made = m.windows[wi]
           if let layout = w.layout, made.panes.count == w.panes.count {
-            phase4.append(.selectLayout(window: made.window, layout: layout))
+            commands.append(.selectLayout(window: made.window, layout: layout))
           }
-          phase4 += naming(made.window, w, shell: plan.launchShell, globalAutomatic: globalAutomatic)
+          commands += naming(made.window, w, shell: plan.launchShell, globalAutomatic: globalAutomatic)
           if made.panes.count > 1, w.panes.indices.contains(w.activePane), made.panes.indices.contains(w.activePane) {
-            phase4.append(TmuxCommand([.word("select-pane"), .word("-t"), .target(made.panes[w.activePane])]))
+            commands.append(TmuxCommand([.word("select-pane"), .word("-t"), .target(made.panes[w.activePane])]))
           }
           for (pi, p) in w.panes.enumerated() where pi < made.panes.count {
-            if p.typeAhead, let text = p.previousCommand { phase4.append(.sendLiteral(made.panes[pi], text: text)) }
+            if p.typeAhead, let text = p.previousCommand {
+              typeAhead.append([.sendLiteral(made.panes[pi], text: text)])
+            }
           }
           if w.active { activeWindow = made.window }
         }
         if m.windows.count > 1, let activeWindow {
-          phase4.append(TmuxCommand([.word("select-window"), .word("-t"), .target(activeWindow)]))
+          commands.append(TmuxCommand([.word("select-window"), .word("-t"), .target(activeWindow)]))
         }
         for hook in shadowed {
-          phase4.append(TmuxCommand([.word("set-hook"), .word("-u"), .word("-t"), .target(m.session), .value(hook)]))
+          commands.append(TmuxCommand([.word("set-hook"), .word("-u"), .word("-t"), .target(m.session), .value(hook)]))
         }
-        renames.append((i, phase4.count))
-        phase4.append(.renameSession(m.session, to: plan.record.tmuxSessionName))
+        commands.append(.renameSession(m.session, to: plan.record.tmuxSessionName))
+        phase4.append(commands)
       }
-      let r4 = try await send(c, phase4)
-      for (i, index) in renames where index < r4.count && r4[index].isError {
-        failed.append((plans[i].record.id, "tmux refused its name: \(TerminalText.sanitize(r4[index].text))"))
-        if let m = made[i] { _ = try? await send(c, [.killSession(m.session)]) }
-        made[i] = nil
+      Trace.mark("restore: phase 4")
+      var lines4: [[TmuxCommand]] = []
+      var lineRanges: [Range<Int>] = []
+      for range in chunks.ranges {
+        let line = range.flatMap { phase4[$0] }
+        if !line.isEmpty {
+          lines4.append(line)
+          lineRanges.append(range)
+        }
+      }
+      let r4 = try await send(c, groups: lines4 + typeAhead)
+      var redo4: [Int] = []
+      for (range, reply) in zip(lineRanges, r4) where reply.isError { redo4 += range.filter { !phase4[$0].isEmpty } }
+      if !redo4.isEmpty {
+        Trace.mark("restore: phase 4 again, one command at a time, for \(redo4.count) sessions")
+        let r = try await send(c, redo4.flatMap { phase4[$0] })
+        var at = 0
+        for i in redo4 {
+          at += phase4[i].count
+          let renamed = r[at - 1]
+          if renamed.isError {
+            failed.append((plans[i].record.id, "tmux refused its name: \(TerminalText.sanitize(renamed.text))"))
+            if let m = made[i] { _ = try? await send(c, [.killSession(m.session)]) }
+            made[i] = nil
+          }
+        }
       }
     } catch {
       // Stopped half-way (a hook that blocks, a server that went): what was made goes, so the
@@ -251,6 +353,7 @@ extension SessionManager {
         }
     }
     // Only what exists now, under its own name, is restored.
+    Trace.mark("restore: check")
     let check = try await send(c, [.listSessions(format: "#{session_id}\t#{session_name}")])[0]
     let present = Set(check.isError ? [] : check.textLines)
     for (i, plan) in plans.enumerated() {
@@ -281,9 +384,64 @@ extension SessionManager {
           }
         ))
     }
+    Trace.mark("restore: records")
     _ = try storeCall { try $0.updateMany(updates) }
+    Trace.mark("restore: hooks")
     if !updates.isEmpty { try await installHooks(on: c) }
     return failed
+  }
+
+  /// How many sessions share one line of a restore's batches (one reply, one marker: tmux
+  /// spends about as long on a marker as on a command that sets an option, and one marker per
+  /// command made a restore twice as much work for tmux as creating the sessions alone).
+  static let restoreChunk = 25
+
+  /// How many sessions a batch (one tmux client) of a restore's first phase creates. tmux
+  /// turns every batch it parses back into text, whole, for a debug log it writes even when
+  /// logging is off (`cmd_list_print` in `cmd_parse_build_commands`, every release up to
+  /// master), by appending each command to the end of all the text before it: its work
+  /// grows with the number of commands times the size of the batch. One batch of 500
+  /// sessions (2,500 commands, 440 KB) cost tmux 5.4 billion instructions there, 70% of
+  /// all it did for the restore; batches of 25 sessions cost it a twentieth of that, for a
+  /// client started per batch (each while the batch before it runs).
+  static let restoreBatch = 25
+
+  /// Sends batches one after another, as one change (the server lock held throughout), and
+  /// returns their replies. Each batch after the second goes through a client started while
+  /// the batch before it ran, so its start-up overlaps tmux's work (the first batch may be
+  /// the one that starts the server, so the second starts after it).
+  func sendInTurn(_ batches: [[[TmuxCommand]]], on c: CommandClient) async throws(BerthError) -> [[CommandReply]] {
+    guard batches.count > 1 else { return batches.isEmpty ? [] : [try await send(c, groups: batches[0])] }
+    let lock = await ServerLock.acquire(socketPath: lockPath)
+    defer { lock?.release() }
+    var replies: [[CommandReply]] = []
+    var follow: CommandClient?
+    var next: CommandClient.EarlyClient?
+    defer { next?.cancel() }
+    for (i, batch) in batches.enumerated() {
+      do {
+        if i == 0 {
+          replies.append(try await c.sendGroups(batch))
+          // Batches that create sessions once the server runs (the first started it): with
+          // `startServer` off they go through clients started ahead.
+          if context.host == nil, case .running = ServerProbe.check(socketPath: context.socketPath) {
+            follow = CommandClient(
+              install: c.install, socket: c.socket, environment: context.environment, startServer: false,
+              timeout: c.defaultTimeout)
+          }
+          continue
+        }
+        let client = follow ?? c
+        let early = next
+        next = i + 1 < batches.count && follow != nil ? client.startEarly() : nil
+        replies.append(try await client.sendGroups(batch, early: early))
+      } catch let e as TmuxError {
+        throw Self.map(e)
+      } catch {
+        throw .failed("\(error)")
+      }
+    }
+    return replies
   }
 
   /// What gives a restored window its name back: a window tmux named stays tmux's to name
@@ -365,5 +523,21 @@ extension SessionManager {
     let historyDir = context.stateDirectory + "/history"
     try? FileManager.default.createDirectory(
       atPath: historyDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+  }
+}
+
+/// A restore's sessions in lines of a batch, `size` to a line: which sessions share a line,
+/// and which sessions were on the lines that failed.
+struct RestoreChunks: Equatable {
+  let ranges: [Range<Int>]
+
+  init(count: Int, size: Int) {
+    precondition(size > 0)
+    ranges = stride(from: 0, to: count, by: size).map { $0..<min($0 + size, count) }
+  }
+
+  /// The sessions of the lines whose reply was an error (one flag per line, in order).
+  func failed(_ isError: [Bool]) -> [Int] {
+    zip(ranges, isError).flatMap { range, error in error ? Array(range) : [] }
   }
 }
