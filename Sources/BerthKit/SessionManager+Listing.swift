@@ -263,12 +263,18 @@ extension SessionManager {
   ) async throws(BerthError) -> [CommandReply]? {
     do {
       return try await c.sendGroups(groups, early: takeEarlyLook(), leading: leading)
-    } catch TmuxError.noServer, TmuxError.serverShuttingDown {
-      return nil
-    } catch let e as TmuxError {
-      throw Self.map(e)
     } catch {
-      throw .failed("\(error)")
+      if let failure = Self.lookFailure(error) { throw failure }
+      return nil
+    }
+  }
+
+  /// What a failed look throws: nil when no server answered or it is going (as good as none).
+  static func lookFailure(_ error: any Error) -> BerthError? {
+    switch error {
+    case TmuxError.noServer, TmuxError.serverShuttingDown: return nil
+    case let e as TmuxError: return map(e)
+    default: return .failed("\(error)")
     }
   }
 

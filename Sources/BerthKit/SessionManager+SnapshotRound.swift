@@ -334,12 +334,9 @@ extension SessionManager {
           return []
         }
       }
-    } catch TmuxError.noServer, TmuxError.serverShuttingDown {
-      return nil
-    } catch let e as TmuxError {
-      throw Self.map(e)
     } catch {
-      throw .failed("\(error)")
+      if let failure = Self.lookFailure(error) { throw failure }
+      return nil
     }
     Trace.mark("snapshot: staged")
     guard let built = made.value.withLock({ $0 }) else { return nil }
