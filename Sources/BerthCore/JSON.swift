@@ -284,8 +284,21 @@ extension SessionView {
   /// serialized pretty, written straight out.
   public static func jsonArray(_ views: [SessionView], includePreview: Bool) -> [UInt8] {
     guard !views.isEmpty else { return [0x5B, 0x5D] }
-    var writer = JSONPrettyFieldWriter(out: [0x5B], indent: 1)
-    writer.out.reserveCapacity(views.count * (includePreview ? 1400 : 1000))
+    var out = elements(views, includePreview: includePreview, after: [0x5B])
+    out.append(contentsOf: [0x0A, 0x5D])
+    return out
+  }
+
+  /// The elements of `jsonArray`'s text without its brackets: each object after a newline,
+  /// joined by commas. Parts of one array made apart (a host's at a time, as each answers)
+  /// join with a comma into the array's own bytes.
+  public static func jsonElements(_ views: [SessionView], includePreview: Bool) -> [UInt8] {
+    elements(views, includePreview: includePreview, after: [])
+  }
+
+  private static func elements(_ views: [SessionView], includePreview: Bool, after start: [UInt8]) -> [UInt8] {
+    var writer = JSONPrettyFieldWriter(out: start, indent: 1)
+    writer.out.reserveCapacity(start.count + views.count * (includePreview ? 1400 : 1000) + 2)
     for (i, view) in views.enumerated() {
       if i > 0 { writer.out.append(0x2C) }
       writer.out.append(contentsOf: [0x0A, 0x20, 0x20, 0x7B])
@@ -293,7 +306,6 @@ extension SessionView {
       view.writeFields(into: &writer, includePreview: includePreview)
       writer.out.append(contentsOf: [0x0A, 0x20, 0x20, 0x7D])
     }
-    writer.out.append(contentsOf: [0x0A, 0x5D])
     return writer.out
   }
 

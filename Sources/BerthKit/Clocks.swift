@@ -11,19 +11,40 @@ public struct SystemBootClock: BootClock {
 
   public func bootTime() -> Date? {
     #if os(Linux)
-      guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return nil }
-      for line in stat.split(separator: "\n") where line.hasPrefix("btime ") {
-        if let seconds = Double(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) {
-          return Date(timeIntervalSince1970: seconds)
-        }
-      }
-      return nil
+      // Scanned as bytes: the file is mostly interrupt counts (thousands of numbers on a
+      // big machine), which a String and a split per line would cost far more than this.
+      guard let stat = FileManager.default.contents(atPath: "/proc/stat") else { return nil }
+      return Self.bootTime(stat: Array(stat))
     #else
       var tv = timeval()
       var size = MemoryLayout<timeval>.size
       guard sysctlbyname("kern.boottime", &tv, &size, nil, 0) == 0 else { return nil }
       return Date(timeIntervalSince1970: Double(tv.tv_sec))
     #endif
+  }
+
+  /// `btime` of a /proc/stat text: whole seconds since the epoch.
+  public static func bootTime(stat: [UInt8]) -> Date? {
+    let key = Array("btime ".utf8)
+    var i = 0
+    while i + key.count <= stat.count {
+      if (i == 0 || stat[i - 1] == 0x0A), stat[i..<(i + key.count)].elementsEqual(key) {
+        var j = i + key.count
+        while j < stat.count, stat[j] == 0x20 { j += 1 }
+        var seconds: Int64 = 0
+        var digits = 0
+        while j < stat.count, stat[j] >= 0x30, stat[j] <= 0x39, digits < 18 {
+          seconds = seconds * 10 + Int64(stat[j] - 0x30)
+          digits += 1
+          j += 1
+        }
+        return digits > 0 ? Date(timeIntervalSince1970: Double(seconds)) : nil
+      }
+      // On to the next line.
+      while i < stat.count, stat[i] != 0x0A { i += 1 }
+      i += 1
+    }
+    return nil
   }
 }
 

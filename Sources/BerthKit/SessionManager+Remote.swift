@@ -22,15 +22,31 @@ extension SessionManager {
     Trace.mark("\(context.hostName): prepareTmux start")
     defer { Trace.mark("\(context.hostName): prepareTmux end") }
     let cache = context.stateDirectory + "/host-tmux-versions"
-    let result = await withCheckedContinuation { (done: CheckedContinuation<Result<TmuxInstall, BerthError>, Never>) in
+    // A listing's early client starts on the same thread as soon as the master is up.
+    let forViews = takeRemoteLookAhead()
+    let separator = CommandBatch.randomMarker()
+    let (context, launcher) = (context, launcher)
+    typealias Prepared = (install: TmuxInstall, early: CommandClient.EarlyClient?)
+    let result = await withCheckedContinuation { (done: CheckedContinuation<Result<Prepared, BerthError>, Never>) in
       let thread = Thread {
         done.resume(
-          returning: Result { () throws(BerthError) -> TmuxInstall in try Self.remoteInstall(link, cache: cache) })
+          returning: Result { () throws(BerthError) -> Prepared in
+            let install = try Self.remoteInstall(link, cache: cache)
+            guard let forViews else { return (install, nil) }
+            let early = CommandClient(
+              install: install, socket: context.socket, environment: context.environment, startServer: false,
+              launcher: launcher
+            ).startEarly(
+              leading: Self.listingGroups(separator: separator, currentCommand: true, forViews: forViews))
+            return (install, early)
+          })
       }
       thread.name = "berth-ssh-connect"
       thread.start()
     }
-    remember(try result.get())
+    let prepared = try result.get()
+    remember(prepared.install)
+    keepEarlyLook(prepared.early, separator: separator)
     return try tmux()
   }
 
@@ -113,10 +129,17 @@ extension SessionManager {
     guard let host = context.host else { return }
     let marker = context.stateDirectory + "/remote-snapshot-" + host.name
     let interval = Double(max(1, settings.snapshotIntervalMinutes) * 60)
+    // stat(2) itself: FileManager's attributes look up the owner's and group's names too
+    // (reading /etc/passwd and /etc/group), on every listing of every host.
     let due = {
-      guard let attrs = try? FileManager.default.attributesOfItem(atPath: marker),
-        let saved = attrs[.modificationDate] as? Date
-      else { return true }
+      var info = stat()
+      guard stat(marker, &info) == 0 else { return true }
+      #if os(Linux)
+        let changed = info.st_mtim
+      #else
+        let changed = info.st_mtimespec
+      #endif
+      let saved = Date(timeIntervalSince1970: Double(changed.tv_sec) + Double(changed.tv_nsec) / 1_000_000_000)
       return self.context.now().timeIntervalSince(saved) >= interval
     }
     guard due(), Self.remoteSnapshots.insert(marker) else { return }

@@ -36,14 +36,19 @@ public actor SessionManager {
   private var earlyLook: CommandClient.EarlyClient?
   /// The field separator of the listing the early client runs.
   private var earlySeparator: String?
+  /// On another host, the early client waits for the master connection: `prepareTmux`
+  /// starts it (the listing for views or not), once.
+  private var remoteLookAhead: Bool?
 
   /// With `lookAhead`, the manager starts the tmux client of its first look (a listing)
   /// before it opens the database, with the listing's own commands on its command line: tmux
   /// lists the panes while the database opens and the records are read, and the rest of
   /// the batch (the previews, which need the records) follows when the listing sends it.
-  /// For one-shot commands that list first (`berth list`); on another host, or with no
-  /// server running, nothing is started. Its listing is `list`'s (for views, the foreground
-  /// names left to /proc): a first look that asks anything else starts its own client.
+  /// For one-shot commands that list first (`berth list`); with no server running here,
+  /// nothing is started. On another host it starts once the master connection is up (see
+  /// `prepareTmux`), so the host's sshd, shell and tmux start while the records are read.
+  /// Its listing is `list`'s (for views, here the foreground names left to /proc): a first
+  /// look that asks anything else starts its own client.
   /// `store`: a database already open (several hosts' managers in one process share it).
   /// `lookAheadForViews: false`: the listing a snapshot asks for (window names, layouts).
   public init(
@@ -64,6 +69,7 @@ public actor SessionManager {
       ).startEarly(
         leading: Self.listingGroups(separator: separator, currentCommand: false, forViews: lookAheadForViews))
     }
+    if lookAhead, context.host != nil { remoteLookAhead = lookAheadForViews }
     if let host = context.host {
       let l = SSHLink(host: host, runtimeDirectory: try context.runtimeDirectory(), environment: context.environment)
       link = l
@@ -89,6 +95,20 @@ public actor SessionManager {
   func takeEarlyLook() -> CommandClient.EarlyClient? {
     defer { earlyLook = nil }
     return earlyLook
+  }
+
+  /// Whether (and for which listing) a remote early client is still to be started, once.
+  func takeRemoteLookAhead() -> Bool? {
+    defer { remoteLookAhead = nil }
+    return remoteLookAhead
+  }
+
+  /// Keeps the early client a remote host's `prepareTmux` started.
+  func keepEarlyLook(_ early: CommandClient.EarlyClient?, separator: String) {
+    guard let early else { return }
+    earlyLook?.cancel()
+    earlyLook = early
+    earlySeparator = separator
   }
 
   /// Puts edited settings in effect for what this manager does next (new sessions, limits,

@@ -169,7 +169,7 @@ public final class MetadataStore: Sendable {
   /// key was kept. A host's listing decodes its own rows only (decoding is most of a
   /// read's cost, and `list --all-hosts` reads once per host).
   public func records(server: String, orUnkeyed: Bool) throws -> [SessionRecord] {
-    try read("listing sessions of \(server)") { db in
+    try readOneStatement("listing sessions of \(server)") { db in
       try SessionRow.records(
         db,
         sql: SessionRow.selectAll
@@ -331,6 +331,17 @@ public final class MetadataStore: Sendable {
   func read<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
     do {
       return try reader.read(body)
+    } catch let error as DatabaseError {
+      throw StoreError.wrapping(error, path: path, operation: operation)
+    }
+  }
+
+  /// `read` for a body that runs one SELECT: SQLite reads one statement from one snapshot
+  /// by itself, so the read-only pragma and the transaction around it (four statements
+  /// prepared and run, more than a listing's own query) are left out.
+  func readOneStatement<T>(_ operation: String, _ body: (Database) throws -> T) throws -> T {
+    do {
+      return try reader.unsafeRead(body)
     } catch let error as DatabaseError {
       throw StoreError.wrapping(error, path: path, operation: operation)
     }

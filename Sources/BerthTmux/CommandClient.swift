@@ -117,16 +117,20 @@ public final class CommandClient: Sendable {
   /// tmux runs them as soon as it is reached, from its command line, and their replies are
   /// on their way while the caller still works out the rest: a batch sent through this
   /// client must begin with exactly those groups (else the client is not used).
+  ///
+  /// On another host the client is one remote command like any batch's (on the master
+  /// connection), the landing group ahead of `leading`: the host's sshd, login shell and
+  /// tmux client start while the caller works out the rest.
   public func startEarly(leading: [[TmuxCommand]] = []) -> EarlyClient? {
     let plain = argv(starting: false)
-    guard !leading.isEmpty, !launcher.isRemote else {
-      guard let child = try? Spawn.withPipes(plain, environment: environment) else { return nil }
+    guard !leading.isEmpty else {
+      guard let child = try? launcher.start(tmuxArgv(starting: false), environment: environment) else { return nil }
       return EarlyClient(child: child, argv: plain)
     }
+    let ahead = launcher.isRemote ? [[Self.landing]] + leading : leading
     let marker = CommandBatch.randomMarker()
-    guard let arguments = try? CommandBatch(groups: leading, marker: marker).arguments(through: leading.count),
-      case let argv = launcher.argv(tmuxArgv(starting: false, leading: arguments)),
-      let child = try? Spawn.withPipes(argv, environment: environment)
+    guard let arguments = try? CommandBatch(groups: ahead, marker: marker).arguments(through: ahead.count),
+      let child = try? launcher.start(tmuxArgv(starting: false, leading: arguments), environment: environment)
     else { return startEarly() }
     return EarlyClient(child: child, argv: plain, leading: leading, marker: marker)
   }
@@ -179,11 +183,12 @@ public final class CommandClient: Sendable {
     // An early client started with this batch's first groups runs them already: the rest
     // follows them, under the same marker.
     var early = early
-    if let started = early, !started.leading.isEmpty, remote || !groups.starts(with: started.leading) {
+    if let started = early, !started.leading.isEmpty, !groups.starts(with: started.leading) {
       started.cancel()
       early = nil
     }
-    let ahead = early?.leading.count ?? 0
+    // Remotely the early client runs the landing group first too.
+    let ahead = early.map { $0.leading.isEmpty ? 0 : $0.leading.count + (remote ? 1 : 0) } ?? 0
     let marker = early.flatMap { $0.leading.isEmpty ? nil : $0.marker } ?? CommandBatch.randomMarker()
     let batch = CommandBatch(groups: remote ? [[Self.landing]] + groups : groups, marker: marker)
     let commands = groups.flatMap { $0 }

@@ -42,19 +42,34 @@ struct QuickList: Equatable {
   /// `--all-hosts`: every host at once; an unreachable host is a warning, and the first
   /// failure's exit status (8 for a host) is berth's.
   func runAllHosts() async throws {
-    let parts = await AllHosts.list(
-      base: try GlobalOptions.context(for: options), preview: preview, includeForeign: all)
-    Trace.mark("all hosts listed")
-    defer { Trace.mark("all hosts printed") }
+    let base = try GlobalOptions.context(for: options)
+    let parts: [AllHosts.Part]
     if json {
-      printViews(parts.flatMap(\.views), json: true, preview: preview != nil)
+      // One array, written a host at a time in the hosts' order, each host's objects as soon
+      // as it and the hosts before it have answered.
+      let withPreview = preview != nil
+      var started = false
+      parts = await AllHosts.list(
+        base: base, preview: preview, includeForeign: all,
+        render: { SessionView.jsonElements($0, includePreview: withPreview) },
+        deliver: { part in
+          guard let bytes = part.rendered, !bytes.isEmpty else { return }
+          write(started ? [0x2C] + bytes : [0x5B] + bytes)
+          started = true
+        })
+      Trace.mark("all hosts listed")
+      write(started ? [0x0A, 0x5D, 0x0A] : [0x5B, 0x5D, 0x0A])
+      Trace.mark("all hosts printed")
     } else {
+      parts = await AllHosts.list(base: base, preview: preview, includeForeign: all)
+      Trace.mark("all hosts listed")
       // The table has no host column: one table per host, under its name.
       for (i, part) in parts.enumerated() where part.error == nil {
         if i > 0 { emit("") }
         emit("── \(part.host)")
         printViews(part.views, json: false, preview: preview != nil, width: outputWidth(wide: wide))
       }
+      Trace.mark("all hosts printed")
     }
     let failures = parts.compactMap { p in p.error.map { (p.host, $0) } }
     for (host, error) in failures {
@@ -62,6 +77,11 @@ struct QuickList: Equatable {
       printError("warning: " + (text.hasPrefix(host + ":") ? text : "\(host): \(text)"))
     }
     if let first = failures.first { Glibc.exit(first.1.exitStatus) }
+  }
+
+  /// Bytes to standard output; a reader that went away ends berth quietly, as `emit` does.
+  private func write(_ bytes: [UInt8]) {
+    if !writeAll(STDOUT_FILENO, bytes: bytes) { Glibc.exit(0) }
   }
 
   /// Where an option that takes a value goes, by every name the parser knows it by.
