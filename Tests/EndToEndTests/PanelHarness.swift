@@ -98,6 +98,10 @@ final class PanelHarness {
     pane = try outer.check(
       "new-session", "-d", "-P", "-F", "#{pane_id}", "-x", String(width), "-y", String(height),
       command)
+    // tmux 3.2 sizes a detached session from the command's client, not -x/-y (`sc.tc = c`
+    // even with -d, tmux-3.2a cmd-new-session.c:272; 3.3 sets it only when attaching): the
+    // panel got 80x23 there, smaller than the sessions it restores and attaches.
+    try outer.fixDetachedSize(pane, cols: width, rows: height)
   }
 
   // MARK: Reading and typing
