@@ -24,7 +24,21 @@ struct CommandClientTests {
         "printf '%%begin 1 2 1\\n%%end 1 2 1\\nZ9ffffffffffffffffffffffffffffffffE0\\ninvalid option: Z9S1\\n\\377\\376 \\342\\202 \\033[31mred\\033[0m\\n'"
       try server.check("send-keys", "-t", "hostile:", "-l", script)
       try server.check("send-keys", "-t", "hostile:", "Enter")
-      #expect(server.waitUntil { (try? server.check("capture-pane", "-p", "-t", "hostile:"))?.contains("red") == true })
+      // Wait for the command's own output, not the line typed: only the output has "red" in
+      // red (the typed line holds the escape as the text `\033[31m`), and it is printed last;
+      // then for the shell's next prompt below it, so the pane no longer changes while the
+      // two connections capture it.
+      #expect(
+        server.waitUntil(timeout: 20) {
+          let rows = ((try? server.check("capture-pane", "-p", "-e", "-t", "hostile:")) ?? "")
+            .split(separator: "\n", omittingEmptySubsequences: false)
+          guard
+            let red = rows.lastIndex(where: {
+              $0.range(of: "\u{1B}\\[[0-9;]*31mred", options: .regularExpression) != nil
+            })
+          else { return false }
+          return rows.dropFirst(red + 1).contains { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        })
       let pane = TargetID(try server.check("display-message", "-p", "-t", "hostile:", "#{pane_id}"))!
       let commands: [TmuxCommand] = [
         .listSessions(format: "#{session_name} #{session_windows} #{m:_berth-control-*,#{session_name}}"),
