@@ -394,10 +394,17 @@ public enum SnapshotBuilder {
   }
 
   /// One snapshot from a live session, its pane captures and foreground commands.
+  ///
+  /// `directory` is the session's own (where berth started it): a pane whose path tmux
+  /// cannot tell is saved with it, not with an empty path (which a restore would call
+  /// missing and replace with the home directory). tmux reads a pane's path from the
+  /// foreground process of its terminal (`osdep_get_cwd`), so it has none for a pane whose
+  /// process has not yet made the terminal its own (a pane split a moment ago) or has
+  /// exited (a pane kept by `remain-on-exit`).
   public static func snapshot(
     session: LiveSession, recordId: String, takenAt: Date, environment: [String: String],
     captures: [String: [String]], foreground: [String: (command: [String]?, isShell: Bool)],
-    shell: String?, historyFile: String?, automaticRename: [String: Bool] = [:]
+    shell: String?, historyFile: String?, automaticRename: [String: Bool] = [:], directory: String? = nil
   ) -> SessionSnapshot {
     var windows: [String: WindowSnapshot] = [:]
     var order: [String] = []
@@ -416,7 +423,8 @@ public enum SnapshotBuilder {
       }
       windows[pane.windowId]?.panes.append(
         PaneSnapshot(
-          index: pane.paneIndex, cwd: pane.currentPath, command: fg?.command, isShell: fg?.isShell ?? true,
+          index: pane.paneIndex, cwd: pane.currentPath.isEmpty ? directory ?? "" : pane.currentPath,
+          command: fg?.command, isShell: fg?.isShell ?? true,
           active: pane.paneActive, lastLines: lines))
     }
     let sorted = order.compactMap { windows[$0] }.sorted { $0.index < $1.index }

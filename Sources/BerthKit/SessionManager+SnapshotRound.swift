@@ -180,7 +180,8 @@ extension SessionManager {
         } ?? nil
       var snapshot = SnapshotBuilder.snapshot(
         session: s, recordId: v.id, takenAt: now, environment: environment, captures: captures,
-        foreground: foreground, shell: shell, historyFile: history, automaticRename: automatic)
+        foreground: foreground, shell: shell, historyFile: history, automaticRename: automatic,
+        directory: records[v.id]?.cwd)
       for wi in snapshot.windows.indices {
         for pi in snapshot.windows[wi].panes.indices {
           snapshot.windows[wi].panes[pi].cwd = SessionManager.withoutDeletedMark(snapshot.windows[wi].panes[pi].cwd)

@@ -115,6 +115,14 @@ struct FrontEndOperationsTests {
         try server.check("rename-window", "-t", "=berth-multi:0", "main")
         try server.check("new-window", "-d", "-t", "=berth-multi:1", "-n", "logs", "-c", logs)
         try server.check("split-window", "-d", "-t", "=berth-multi:1", "-c", dir.path)
+        // tmux tells a pane's path once its shell owns its terminal: a pane split a moment
+        // ago has none yet (under load, for a while).
+        #expect(
+          server.waitUntil(timeout: 20) {
+            let paths =
+              (try? server.check("list-panes", "-s", "-t", "=berth-multi", "-F", "#{pane_current_path}")) ?? ""
+            return paths.split(separator: "\n", omittingEmptySubsequences: false).allSatisfy { !$0.isEmpty }
+          })
         before = try SessionShape.read(server, "berth-multi")
         _ = try await m.snapshotAll()
       }
@@ -127,6 +135,39 @@ struct FrontEndOperationsTests {
         #expect(after.windows == before?.windows)
         #expect(after.panes.map(\.cwd) == before?.panes.map(\.cwd))
         #expect(after.layouts == before?.layouts)
+      }
+    }
+  }
+
+  /// A pane whose path tmux cannot tell (none while its process has not yet made the
+  /// terminal its own, nor once it has exited and `remain-on-exit` keeps it) is saved with
+  /// the session's directory, and comes back there, not in the home directory with a notice
+  /// that its directory is missing.
+  @Test func aPaneWithoutAPathIsSavedWithTheSessionsDirectory() async throws {
+    let dir = try TemporaryDirectory()
+    let logs = try dir.makeDirectory("logs")
+    try await withTmuxServer { server in
+      let context = makeContext(server, dir)
+      try await withManager(context) { m async throws in
+        _ = try await m.create(CreateRequest(id: "kept", cwd: dir.path))
+        try server.check("set-option", "-w", "-t", "=berth-kept:0", "remain-on-exit", "on")
+        try server.check("split-window", "-d", "-t", "=berth-kept:0", "-c", logs, "true")
+        #expect(
+          server.waitUntil(timeout: 20) {
+            (try? server.check("list-panes", "-t", "=berth-kept:0", "-F", "#{pane_dead}#{pane_current_path}"))
+              == "0\(dir.path)\n1"
+          })
+        _ = try await m.snapshotAll()
+        let saved = await m.savedSnapshot(id: "kept")?.windows.flatMap(\.panes).map(\.cwd)
+        #expect(saved == [dir.path, dir.path])
+      }
+      try server.killServerAndWait()
+      try await withManager(context) { m async throws in
+        let report = try await m.restore(ids: ["kept"], dryRun: false)
+        #expect(report.restored.map(\.id) == ["kept"])
+        #expect(report.restored.flatMap(\.notices).isEmpty, "\(report.restored.flatMap(\.notices))")
+        let after = try SessionShape.read(server, "berth-kept")
+        #expect(after.panes.map(\.cwd) == [dir.path, dir.path])
       }
     }
   }
