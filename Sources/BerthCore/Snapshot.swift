@@ -313,22 +313,6 @@ public enum SnapshotBuilder {
     return env
   }
 
-  /// A capture's last `count` lines as `TmuxListing.previewLines` gives them (blank rows at
-  /// the bottom dropped, each line's trailing spaces too), with the common case cheap: an
-  /// ASCII line's trailing spaces are its trailing bytes 0x20, so it is trimmed before it
-  /// becomes a string; any other line goes the general way.
-  public static func lastLines(_ lines: [[UInt8]], count: Int) -> [String] {
-    var end = lines.count
-    while end > 0, lines[end - 1].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { end -= 1 }
-    let start = max(0, end - max(0, count))
-    return lines[start..<end].map { line in
-      guard line.allSatisfy({ $0 < 0x80 }) else { return TmuxListing.previewLines([line], count: 1).first ?? "" }
-      var n = line.count
-      while n > 0, line[n - 1] == 0x20 { n -= 1 }
-      return String(decoding: line[..<n], as: UTF8.self)
-    }
-  }
-
   /// The variable every session berth started carries (`BERTH_SESSION_ID=ID`).
   public static let sessionIdVariable = "BERTH_SESSION_ID"
 

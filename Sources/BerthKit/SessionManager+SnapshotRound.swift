@@ -168,7 +168,7 @@ extension SessionManager {
       var foreground: [String: (command: [String]?, isShell: Bool)] = [:]
       for (p, _) in panes {
         if let output = captured[p.paneId] {
-          captures[p.paneId] = SnapshotBuilder.lastLines(output, count: SnapshotBuilder.maxLinesPerPane)
+          captures[p.paneId] = TmuxListing.previewLines(output, count: SnapshotBuilder.maxLinesPerPane)
         }
         foreground[p.paneId] = processes.foreground(panePid: p.pid)
       }

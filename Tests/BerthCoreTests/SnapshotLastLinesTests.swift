@@ -1,38 +1,41 @@
 import BerthCore
+import Foundation
 import Testing
 
-/// `SnapshotBuilder.lastLines` keeps what `TmuxListing.previewLines` kept (snapshots saved
-/// before it read back the same), only cheaper for ASCII lines.
+/// The lines a snapshot keeps of a pane's capture (`capture-pane -p -J -S -50`): the
+/// preview's own reading (`TmuxListing.previewLines`), at most `maxLinesPerPane` of them.
 @Suite("Snapshot last lines")
 struct SnapshotLastLinesTests {
-  /// Pieces of lines: trailing spaces after ASCII and after what is not (a combining mark, a
-  /// prepended mark that joins the space to it, a wide character), tabs, blanks, controls,
-  /// invalid UTF-8.
-  static let pieces: [[UInt8]] = [
-    Array("plain".utf8), Array(" ".utf8), Array("  ".utf8), Array("\t".utf8), Array("e\u{301}".utf8),
-    Array(" \u{301}".utf8), Array("\u{600}".utf8), Array("日本".utf8), Array("\u{1B}[31m".utf8), [0xFF], [0xC3],
-    Array("\r".utf8), [],
-  ]
+  func kept(_ lines: [String]) -> [String] { kept(lines.map { Array($0.utf8) }) }
 
-  @Test func keepsWhatThePreviewKept() {
-    var rng = SystemRandomNumberGenerator()
-    for round in 0..<2000 {
-      let lines = (0..<Int.random(in: 0...8, using: &rng)).map { _ in
-        (0..<Int.random(in: 0...4, using: &rng)).flatMap { _ in Self.pieces.randomElement(using: &rng) ?? [] }
-      }
-      let count = Int.random(in: -1...6, using: &rng)
-      let fast = SnapshotBuilder.lastLines(lines, count: count)
-      let general = TmuxListing.previewLines(lines, count: count)
-      #expect(fast == general, "round \(round): \(lines)")
-    }
+  func kept(_ lines: [[UInt8]]) -> [String] {
+    TmuxListing.previewLines(lines, count: SnapshotBuilder.maxLinesPerPane)
   }
 
-  @Test func asciiLinesLoseTrailingSpacesAndBlankRowsBelow() {
-    let lines = ["first  ", "  second", "", "third \t ", "   ", ""].map { Array($0.utf8) }
-    #expect(SnapshotBuilder.lastLines(lines, count: 10) == ["first", "  second", "", "third \t"])
-    #expect(SnapshotBuilder.lastLines(lines, count: 2) == ["", "third \t"])
-    // A space that a prepended mark (U+0600) takes into its character stays, as it did.
-    let joined = [Array("x\u{600} ".utf8)]
-    #expect(SnapshotBuilder.lastLines(joined, count: 1) == TmuxListing.previewLines(joined, count: 1))
+  @Test func linesLoseTrailingSpacesAndTheBlankRowsBelow() {
+    // tmux 3.2a's `capture-pane -J` keeps each row's trailing spaces; the screen's empty rows
+    // under the prompt come back blank.
+    let capture = ["$ ls   ", "  indented", "", "a\tb \t ", "$ ", "      ", "", ""]
+    #expect(kept(capture) == ["$ ls", "  indented", "", "a\tb \t", "$"])
+    #expect(kept(["", " ", "\t"]) == [])
+    #expect(kept([String]()) == [])
+  }
+
+  @Test func spacesAfterTextThatIsNotASCIIGoToo() {
+    let capture = ["été  ", "日本 ", "e\u{301} ", "x\u{600} ", "\u{1B}[31mred\u{1B}[0m  "]
+    #expect(kept(capture) == ["été", "日本", "e\u{301}", "x\u{600}", "\u{1B}[31mred\u{1B}[0m"])
+  }
+
+  @Test func invalidUTF8IsReadLeniently() {
+    #expect(kept([[0x61, 0xFF, 0x20, 0x20], [0xC3], [0xE2, 0x82, 0x20]]) == ["a\u{FFFD}", "\u{FFFD}", "\u{FFFD}"])
+  }
+
+  @Test func onlyTheLastLinesAreKept() {
+    let count = SnapshotBuilder.maxLinesPerPane
+    let capture = (1...(count + 24)).map { "line \($0)  " } + ["", "   "]
+    let lines = kept(capture)
+    #expect(lines.count == count)
+    #expect(lines.first == "line 25")
+    #expect(lines.last == "line \(count + 24)")
   }
 }
