@@ -19,7 +19,11 @@ floor: the pane, the shell and the polling), the panel with this machine alone, 
 --baseline-berth, another berth (an earlier commit) measured in the same runs, alternately.
 
 usage: scripts/bench-hosts.py [--berth PATH] [--baseline-berth PATH] [--sessions N] [--runs N] [--keep]
-                              [--user-rc] [--no-panel]
+                              [--user-rc] [--no-panel] [--idle-seconds N]
+
+Last, the idle panel (issue 16: under 0.5% of one core with three hosts): the same panel left
+alone for --idle-seconds, the CPU of berth, of berth with its children, and of the three tmux
+servers it watches.
 """
 
 import argparse
@@ -65,6 +69,30 @@ def tree_cpu(pid):
         except (OSError, ValueError):
             pass
     return total
+
+
+def process_cpu(pid):
+    """Seconds of CPU used by one process (all its threads), 0 once it is gone."""
+    try:
+        fields = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+        return sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return 0.0
+
+
+def berth_pid(root, binary):
+    """The process running `binary` in root's tree (root itself when the shell exec'd it)."""
+    todo = [root]
+    while todo:
+        p = todo.pop()
+        try:
+            if os.path.realpath("/proc/%s/exe" % p) == binary:
+                return p
+            for task in os.listdir("/proc/%s/task" % p):
+                todo += open("/proc/%s/task/%s/children" % (p, task)).read().split()
+        except OSError:
+            pass
+    return None
 
 
 def shell_quote(s):
@@ -337,9 +365,10 @@ class Bench:
     def outer(self, *args, check=True):
         return self.run([self.tmux, "-L", "outer", "-f", "/dev/null"] + list(args), env=self.outer_env(), check=check)
 
-    def pane_time(self, argv, ready, runs_label):
+    def pane_time(self, argv, ready, runs_label, while_open=None):
         """Starts argv in a new 150x32 pane of the outer server; the seconds until the screen
-        satisfies ready (capture-pane every 5 ms), then q, and the pane is waited for and removed."""
+        satisfies ready (capture-pane every 5 ms), then while_open(pid of the pane's process)
+        if given, then q, and the pane is waited for and removed."""
         assignments = ["%s=%s" % kv for kv in sorted(self.env.items())]
         command = " ".join(shell_quote(a) for a in ["env", "-u", "TMUX", "-u", "TMUX_PANE"] + assignments + argv)
         t0 = time.perf_counter()
@@ -356,6 +385,8 @@ class Bench:
             time.sleep(0.005)
         # The CPU time of the pane's processes until then (berth and its children).
         self.cpu.setdefault(runs_label.split()[0], []).append(tree_cpu(pid))
+        if while_open is not None and elapsed is not None:
+            while_open(pid)
         self.outer("send-keys", "-t", pane, "q", check=False)
         end = time.perf_counter() + 20
         while time.perf_counter() < end:
@@ -426,6 +457,50 @@ class Bench:
         print("")
         print("The master connections are up (the listings above opened them, `ControlPersist`); each run "
               "starts a new berth process and ends it with `q`.")
+        self.measure_idle_panel(panel(self.berth, panel_config), full)
+
+    def server_pids(self):
+        """This machine's tmux server and those of the panel's two hosts."""
+        pids = []
+        for env, socket_args in [(self.env, [])] + [(self.host_tmux_env(h), ["-L", REMOTE_SOCKET]) for h in HOSTS[:2]]:
+            out = self.run([self.tmux] + socket_args + ["display-message", "-p", "#{pid}"], env=env, check=False)
+            if out.returncode == 0 and out.stdout.strip().isdigit():
+                pids.append(int(out.stdout.strip()))
+        return pids
+
+    def measure_idle_panel(self, argv, ready):
+        """An open panel on three hosts doing nothing (issue 16: under 0.5% of one core): the CPU of
+        berth, of berth with its children (the hosts' control connections), and of the three tmux
+        servers, over --idle-seconds once the first screen is in and a few seconds have passed."""
+        seconds = self.args.idle_seconds
+        self.log("the idle panel: this machine, h1 and h2 (%d sessions each), %d s" % (self.args.sessions, seconds))
+        servers = self.server_pids()
+        result = {}
+
+        def idle(pane_pid):
+            time.sleep(5)
+            pid = berth_pid(pane_pid, os.path.realpath(argv[0]))
+            if pid is None:
+                return
+            own0, tree0 = process_cpu(pid), tree_cpu(pid)
+            srv0 = sum(process_cpu(p) for p in servers)
+            t0 = time.perf_counter()
+            time.sleep(seconds)
+            elapsed = time.perf_counter() - t0
+            result["berth"] = (process_cpu(pid) - own0) / elapsed * 100
+            result["tree"] = (tree_cpu(pid) - tree0) / elapsed * 100
+            result["servers"] = (sum(process_cpu(p) for p in servers) - srv0) / elapsed * 100
+
+        self.pane_time(argv, ready, "idle", while_open=idle)
+        if not result:
+            raise BenchError("the idle panel: no measure")
+        print("")
+        print("| the idle panel (this machine, h1 and h2, %d sessions each; %d s, from 5 s after the first screen) "
+              "| %% of one core |" % (self.args.sessions, seconds))
+        print("|---|---|")
+        print("| berth (target < 0.5%%) | %.2f%% %s |" % (result["berth"], "(met)" if result["berth"] < 0.5 else "(NOT met)"))
+        print("| berth with its children (the hosts' control connections through ssh) | %.2f%% |" % result["tree"])
+        print("| the three tmux servers it watches (tmux's own work, for comparison) | %.2f%% |" % result["servers"])
 
     def control_path(self, name):
         """berth's master socket for a host (SSHLink.controlPath: FNV-1a of name and destination)."""
@@ -481,7 +556,8 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--baseline-berth", help="another berth binary to measure the panel against (same runs)")
     parser.add_argument("--hold", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--no-panel", action="store_true", help="skip the panel's first-screen measure")
+    parser.add_argument("--no-panel", action="store_true", help="skip the panel's first-screen and idle measures")
+    parser.add_argument("--idle-seconds", type=int, default=20, help="length of the idle panel measure (default 20)")
     parser.add_argument("--panel-only", action="store_true", help="only the panel (skip the listings)")
     parser.add_argument(
         "--user-rc", action="store_true",

@@ -29,7 +29,12 @@ public enum AllHosts {
     // One database for every host (each manager opening its own cost as much as its listing).
     let store = try? MetadataStore(path: base.databasePath, messages: base.warn)
     return await withTaskGroup(of: (Int, Part).self) { group in
-      for (i, name) in names.enumerated() {
+      // Remote hosts first: each hands its connection and early client to a thread of its
+      // own at once, while this machine's listing (quick, or a client started here) runs on
+      // the pool; the other way round the remote hosts would wait for it to start.
+      let order = Array(names.indices.dropFirst()) + [0]
+      for i in order {
+        let name = names[i]
         group.addTask {
           do throws(BerthError) {
             let context = try ContextBuilder.on(host: name, base)

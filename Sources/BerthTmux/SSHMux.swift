@@ -47,11 +47,11 @@ public enum SSHMux {
     let socket = try connect(controlPath, timeout: timeout)
     var pipes: [Int32] = []
     do {
+      // The hello, the request and its descriptors go out at once, before the master's own
+      // hello is read: the master reads one message at a time, in order, so it starts the
+      // remote command in one wake-up instead of two (each a wait for the ssh process to be
+      // scheduled, long on a busy machine; the master's hello is checked below).
       try send(socket, encode([hello, protocolVersion]))
-      let greeting = try receive(socket)
-      guard greeting.count >= 8, u32(greeting, 0) == hello else {
-        throw Failure(description: "the ssh master did not greet as expected")
-      }
       var request = encode([newSession, 1])
       appendString(&request, [])  // reserved
       request += encode([0, 0, 0, 0, 0xFFFF_FFFF])  // no tty, X11, agent or subsystem; no escape
@@ -68,6 +68,10 @@ public enum SSHMux {
       }
       for fd in [pipes[0], pipes[3], pipes[5]] { try sendDescriptor(socket, fd) }
       for fd in [pipes[0], pipes[3], pipes[5]] { close(fd) }
+      let greeting = try receive(socket)
+      guard greeting.count >= 8, u32(greeting, 0) == hello else {
+        throw Failure(description: "the ssh master did not greet as expected")
+      }
       let reply = try receive(socket)
       guard reply.count >= 4 else { throw Failure(description: "a short reply from the ssh master") }
       switch u32(reply, 0) {
