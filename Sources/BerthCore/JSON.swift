@@ -296,6 +296,23 @@ extension SessionView {
     elements(views, includePreview: includePreview, after: [])
   }
 
+  /// Joins parts made by `jsonElements` into `jsonArray`'s bytes as they come: what to write
+  /// for each part (nothing for an empty one), then what ends the array.
+  public struct ArrayJoiner: Sendable {
+    private var started = false
+    public init() {}
+
+    public mutating func next(_ elements: [UInt8]) -> [UInt8] {
+      guard !elements.isEmpty else { return [] }
+      defer { started = true }
+      return (started ? [0x2C] : [0x5B]) + elements
+    }
+
+    public func end() -> [UInt8] {
+      started ? [0x0A, 0x5D] : [0x5B, 0x5D]
+    }
+  }
+
   private static func elements(_ views: [SessionView], includePreview: Bool, after start: [UInt8]) -> [UInt8] {
     var writer = JSONPrettyFieldWriter(out: start, indent: 1)
     writer.out.reserveCapacity(start.count + views.count * (includePreview ? 1400 : 1000) + 2)

@@ -48,17 +48,16 @@ struct QuickList: Equatable {
       // One array, written a host at a time in the hosts' order, each host's objects as soon
       // as it and the hosts before it have answered.
       let withPreview = preview != nil
-      var started = false
+      var joiner = SessionView.ArrayJoiner()
       parts = await AllHosts.list(
         base: base, preview: preview, includeForeign: all,
         render: { SessionView.jsonElements($0, includePreview: withPreview) },
         deliver: { part in
-          guard let bytes = part.rendered, !bytes.isEmpty else { return }
-          write(started ? [0x2C] + bytes : [0x5B] + bytes)
-          started = true
+          let bytes = joiner.next(part.rendered ?? [])
+          if !bytes.isEmpty { write(bytes) }
         })
       Trace.mark("all hosts listed")
-      write(started ? [0x0A, 0x5D, 0x0A] : [0x5B, 0x5D, 0x0A])
+      write(joiner.end() + [0x0A])
       Trace.mark("all hosts printed")
     } else {
       parts = await AllHosts.list(base: base, preview: preview, includeForeign: all)

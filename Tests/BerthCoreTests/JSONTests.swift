@@ -174,6 +174,35 @@ import Testing
     }
   }
 
+  /// `list --all-hosts --json` writes each host's part as it comes: joined, the parts are
+  /// the whole array's bytes, whichever parts are empty.
+  @Test func partsJoinedAreTheWholeArray() {
+    let views = (0..<7).map { i in
+      SessionView(
+        id: "s\(i)", name: i % 2 == 0 ? "n\(i)" : nil, tmuxSession: "berth-s\(i)", tmuxId: "$\(i)", status: .detached,
+        endReason: nil, tracked: true, orphan: false, foreign: false, clients: 0, workspace: nil, tags: [], cwd: "/w",
+        command: nil, shell: nil, cols: 80, rows: 24, windows: 1, createdAt: nil, lastAttachedAt: nil,
+        lastDetachedAt: nil, activityAt: nil, endedAt: nil, uptimeSeconds: i, idleSeconds: nil,
+        preview: ["line \(i)"])
+    }
+    let splits: [[Int]] = [[0], [7], [0, 7], [3, 0, 4], [1, 1, 1, 0, 4], [0, 0, 0], [2, 5], [7, 0, 0]]
+    for sizes in splits {
+      for preview in [false, true] {
+        var joiner = SessionView.ArrayJoiner()
+        var out: [UInt8] = []
+        var start = 0
+        for size in sizes {
+          let part = Array(views[start..<min(views.count, start + size)])
+          start += size
+          out += joiner.next(SessionView.jsonElements(part, includePreview: preview))
+        }
+        out += joiner.end()
+        let whole = Array(views.prefix(start))
+        #expect(out == SessionView.jsonArray(whole, includePreview: preview), "\(sizes)")
+      }
+    }
+  }
+
   @Test func integersAreWrittenAsTheirDescription() {
     var rng = SystemRandomNumberGenerator()
     var values = [0, 9, 10, 99, 100, -1, -9, -10, 1_000_000, Int.max, Int.min, Int.max - 1, Int.min + 1]
