@@ -382,7 +382,16 @@ public enum Spawn {
       for p in cEnv { free(p) }
     }
     var pid: pid_t = 0
-    let rc = posix_spawnp(&pid, argv[0], &actions, &attr, &cArgs, &cEnv)
+    var rc = posix_spawnp(&pid, argv[0], &actions, &attr, &cArgs, &cEnv)
+    // "Text file busy": the program (a script just written, say a BERTH_SSH wrapper) is still
+    // open for writing somewhere, typically in a child another thread forked meanwhile,
+    // until that child execs. It clears within milliseconds.
+    var tries = 0
+    while rc == ETXTBSY, tries < 40 {
+      tries += 1
+      usleep(5_000)
+      rc = posix_spawnp(&pid, argv[0], &actions, &attr, &cArgs, &cEnv)
+    }
     guard rc == 0 else { throw Failure(program: argv[0], errno: rc) }
     return pid
   }

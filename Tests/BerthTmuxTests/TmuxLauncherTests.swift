@@ -104,4 +104,27 @@ struct ChattyRemoteShellTests {
       }
     }
   }
+
+  /// A program still open for writing ("Text file busy", as when another thread's fork holds
+  /// a script just written) is started once it is closed, not refused.
+  @Test func aProgramBusyForAMomentIsStartedOnceItIsClosed() throws {
+    let dir = FileManager.default.temporaryDirectory
+      .appendingPathComponent("berth-txtbsy-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let script = dir + "/tool"
+    let fd = open(script, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+    try #require(fd >= 0)
+    let text = Array("#!/bin/sh\necho started\n".utf8)
+    #expect(write(fd, text, text.count) == text.count)
+    // Still open for writing: exec would fail with ETXTBSY now.
+    let closer = Thread {
+      usleep(60_000)
+      close(fd)
+    }
+    closer.start()
+    let out = try Spawn.run([script], timeout: 10)
+    #expect(out.status == 0)
+    #expect(out.stdoutText == "started\n")
+  }
 }
