@@ -231,6 +231,10 @@ extension SessionManager {
               phase2.append(split(m.windows[0].panes[0], p, plan))
               phase2Owners.append((i, 0))
             }
+            if w.panes.count > 1, let layout = w.layout {
+              phase2.append(.selectLayout(window: m.windows[0].window, layout: layout))
+              phase2Owners.append((i, Self.layoutOwner(0)))
+            }
           } else {
             let p = w.panes[0]
             phase2.append(
@@ -243,7 +247,13 @@ extension SessionManager {
         }
       }
       let r2 = Array(try await send(c, moves + phase2).dropFirst(moves.count))
+      // Windows whose layout is set already (see `layoutOwner`).
+      var laidOut = Set<[Int]>()
       for ((owner, reply)) in zip(phase2Owners, r2) where !reply.isError {
+        if let wi = Self.laidOutWindow(owner.window) {
+          laidOut.insert([owner.plan, wi])
+          continue
+        }
         let f = reply.text.split(separator: "\t").map(String.init)
         if f.count == 2, let w = TargetID(f[0]), let p = TargetID(f[1]) {
           made[owner.plan]?.windows.append((w, [p]))
@@ -265,10 +275,18 @@ extension SessionManager {
             phase3.append(split(m.windows[wi].panes[0], p, plan))
             phase3Owners.append((i, wi))
           }
+          if w.panes.count > 1, let layout = w.layout {
+            phase3.append(.selectLayout(window: m.windows[wi].window, layout: layout))
+            phase3Owners.append((i, Self.layoutOwner(wi)))
+          }
         }
       }
       let r3 = Array(try await send(c, sizing + phase3).dropFirst(sizing.count))
       for (owner, reply) in zip(phase3Owners, r3) where !reply.isError {
+        if let wi = Self.laidOutWindow(owner.window) {
+          laidOut.insert([owner.plan, wi])
+          continue
+        }
         if let p = TargetID(reply.text.trimmingCharacters(in: .whitespaces)) {
           made[owner.plan]?.windows[owner.window].panes.insert(p, at: 1)
         }
@@ -291,7 +309,7 @@ extension SessionManager {
         var activeWindow: TargetID?
         for (wi, w) in plan.windows.enumerated() where wi < m.windows.count {
           let made = m.windows[wi]
-          if let layout = w.layout, made.panes.count == w.panes.count {
+          if let layout = w.layout, made.panes.count == w.panes.count, !laidOut.contains([i, wi]) {
             commands.append(.selectLayout(window: made.window, layout: layout))
           }
           commands += naming(made.window, w, shell: plan.launchShell, globalAutomatic: globalAutomatic)
@@ -462,6 +480,15 @@ extension SessionManager {
       return [.renameWindow(window, to: w.name)]
     }
   }
+
+  /// A window's layout is set in the batch that splits it, before tmux reads anything its
+  /// new shells print: a pane narrowed after its shell printed the restore notice has tmux
+  /// re-wrap the notice, and its top lines go into the history, out of sight. Its reply is
+  /// told from the splits' by a negative window number.
+  static func layoutOwner(_ window: Int) -> Int { -1 - window }
+
+  /// The window a `layoutOwner` number stands for; nil for a split's own number.
+  static func laidOutWindow(_ owner: Int) -> Int? { owner < 0 ? -1 - owner : nil }
 
   private func split(_ target: TargetID, _ p: RestorePlan.Pane, _ plan: RestorePlan) -> TmuxCommand {
     .splitWindow(

@@ -211,6 +211,14 @@ struct RebootRecoveryTests {
         #expect(!deletedPane.contains("(deleted)"), "\(deletedPane)")
         let sleepPane = paneHistory(server, "=berth-bashy:5.1")
         #expect(sleepPane.contains("it was running: sleep 1000"), "\(sleepPane)")
+        // The notices are printed in panes already at their saved size: a pane narrowed after
+        // its shell printed has tmux re-wrap its lines, and the top ones go into the history,
+        // out of sight.
+        for pane in ["=berth-bashy:0.1", "=berth-bashy:5.1", "=berth-bashy:2.2"] {
+          _ = server.waitUntil(timeout: 10) { !promptLine(server, pane).isEmpty }
+          let history = try server.check("display-message", "-p", "-t", pane, "#{history_size}")
+          #expect(history == "0", "\(pane): \(history) lines in the history: \(paneHistory(server, pane))")
+        }
         let panePids = try server.check("list-panes", "-a", "-F", "#{pane_pid}").split(separator: "\n").compactMap {
           Int32($0)
         }
