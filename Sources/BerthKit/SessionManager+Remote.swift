@@ -33,11 +33,8 @@ extension SessionManager {
           returning: Result { () throws(BerthError) -> Prepared in
             let install = try Self.remoteInstall(link, cache: cache)
             guard let forViews else { return (install, nil) }
-            let early = CommandClient(
-              install: install, socket: context.socket, environment: context.environment, startServer: false,
-              launcher: launcher
-            ).startEarly(
-              leading: Self.listingGroups(separator: separator, currentCommand: true, forViews: forViews))
+            let early = Self.startEarlyListing(
+              install: install, context: context, launcher: launcher, separator: separator, forViews: forViews)
             return (install, early)
           })
       }

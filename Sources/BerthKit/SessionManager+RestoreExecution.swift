@@ -217,7 +217,7 @@ extension SessionManager {
       // further windows at theirs, and the splits of the first window.
       var moves: [TmuxCommand] = []
       var phase2: [TmuxCommand] = []
-      var phase2Owners: [(plan: Int, window: Int)] = []
+      var phase2Owners: [(plan: Int, window: Int, layout: Bool)] = []
       for (i, plan) in plans.enumerated() {
         guard let m = made[i] else { continue }
         if let index = plan.windows[0].index, let created = m.firstIndex, index != created {
@@ -229,11 +229,11 @@ extension SessionManager {
             // reverse order leaves the panes in their saved order (which the layout relies on).
             for p in w.panes.dropFirst().reversed() {
               phase2.append(split(m.windows[0].panes[0], p, plan))
-              phase2Owners.append((i, 0))
+              phase2Owners.append((i, 0, false))
             }
             if w.panes.count > 1, let layout = w.layout {
               phase2.append(.selectLayout(window: m.windows[0].window, layout: layout))
-              phase2Owners.append((i, Self.layoutOwner(0)))
+              phase2Owners.append((i, 0, true))
             }
           } else {
             let p = w.panes[0]
@@ -242,16 +242,18 @@ extension SessionManager {
                 session: m.session, index: w.index, name: nil, directory: p.cwd,
                 environment: [("BERTH_SESSION_ID", plan.record.id)] + plan.environment + p.launch.environment,
                 command: p.launch.argv, printFormat: "#{window_id}\t#{pane_id}"))
-            phase2Owners.append((i, wi))
+            phase2Owners.append((i, wi, false))
           }
         }
       }
       let r2 = Array(try await send(c, moves + phase2).dropFirst(moves.count))
-      // Windows whose layout is set already (see `layoutOwner`).
+      // Windows whose layout is set already, as [plan, window]: in the batch that splits them,
+      // before tmux reads anything their new shells print (a pane narrowed after its shell
+      // printed the restore notice has tmux re-wrap it, and its top lines go into the history).
       var laidOut = Set<[Int]>()
       for ((owner, reply)) in zip(phase2Owners, r2) where !reply.isError {
-        if let wi = Self.laidOutWindow(owner.window) {
-          laidOut.insert([owner.plan, wi])
+        if owner.layout {
+          laidOut.insert([owner.plan, owner.window])
           continue
         }
         let f = reply.text.split(separator: "\t").map(String.init)
@@ -265,7 +267,7 @@ extension SessionManager {
       // Phase 3: the splits of later windows (each at its saved size first, on tmux 3.2).
       var phase3: [TmuxCommand] = []
       var sizing: [TmuxCommand] = []
-      var phase3Owners: [(plan: Int, window: Int)] = []
+      var phase3Owners: [(plan: Int, window: Int, layout: Bool)] = []
       for (i, plan) in plans.enumerated() {
         guard let m = made[i] else { continue }
         for (wi, w) in plan.windows.enumerated() where wi > 0 && wi < m.windows.count {
@@ -273,18 +275,18 @@ extension SessionManager {
           sizing += try sizeFix(window: .target(m.windows[wi].window), cols: size.cols, rows: size.rows)
           for p in w.panes.dropFirst().reversed() {
             phase3.append(split(m.windows[wi].panes[0], p, plan))
-            phase3Owners.append((i, wi))
+            phase3Owners.append((i, wi, false))
           }
           if w.panes.count > 1, let layout = w.layout {
             phase3.append(.selectLayout(window: m.windows[wi].window, layout: layout))
-            phase3Owners.append((i, Self.layoutOwner(wi)))
+            phase3Owners.append((i, wi, true))
           }
         }
       }
       let r3 = Array(try await send(c, sizing + phase3).dropFirst(sizing.count))
       for (owner, reply) in zip(phase3Owners, r3) where !reply.isError {
-        if let wi = Self.laidOutWindow(owner.window) {
-          laidOut.insert([owner.plan, wi])
+        if owner.layout {
+          laidOut.insert([owner.plan, owner.window])
           continue
         }
         if let p = TargetID(reply.text.trimmingCharacters(in: .whitespaces)) {
@@ -480,15 +482,6 @@ extension SessionManager {
       return [.renameWindow(window, to: w.name)]
     }
   }
-
-  /// A window's layout is set in the batch that splits it, before tmux reads anything its
-  /// new shells print: a pane narrowed after its shell printed the restore notice has tmux
-  /// re-wrap the notice, and its top lines go into the history, out of sight. Its reply is
-  /// told from the splits' by a negative window number.
-  static func layoutOwner(_ window: Int) -> Int { -1 - window }
-
-  /// The window a `layoutOwner` number stands for; nil for a split's own number.
-  static func laidOutWindow(_ owner: Int) -> Int? { owner < 0 ? -1 - owner : nil }
 
   private func split(_ target: TargetID, _ p: RestorePlan.Pane, _ plan: RestorePlan) -> TmuxCommand {
     .splitWindow(

@@ -64,10 +64,8 @@ public actor SessionManager {
       install = found
       let separator = CommandBatch.randomMarker()
       earlySeparator = separator
-      earlyLook = CommandClient(
-        install: found, socket: context.socket, environment: context.environment, startServer: false
-      ).startEarly(
-        leading: Self.listingGroups(separator: separator, currentCommand: false, forViews: lookAheadForViews))
+      earlyLook = Self.startEarlyListing(
+        install: found, context: context, launcher: .local, separator: separator, forViews: lookAheadForViews)
     }
     if lookAhead, context.host != nil { remoteLookAhead = lookAheadForViews }
     if let host = context.host {
@@ -95,6 +93,19 @@ public actor SessionManager {
   func takeEarlyLook() -> CommandClient.EarlyClient? {
     defer { earlyLook = nil }
     return earlyLook
+  }
+
+  /// A listing's tmux client started before the rest of its batch is known (see `init`'s
+  /// `lookAhead`): the listing's own groups on its command line, the foreground names left
+  /// to /proc here and asked of tmux on another host.
+  static func startEarlyListing(
+    install: TmuxInstall, context: BerthContext, launcher: TmuxLauncher, separator: String, forViews: Bool
+  ) -> CommandClient.EarlyClient? {
+    CommandClient(
+      install: install, socket: context.socket, environment: context.environment, startServer: false,
+      launcher: launcher
+    ).startEarly(
+      leading: listingGroups(separator: separator, currentCommand: launcher.isRemote, forViews: forViews))
   }
 
   /// Whether (and for which listing) a remote early client is still to be started, once.

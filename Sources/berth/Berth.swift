@@ -231,10 +231,10 @@ func emit(_ text: String) {
   if !writeAll(STDOUT_FILENO, text + "\n") { Glibc.exit(0) }
 }
 
-/// `emit` for text already in bytes (a newline is added).
-func emit(bytes: [UInt8]) {
+/// `emit` for text already in bytes (a newline is added unless `newline` is false).
+func emit(bytes: [UInt8], newline: Bool = true) {
   var line = bytes
-  line.append(0x0A)
+  if newline { line.append(0x0A) }
   if !writeAll(STDOUT_FILENO, bytes: line) { Glibc.exit(0) }
 }
 

@@ -54,10 +54,10 @@ struct QuickList: Equatable {
         render: { SessionView.jsonElements($0, includePreview: withPreview) },
         deliver: { part in
           let bytes = joiner.next(part.rendered ?? [])
-          if !bytes.isEmpty { write(bytes) }
+          if !bytes.isEmpty { emit(bytes: bytes, newline: false) }
         })
       Trace.mark("all hosts listed")
-      write(joiner.end() + [0x0A])
+      emit(bytes: joiner.end())
       Trace.mark("all hosts printed")
     } else {
       parts = await AllHosts.list(base: base, preview: preview, includeForeign: all)
@@ -76,11 +76,6 @@ struct QuickList: Equatable {
       printError("warning: " + (text.hasPrefix(host + ":") ? text : "\(host): \(text)"))
     }
     if let first = failures.first { Glibc.exit(first.1.exitStatus) }
-  }
-
-  /// Bytes to standard output; a reader that went away ends berth quietly, as `emit` does.
-  private func write(_ bytes: [UInt8]) {
-    if !writeAll(STDOUT_FILENO, bytes: bytes) { Glibc.exit(0) }
   }
 
   /// Where an option that takes a value goes, by every name the parser knows it by.
