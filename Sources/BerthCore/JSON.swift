@@ -303,9 +303,15 @@ extension SessionView {
     public init() {}
 
     public mutating func next(_ elements: [UInt8]) -> [UInt8] {
+      opening(elements) + elements
+    }
+
+    /// What goes before `elements` (written apart, a part is not copied): nothing for an
+    /// empty part, the array's opening bracket before the first, a comma before the others.
+    public mutating func opening(_ elements: [UInt8]) -> [UInt8] {
       guard !elements.isEmpty else { return [] }
       defer { started = true }
-      return (started ? [0x2C] : [0x5B]) + elements
+      return started ? [0x2C] : [0x5B]
     }
 
     public func end() -> [UInt8] {

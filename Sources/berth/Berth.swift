@@ -57,6 +57,7 @@ struct Berth: AsyncParsableCommand {
 
   static func main() async {
     signal(SIGPIPE, SIG_IGN)
+    MallocTuning.apply()
     Trace.mark("main")
     do {
       let arguments = Array(CommandLine.arguments.dropFirst())
@@ -231,11 +232,13 @@ func emit(_ text: String) {
   if !writeAll(STDOUT_FILENO, text + "\n") { Glibc.exit(0) }
 }
 
-/// `emit` for text already in bytes (a newline is added unless `newline` is false).
+/// `emit` for text already in bytes (a newline is added unless `newline` is false), written
+/// from the caller's buffer: a host's JSON is 80-140 KB, and a copy of it is a fresh mapping
+/// to fault in and unmap.
 func emit(bytes: [UInt8], newline: Bool = true) {
-  var line = bytes
-  if newline { line.append(0x0A) }
-  if !writeAll(STDOUT_FILENO, bytes: line) { Glibc.exit(0) }
+  guard writeAll(STDOUT_FILENO, bytes: bytes), !newline || writeAll(STDOUT_FILENO, bytes: [0x0A]) else {
+    Glibc.exit(0)
+  }
 }
 
 /// write(2) until done; false when the reader is gone (EPIPE) or the descriptor fails.
@@ -247,16 +250,32 @@ func writeAll(_ fd: Int32, _ text: String) -> Bool {
 /// `writeAll` for bytes.
 @discardableResult
 func writeAll(_ fd: Int32, bytes: [UInt8]) -> Bool {
-  var bytes = bytes
-  var offset = 0
-  while offset < bytes.count {
-    let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-    if n < 0 {
-      if errno == EINTR { continue }
-      return false
+  bytes.withUnsafeBytes { buffer in
+    var offset = 0
+    while offset < buffer.count {
+      let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+      if n < 0 {
+        if errno == EINTR { continue }
+        return false
+      }
+      offset += n
     }
-    offset += n
+    return true
   }
-  bytes.removeAll()
-  return true
+}
+
+/// glibc's malloc, tuned for a short process with a dozen threads: without this it grows each
+/// thread's heap a page at a time (one `mprotect` per 4 KB, holding the address space's lock
+/// the other threads fault pages under), gives every new thread an arena of its own, and maps
+/// and unmaps each buffer over 128 KB (a host's JSON) on its own. `mallopt` is not in Swift's
+/// Glibc module, so it is looked up.
+enum MallocTuning {
+  static func apply() {
+    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+    guard let symbol = dlsym(nil, "mallopt") else { return }
+    let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+    _ = mallopt(-2, 1 << 20)  // M_TOP_PAD: grow a heap 1 MB at a time
+    _ = mallopt(-8, 2)  // M_ARENA_MAX: two (berth's threads mostly wait on pipes)
+    _ = mallopt(-3, 4 << 20)  // M_MMAP_THRESHOLD: buffers up to 4 MB from the heap
+  }
 }

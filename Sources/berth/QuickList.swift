@@ -53,8 +53,12 @@ struct QuickList: Equatable {
         base: base, preview: preview, includeForeign: all,
         render: { SessionView.jsonElements($0, includePreview: withPreview) },
         deliver: { part in
-          let bytes = joiner.next(part.rendered ?? [])
-          if !bytes.isEmpty { emit(bytes: bytes, newline: false) }
+          let elements = part.rendered ?? []
+          let opening = joiner.opening(elements)
+          if !elements.isEmpty {
+            emit(bytes: opening, newline: false)
+            emit(bytes: elements, newline: false)
+          }
         })
       Trace.mark("all hosts listed")
       emit(bytes: joiner.end())
