@@ -338,6 +338,8 @@ public final class CommandClient: Sendable {
           let output = Spawn.finish(child, input: input, timeout: timeout, onStdout: watch?.hook())
           Trace.mark("tmux client: done, \(output.stdout.count) bytes out")
           done.resume(returning: output)
+        } catch let error as TmuxError {
+          done.resume(throwing: error)  // a host that did not answer stays that
         } catch {
           done.resume(throwing: TmuxError.startFailed("\(error)"))
         }

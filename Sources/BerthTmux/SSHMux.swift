@@ -17,7 +17,9 @@ import Foundation
 ///
 /// The master only accepts its own user (it checks the peer's uid), and its socket lives in
 /// berth's 0700 runtime directory. Anything unexpected (no master, a refusal, another
-/// protocol version) throws, and the caller starts an ssh client instead.
+/// protocol version) throws, and the caller starts an ssh client instead; a master that does
+/// not answer in time throws `timedOut` (its host is away: an ssh client would wait on the
+/// same master).
 public enum SSHMux {
   /// Message types (`PROTOCOL.mux`).
   static let hello: UInt32 = 0x0000_0001
@@ -31,6 +33,9 @@ public enum SSHMux {
 
   public struct Failure: Error, CustomStringConvertible {
     public let description: String
+    /// The master took the request but did not answer in time: it waits for its host to
+    /// open the channel, and a host that went away does not.
+    public var timedOut = false
   }
 
   /// Opens `command` (one string, for the remote shell, as ssh would send it) in a session
@@ -198,6 +203,9 @@ public enum SSHMux {
     while offset < count {
       let n = out.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + offset, count - offset, 0) }
       if n < 0 && errno == EINTR { continue }
+      if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+        throw Failure(description: "the ssh master did not answer in time", timedOut: true)
+      }
       guard n > 0 else { throw Failure(description: "the ssh master closed the connection") }
       offset += n
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// How a tmux command line is run: on this machine as it is, or on a remote host through
 /// the system `ssh` client, riding the host's master connection.
@@ -47,13 +48,57 @@ public struct TmuxLauncher: Sendable {
   /// a remote host the session is opened through the master connection itself when it is up
   /// (no ssh process; see `SSHMux`), else by an `ssh` client; on this machine tmux is
   /// started as it is.
+  ///
+  /// A master that is up but does not open the session within `masterAnswerSeconds` has lost
+  /// its host (it waits for the host to confirm; an ssh client would wait on the same master
+  /// until the command timed out): that is `TmuxError.hostUnreachable` at once, and for
+  /// `silentMasterSeconds` every other command of this process on that master is too, so a
+  /// command that opens several sessions (a listing's early client, then its batch) costs
+  /// the wait once and stays within the 10 s a command may take.
   public func start(_ tmuxArgv: [String], environment: [String: String]) throws -> Spawn.Child {
-    if isRemote, let controlPath, environment["BERTH_SSH_MUX"] != "off",
-      let child = try? SSHMux.open(controlPath: controlPath, command: quote(tmuxArgv), environment: environment)
-    {
-      return child
+    if isRemote, let hostName, let controlPath, environment["BERTH_SSH_MUX"] != "off" {
+      if Self.silentMasters.isSilent(controlPath) { throw unanswered(hostName) }
+      do {
+        return try SSHMux.open(
+          controlPath: controlPath, command: quote(tmuxArgv), environment: environment, timeout: Self.masterAnswerSeconds)
+      } catch let failure as SSHMux.Failure where failure.timedOut {
+        Self.silentMasters.mark(controlPath)
+        throw unanswered(hostName)
+      } catch {
+        // No master, or it refused: an ssh client of its own.
+      }
     }
     return try Spawn.withPipes(argv(tmuxArgv), environment: environment)
+  }
+
+  /// How long a master may take to open a session before its host counts as gone.
+  static let masterAnswerSeconds = 8.0
+  /// How long a master that did not answer is not asked again (its `ServerAliveInterval`
+  /// checks end it within 15 s; then commands start their own ssh).
+  static let silentMasterSeconds = 10.0
+  static let silentMasters = SilentMasters()
+
+  private func unanswered(_ hostName: String) -> TmuxError {
+    .hostUnreachable(
+      host: hostName,
+      detail: "\(hostName): no answer within \(Int(Self.masterAnswerSeconds)) s: the host or the network to it is down "
+        + "(its ssh connection is still open; berth reconnects once it answers)")
+  }
+
+  /// The masters that lately did not answer, by socket path, with when.
+  final class SilentMasters: Sendable {
+    private let since = Mutex<[String: Date]>([:])
+
+    func mark(_ path: String) { since.withLock { $0[path] = Date() } }
+
+    func isSilent(_ path: String) -> Bool {
+      since.withLock { entries in
+        guard let when = entries[path] else { return false }
+        if Date().timeIntervalSince(when) < TmuxLauncher.silentMasterSeconds { return true }
+        entries[path] = nil
+        return false
+      }
+    }
   }
 
   public var isRemote: Bool { hostName != nil }
