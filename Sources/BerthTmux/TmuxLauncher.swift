@@ -60,7 +60,8 @@ public struct TmuxLauncher: Sendable {
       if Self.silentMasters.isSilent(controlPath) { throw unanswered(hostName) }
       do {
         return try SSHMux.open(
-          controlPath: controlPath, command: quote(tmuxArgv), environment: environment, timeout: Self.masterAnswerSeconds)
+          controlPath: controlPath, command: quote(tmuxArgv), environment: environment,
+          timeout: Self.masterAnswerSeconds)
       } catch let failure as SSHMux.Failure where failure.timedOut {
         Self.silentMasters.mark(controlPath)
         throw unanswered(hostName)
