@@ -60,7 +60,9 @@ let package = Package(
       // its data made private to the process by them (a third of the panel's own memory).
       // Shared libraries, heap and stack stay randomized; berth-serve, which listens on the
       // network, stays position-independent.
-      linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux], configuration: .release))]),
+      linkerSettings: [
+        .unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux], configuration: .release))
+      ]),
 
     // Test helper executable: writes the store from a second process (lock and kill -9 tests).
     .executableTarget(
