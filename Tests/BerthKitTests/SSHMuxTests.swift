@@ -97,4 +97,44 @@ struct SSHMuxTests {
       _ = Spawn.finish(offline, input: [], timeout: 20)
     }
   }
+
+  @Test(.enabled(if: SSHTestHost.unavailableReason() == nil, "needs sshd"))
+  func aMasterThatDoesNotAnswerIsAnUnreachableHostOnce() throws {
+    try Self.withLink { link, _ in
+      // The master stopped (as one waiting on a host that went away: its socket still takes
+      // the request, nothing answers). The launcher says the host is unreachable after its
+      // wait, and the next command of this process says so at once instead of waiting again.
+      guard let master = Self.masterPid(link.controlPath) else {
+        Issue.record("no master process for \(link.controlPath)")
+        return
+      }
+      kill(master, SIGSTOP)
+      defer { kill(master, SIGCONT) }
+      var started = Date()
+      #expect {
+        _ = try link.launcher.start(["true"], environment: link.environment)
+      } throws: { error in
+        guard case .hostUnreachable(let host, let detail) = error as? TmuxError else { return false }
+        return host == "muxhost" && detail.contains("no answer within")
+      }
+      let waited = Date().timeIntervalSince(started)
+      #expect(waited >= 7 && waited < 10, "waited \(waited) s")
+      started = Date()
+      #expect(throws: TmuxError.self) { _ = try link.launcher.start(["true"], environment: link.environment) }
+      #expect(Date().timeIntervalSince(started) < 1)
+    }
+  }
+
+  /// The ssh master process of this test's link (its command line names the socket).
+  static func masterPid(_ controlPath: String) -> pid_t? {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    for name in names {
+      guard let pid = pid_t(name),
+        let argv = FileManager.default.contents(atPath: "/proc/\(name)/cmdline")
+      else { continue }
+      let words = argv.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+      if words.contains("ControlPath=\(controlPath)") && words.contains("ControlMaster=yes") { return pid }
+    }
+    return nil
+  }
 }
