@@ -101,6 +101,7 @@ public enum TmuxListing {
     var order: [String] = []
     var uncounted: [String] = []
     var byId: [String: LiveSession] = [:]
+    byId.reserveCapacity(paneLines.count)
     for row in paneRows(paneLines, separator: separator) {
       if row.sessionName.hasPrefix(hiddenPrefix) { continue }
       if byId[row.sessionId] == nil {

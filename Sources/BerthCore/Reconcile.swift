@@ -38,6 +38,8 @@ public struct Reconciler: Sendable {
   public func reconcile(records: [SessionRecord], live: [LiveSession]) -> Result {
     var liveById: [String: LiveSession] = [:]
     var liveByName: [String: LiveSession] = [:]
+    liveById.reserveCapacity(live.count)
+    liveByName.reserveCapacity(live.count)
     for s in live {
       liveById[s.sessionId] = s
       liveByName[s.name] = s
