@@ -329,6 +329,7 @@ class Bench:
             for proc in procs:
                 proc.wait()
             apart.append(time.perf_counter() - t0)
+        serial, cpu_per_run = self.all_hosts_cpu()
         medians = {name: statistics.median(v) for name, v in single.items()}
         slowest = max(medians, key=medians.get)
         all_median = statistics.median(together)
@@ -346,6 +347,11 @@ class Bench:
             len(HOSTS), ms(statistics.median(apart)), ms(min(apart))))
         print("| one `ssh %s true` through the master (the floor of any remote command) | %s | %s |" % (
             HOSTS[0], ms(statistics.median(floor)), ms(min(floor))))
+        cores = os.cpu_count() or 1
+        best = serial + max(0.0, cpu_per_run - serial) / cores
+        print("| the all-hosts run with a perfect scheduler: berth's serial start and end (%s, one core) + the rest "
+              "of the run's CPU, every process's (%s), over %d cores | %s (%.2fx the slowest host) | |" % (
+                  ms(serial), ms(cpu_per_run), cores, ms(best), best / medians[slowest]))
         print("")
         print("All hosts run on this machine (%d cores): their sshd, login shells and tmux servers share "
               "its cores, which separate machines would not. %s" % (
@@ -354,6 +360,45 @@ class Bench:
                   "Remote commands skip this user's ~/.bashrc (SHLVL=1 on the hosts; --user-rc to keep it)."))
         if not self.args.no_panel:
             self.measure_panel()
+
+    def all_hosts_cpu(self):
+        """What the machine allows the all-hosts run: its serial part (from the start of the
+        process to the first host's request, and from its last mark to its exit, in
+        `BERTH_TRACE` marks on the same monotonic clock) and the CPU of the whole run, every
+        process's (from /proc/stat), medians over the runs."""
+        def busy():
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:]]
+            return sum(fields) - fields[3] - fields[4]
+        tick = os.sysconf("SC_CLK_TCK")
+        serials, cpus = [], []
+        trace = os.path.join(self.tmp, "all-hosts.trace")
+        for _ in range(self.args.runs):
+            if os.path.exists(trace):
+                os.unlink(trace)
+            env = dict(self.env)
+            env["BERTH_TRACE"] = trace
+            b0 = busy()
+            t0 = time.monotonic()
+            # Pipes, as `timed`: with a timeout and no pipes, Popen.wait polls (sleeps up to 50 ms).
+            subprocess.run(self.berth_cmd("list", "--all-hosts", "--json", "--preview", "5"), env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.tmp, timeout=300)
+            t1 = time.monotonic()
+            cpus.append((busy() - b0) / tick)
+            marks = []
+            with open(trace) as f:
+                for line in f:
+                    parts = line.split(" ", 2)
+                    marks.append((float(parts[0]) / 1000, parts[2].strip()))
+            requests = [t for t, label in marks if label.endswith("prepareTmux start")]
+            if requests:
+                serials.append((min(requests) - t0) + (t1 - marks[-1][0]))
+        if not serials:
+            raise BenchError("--all-hosts: no trace marks (BERTH_TRACE)")
+        self.log("all hosts, serial start and end: %s ms; CPU per run: %s ms" % (
+            " ".join("%.1f" % (x * 1000) for x in serials), " ".join("%.0f" % (x * 1000) for x in cpus)))
+        # /proc/stat counts in ticks (10 ms): the mean over the runs, not the median.
+        return statistics.median(serials), sum(cpus) / len(cpus)
 
     # -- the panel
 

@@ -73,6 +73,8 @@ if [[ $status -eq 0 && -f $REPORT ]]; then
     echo
     echo "\`scripts/bench-hosts.py\`: three real sshd hosts on loopback, $SESSIONS sessions each, one berth"
     echo "database; \`berth list --all-hosts\` against the slowest host listed alone (target: at most 1.5x),"
+    echo "and what a perfect scheduler would make of the same run on this machine's cores (its CPU, every"
+    echo "process's, measured in the same runs: the hosts' sshd and tmux share berth's cores here),"
     echo "then the panel's first full screen with this machine and two of the hosts (target: under 200 ms),"
     echo "beside the floor of the measure, this machine alone and (with PREVIOUS_BERTH) an earlier berth;"
     echo "then the same panel left alone (target: under 0.5% of one core)."
