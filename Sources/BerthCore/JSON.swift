@@ -302,10 +302,6 @@ extension SessionView {
     private var started = false
     public init() {}
 
-    public mutating func next(_ elements: [UInt8]) -> [UInt8] {
-      opening(elements) + elements
-    }
-
     /// What goes before `elements` (written apart, a part is not copied): nothing for an
     /// empty part, the array's opening bracket before the first, a comma before the others.
     public mutating func opening(_ elements: [UInt8]) -> [UInt8] {

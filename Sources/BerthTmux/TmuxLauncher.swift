@@ -57,13 +57,13 @@ public struct TmuxLauncher: Sendable {
   /// the wait once and stays within the 10 s a command may take.
   public func start(_ tmuxArgv: [String], environment: [String: String]) throws -> Spawn.Child {
     if isRemote, let hostName, let controlPath, environment["BERTH_SSH_MUX"] != "off" {
-      if Self.silentMasters.isSilent(controlPath) { throw unanswered(hostName) }
+      if Self.isSilent(controlPath) { throw unanswered(hostName) }
       do {
         return try SSHMux.open(
           controlPath: controlPath, command: quote(tmuxArgv), environment: environment,
           timeout: Self.masterAnswerSeconds)
       } catch let failure as SSHMux.Failure where failure.timedOut {
-        Self.silentMasters.mark(controlPath)
+        Self.silentSince.withLock { $0[controlPath] = Date() }
         throw unanswered(hostName)
       } catch {
         // No master, or it refused: an ssh client of its own.
@@ -77,29 +77,23 @@ public struct TmuxLauncher: Sendable {
   /// How long a master that did not answer is not asked again (its `ServerAliveInterval`
   /// checks end it within 15 s; then commands start their own ssh).
   static let silentMasterSeconds = 10.0
-  static let silentMasters = SilentMasters()
+  /// The masters that lately did not answer, by socket path, with when.
+  static let silentSince = Mutex<[String: Date]>([:])
+
+  static func isSilent(_ controlPath: String) -> Bool {
+    silentSince.withLock { entries in
+      guard let when = entries[controlPath] else { return false }
+      if Date().timeIntervalSince(when) < silentMasterSeconds { return true }
+      entries[controlPath] = nil
+      return false
+    }
+  }
 
   private func unanswered(_ hostName: String) -> TmuxError {
     .hostUnreachable(
       host: hostName,
       detail: "\(hostName): no answer within \(Int(Self.masterAnswerSeconds)) s: the host or the network to it is down "
         + "(its ssh connection is still open; berth reconnects once it answers)")
-  }
-
-  /// The masters that lately did not answer, by socket path, with when.
-  final class SilentMasters: Sendable {
-    private let since = Mutex<[String: Date]>([:])
-
-    func mark(_ path: String) { since.withLock { $0[path] = Date() } }
-
-    func isSilent(_ path: String) -> Bool {
-      since.withLock { entries in
-        guard let when = entries[path] else { return false }
-        if Date().timeIntervalSince(when) < TmuxLauncher.silentMasterSeconds { return true }
-        entries[path] = nil
-        return false
-      }
-    }
   }
 
   public var isRemote: Bool { hostName != nil }

@@ -54,11 +54,8 @@ struct QuickList: Equatable {
         render: { SessionView.jsonElements($0, includePreview: withPreview) },
         deliver: { part in
           let elements = part.rendered ?? []
-          let opening = joiner.opening(elements)
-          if !elements.isEmpty {
-            emit(bytes: opening, newline: false)
-            emit(bytes: elements, newline: false)
-          }
+          emit(bytes: joiner.opening(elements), newline: false)  // nothing for a host with none
+          emit(bytes: elements, newline: false)
         })
       Trace.mark("all hosts listed")
       emit(bytes: joiner.end())

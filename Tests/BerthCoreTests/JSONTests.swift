@@ -194,7 +194,8 @@ import Testing
         for size in sizes {
           let part = Array(views[start..<min(views.count, start + size)])
           start += size
-          out += joiner.next(SessionView.jsonElements(part, includePreview: preview))
+          let elements = SessionView.jsonElements(part, includePreview: preview)
+          out += joiner.opening(elements) + elements
         }
         out += joiner.end()
         let whole = Array(views.prefix(start))
