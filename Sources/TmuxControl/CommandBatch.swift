@@ -81,10 +81,18 @@ public struct CommandBatch: Sendable {
   }
 
   /// `Z9` and 32 random hex digits (128 bits).
+  /// Two draws of 64 bits (each draw is a `getrandom` call: a digit per draw cost 32).
   public static func randomMarker() -> String {
     var g = SystemRandomNumberGenerator()
-    let hex = Array("0123456789abcdef")
-    return "Z9" + String((0..<32).map { _ in hex[Int(g.next() & 15)] })
+    let bits = [g.next() as UInt64, g.next() as UInt64]
+    let hex = Array("0123456789abcdef".utf8)
+    var digits = [UInt8]()
+    digits.reserveCapacity(34)
+    digits += [UInt8(ascii: "Z"), UInt8(ascii: "9")]
+    for word in bits {
+      for shift in stride(from: 60, through: 0, by: -4) { digits.append(hex[Int((word >> UInt64(shift)) & 15)]) }
+    }
+    return String(decoding: digits, as: UTF8.self)
   }
 
   /// The text to feed `tmux source-file -`; throws (sending nothing) if a command cannot be

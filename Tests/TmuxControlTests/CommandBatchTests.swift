@@ -50,6 +50,12 @@ struct CommandBatchTests {
     #expect(a != b)
     #expect(a.hasPrefix("Z9") && a.count == 34)
     #expect(a.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || $0 == 0x5A })
+    // Every one of the 32 digits is random (a digit stuck at one value in 64 markers has
+    // odds of 16^-63).
+    let many = (0..<64).map { _ in Array(CommandBatch.randomMarker().utf8) }
+    for position in 2..<34 {
+      #expect(Set(many.map { $0[position] }).count > 1, "digit \(position) never changes")
+    }
   }
 
   /// Lines are cut by a plain scan: as the standard library's split would, a last empty
