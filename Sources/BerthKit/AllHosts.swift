@@ -1,5 +1,6 @@
 import BerthCore
 import BerthStore
+import BerthTmux
 import Foundation
 
 /// `berth list --all-hosts`: every host's listing at once.
@@ -28,6 +29,7 @@ public enum AllHosts {
     let names = [HostConfig.localName] + base.settings.hosts.map(\.name)
     // One database for every host (each manager opening its own cost as much as its listing).
     let store = try? MetadataStore(path: base.databasePath, messages: base.warn)
+    Trace.mark("database open")
     return await withTaskGroup(of: (Int, Part).self) { group in
       // Remote hosts first: each hands its connection and early client to a thread of its
       // own at once, while this machine's listing (quick, or a client started here) runs on

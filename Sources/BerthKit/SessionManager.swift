@@ -78,6 +78,7 @@ public actor SessionManager {
     }
     do {
       store = try shared ?? MetadataStore(path: context.databasePath, messages: context.warn)
+      if shared == nil { Trace.mark("database open") }
     } catch {
       earlyLook?.cancel()
       throw .database("\(error)")

@@ -19,8 +19,9 @@ func withManager<T>(
   _ options: ContextOptions, lookAhead: Bool = false, lookAheadForViews: Bool = true,
   _ body: (SessionManager) async throws -> T
 ) async throws -> T {
-  let manager = try SessionManager(
-    context: try GlobalOptions.context(for: options), lookAhead: lookAhead, lookAheadForViews: lookAheadForViews)
+  let context = try GlobalOptions.context(for: options)
+  Trace.mark("context built")
+  let manager = try SessionManager(context: context, lookAhead: lookAhead, lookAheadForViews: lookAheadForViews)
   do {
     let result = try await body(manager)
     await manager.close()

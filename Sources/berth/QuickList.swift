@@ -43,6 +43,7 @@ struct QuickList: Equatable {
   /// failure's exit status (8 for a host) is berth's.
   func runAllHosts() async throws {
     let base = try GlobalOptions.context(for: options)
+    Trace.mark("context built")
     let parts: [AllHosts.Part]
     if json {
       // One array, written a host at a time in the hosts' order, each host's objects as soon
