@@ -11,8 +11,9 @@ extension SessionManager {
   func readableId(for request: CreateRequest) async throws(BerthError) -> String {
     let directory = try resolveDirectory(request.cwd)
     var taken = Set(try storeCall { try $0.allRecords() }.map(\.id))
-    if let c = try await connection(startServer: false) {
-      let reply = try await send(c, [.listSessions(format: "#{session_name}")])[0]
+    if let c = try await connection(startServer: false),
+      let reply = try await sendIfRunning(c, [.listSessions(format: "#{session_name}")])?.first
+    {
       let prefix = settings.prefix
       for name in reply.isError ? [] : reply.textLines where name.hasPrefix(prefix) {
         taken.insert(String(name.dropFirst(prefix.count)))

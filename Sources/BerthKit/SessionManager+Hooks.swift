@@ -88,8 +88,7 @@ extension SessionManager {
   /// Returns false when no server is running (nothing to remove).
   public func uninstallHooks() async throws(BerthError) -> Bool {
     guard let c = try await connection(startServer: false) else { return false }
-    _ = try await send(c, uninstallCommands())
-    return true
+    return try await sendIfRunning(c, uninstallCommands()) != nil
   }
 
   /// Whether any session on the server carries berth's prefix.
@@ -105,7 +104,8 @@ extension SessionManager {
   /// With `seen` (what a snapshot just read in its own batch), nothing is asked again unless a
   /// chain must be started.
   public func ensureAutosave(on c: CommandClient? = nil, seen: AutosaveState? = nil) async throws(BerthError) {
-    guard context.executablePath != nil else { return }
+    // No timer on a remote host (no berth runs there: this machine saves its snapshots).
+    guard context.host == nil, context.executablePath != nil else { return }
     if let seen, !seen.berthSessionsExist || autosaveIsAlive(seen.chain) { return }
     guard let conn = try await (c == nil ? connection(startServer: false) : c) else { return }
     // No timer on a server without berth's sessions.

@@ -193,9 +193,10 @@ extension SessionManager {
   /// a panel killed before it could close leaves it. Every cleanup ends those (they are
   /// listed with the orphans); one a panel still holds is left alone.
   func cleanUpHiddenSessions(into report: inout CleanupReport) async throws(BerthError) {
-    guard let c = try await connection(startServer: false) else { return }
-    let reply = try await send(c, [.listSessions(format: "#{session_id}\t#{session_attached}\t#{session_name}")])[0]
-    guard !reply.isError else { return }
+    guard let c = try await connection(startServer: false),
+      let reply = try await sendIfRunning(c, [.listSessions(format: "#{session_id}\t#{session_attached}\t#{session_name}")])?
+        .first, !reply.isError
+    else { return }
     var stale: [(TargetID, String)] = []
     for line in reply.textLines {
       let fields = line.split(separator: "\t", maxSplits: 2).map(String.init)

@@ -81,7 +81,7 @@ extension SessionManager {
       staged = try await twoBatchRound(c, only: ids)
     }
     guard let round = staged, !round.plan.targets.isEmpty else {
-      return SnapshotReport(saved: [], serverRunning: true)
+      return SnapshotReport(saved: [], serverRunning: staged?.serverRunning ?? true)
     }
     Trace.mark("snapshot: replies")
     let plan = round.plan

@@ -287,6 +287,9 @@ extension SessionManager {
     var built: [Int: (sessionId: String, data: Data)?] = [:]
     var builtChunks: Set<Int> = []
     var parts = SnapshotParts()
+    /// False when the listing found no server (another host's, which is asked without a
+    /// probe first).
+    var serverRunning = true
   }
 
   /// What the thread reading a staged round's output made of its listing.
@@ -363,7 +366,7 @@ extension SessionManager {
     guard !plan.groups.isEmpty else {
       return SnapshotRound(
         live: detailed.live, records: detailed.records, plan: plan, replies: [], processes: ProcessTable(entries: []),
-        now: now)
+        now: now, serverRunning: detailed.listing.serverRunning)
     }
     // The process table is read while tmux answers. A remote host's processes are not in
     // this machine's /proc: its panes count as shells.

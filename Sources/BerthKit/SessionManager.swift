@@ -329,6 +329,20 @@ public actor SessionManager {
     try await send(c, groups: commands.map { [$0] })
   }
 
+  /// `send` on a server that may not be running: nil when none answers (or it is going).
+  /// Locally `connection(startServer: false)` has found that out already; on another host the
+  /// client is made without asking, and its first batch is what finds no server there.
+  func sendIfRunning(_ c: CommandClient, _ commands: [TmuxCommand]) async throws(BerthError) -> [CommandReply]? {
+    let lock = commands.allSatisfy(Self.isReadOnly) ? nil : await ServerLock.acquire(socketPath: lockPath)
+    defer { lock?.release() }
+    do {
+      return try await c.sendBatch(commands)
+    } catch {
+      if let failure = Self.lookFailure(error) { throw failure }
+      return nil
+    }
+  }
+
   /// `send` with one reply per group of commands (one marker each).
   func send(_ c: CommandClient, groups: [[TmuxCommand]]) async throws(BerthError) -> [CommandReply] {
     let lock =

@@ -171,6 +171,39 @@ struct RemoteSessionTests {
 }
 
 extension RemoteSessionTests {
+  /// A host where no tmux server runs yet (a new machine, or one just rebooted): what a
+  /// first `new` without `--id` asks (the names taken there) is answered "no server", which
+  /// must read as none, not as an error; so must a snapshot's, a cleanup's and
+  /// uninstall-hooks'. (Locally berth sees the socket is not there before it asks; on
+  /// another host the batch is what finds out.)
+  @Test(.enabled(if: available, "needs sshd"))
+  func aHostWithoutATmuxServerTakesItsFirstSessionWithAReadableId() async throws {
+    try await Self.withHosts(["fresh"]) { f in
+      #expect(try f.tmux(0, ["has-session"]).status != 0, "the host's server must not be running yet")
+      var run = try f.run(["snapshot"], host: "fresh")
+      #expect(run.status == 0, "\(run.stderr)")
+      #expect(run.stdout.contains("no tmux server is running"), "\(run.stdout)")
+      run = try f.run(["cleanup"], host: "fresh")
+      #expect(run.status == 0, "\(run.stderr)")
+      run = try f.run(["uninstall-hooks"], host: "fresh")
+      #expect(run.status == 0, "\(run.stderr)")
+      run = try f.run(["new", "--name", "Build box"], host: "fresh")
+      #expect(run.status == 0, "\(run.stderr)")
+      let first = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+      #expect(first == "build-box", "\(run.stdout)")
+      // The second readable id sees the first on the host's server (and in the records).
+      run = try f.run(["new", "--name", "Build box 2"], host: "fresh")
+      #expect(run.status == 0, "\(run.stderr)")
+      let names = try f.tmux(0, ["list-sessions", "-F", "#{session_name}"]).stdoutText
+      #expect(names.split(separator: "\n").contains { $0 == "berth-\(first)" }, "\(names)")
+      #expect(names.split(separator: "\n").count == 2, "\(names)")
+      run = try f.run(["snapshot"], host: "fresh")
+      #expect(run.stdout == "saved 2 sessions\n", "\(run.stdout) \(run.stderr)")
+    }
+  }
+}
+
+extension RemoteSessionTests {
   /// The panel's live view of a remote host: a control connection through ssh (`tmux -C`
   /// over the master, no terminal), notifications included; closing it leaves nothing on the
   /// host, and neither does a link that drops (the hidden session ends with its last client).
