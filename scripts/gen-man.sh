@@ -154,7 +154,10 @@ of the directory, with
 .Ql -2 ,
 .Ql -3 ...
 when taken
-.Pq Ql api , Ql api-2 .
+.Pq Ql api , Ql api-2 ;
+on another host with no
+.Fl -cwd ,
+the host's name.
 .Pp
 Which tmux server: the one given by
 .Fl L

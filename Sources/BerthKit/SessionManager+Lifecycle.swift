@@ -49,8 +49,15 @@ extension SessionManager {
     guard let c = try await connection(startServer: true) else {
       throw .tmuxUnavailable("cannot start a tmux server on \(context.socketPath)")
     }
-    let (has, options) = try await sessionNamesAndOptions(c)
-    if context.host != nil { cwd = try await remoteDirectory(request.cwd, home: options.home) }
+    var (has, options) = try await sessionNamesAndOptions(c)
+    if context.host != nil {
+      // No server there yet (a new host, or one just rebooted): its login says the home and
+      // the shell (else the first session would get /bin/sh, not the user's shell).
+      if options.home == nil, options.shell == nil, request.shell == nil {
+        (options.home, options.shell) = await remoteLogin()
+      }
+      cwd = try await remoteDirectory(request.cwd, home: options.home)
+    }
     if has.contains(tmuxName) {
       throw .exists(
         "tmux already has a session named '\(tmuxName)' that berth does not track: 'berth adopt \(id)' or 'berth attach \(id)'"

@@ -87,32 +87,64 @@ extension SessionManager {
     }
     if raw.hasPrefix("~/") {
       var base = home
-      if base == nil { base = await remoteHome() }
+      if base == nil { base = await remoteLogin().home }
       guard let base else {
         throw .usage("the home directory on \(context.hostName) is unknown: give an absolute --cwd")
       }
-      return (base as NSString).appendingPathComponent(String(raw.dropFirst(2)))
+      let path = (base as NSString).appendingPathComponent(String(raw.dropFirst(2)))
+      try await requireRemoteDirectory(path, asked: raw)
+      return path
     }
     guard raw.hasPrefix("/") else {
       throw .usage(
         "the directory '\(TerminalText.sanitize(raw))' is relative: on \(context.hostName) give an absolute path (or ~/...)"
       )
     }
-    return (raw as NSString).standardizingPath
+    let path = (raw as NSString).standardizingPath
+    try await requireRemoteDirectory(path, asked: raw)
+    return path
   }
 
-  /// The remote user's home, asked of the login shell (when no tmux server runs there to
-  /// say it): one ssh round trip, off the cooperative pool.
-  func remoteHome() async -> String? {
-    guard let link else { return nil }
-    return await withCheckedContinuation { (done: CheckedContinuation<String?, Never>) in
-      Thread {
-        let out = try? link.run(["printenv", "HOME"], timeout: 15)
-        let home = out.flatMap { $0.status == 0 ? $0.stdoutText.split(whereSeparator: \.isNewline).last : nil }
-          .map(String.init)
-        done.resume(returning: home.flatMap { $0.hasPrefix("/") ? $0 : nil })
-      }.start()
+  /// A directory asked for on another host must be there, as it must here: tmux would start
+  /// the session in the home instead, without a word. `test -d` through the login shell (the
+  /// path quoted for it), one round trip.
+  func requireRemoteDirectory(_ path: String, asked raw: String) async throws(BerthError) {
+    guard let link else { return }
+    let checked = await Self.onThread { () -> Result<Spawn.Output, BerthError> in
+      do throws(BerthError) { return .success(try link.run(["test", "-d", path], timeout: 15)) } catch {
+        return .failure(error)
+      }
     }
+    if try checked.get().status == 1 {
+      throw .usage(
+        "the directory '\(TerminalText.sanitize(raw))' does not exist on \(context.hostName): create it there or pass another --cwd"
+      )
+    }
+  }
+
+  /// Runs `body` on a thread of its own: ssh is waited for there, not on the cooperative pool.
+  static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (done: CheckedContinuation<T, Never>) in
+      Thread { done.resume(returning: body()) }.start()
+    }
+  }
+
+  /// The remote user's home and shell, asked of the login shell (when no tmux server runs
+  /// there to say them): one ssh round trip, off the cooperative pool. Either is nil when
+  /// unknown (not an absolute path).
+  func remoteLogin() async -> (home: String?, shell: String?) {
+    guard let link else { return (nil, nil) }
+    let values = await Self.onThread { () -> [String?] in
+      // `printenv A B` prints both, one a line, and fails when either is unset (sshd sets
+      // both). The last lines: a login shell may print a banner first.
+      guard let out = try? link.run(["printenv", "HOME", "SHELL"], timeout: 15), out.status == 0 else {
+        return [nil, nil]
+      }
+      let lines = out.stdoutText.split(whereSeparator: \.isNewline).map(String.init)
+      return lines.count >= 2 ? Array(lines.suffix(2)) : [nil, nil]
+    }
+    let absolute = values.map { v in v.flatMap { $0.hasPrefix("/") ? $0 : nil } }
+    return (absolute[0], absolute[1])
   }
 
   /// No berth runs on a remote host to save snapshots from tmux's hooks or timer, so this

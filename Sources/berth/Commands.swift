@@ -93,7 +93,7 @@ struct NewCommand: AsyncParsableCommand {
     commandName: "new", abstract: "Create a managed session and print its id.")
 
   @OptionGroup var global: GlobalOptions
-  @Option(help: "The id ([A-Za-z0-9_-], 1 to 64 characters; default a UUID).") var id: String?
+  @Option(help: "The id ([A-Za-z0-9_-], 1 to 64 characters; default: made from --name, else the directory's name; on another host without --cwd, the host's name).") var id: String?
   @Option(help: "A custom name.") var name: String?
   @Option(
     help: "The starting directory (default the current one; with --host, the remote home, and '~/...' is under it).")

@@ -187,13 +187,29 @@ extension RemoteSessionTests {
       #expect(run.status == 0, "\(run.stderr)")
       run = try f.run(["uninstall-hooks"], host: "fresh")
       #expect(run.status == 0, "\(run.stderr)")
+      // A directory that is not there is refused, as here (tmux would start in the home).
+      run = try f.run(["new", "--cwd", "~/no such dir"], host: "fresh")
+      #expect(run.status == 2, "\(run.stdout)")
+      #expect(run.stderr.contains("does not exist on fresh"), "\(run.stderr)")
+      #expect(try f.tmux(0, ["has-session"]).status != 0, "nothing was started")
       run = try f.run(["new", "--name", "Build box"], host: "fresh")
       #expect(run.status == 0, "\(run.stderr)")
       let first = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
       #expect(first == "build-box", "\(run.stdout)")
-      // The second readable id sees the first on the host's server (and in the records).
-      run = try f.run(["new", "--name", "Build box 2"], host: "fresh")
-      #expect(run.status == 0, "\(run.stderr)")
+      // It runs the user's login shell (sshd's, from the password database), not /bin/sh:
+      // with no server there, nothing else says which it is.
+      let loginShell = (String(cString: getpwuid(getuid()).pointee.pw_shell) as NSString).lastPathComponent
+      var running = ""
+      for _ in 0..<50 where running != loginShell {
+        running = try f.tmux(0, ["display-message", "-p", "-t", "=berth-\(first):", "#{pane_current_command}"])
+          .stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        if running != loginShell { try await Task.sleep(for: .milliseconds(100)) }
+      }
+      #expect(running == loginShell)
+      // Without a name or directory, the id is the host's name (this machine's directory
+      // says nothing of a session in the remote home).
+      run = try f.run(["new"], host: "fresh")
+      #expect(run.stdout == "fresh\n", "\(run.stdout) \(run.stderr)")
       let names = try f.tmux(0, ["list-sessions", "-F", "#{session_name}"]).stdoutText
       #expect(names.split(separator: "\n").contains { $0 == "berth-\(first)" }, "\(names)")
       #expect(names.split(separator: "\n").count == 2, "\(names)")
