@@ -333,10 +333,8 @@ public actor SessionManager {
   /// Locally `connection(startServer: false)` has found that out already; on another host the
   /// client is made without asking, and its first batch is what finds no server there.
   func sendIfRunning(_ c: CommandClient, _ commands: [TmuxCommand]) async throws(BerthError) -> [CommandReply]? {
-    let lock = commands.allSatisfy(Self.isReadOnly) ? nil : await ServerLock.acquire(socketPath: lockPath)
-    defer { lock?.release() }
     do {
-      return try await c.sendBatch(commands)
+      return try await sendLocked(c, groups: commands.map { [$0] })
     } catch {
       if let failure = Self.lookFailure(error) { throw failure }
       return nil
@@ -345,16 +343,21 @@ public actor SessionManager {
 
   /// `send` with one reply per group of commands (one marker each).
   func send(_ c: CommandClient, groups: [[TmuxCommand]]) async throws(BerthError) -> [CommandReply] {
-    let lock =
-      groups.allSatisfy { $0.allSatisfy(Self.isReadOnly) } ? nil : await ServerLock.acquire(socketPath: lockPath)
-    defer { lock?.release() }
     do {
-      return try await c.sendGroups(groups)
+      return try await sendLocked(c, groups: groups)
     } catch let e as TmuxError {
       throw Self.map(e)
     } catch {
       throw .failed("\(error)")
     }
+  }
+
+  /// The batch, under the server's lock unless every command only looks (see `send`).
+  private func sendLocked(_ c: CommandClient, groups: [[TmuxCommand]]) async throws -> [CommandReply] {
+    let lock =
+      groups.allSatisfy { $0.allSatisfy(Self.isReadOnly) } ? nil : await ServerLock.acquire(socketPath: lockPath)
+    defer { lock?.release() }
+    return try await c.sendGroups(groups)
   }
 
   /// Commands that change nothing in tmux, so notify nobody.

@@ -96,7 +96,7 @@ struct NewCommand: AsyncParsableCommand {
   @Option(help: "The id ([A-Za-z0-9_-], 1 to 64 characters; default: made from --name, else the directory's name; on another host without --cwd, the host's name).") var id: String?
   @Option(help: "A custom name.") var name: String?
   @Option(
-    help: "The starting directory (default the current one; with --host, the remote home, and '~/...' is under it).")
+    help: "The starting directory (default the current one; with --host, the remote home, and '~/...' is under it; it must exist there).")
   var cwd: String?
   @Option(help: "The workspace the session belongs to.") var workspace: String?
   @Option(help: "A tag (repeatable).") var tag: [String] = []
